@@ -1,0 +1,18 @@
+//! The SCIM 2.0 protocol (RFC 7643, RFC 7644) without I/O: schemas, resource
+//! validation, filters, attribute paths, PATCH and projections. No async, no
+//! HTTP, no database and no clock: everything here is data in, data out.
+
+pub mod datetime;
+pub mod error;
+pub mod filter;
+pub mod patch;
+pub mod path;
+pub mod projection;
+pub mod resource;
+pub mod schema;
+
+pub use error::{Result, ScimError, ScimType};
+pub use filter::{CompValue, CompareOp, Filter, parse_filter};
+pub use path::{AttrPath, PatchPath};
+pub use projection::Projection;
+pub use schema::{Attribute, ResourceType, Schema};

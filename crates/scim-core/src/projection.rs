@@ -1,0 +1,204 @@
+//! `attributes` and `excludedAttributes` (RFC 7644 §3.9), honouring each
+//! attribute's `returned` characteristic (always, never, default, request).
+
+use crate::error::{Result, ScimError};
+use crate::path::{AttrPath, split_attr_path};
+use crate::schema::{Attribute, ResourceType, Returned};
+use serde_json::{Map, Value};
+
+/// What the client asked to see.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projection {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl Projection {
+    /// Parse the comma-separated query parameters.
+    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection> {
+        fn list(text: Option<&str>, param: &str) -> Result<Vec<AttrPath>> {
+            let Some(text) = text else {
+                return Ok(Vec::new());
+            };
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    // A bare schema URN names the whole extension.
+                    if s.len() > 4 && s[..4].eq_ignore_ascii_case("urn:") && !s.contains('.') {
+                        if let Some(p) = split_attr_path(s) {
+                            return Ok(p);
+                        }
+                    }
+                    split_attr_path(s).ok_or_else(|| {
+                        ScimError::invalid_path(format!(
+                            "'{s}' in '{param}' is not a valid attribute path"
+                        ))
+                    })
+                })
+                .collect()
+        }
+        Ok(Projection {
+            attributes: list(attributes, "attributes")?,
+            excluded: list(excluded, "excludedAttributes")?,
+        })
+    }
+
+    /// Would this projection return the attribute `name` of the core schema?
+    pub fn includes(&self, rt: &ResourceType, name: &str) -> bool {
+        let Some(r) = rt.resolve(None, name) else {
+            return false;
+        };
+        self.decide(rt, None, r.attr) != Decision::Drop
+    }
+
+    fn names(
+        list: &[AttrPath],
+        rt: &ResourceType,
+        ext: Option<&str>,
+        attr: &Attribute,
+    ) -> Option<Vec<Option<String>>> {
+        let mut subs = Vec::new();
+        for p in list {
+            let same_schema = match (&p.urn, ext) {
+                (None, None) => true,
+                (Some(u), None) => rt.is_core_urn(u),
+                (Some(u), Some(e)) => u.eq_ignore_ascii_case(e),
+                (None, Some(_)) => false,
+            };
+            // `urn:…:enterprise:2.0:User` alone names the whole extension.
+            let whole_ext = ext.is_some_and(|e| {
+                p.sub.is_none()
+                    && format!("{}:{}", p.urn.as_deref().unwrap_or(""), p.name)
+                        .eq_ignore_ascii_case(e)
+            });
+            if whole_ext {
+                subs.push(None);
+            } else if same_schema && p.name.eq_ignore_ascii_case(&attr.name) {
+                subs.push(p.sub.clone());
+            }
+        }
+        if subs.is_empty() { None } else { Some(subs) }
+    }
+
+    fn decide(&self, rt: &ResourceType, ext: Option<&str>, attr: &Attribute) -> Decision {
+        match attr.returned {
+            Returned::Always => return Decision::Keep,
+            Returned::Never => return Decision::Drop,
+            _ => {}
+        }
+        if !self.attributes.is_empty() {
+            return match Self::names(&self.attributes, rt, ext, attr) {
+                Some(subs) if subs.iter().any(Option::is_none) => Decision::Keep,
+                Some(subs) => Decision::Only(subs.into_iter().flatten().collect()),
+                None => Decision::Drop,
+            };
+        }
+        if attr.returned == Returned::Request {
+            return Decision::Drop;
+        }
+        match Self::names(&self.excluded, rt, ext, attr) {
+            Some(subs) if subs.iter().any(Option::is_none) => Decision::Drop,
+            Some(subs) => Decision::Except(subs.into_iter().flatten().collect()),
+            None => Decision::Keep,
+        }
+    }
+
+    /// The resource as the client asked to see it.
+    pub fn apply(&self, resource: &Value, rt: &ResourceType) -> Value {
+        let Some(obj) = resource.as_object() else {
+            return resource.clone();
+        };
+        let mut out = Map::new();
+        for (key, value) in obj {
+            if key == "schemas" {
+                out.insert(key.clone(), value.clone());
+                continue;
+            }
+            if let Some(ext) = rt.extension(key) {
+                let Some(inner) = value.as_object() else {
+                    continue;
+                };
+                let mut ext_out = Map::new();
+                for (k, v) in inner {
+                    if let Some(attr) = ext.attribute(k) {
+                        if let Some(v) = self.decide(rt, Some(&ext.id), attr).apply(attr, v) {
+                            ext_out.insert(k.clone(), v);
+                        }
+                    }
+                }
+                if !ext_out.is_empty() {
+                    out.insert(key.clone(), Value::Object(ext_out));
+                }
+                continue;
+            }
+            match rt.resolve(None, key) {
+                Some(r) => {
+                    if let Some(v) = self.decide(rt, None, r.attr).apply(r.attr, value) {
+                        out.insert(key.clone(), v);
+                    }
+                }
+                None => {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Decision {
+    Keep,
+    Drop,
+    Only(Vec<String>),
+    Except(Vec<String>),
+}
+
+impl Decision {
+    fn apply(&self, attr: &Attribute, value: &Value) -> Option<Value> {
+        let filter_subs = |v: &Value, keep: &dyn Fn(&str) -> bool| -> Value {
+            match v {
+                Value::Object(o) => Value::Object(
+                    o.iter()
+                        .filter(|(k, _)| {
+                            let never = attr.sub(k).is_some_and(|s| s.returned == Returned::Never);
+                            !never && keep(k)
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        };
+        let map_value = |keep: &dyn Fn(&str) -> bool| -> Option<Value> {
+            let v = match value {
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| filter_subs(i, keep))
+                        .filter(|i| i.as_object().is_none_or(|o| !o.is_empty()))
+                        .collect(),
+                ),
+                other => filter_subs(other, keep),
+            };
+            let empty = match &v {
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => false,
+            };
+            if empty { None } else { Some(v) }
+        };
+        match self {
+            Decision::Drop => None,
+            Decision::Keep => map_value(&|_| true),
+            Decision::Only(subs) => map_value(&|k| {
+                subs.iter().any(|s| s.eq_ignore_ascii_case(k))
+                    || attr.sub(k).is_some_and(|s| s.returned == Returned::Always)
+            }),
+            Decision::Except(subs) => {
+                map_value(&|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            }
+        }
+    }
+}

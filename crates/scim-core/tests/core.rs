@@ -1,0 +1,1110 @@
+//! scim-core's one integration-test binary: RFC examples (table-driven), the
+//! identity providers' request forms, and property tests.
+
+use proptest::prelude::*;
+use scim_core::filter::{self, CompValue, CompareOp, Filter};
+use scim_core::patch::{self, MemberChange};
+use scim_core::resource;
+use scim_core::schema::{ENTERPRISE_USER_SCHEMA, ResourceType, Schema};
+use scim_core::{AttrPath, Projection, ScimType};
+use serde_json::{Value, json};
+
+fn user() -> ResourceType {
+    ResourceType::user()
+}
+
+/// RFC 7643 §8.2's full user, trimmed, plus an enterprise extension.
+fn bjensen() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER_SCHEMA],
+        "id": "2819c223-7f76-453a-919d-413861904646",
+        "externalId": "701984",
+        "userName": "bjensen@example.com",
+        "name": {"formatted": "Ms. Barbara J Jensen, III", "familyName": "Jensen", "givenName": "Barbara",
+                 "middleName": "Jane", "honorificPrefix": "Ms.", "honorificSuffix": "III"},
+        "displayName": "Babs Jensen",
+        "nickName": "Babs",
+        "title": "Tour Guide",
+        "userType": "Employee",
+        "active": true,
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": true},
+            {"value": "babs@jensen.org", "type": "home"}
+        ],
+        "ims": [{"value": "someaimhandle", "type": "aim"}],
+        "addresses": [
+            {"type": "work", "streetAddress": "100 Universal City Plaza", "locality": "Hollywood",
+             "region": "CA", "postalCode": "91608", "country": "USA", "primary": true},
+            {"type": "home", "streetAddress": "456 Hollywood Blvd", "locality": "Hollywood",
+             "region": "CA", "postalCode": "91608", "country": "USA"}
+        ],
+        "meta": {"resourceType": "User", "created": "2010-01-23T04:56:22Z",
+                 "lastModified": "2011-05-13T04:42:34Z", "version": "W/\"a330bc54f0671c9\""},
+        ENTERPRISE_USER_SCHEMA: {"employeeNumber": "701984", "costCenter": "4130",
+                                 "department": "Tour Operations", "manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}
+    })
+}
+
+// ---------------------------------------------------------------- filters
+
+#[test]
+fn rfc7644_filter_examples_parse_and_round_trip() {
+    let examples = [
+        r#"userName eq "bjensen""#,
+        r#"name.familyName co "O'Malley""#,
+        r#"userName sw "J""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+        "title pr",
+        r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified le "2011-05-13T04:42:34Z""#,
+        r#"title pr and userType eq "Employee""#,
+        r#"title pr or userType eq "Intern""#,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType eq "Employee" and (emails.type eq "work")"#,
+        r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+        r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+    ];
+    for text in examples {
+        let f = filter::parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        filter::validate(&f, &user()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let shown = f.to_string();
+        assert_eq!(
+            filter::parse_filter(&shown).unwrap(),
+            f,
+            "{text} -> {shown}"
+        );
+    }
+}
+
+#[test]
+fn rfc7644_filter_examples_evaluate() {
+    let u = bjensen();
+    let cases: &[(&str, bool)] = &[
+        (r#"userName eq "BJENSEN@example.com""#, true), // caseExact false
+        (r#"externalId eq "701984""#, true),
+        (r#"id eq "2819C223-7F76-453A-919D-413861904646""#, false), // caseExact true
+        (r#"name.familyName co "ense""#, true),
+        (r#"userName sw "bj""#, true),
+        (r#"userName ew "EXAMPLE.COM""#, true),
+        (
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "b""#,
+            true,
+        ),
+        ("title pr", true),
+        ("nickName pr and profileUrl pr", false),
+        (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, false),
+        (r#"meta.lastModified ge "2011-05-13T04:42:34Z""#, true),
+        (r#"meta.lastModified gt "2011-05-13T05:42:34+02:00""#, true), // time zones compared as instants
+        (r#"meta.lastModified lt "2011-05-13T04:42:35Z""#, true),
+        (r#"title pr and userType eq "Employee""#, true),
+        (r#"title pr and userType eq "Intern""#, false),
+        (r#"title pr or userType eq "Intern""#, true),
+        (
+            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+            true,
+        ),
+        (
+            r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+            true,
+        ),
+        (
+            r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+            false,
+        ),
+        (
+            r#"userType eq "Employee" and (emails.type eq "work")"#,
+            true,
+        ),
+        (
+            r#"emails[type eq "work" and value co "@example.com"]"#,
+            true,
+        ),
+        (
+            r#"emails[type eq "home" and value co "@example.com"]"#,
+            false,
+        ), // same element, both conditions
+        (
+            r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+            true,
+        ),
+        (
+            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+            true,
+        ), // Entra's form
+        (
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
+            false,
+        ),
+        ("active eq true", true),
+        ("active eq false", false),
+        ("active ne false", true),
+        (r#"nickName ne "x""#, true),
+        (r#"profileUrl ne "x""#, true), // absent is ne anything
+        ("emails[primary eq true]", true),
+        (
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#,
+            true,
+        ),
+        (
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d""#,
+            true,
+        ),
+        (r#"not (userName eq "bjensen@example.com")"#, false),
+        ("title eq null", false),
+        ("profileUrl eq null", true),
+        (
+            r#"USERNAME EQ "bjensen@example.com" AND Active Eq True"#,
+            true,
+        ),
+    ];
+    for (text, expected) in cases {
+        let f = filter::parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        filter::validate(&f, &user()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(filter::matches(&f, &u, &user()), *expected, "{text}");
+    }
+}
+
+#[test]
+fn precedence_and_grouping() {
+    let f = filter::parse_filter(r#"a pr or b pr and c pr"#).unwrap();
+    assert!(matches!(f, Filter::Or(_, ref r) if matches!(**r, Filter::And(..))));
+    let f = filter::parse_filter(r#"(a pr or b pr) and c pr"#).unwrap();
+    assert!(matches!(f, Filter::And(ref l, _) if matches!(**l, Filter::Or(..))));
+    assert_eq!(f.to_string(), "(a pr or b pr) and c pr");
+    let f = filter::parse_filter(r#"not(a pr)"#).unwrap();
+    assert_eq!(
+        f,
+        Filter::Not(Box::new(Filter::Present(AttrPath::new("a"))))
+    );
+}
+
+#[test]
+fn values_strings_numbers_literals() {
+    let cmp = |text: &str| match filter::parse_filter(text).unwrap() {
+        Filter::Compare { value, .. } => value,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        cmp(r#"a eq "quote \" and \\ and \u00e9""#),
+        CompValue::Str("quote \" and \\ and é".into())
+    );
+    assert_eq!(cmp("a eq 42"), CompValue::Num(42.into()));
+    assert_eq!(
+        cmp("a gt -1.5e3"),
+        CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap())
+    );
+    assert_eq!(cmp("a eq TRUE"), CompValue::Bool(true));
+    assert_eq!(cmp("a eq null"), CompValue::Null);
+    // Entra's documented (unquoted) form.
+    assert_eq!(cmp("externalId eq jyoung"), CompValue::Str("jyoung".into()));
+}
+
+#[test]
+fn filter_errors_point_at_the_problem() {
+    let cases = [
+        ("", "empty"),
+        ("userName", "operator"),
+        ("userName eq", "value"),
+        ("userName xx \"a\"", "operator (eq"),
+        ("userName eq \"a", "unterminated"),
+        ("(userName pr", "expected ')'"),
+        ("userName pr)", "end of the filter"),
+        ("emails[type eq \"work\"", "expected ']'"),
+        ("emails[type[value pr]]", "nested"),
+        ("userName eq \"a\" and", "attribute name"),
+        ("1abc eq \"x\"", "attribute"),
+    ];
+    for (text, needle) in cases {
+        let err = filter::parse_filter(text).expect_err(text);
+        assert_eq!(err.status, 400);
+        assert_eq!(err.scim_type, Some(ScimType::InvalidFilter), "{text}");
+        assert!(err.detail.contains(needle), "{text}: {}", err.detail);
+    }
+}
+
+#[test]
+fn filter_schema_errors() {
+    let rt = user();
+    for (text, needle) in [
+        ("nope eq \"x\"", "not an attribute"),
+        ("name.nope eq \"x\"", "no sub-attribute"),
+        ("active gt true", "boolean"),
+        ("active eq \"yes\"", "boolean"),
+        ("meta.created gt \"yesterday\"", "dateTime"),
+        ("emails[nope eq \"x\"]", "no sub-attribute"),
+        ("userName[value eq \"x\"]", "complex"),
+        ("name eq \"x\"", "complex"),
+    ] {
+        let f = filter::parse_filter(text).unwrap();
+        let err = filter::validate(&f, &rt).expect_err(text);
+        assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
+        assert!(err.detail.contains(needle), "{text}: {}", err.detail);
+    }
+}
+
+#[test]
+fn hostile_filters_are_refused_not_crashing() {
+    let deep = format!("{}a pr{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(
+        filter::parse_filter(&deep)
+            .unwrap_err()
+            .detail
+            .contains("the filter is")
+    );
+    let deep = format!("{}a pr{}", "not (".repeat(100), ")".repeat(100));
+    assert!(
+        filter::parse_filter(&deep)
+            .unwrap_err()
+            .detail
+            .contains("deeper")
+    );
+    let long = format!("userName eq \"{}\"", "x".repeat(filter::MAX_FILTER_LEN));
+    assert!(filter::parse_filter(&long).is_err());
+    // Long flat chains are fine (no recursion in and/or).
+    let chain = vec!["a pr"; 500].join(" and ");
+    assert!(filter::parse_filter(&chain).is_ok());
+}
+
+// ---------------------------------------------------------------- resources
+
+#[test]
+fn create_tolerates_what_idps_send() {
+    let rt = user();
+    // Entra's create (ENTRA-DEV Example 2), with nulls, meta and roles: [].
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER_SCHEMA, "urn:unknown:schema"],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "UserName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
+        "active": true,
+        "emails": [{"Primary": true, "type": "work", "value": "Test_User_fd0ea19b@testuser.com"}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        "roles": [],
+        "groups": [],
+        "addresses": null, "title": null, "manager": null,
+        "unknownThing": {"x": 1},
+        "id": "client-chosen",
+        "password": "1mz050nq",
+        ENTERPRISE_USER_SCHEMA: {"department": null, "employeeNumber": "42"}
+    });
+    let doc = resource::prepare(&body, &rt, None).unwrap();
+    assert_eq!(
+        doc["userName"],
+        "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1"
+    );
+    assert_eq!(doc["emails"][0]["primary"], true);
+    for absent in [
+        "meta",
+        "roles",
+        "groups",
+        "addresses",
+        "title",
+        "unknownThing",
+        "id",
+        "password",
+        "UserName",
+    ] {
+        assert!(
+            doc.get(absent).is_none(),
+            "{absent} should be dropped: {doc}"
+        );
+    }
+    assert_eq!(doc[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "42"}));
+    assert_eq!(
+        doc["schemas"],
+        json!([
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            ENTERPRISE_USER_SCHEMA
+        ])
+    );
+}
+
+#[test]
+fn create_validates_types_and_required() {
+    let rt = user();
+    let cases = [
+        (
+            json!({"name": {"givenName": "x"}}),
+            "'userName' is required",
+        ),
+        (json!({"userName": 5}), "'userName' must be a string"),
+        (
+            json!({"userName": "a", "active": "maybe"}),
+            "'active' must be a boolean",
+        ),
+        (
+            json!({"userName": "a", "name": "x"}),
+            "'name' must be an object",
+        ),
+        (
+            json!({"userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
+            "only one value of 'emails' may be primary",
+        ),
+        (
+            json!({"userName": "a", "x509Certificates": [{"value": 3}]}),
+            "must be base64",
+        ),
+        (json!([1]), "JSON object"),
+    ];
+    for (body, needle) in cases {
+        let err = resource::prepare(&body, &rt, None).expect_err(&body.to_string());
+        assert_eq!(err.status, 400);
+        assert!(err.detail.contains(needle), "{body}: {}", err.detail);
+    }
+    // Booleans as strings are accepted (Entra) and stored as booleans.
+    let doc = resource::prepare(&json!({"userName": "a", "active": "False"}), &rt, None).unwrap();
+    assert_eq!(doc["active"], false);
+}
+
+#[test]
+fn groups_accept_the_adscim_schema_and_empty_members() {
+    let rt = ResourceType::group();
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                                  "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                      "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1",
+                      "meta": {"resourceType": "Group"}, "members": []});
+    let doc = resource::prepare(&body, &rt, None).unwrap();
+    assert_eq!(
+        doc,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                           "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1"})
+    );
+    assert!(resource::prepare(&json!({"members": []}), &rt, None).is_err());
+}
+
+#[test]
+fn runtime_extension_schema() {
+    let ext = Schema::from_json(&json!({
+        "id": "urn:example:params:scim:schemas:extension:acme:2.0:User",
+        "name": "AcmeUser",
+        "attributes": [
+            {"name": "badge", "type": "integer", "required": true},
+            {"name": "costCode", "type": "string", "caseExact": true}
+        ]
+    }))
+    .unwrap();
+    let rt = user().with_extension(ext, false);
+    let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+    let doc = resource::prepare(&json!({"userName": "a", urn: {"Badge": 7}}), &rt, None).unwrap();
+    assert_eq!(doc[urn]["badge"], 7);
+    let err = resource::prepare(&json!({"userName": "a", urn: {"costCode": "x"}}), &rt, None)
+        .unwrap_err();
+    assert!(err.detail.contains("badge' is required"), "{}", err.detail);
+    let f = filter::parse_filter(&format!("{urn}:badge gt 5")).unwrap();
+    filter::validate(&f, &rt).unwrap();
+    assert!(filter::matches(&f, &doc, &rt));
+    assert!(Schema::from_json(&json!({"id": "not-a-urn", "attributes": []})).is_err());
+    assert!(
+        Schema::from_json(
+            &json!({"id": "urn:x", "attributes": [{"name": "9bad", "type": "string"}]})
+        )
+        .is_err()
+    );
+}
+
+// ---------------------------------------------------------------- PATCH
+
+fn patch_ops(ops: Value) -> Vec<patch::PatchOp> {
+    patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops})).unwrap()
+}
+
+fn run(doc: &Value, ops: Value, rt: &ResourceType) -> scim_core::Result<Value> {
+    patch::apply(doc, &patch_ops(ops), rt)
+}
+
+fn group_doc() -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1", "displayName": "Tour Guides",
+           "members": [{"value": "2819c223-7f76-453a-919d-413861904646", "type": "User"},
+                       {"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}]})
+}
+
+#[test]
+fn rfc7644_patch_add() {
+    let g = ResourceType::group();
+    // §3.5.2.1: add a member.
+    let out = run(&group_doc(), json!([{"op": "add", "path": "members",
+        "value": [{"display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223", "value": "2819c223"}]}]), &g).unwrap();
+    assert_eq!(out["members"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        out["members"][2],
+        json!({"value": "2819c223", "$ref": "https://example.com/v2/Users/2819c223"})
+    );
+    // Re-adding an existing member does not duplicate it.
+    let again = run(
+        &out,
+        json!([{"op": "add", "path": "members", "value": [{"value": "2819c223"}]}]),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(again["members"].as_array().unwrap().len(), 3);
+    // §3.5.2.1: add without a path.
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"},
+        {"value": "new@jensen.org", "type": "other"}], "nickname": "Babs2"}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(
+        out["emails"].as_array().unwrap().len(),
+        3,
+        "{}",
+        out["emails"]
+    );
+    assert_eq!(out["nickName"], "Babs2");
+    // Add to a single-valued attribute replaces it; add to a complex merges.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "add", "path": "name", "value": {"givenName": "Barb"}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["name"]["givenName"], "Barb");
+    assert_eq!(out["name"]["familyName"], "Jensen");
+}
+
+#[test]
+fn rfc7644_patch_remove() {
+    let g = ResourceType::group();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "remove", "path": "members"}]),
+        &g,
+    )
+    .unwrap();
+    assert!(out.get("members").is_none());
+    let out = run(
+        &group_doc(),
+        json!([{"op": "remove",
+        "path": "members[value eq \"2819c223-7f76-453a-919d-413861904646\"]"}]),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(
+        out["members"],
+        json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}])
+    );
+    // Remove all, then add: the result is the new list.
+    let out = run(
+        &group_doc(),
+        json!([{"op": "remove", "path": "members"},
+        {"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]}]),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(out["members"], json!([{"value": "a"}, {"value": "b"}]));
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(
+        out["emails"],
+        json!([{"value": "babs@jensen.org", "type": "home"}])
+    );
+    // Remove a sub-attribute; remove an extension attribute by URN path.
+    let out = run(&bjensen(), json!([{"op": "remove", "path": "name.middleName"},
+        {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"}]), &u).unwrap();
+    assert!(out["name"].get("middleName").is_none());
+    assert!(out[ENTERPRISE_USER_SCHEMA].get("costCenter").is_none());
+    // Removing what matches nothing changes nothing.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "remove", "path": "emails[type eq \"pager\"]"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["emails"], bjensen()["emails"]);
+}
+
+#[test]
+fn rfc7644_patch_replace() {
+    let g = ResourceType::group();
+    let out = run(&group_doc(), json!([{"op": "replace", "path": "members",
+        "value": [{"display": "Babs", "value": "2819c223"}, {"display": "James", "value": "08e1d05d"}]}]), &g).unwrap();
+    assert_eq!(
+        out["members"],
+        json!([{"value": "2819c223"}, {"value": "08e1d05d"}])
+    );
+    let u = user();
+    let out = run(&bjensen(), json!([{"op": "replace", "path": "addresses[type eq \"work\"]",
+        "value": {"type": "work", "streetAddress": "911 Universal City Plaza", "locality": "Hollywood",
+                  "region": "CA", "postalCode": "91608", "country": "US", "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
+                  "primary": true}}]), &u).unwrap();
+    assert_eq!(
+        out["addresses"][0]["streetAddress"],
+        "911 Universal City Plaza"
+    );
+    assert_eq!(out["addresses"][1]["streetAddress"], "456 Hollywood Blvd");
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": "addresses[type eq \"work\"].streetAddress",
+        "value": "1010 Broadway Ave"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["addresses"][0]["streetAddress"], "1010 Broadway Ave");
+    assert_eq!(out["addresses"][0]["locality"], "Hollywood");
+    let out = run(&bjensen(), json!([{"op": "replace", "value": {"emails": [{"value": "bjensen@example.com", "type": "work", "primary": true},
+        {"value": "babs@jensen.org", "type": "home"}], "nickName": "Babs"}}]), &u).unwrap();
+    assert_eq!(out["emails"].as_array().unwrap().len(), 2);
+    // A new primary email makes the old one non-primary.
+    let out = run(&bjensen(), json!([{"op": "add", "path": "emails", "value": [{"value": "n@x.org", "type": "other", "primary": true}]}]), &u).unwrap();
+    let primaries: Vec<_> = out["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["primary"] == true)
+        .collect();
+    assert_eq!(primaries.len(), 1);
+    assert_eq!(primaries[0]["value"], "n@x.org");
+}
+
+#[test]
+fn patch_errors() {
+    let u = user();
+    let cases = [
+        (json!([{"op": "remove"}]), ScimType::NoTarget),
+        (
+            json!([{"op": "replace", "path": "nope", "value": 1}]),
+            ScimType::InvalidPath,
+        ),
+        (
+            json!([{"op": "replace", "path": "name.nope", "value": 1}]),
+            ScimType::InvalidPath,
+        ),
+        (
+            json!([{"op": "replace", "path": "id", "value": "x"}]),
+            ScimType::Mutability,
+        ),
+        (
+            json!([{"op": "replace", "path": "meta.created", "value": "2011-05-13T04:42:34Z"}]),
+            ScimType::Mutability,
+        ),
+        (
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            json!([{"op": "remove", "path": "userName"}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq \"work\" or type eq \"x\"].value", "value": "a"},
+                {"op": "replace", "path": "ims[value co \"x\"]", "value": {"value": "b"}}]),
+            ScimType::NoTarget,
+        ),
+        (
+            json!([{"op": "replace", "path": "userName[value eq \"x\"]", "value": "b"}]),
+            ScimType::InvalidPath,
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[nope eq \"x\"]", "value": "b"}]),
+            ScimType::InvalidPath,
+        ),
+        (
+            json!([{"op": "replace", "value": "not an object"}]),
+            ScimType::InvalidValue,
+        ),
+    ];
+    for (ops, scim_type) in cases {
+        let before = bjensen();
+        match patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops})) {
+            Err(e) => assert_eq!(e.scim_type, Some(scim_type), "{ops}: {e}"),
+            Ok(parsed) => {
+                let e = patch::apply(&before, &parsed, &u).expect_err(&ops.to_string());
+                assert_eq!(e.scim_type, Some(scim_type), "{ops}: {e}");
+                assert_eq!(e.status, 400);
+            }
+        }
+        assert_eq!(before, bjensen());
+    }
+    for body in [
+        json!({"Operations": [{"op": "move", "path": "a"}]}),
+        json!({"schemas": ["x"], "Operations": []}),
+        json!([]),
+    ] {
+        assert_eq!(
+            patch::parse(&body).unwrap_err().scim_type,
+            Some(ScimType::InvalidSyntax),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn patch_is_atomic() {
+    let u = user();
+    let ops = patch_ops(
+        json!([{"op": "replace", "path": "displayName", "value": "changed"},
+                               {"op": "replace", "path": "nope", "value": 1}]),
+    );
+    let doc = bjensen();
+    assert!(patch::apply(&doc, &ops, &u).is_err());
+    assert_eq!(doc["displayName"], "Babs Jensen");
+}
+
+// ------------------------------------------------- identity-provider forms
+
+#[test]
+fn okta_deactivate_and_password_without_path() {
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "value": {"active": false}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["active"], false);
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "value": {"password": "1mz050nq"}}]),
+        &u,
+    )
+    .unwrap();
+    assert!(out.get("password").is_none(), "passwords are never stored");
+}
+
+#[test]
+fn okta_group_rename_repeats_the_id() {
+    let g = ResourceType::group();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}}]),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(out["displayName"], "Renamed");
+    let err = run(
+        &group_doc(),
+        json!([{"op": "replace", "value": {"id": "other", "displayName": "R"}}]),
+        &g,
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+}
+
+#[test]
+fn okta_replace_members_empty() {
+    let g = ResourceType::group();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "replace", "path": "members", "value": []}]),
+        &g,
+    )
+    .unwrap();
+    assert!(out.get("members").is_none());
+}
+
+#[test]
+fn entra_capitalised_ops_and_string_booleans() {
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["active"], false);
+    let out = run(
+        &out,
+        json!([{"op": "Add", "path": "nickName", "value": "Babs"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["nickName"], "Babs");
+    let out = run(
+        &out,
+        json!([{"op": "REPLACE", "path": "active", "value": "true"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["active"], true);
+}
+
+#[test]
+fn entra_multi_attribute_replace_forms() {
+    let u = user();
+    // Without aadOptscim062020: one op per attribute.
+    let out = run(&bjensen(), json!([
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "99"}
+    ]), &u).unwrap();
+    assert_eq!(out["emails"][0]["value"], "updatedEmail@microsoft.com");
+    assert_eq!(out["emails"][0]["type"], "work");
+    assert_eq!(out["name"]["familyName"], "updatedFamilyName");
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "99");
+    // With the flag: a path-less value object with dotted and URN keys.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "value": {
+        "displayName": "New Name", "name.givenName": "G", "name.familyName": "F",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "100"}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["displayName"], "New Name");
+    assert_eq!(out["name"]["givenName"], "G");
+    assert_eq!(out["name"]["familyName"], "F");
+    assert_eq!(out["name"]["middleName"], "Jane");
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "100");
+    // emails[type eq "other"].Value: capital V, and no "other" email yet -> added.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": "emails[type eq \"other\"].Value", "value": "o@x.org"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(
+        out["emails"][2],
+        json!({"type": "other", "value": "o@x.org"})
+    );
+    // And on a user with no emails at all.
+    let mut bare = bjensen();
+    bare.as_object_mut().unwrap().remove("emails");
+    let out = run(
+        &bare,
+        json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@x.org"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["emails"], json!([{"type": "work", "value": "w@x.org"}]));
+}
+
+#[test]
+fn entra_manager_as_bare_string() {
+    let u = user();
+    let out = run(&bjensen(), json!([{"op": "Add",
+        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "mgr-1"}]), &u).unwrap();
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["value"], "mgr-1");
+    // The documented complex form works too.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "Add", "path": "manager", "value": [{"$ref": "../Users/m2", "value": "m2"}]}]),
+        &u,
+    );
+    // `manager` without URN is not a core attribute: invalidPath, clearly.
+    assert_eq!(out.unwrap_err().scim_type, Some(ScimType::InvalidPath));
+    let out = run(&bjensen(), json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "value": [{"$ref": "../Users/m2", "value": "m2"}]}]), &u).unwrap();
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["value"], "m2");
+    // Removing the manager.
+    let out = run(&out, json!([{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]), &u).unwrap();
+    assert!(out[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+}
+
+#[test]
+fn entra_member_removal_with_value_list() {
+    let g = ResourceType::group();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "Remove", "path": "members",
+        "value": [{"$ref": null, "value": "2819c223-7f76-453a-919d-413861904646"}]}]),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(
+        out["members"],
+        json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}])
+    );
+    let out = run(&group_doc(), json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "u3"}, {"value": "u4"}]}]), &g).unwrap();
+    assert_eq!(out["members"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn member_changes_split_from_group_patch() {
+    let g = ResourceType::group();
+    let ops = patch_ops(json!([
+        {"op": "remove", "path": "members[value eq \"89bb\"]"},
+        {"op": "add", "path": "members", "value": [{"value": "23a3", "display": "test.user@okta.local"}]},
+        {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1091"}]},
+        {"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}},
+        {"op": "replace", "path": "members", "value": []},
+        {"op": "remove", "path": "members"},
+        {"op": "remove", "path": "members[type eq \"Group\"]"},
+    ]));
+    let (doc_ops, changes) = patch::split_members(&ops, &g).unwrap();
+    assert_eq!(doc_ops.len(), 1);
+    assert_eq!(
+        changes,
+        vec![
+            MemberChange::Remove(vec!["89bb".into()]),
+            MemberChange::Add(vec![json!({"value": "23a3"})]),
+            MemberChange::Remove(vec!["u1091".into()]),
+            MemberChange::Replace(vec![]),
+            MemberChange::RemoveAll,
+            MemberChange::RemoveWhere(Filter::Compare {
+                path: AttrPath::new("type"),
+                op: CompareOp::Eq,
+                value: CompValue::Str("Group".into())
+            }),
+        ]
+    );
+    let bad = patch_ops(json!([{"op": "add", "path": "members", "value": [{"display": "no id"}]}]));
+    assert!(patch::split_members(&bad, &g).is_err());
+}
+
+// ---------------------------------------------------------------- projection
+
+#[test]
+fn projection_honours_returned() {
+    let u = user();
+    let mut doc = bjensen();
+    doc["password"] = json!("secret");
+    let all = Projection::default().apply(&doc, &u);
+    assert!(all.get("password").is_none(), "returned: never");
+    assert_eq!(all["userName"], doc["userName"]);
+
+    let p = Projection::parse(Some("userName,name.givenName,emails.value"), None).unwrap();
+    let out = p.apply(&doc, &u);
+    let mut keys: Vec<_> = out.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["emails", "id", "name", "schemas", "userName"]);
+    assert_eq!(out["name"], json!({"givenName": "Barbara"}));
+    assert_eq!(
+        out["emails"],
+        json!([{"value": "bjensen@example.com"}, {"value": "babs@jensen.org"}])
+    );
+
+    let p = Projection::parse(None, Some("emails,name.middleName,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")).unwrap();
+    let out = p.apply(&doc, &u);
+    assert!(out.get("emails").is_none());
+    assert_eq!(
+        out["id"], doc["id"],
+        "returned: always survives excludedAttributes"
+    );
+    assert!(out["name"].get("middleName").is_none());
+    assert!(out[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "701984");
+
+    let p = Projection::parse(Some(ENTERPRISE_USER_SCHEMA), None).unwrap();
+    let out = p.apply(&doc, &u);
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA], doc[ENTERPRISE_USER_SCHEMA]);
+    assert!(out.get("userName").is_none());
+
+    let g = ResourceType::group();
+    let p = Projection::parse(None, Some("members")).unwrap();
+    assert!(!p.includes(&g, "members"));
+    assert!(p.apply(&group_doc(), &g).get("members").is_none());
+    assert!(Projection::default().includes(&g, "members"));
+    assert!(Projection::parse(Some("bad name!"), None).is_err());
+}
+
+// ---------------------------------------------------------------- properties
+
+fn arb_name() -> impl Strategy<Value = AttrPath> {
+    let names = prop::sample::select(vec![
+        "userName", "title", "active", "emails", "name", "meta", "x-y_z1",
+    ]);
+    let subs = prop::option::of(prop::sample::select(vec![
+        "value",
+        "givenName",
+        "lastModified",
+        "type",
+    ]));
+    let urn = prop::option::of(prop::sample::select(vec![
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ]));
+    (urn, names, subs).prop_map(|(urn, n, s)| AttrPath {
+        urn: urn.map(str::to_string),
+        name: n.into(),
+        sub: s.map(str::to_string),
+    })
+}
+
+fn arb_value() -> impl Strategy<Value = CompValue> {
+    prop_oneof![
+        Just(CompValue::Null),
+        any::<bool>().prop_map(CompValue::Bool),
+        any::<i64>().prop_map(|n| CompValue::Num(n.into())),
+        (-1.0e6f64..1.0e6).prop_map(|f| CompValue::Num(serde_json::Number::from_f64(f).unwrap())),
+        any::<String>().prop_map(CompValue::Str),
+    ]
+}
+
+fn arb_op() -> impl Strategy<Value = CompareOp> {
+    prop::sample::select(vec![
+        CompareOp::Eq,
+        CompareOp::Ne,
+        CompareOp::Co,
+        CompareOp::Sw,
+        CompareOp::Ew,
+        CompareOp::Gt,
+        CompareOp::Ge,
+        CompareOp::Lt,
+        CompareOp::Le,
+    ])
+}
+
+fn arb_leaf() -> impl Strategy<Value = Filter> {
+    prop_oneof![
+        (arb_name(), arb_op(), arb_value()).prop_map(|(path, op, value)| Filter::Compare {
+            path,
+            op,
+            value
+        }),
+        arb_name().prop_map(Filter::Present),
+    ]
+}
+
+fn arb_inner() -> impl Strategy<Value = Filter> {
+    let leaf = (
+        prop::sample::select(vec!["value", "type", "primary"]),
+        arb_op(),
+        arb_value(),
+    )
+        .prop_map(|(n, op, value)| Filter::Compare {
+            path: AttrPath::new(n),
+            op,
+            value,
+        });
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::and(a, b)),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::or(a, b)),
+            inner.prop_map(|a| Filter::Not(Box::new(a))),
+        ]
+    })
+}
+
+fn arb_filter() -> impl Strategy<Value = Filter> {
+    let base = prop_oneof![
+        3 => arb_leaf(),
+        1 => (prop::sample::select(vec!["emails", "addresses"]), arb_inner())
+            .prop_map(|(n, f)| Filter::ValuePath { path: AttrPath::new(n), filter: Box::new(f) }),
+    ];
+    base.prop_recursive(5, 32, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::and(a, b)),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::or(a, b)),
+            inner.prop_map(|a| Filter::Not(Box::new(a))),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn display_then_parse_is_identity(f in arb_filter()) {
+        let text = f.to_string();
+        let back = filter::parse_filter(&text);
+        prop_assert_eq!(back.as_ref().ok(), Some(&f), "text: {}", text);
+    }
+
+    #[test]
+    fn parser_never_panics(text in ".{0,200}") {
+        let _ = filter::parse_filter(&text);
+        let _ = scim_core::PatchPath::parse(&text);
+    }
+
+    #[test]
+    fn evaluation_never_panics(f in arb_filter()) {
+        let _ = filter::validate(&f, &user());
+        let _ = filter::matches(&f, &bjensen(), &user());
+    }
+}
+
+fn arb_json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "x",
+            "work",
+            "True",
+            "false",
+            "2011-05-13T04:42:34Z",
+            ""
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "value",
+                    "type",
+                    "primary",
+                    "givenName",
+                    "display",
+                    "id",
+                    "active",
+                    "name.familyName"
+                ])
+                .prop_map(str::to_string),
+                inner,
+                0..4,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn arb_patch_op() -> impl Strategy<Value = Value> {
+    let paths = prop::option::of(prop::sample::select(vec![
+        "userName",
+        "active",
+        "name",
+        "name.givenName",
+        "emails",
+        "emails[type eq \"work\"]",
+        "emails[type eq \"work\"].value",
+        "emails[primary eq true].type",
+        "addresses[type eq \"home\"].locality",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "meta.version",
+        "id",
+        "groups",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+        "x509Certificates.value",
+        "nope",
+    ]));
+    (
+        prop::sample::select(vec!["add", "Replace", "remove"]),
+        paths,
+        prop::option::of(arb_json_value()),
+    )
+        .prop_map(|(op, path, value)| {
+            let mut o = json!({"op": op});
+            if let Some(p) = path {
+                o["path"] = json!(p);
+            }
+            if let Some(v) = value {
+                o["value"] = v;
+            }
+            o
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn patch_never_panics_and_fails_cleanly(ops in prop::collection::vec(arb_patch_op(), 1..5)) {
+        let rt = user();
+        let doc = resource::prepare(&bjensen(), &rt, None).unwrap();
+        let before = doc.clone();
+        if let Ok(parsed) = patch::parse(&json!({"Operations": ops})) {
+            match patch::apply(&doc, &parsed, &rt) {
+                Ok(out) => {
+                    // The result is still a valid user: it survives validation unchanged in its required parts.
+                    prop_assert!(resource::prepare(&out, &rt, None).is_ok(), "result invalid: {}", out);
+                }
+                Err(e) => prop_assert_eq!(e.status, 400),
+            }
+        }
+        prop_assert_eq!(doc, before);
+    }
+}
