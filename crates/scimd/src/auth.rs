@@ -1,0 +1,138 @@
+//! Bearer tokens: generation, hashing, verification, and batched last-use
+//! recording. Tokens are 256 random bits, stored only as their SHA-256 (a
+//! fast hash is enough for a secret with that much entropy), compared in
+//! constant time, and never logged.
+
+use crate::store::{Store, Tenant};
+use scim_core::ScimError;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+
+pub const TOKEN_PREFIX: &str = "scimd_";
+
+/// A new random token and its hash.
+pub fn generate_token() -> Result<(String, Vec<u8>), getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let mut token = String::from(TOKEN_PREFIX);
+    for b in bytes {
+        token.push_str(&format!("{b:02x}"));
+    }
+    let hash = hash_token(&token);
+    Ok((token, hash))
+}
+
+pub fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The credential in an `Authorization` header: `Bearer <token>`, or the bare
+/// token (admins paste either into Okta's header field).
+pub fn credential(header: &str) -> Option<&str> {
+    let h = header.trim();
+    let token = match h.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        None => h,
+    };
+    if token.is_empty() { None } else { Some(token) }
+}
+
+/// Who a request is from, once authenticated.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub token_name: String,
+}
+
+fn unauthorized(detail: &str) -> ScimError {
+    ScimError::new(401, None, detail)
+}
+
+/// Check the `Authorization` header for the tenant named in the URL.
+pub async fn authenticate(
+    store: &Store,
+    uses: &TokenUses,
+    tenant_name: &str,
+    header: Option<&str>,
+    now: &str,
+) -> Result<Caller, ScimError> {
+    let internal = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "token look-up failed");
+        ScimError::new(500, None, "the server could not check the token; try again")
+    };
+    let Some(header) = header else {
+        return Err(unauthorized(
+            "authentication required: send 'Authorization: Bearer <token>'",
+        ));
+    };
+    let Some(token) = credential(header) else {
+        return Err(unauthorized(
+            "the Authorization header must be 'Bearer <token>'",
+        ));
+    };
+    let hash = hash_token(token);
+    let info = store.token_by_hash(&hash).await.map_err(internal)?;
+    let Some(info) = info.filter(|i| bool::from(i.hash.as_slice().ct_eq(hash.as_slice()))) else {
+        return Err(unauthorized("the bearer token is not valid"));
+    };
+    if info.revoked_at.is_some() {
+        return Err(unauthorized("the bearer token has been revoked"));
+    }
+    if info.expires_at.as_deref().is_some_and(|exp| exp <= now) {
+        return Err(unauthorized(
+            "the bearer token has expired; create a new one with 'scimd token create'",
+        ));
+    }
+    let tenant = store.tenant_by_name(tenant_name).await.map_err(internal)?;
+    let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
+        return Err(unauthorized(&format!(
+            "the bearer token is not valid for tenant '{tenant_name}'"
+        )));
+    };
+    if !tenant.enabled {
+        return Err(ScimError::new(
+            403,
+            None,
+            format!(
+                "SCIM provisioning is switched off for tenant '{}'; an administrator can enable it",
+                tenant.name
+            ),
+        ));
+    }
+    uses.record(info.id, now);
+    Ok(Caller {
+        tenant,
+        token_name: info.name,
+    })
+}
+
+/// Last-use times, kept in memory and written in batches, so a request never
+/// pays for a database write just to be counted.
+#[derive(Default)]
+pub struct TokenUses {
+    pending: Mutex<HashMap<i64, String>>,
+}
+
+impl TokenUses {
+    pub fn record(&self, token_id: i64, at: &str) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(token_id, at.to_string());
+        }
+    }
+
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(i64, String)> = match self.pending.lock() {
+            Ok(mut p) => p.drain().collect(),
+            Err(_) => return,
+        };
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = store.record_token_use(batch).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+    }
+}

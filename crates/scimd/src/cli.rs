@@ -1,0 +1,367 @@
+//! The command line: `serve`, and the admin subcommands for tenants and
+//! tokens. Flags can also come from the environment (`SCIMD_*`).
+
+use crate::auth;
+use crate::clock;
+use crate::http::{self, AppState, Config};
+use crate::store::{Store, StoreError, sqlite::SqliteStore};
+use clap::{Args, Parser, Subcommand};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scimd",
+    version,
+    about = "SCIM 2.0 provisioning server for Okta, Microsoft Entra ID and other identity providers"
+)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (created if missing).
+    #[arg(
+        long,
+        env = "SCIMD_DATABASE_URL",
+        default_value = "sqlite://scimd.db",
+        global = true
+    )]
+    pub database: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the SCIM server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants (customer organisations).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage a tenant's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Do not create the `default` tenant and a token on an empty database.
+    #[arg(long, env = "SCIMD_NO_BOOTSTRAP")]
+    pub no_bootstrap: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "SCIMD_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant; its SCIM base URL is /scim/v2/NAME.
+    Create { name: String },
+    /// List tenants.
+    List,
+    /// Switch SCIM provisioning off for a tenant (its requests get 403).
+    Disable { name: String },
+    /// Switch SCIM provisioning back on.
+    Enable { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once, alone, on standard output.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Days until the token expires (at most 3650); no expiry when omitted.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+    },
+    /// List a tenant's tokens (never the token itself).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token by its name.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub type CliResult = Result<(), String>;
+
+pub async fn open_store(url: &str) -> Result<Store, String> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url)
+            .await
+            .map_err(|e| format!("cannot open {url}: {e}"))?;
+        Ok(Arc::new(store))
+    } else {
+        Err(format!(
+            "unsupported database URL '{url}': use sqlite://FILE"
+        ))
+    }
+}
+
+/// Tenant names go into URLs (and Okta refuses `_` in base URLs).
+pub fn valid_tenant_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"
+        ))
+    }
+}
+
+async fn tenant_id(store: &Store, name: &str) -> Result<i64, String> {
+    match store.tenant_by_name(name).await {
+        Ok(Some(t)) => Ok(t.id),
+        Ok(None) => Err(format!(
+            "there is no tenant '{name}' (see 'scimd tenant list')"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub async fn create_token(
+    store: &Store,
+    tenant: &str,
+    name: &str,
+    expires_in_days: Option<u32>,
+) -> Result<String, String> {
+    let tid = tenant_id(store, tenant).await?;
+    let (token, hash) =
+        auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
+    let expires = expires_in_days.map(|d| clock::at_offset_secs(i64::from(d) * 86_400));
+    store
+        .create_token(tid, name, &hash, &clock::now(), expires.as_deref())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                format!("tenant '{tenant}' already has a token named '{name}'")
+            }
+            other => other.to_string(),
+        })?;
+    Ok(token)
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    let store = open_store(&cli.database).await?;
+    match cli.command {
+        Command::Serve(args) => serve(store, args).await,
+        Command::Migrate => {
+            eprintln!("migrations applied to {}", cli.database);
+            Ok(())
+        }
+        Command::Tenant(cmd) => tenant_command(&store, cmd).await,
+        Command::Token(cmd) => token_command(&store, cmd).await,
+    }
+}
+
+async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
+    match cmd {
+        TenantCommand::Create { name } => {
+            valid_tenant_name(&name)?;
+            store
+                .create_tenant(&name, &clock::now())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => format!("tenant '{name}' already exists"),
+                    other => other.to_string(),
+                })?;
+            eprintln!(
+                "created tenant '{name}'; its SCIM base URL is http://HOST:PORT/scim/v2/{name}"
+            );
+            eprintln!("next: scimd token create --tenant {name} --name okta");
+            Ok(())
+        }
+        TenantCommand::List => {
+            let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+            println!("{:<24} {:<9} CREATED", "NAME", "SCIM");
+            for t in tenants {
+                println!(
+                    "{:<24} {:<9} {}",
+                    t.name,
+                    if t.enabled { "enabled" } else { "disabled" },
+                    t.created_at
+                );
+            }
+            Ok(())
+        }
+        TenantCommand::Disable { name } | TenantCommand::Enable { name } if name.is_empty() => {
+            Err("a tenant name is required".into())
+        }
+        TenantCommand::Disable { name } => set_enabled(store, &name, false).await,
+        TenantCommand::Enable { name } => set_enabled(store, &name, true).await,
+    }
+}
+
+async fn set_enabled(store: &Store, name: &str, enabled: bool) -> CliResult {
+    store
+        .set_tenant_enabled(name, enabled)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => format!("there is no tenant '{name}'"),
+            other => other.to_string(),
+        })?;
+    eprintln!(
+        "SCIM provisioning {} for tenant '{name}'",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
+    match cmd {
+        TokenCommand::Create {
+            tenant,
+            name,
+            expires_in_days,
+        } => {
+            let token = create_token(store, &tenant, &name, expires_in_days).await?;
+            println!("{token}");
+            eprintln!("token '{name}' for tenant '{tenant}' created; it is shown only this once");
+            Ok(())
+        }
+        TokenCommand::List { tenant } => {
+            let tid = tenant_id(store, &tenant).await?;
+            let tokens = store.list_tokens(tid).await.map_err(|e| e.to_string())?;
+            println!(
+                "{:<20} {:<25} {:<25} {:<25} STATUS",
+                "NAME", "CREATED", "EXPIRES", "LAST USED"
+            );
+            let now = clock::now();
+            for t in tokens {
+                let status = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<20} {:<25} {:<25} {:<25} {status}",
+                    t.name,
+                    t.created_at,
+                    t.expires_at.as_deref().unwrap_or("never"),
+                    t.last_used_at.as_deref().unwrap_or("never"),
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { tenant, name } => {
+            let tid = tenant_id(store, &tenant).await?;
+            store
+                .revoke_token(tid, &name, &clock::now())
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        format!("tenant '{tenant}' has no token named '{name}'")
+                    }
+                    other => other.to_string(),
+                })?;
+            eprintln!("token '{name}' of tenant '{tenant}' revoked");
+            Ok(())
+        }
+    }
+}
+
+/// On a database without tenants, create `default` and a token, and print
+/// them once, like a first-run admin password.
+async fn bootstrap(store: &Store, listen: &str) -> CliResult {
+    let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+    if !tenants.is_empty() {
+        return Ok(());
+    }
+    store
+        .create_tenant("default", &clock::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = create_token(store, "default", "bootstrap", None).await?;
+    println!("scimd: first start, created tenant 'default'. Paste these into Okta or Entra:");
+    println!("  SCIM base URL: http://{listen}/scim/v2/default");
+    println!("  Bearer token:  {token}");
+    println!("The token is shown only this once ('scimd token create' makes more).");
+    Ok(())
+}
+
+pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if !args.no_bootstrap {
+        bootstrap(&store, &addr.to_string()).await?;
+    }
+    let state = AppState::new(
+        store,
+        Config {
+            max_body_bytes: args.max_body_bytes,
+        },
+    );
+    tracing::info!(%addr, "scimd listening");
+    run_server(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests and flush
+/// token last-use times.
+pub async fn run_server(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                state.token_uses.flush(&state.store).await;
+            }
+        })
+    };
+    let result = axum::serve(listener, http::app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    flusher.abort();
+    state.token_uses.flush(&state.store).await;
+    tracing::info!("scimd stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,155 @@
+//! Discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas,
+//! generated from the schemas scim-core knows and truthful about what scimd
+//! supports. Bulk and /Me are answered with a clear 501.
+
+use super::resources::LIST_RESPONSE;
+use super::{ApiError, AppState, CallerExt, MAX_RESULTS, base_url, scim_response};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use scim_core::ResourceType;
+use serde_json::{Value, json};
+
+const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+
+pub async fn service_provider_config(caller: CallerExt, headers: HeaderMap) -> Response {
+    let base = base_url(&headers, &caller.tenant.name);
+    scim_response(
+        StatusCode::OK,
+        &json!({
+            "schemas": [SPC_SCHEMA],
+            "documentationUri": "https://github.com/scimd/scimd#readme",
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": MAX_RESULTS},
+            "changePassword": {"supported": false},
+            "sort": {"supported": true},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "A bearer token created with 'scimd token create', sent as 'Authorization: Bearer <token>'.",
+                "primary": true
+            }],
+            "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")}
+        }),
+    )
+}
+
+fn resource_type_json(rt: &ResourceType, base: &str) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": rt.name,
+        "name": rt.name,
+        "endpoint": rt.endpoint,
+        "description": rt.description,
+        "schema": rt.core.id,
+        "schemaExtensions": rt.extensions.iter().map(|(s, required)| json!({"schema": s.id, "required": required})).collect::<Vec<_>>(),
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", rt.name)}
+    })
+}
+
+fn schema_list(state: &AppState) -> Vec<&scim_core::Schema> {
+    let mut out: Vec<&scim_core::Schema> = Vec::new();
+    for rt in [&state.users, &state.groups] {
+        for s in std::iter::once(&rt.core).chain(rt.extensions.iter().map(|(s, _)| s)) {
+            if !out.iter().any(|o| o.id == s.id) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+fn schema_json(schema: &scim_core::Schema, base: &str) -> Value {
+    let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("schemas".into(), json!([SCHEMA_SCHEMA]));
+        o.insert(
+            "meta".into(),
+            json!({"resourceType": "Schema", "location": format!("{base}/Schemas/{}", schema.id)}),
+        );
+    }
+    v
+}
+
+fn list(items: Vec<Value>) -> Value {
+    json!({"schemas": [LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items})
+}
+
+pub async fn resource_types(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+) -> Response {
+    let base = base_url(&headers, &caller.tenant.name);
+    scim_response(
+        StatusCode::OK,
+        &list(vec![
+            resource_type_json(&s.users, &base),
+            resource_type_json(&s.groups, &base),
+        ]),
+    )
+}
+
+pub async fn resource_type(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let base = base_url(&headers, &caller.tenant.name);
+    [&s.users, &s.groups]
+        .into_iter()
+        .find(|rt| rt.name.eq_ignore_ascii_case(&id))
+        .map(|rt| scim_response(StatusCode::OK, &resource_type_json(rt, &base)))
+        .ok_or_else(|| {
+            ApiError::status(
+                404,
+                format!("there is no resource type '{id}' (there are User and Group)"),
+            )
+        })
+}
+
+pub async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
+    let base = base_url(&headers, &caller.tenant.name);
+    scim_response(
+        StatusCode::OK,
+        &list(
+            schema_list(&s)
+                .into_iter()
+                .map(|sc| schema_json(sc, &base))
+                .collect(),
+        ),
+    )
+}
+
+pub async fn schema(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let base = base_url(&headers, &caller.tenant.name);
+    schema_list(&s)
+        .into_iter()
+        .find(|sc| sc.id.eq_ignore_ascii_case(&id))
+        .map(|sc| scim_response(StatusCode::OK, &schema_json(sc, &base)))
+        .ok_or_else(|| ApiError::status(404, format!("there is no schema '{id}'")))
+}
+
+pub async fn bulk() -> ApiError {
+    ApiError::status(
+        501,
+        "Bulk is not supported by this server (ServiceProviderConfig: bulk.supported is false)",
+    )
+}
+
+pub async fn me() -> ApiError {
+    ApiError::status(
+        501,
+        "/Me is not supported: scimd tokens belong to a tenant, not to a user",
+    )
+}

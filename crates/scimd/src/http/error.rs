@@ -1,0 +1,54 @@
+//! The HTTP edge of errors: every failure, ours or the framework's, leaves as
+//! a SCIM error body (RFC 7644 §3.12) with `application/scim+json`.
+
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::ScimError;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+#[derive(Debug)]
+pub struct ApiError(pub ScimError);
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl ApiError {
+    pub fn status(status: u16, detail: impl Into<String>) -> Self {
+        ApiError(ScimError::new(status, None, detail))
+    }
+    pub fn internal(what: &str, e: &dyn std::fmt::Display) -> Self {
+        // The cause goes to the log, never to the client.
+        tracing::error!(error = %e, "{what}");
+        ApiError::status(
+            500,
+            format!("the server failed to {what}; the error has been logged"),
+        )
+    }
+    /// A store error, with `what` naming the resource for a 404.
+    pub fn from_store(e: StoreError, what: &str) -> Self {
+        match e {
+            StoreError::NotFound => ApiError(ScimError::not_found(format!("{what} not found"))),
+            StoreError::Conflict(field) => ApiError(ScimError::uniqueness(format!(
+                "{field} is already taken in this tenant: another resource has the same value"
+            ))),
+            StoreError::Rejected(e) => ApiError(e),
+            other => ApiError::internal("access the database", &other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, self.0.to_json().to_string()).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        resp
+    }
+}

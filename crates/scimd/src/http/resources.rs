@@ -1,0 +1,815 @@
+//! `/Users` and `/Groups`: create, read, list and search, replace, patch and
+//! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
+
+use super::{
+    ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_response,
+};
+use crate::clock;
+use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, StoredResource, Update};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::patch::{self, MemberChange};
+use scim_core::{AttrPath, Projection, ResourceType, ScimError, parse_filter, resource};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// RFC 7232 weak comparison of an `If-Match` / `If-None-Match` list with our ETag.
+fn etag_matches(header_value: &str, version: i64) -> bool {
+    let ours = version.to_string();
+    header_value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == ours)
+}
+
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+}
+
+fn precondition_check(if_match: Option<&str>, current: &StoredResource) -> Result<(), ScimError> {
+    match if_match {
+        Some(tags) if !etag_matches(tags, current.version) => Err(ScimError::new(
+            412,
+            None,
+            format!(
+                "the resource has changed: its version is {}, the request's If-Match is {tags}",
+                etag(current.version)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+struct Ctx<'a> {
+    state: &'a AppState,
+    tenant_id: i64,
+    base: String,
+    kind: Kind,
+}
+
+impl Ctx<'_> {
+    fn rt(&self) -> Arc<ResourceType> {
+        match self.kind {
+            Kind::User => self.state.users.clone(),
+            Kind::Group => self.state.groups.clone(),
+        }
+    }
+    fn what(&self, id: &str) -> String {
+        format!("{} '{id}'", self.kind.as_str())
+    }
+    fn location(&self, id: &str) -> String {
+        format!("{}/{}s/{id}", self.base, self.kind.as_str())
+    }
+
+    /// The full resource a client sees, before projection.
+    fn render(
+        &self,
+        r: &StoredResource,
+        members: Option<&[Member]>,
+        groups: Option<&[(String, Option<String>)]>,
+    ) -> Value {
+        let mut obj = match &r.doc {
+            Value::Object(o) => o.clone(),
+            _ => Map::new(),
+        };
+        obj.insert("id".into(), r.id.clone().into());
+        obj.insert(
+            "meta".into(),
+            json!({
+                "resourceType": r.kind.as_str(),
+                "created": r.created_at,
+                "lastModified": r.updated_at,
+                "location": self.location(&r.id),
+                "version": etag(r.version),
+            }),
+        );
+        if let Some(members) = members {
+            obj.insert(
+                "members".into(),
+                Value::Array(members.iter().map(Member::to_json).collect()),
+            );
+        }
+        if let Some(groups) = groups {
+            if !groups.is_empty() {
+                let items = groups
+                    .iter()
+                    .map(|(gid, display)| {
+                        let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
+                        if let (Some(d), Some(o)) = (display, g.as_object_mut()) {
+                            o.insert("display".into(), d.clone().into());
+                        }
+                        g
+                    })
+                    .collect();
+                obj.insert("groups".into(), Value::Array(items));
+            }
+        }
+        Value::Object(obj)
+    }
+
+    /// Render several resources, fetching members or groups only when the
+    /// projection returns them.
+    async fn render_many(
+        &self,
+        rows: &[StoredResource],
+        projection: &Projection,
+    ) -> Result<Vec<Value>, ApiError> {
+        let rt = self.rt();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let store = &self.state.store;
+        let (members, groups) = match self.kind {
+            Kind::Group if projection.includes(&rt, "members") => (
+                Some(
+                    store
+                        .members_of(self.tenant_id, &ids)
+                        .await
+                        .map_err(|e| ApiError::from_store(e, "members"))?,
+                ),
+                None,
+            ),
+            Kind::User if projection.includes(&rt, "groups") => (
+                None,
+                Some(
+                    store
+                        .groups_of(self.tenant_id, &ids)
+                        .await
+                        .map_err(|e| ApiError::from_store(e, "groups"))?,
+                ),
+            ),
+            _ => (None, None),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let m = members
+                    .as_ref()
+                    .map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+                let g = groups
+                    .as_ref()
+                    .map(|g| g.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+                projection.apply(&self.render(r, m, g), &rt)
+            })
+            .collect())
+    }
+
+    async fn respond_one(
+        &self,
+        status: StatusCode,
+        r: &StoredResource,
+        projection: &Projection,
+    ) -> Result<Response, ApiError> {
+        let body = self
+            .render_many(std::slice::from_ref(r), projection)
+            .await?
+            .pop()
+            .unwrap_or(Value::Null);
+        let mut resp = scim_response(status, &body);
+        if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        if status == StatusCode::CREATED {
+            if let Ok(v) = HeaderValue::from_str(&self.location(&r.id)) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+        Ok(resp)
+    }
+}
+
+fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
+    Ctx {
+        state,
+        tenant_id: caller.tenant.id,
+        base: base_url(headers, &caller.tenant.name),
+        kind,
+    }
+}
+
+fn projection(params: &Params) -> Result<Projection, ApiError> {
+    Ok(Projection::parse(
+        params.get("attributes"),
+        params.get("excludedAttributes"),
+    )?)
+}
+
+/// Split a prepared group document into the document and its member rows.
+fn take_members(doc: &mut Value) -> Vec<Member> {
+    match doc.as_object_mut().and_then(|o| o.remove("members")) {
+        Some(Value::Array(items)) => items.iter().filter_map(Member::from_json).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+// ------------------------------------------------------------------ create
+
+async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, ApiError> {
+    let rt = c.rt();
+    let projection = projection(&params)?;
+    let mut doc = resource::prepare(&body, &rt, None)?;
+    let members = if c.kind == Kind::Group {
+        take_members(&mut doc)
+    } else {
+        Vec::new()
+    };
+    if c.kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
+        return Err(ScimError::invalid_value("every member needs a 'value'").into());
+    }
+    let index = IndexCols::of(&doc, c.kind);
+    let new = NewResource {
+        kind: c.kind,
+        id: new_id(),
+        doc,
+        index,
+        now: clock::now(),
+        members,
+    };
+    let user_name = new
+        .doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let stored = c.state.store.insert(c.tenant_id, new).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => ApiError(ScimError::uniqueness(format!(
+            "a User with userName '{user_name}' already exists in this tenant (userName is unique, ignoring case)"
+        ))),
+        other => ApiError::from_store(other, "resource"),
+    })?;
+    c.respond_one(StatusCode::CREATED, &stored, &projection)
+        .await
+}
+
+pub async fn create_user(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    create(ctx(&s, &caller, &headers, Kind::User), params, body).await
+}
+
+pub async fn create_group(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    create(ctx(&s, &caller, &headers, Kind::Group), params, body).await
+}
+
+// ------------------------------------------------------------------ read
+
+async fn read(
+    c: Ctx<'_>,
+    id: &str,
+    params: Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let projection = projection(&params)?;
+    let stored = c
+        .state
+        .store
+        .get(c.tenant_id, c.kind, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "resource"))?
+        .ok_or_else(|| ApiError(ScimError::not_found(format!("{} not found", c.what(id)))))?;
+    if let Some(tags) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+    {
+        if etag_matches(tags, stored.version) {
+            let mut resp = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(resp);
+        }
+    }
+    c.respond_one(StatusCode::OK, &stored, &projection).await
+}
+
+pub async fn get_user(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    read(
+        ctx(&s, &caller, &headers, Kind::User),
+        &id,
+        params,
+        &headers,
+    )
+    .await
+}
+
+pub async fn get_group(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    read(
+        ctx(&s, &caller, &headers, Kind::Group),
+        &id,
+        params,
+        &headers,
+    )
+    .await
+}
+
+// ------------------------------------------------------------------ list and search
+
+struct Search {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    projection: Projection,
+}
+
+fn int_param(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    text.map(|t| {
+        t.trim().parse::<i64>().map_err(|_| {
+            ApiError(ScimError::invalid_value(format!(
+                "'{name}' must be an integer, not '{t}'"
+            )))
+        })
+    })
+    .transpose()
+}
+
+impl Search {
+    fn from_params(params: &Params) -> Result<Search, ApiError> {
+        Ok(Search {
+            filter: params.get("filter").map(str::to_string),
+            sort_by: params.get("sortBy").map(str::to_string),
+            sort_order: params.get("sortOrder").map(str::to_string),
+            start_index: int_param("startIndex", params.get("startIndex"))?,
+            count: int_param("count", params.get("count"))?,
+            projection: projection(params)?,
+        })
+    }
+
+    /// A SearchRequest body (RFC 7644 §3.4.3).
+    fn from_body(body: &Value) -> Result<Search, ApiError> {
+        let Some(obj) = body.as_object() else {
+            return Err(ScimError::invalid_syntax("a search request must be a JSON object").into());
+        };
+        let get = |k: &str| {
+            obj.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        };
+        let text = |k: &str| -> Result<Option<String>, ApiError> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be a string")).into()),
+            }
+        };
+        let list = |k: &str| -> Result<Option<String>, ApiError> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(items)) => Ok(Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "'{k}' must be an array of attribute names"
+                ))
+                .into()),
+            }
+        };
+        let int = |k: &str| -> Result<Option<i64>, ApiError> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                    ScimError::invalid_value(format!("'{k}' must be an integer")).into()
+                }),
+                Some(Value::String(s)) => int_param(k, Some(s)),
+                Some(_) => {
+                    Err(ScimError::invalid_value(format!("'{k}' must be an integer")).into())
+                }
+            }
+        };
+        let attributes = list("attributes")?;
+        let excluded = list("excludedAttributes")?;
+        Ok(Search {
+            filter: text("filter")?,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
+            start_index: int("startIndex")?,
+            count: int("count")?,
+            projection: Projection::parse(attributes.as_deref(), excluded.as_deref())?,
+        })
+    }
+
+    fn start_index(&self) -> i64 {
+        self.start_index.unwrap_or(1).max(1)
+    }
+    fn count(&self) -> i64 {
+        self.count.unwrap_or(MAX_RESULTS).clamp(0, MAX_RESULTS)
+    }
+
+    fn query(&self) -> Result<ListQuery, ApiError> {
+        let filter = self
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(parse_filter)
+            .transpose()?;
+        let sort_by = self
+            .sort_by
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                AttrPath::parse(s)
+                    .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))
+            })
+            .transpose()?;
+        let descending = match self
+            .sort_order
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("ascending") | Some("") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be 'ascending' or 'descending', not '{other}'"
+                ))
+                .into());
+            }
+        };
+        Ok(ListQuery {
+            filter,
+            sort_by,
+            descending,
+            offset: self.start_index() - 1,
+            limit: self.count(),
+        })
+    }
+}
+
+fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
+    let query = search.query()?;
+    let rt = c.rt();
+    let (total, rows) = c
+        .state
+        .store
+        .list(c.tenant_id, c.kind, &query, &rt)
+        .await
+        .map_err(|e| ApiError::from_store(e, "resources"))?;
+    let resources = c.render_many(&rows, &search.projection).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, search.start_index(), resources),
+    ))
+}
+
+pub async fn list_users(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    list(
+        ctx(&s, &caller, &headers, Kind::User),
+        Search::from_params(&params)?,
+    )
+    .await
+}
+
+pub async fn list_groups(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    list(
+        ctx(&s, &caller, &headers, Kind::Group),
+        Search::from_params(&params)?,
+    )
+    .await
+}
+
+pub async fn search_users(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    list(
+        ctx(&s, &caller, &headers, Kind::User),
+        Search::from_body(&body)?,
+    )
+    .await
+}
+
+pub async fn search_groups(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    list(
+        ctx(&s, &caller, &headers, Kind::Group),
+        Search::from_body(&body)?,
+    )
+    .await
+}
+
+/// `POST /.search` at the root: Users, then Groups, paged as one list. A
+/// filter that names attributes only one type has applies to that type alone.
+pub async fn search_root(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    let search = Search::from_body(&body)?;
+    let query = search.query()?;
+    let mut total = 0;
+    let mut resources = Vec::new();
+    let mut skip = query.offset;
+    let mut want = query.limit;
+    let mut applicable = 0;
+    let mut first_error = None;
+    for kind in [Kind::User, Kind::Group] {
+        let c = ctx(&s, &caller, &headers, kind);
+        let rt = c.rt();
+        if let Some(f) = &query.filter {
+            if let Err(e) = scim_core::filter::validate(f, &rt) {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        }
+        applicable += 1;
+        let q = ListQuery {
+            offset: skip,
+            limit: want,
+            ..query.clone()
+        };
+        let (n, rows) = s
+            .store
+            .list(c.tenant_id, kind, &q, &rt)
+            .await
+            .map_err(|e| ApiError::from_store(e, "resources"))?;
+        total += n;
+        skip = (skip - n).max(0);
+        want -= rows.len() as i64;
+        resources.extend(c.render_many(&rows, &search.projection).await?);
+    }
+    if applicable == 0 {
+        if let Some(e) = first_error {
+            return Err(e.into());
+        }
+    }
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, search.start_index(), resources),
+    ))
+}
+
+// ------------------------------------------------------------------ replace
+
+async fn replace(
+    c: Ctx<'_>,
+    id: &str,
+    params: Params,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let projection = projection(&params)?;
+    let rt = c.rt();
+    let kind = c.kind;
+    let if_match = if_match(headers);
+    let update = Box::new(
+        move |current: &StoredResource| -> Result<Update, ScimError> {
+            precondition_check(if_match.as_deref(), current)?;
+            let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
+            let member_changes = if kind == Kind::Group {
+                let members = take_members(&mut doc);
+                vec![MemberChange::Replace(
+                    members.iter().map(Member::to_json).collect(),
+                )]
+            } else {
+                Vec::new()
+            };
+            Ok(Update {
+                index: IndexCols::of(&doc, kind),
+                doc,
+                member_changes,
+                now: clock::now(),
+            })
+        },
+    );
+    let stored = c
+        .state
+        .store
+        .update(c.tenant_id, c.kind, id, update)
+        .await
+        .map_err(|e| conflict_detail(e, &c, id))?;
+    c.respond_one(StatusCode::OK, &stored, &projection).await
+}
+
+fn conflict_detail(e: crate::store::StoreError, c: &Ctx<'_>, id: &str) -> ApiError {
+    match e {
+        crate::store::StoreError::Conflict(_) => ApiError(ScimError::uniqueness(
+            "another User in this tenant already has that userName (userName is unique, ignoring case)",
+        )),
+        other => ApiError::from_store(other, &c.what(id)),
+    }
+}
+
+pub async fn replace_user(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    replace(
+        ctx(&s, &caller, &headers, Kind::User),
+        &id,
+        params,
+        &headers,
+        body,
+    )
+    .await
+}
+
+pub async fn replace_group(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    replace(
+        ctx(&s, &caller, &headers, Kind::Group),
+        &id,
+        params,
+        &headers,
+        body,
+    )
+    .await
+}
+
+// ------------------------------------------------------------------ patch
+
+async fn patch_resource(
+    c: Ctx<'_>,
+    id: &str,
+    params: Params,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let projection = projection(&params)?;
+    let rt = c.rt();
+    let ops = patch::parse(&body)?;
+    let (doc_ops, member_changes) = if c.kind == Kind::Group {
+        patch::split_members(&ops, &rt)?
+    } else {
+        (ops, Vec::new())
+    };
+    let kind = c.kind;
+    let if_match = if_match(headers);
+    let update = Box::new(
+        move |current: &StoredResource| -> Result<Update, ScimError> {
+            precondition_check(if_match.as_deref(), current)?;
+            let mut doc = current.doc.clone();
+            if !doc_ops.is_empty() {
+                // The id is in the document while patching, so Okta's rename that
+                // repeats it is recognised as unchanged.
+                if let Some(o) = doc.as_object_mut() {
+                    o.insert("id".into(), current.id.clone().into());
+                }
+                doc = patch::apply(&doc, &doc_ops, &rt)?;
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("id");
+                    o.remove("members");
+                }
+            }
+            Ok(Update {
+                index: IndexCols::of(&doc, kind),
+                doc,
+                member_changes,
+                now: clock::now(),
+            })
+        },
+    );
+    let stored = c
+        .state
+        .store
+        .update(c.tenant_id, c.kind, id, update)
+        .await
+        .map_err(|e| conflict_detail(e, &c, id))?;
+    c.respond_one(StatusCode::OK, &stored, &projection).await
+}
+
+pub async fn patch_user(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    patch_resource(
+        ctx(&s, &caller, &headers, Kind::User),
+        &id,
+        params,
+        &headers,
+        body,
+    )
+    .await
+}
+
+pub async fn patch_group(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    patch_resource(
+        ctx(&s, &caller, &headers, Kind::Group),
+        &id,
+        params,
+        &headers,
+        body,
+    )
+    .await
+}
+
+// ------------------------------------------------------------------ delete
+
+async fn delete(c: Ctx<'_>, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let if_match = if_match(headers);
+    let check =
+        Box::new(move |current: &StoredResource| precondition_check(if_match.as_deref(), current));
+    c.state
+        .store
+        .delete(c.tenant_id, c.kind, id, check)
+        .await
+        .map_err(|e| ApiError::from_store(e, &c.what(id)))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete_user(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    delete(ctx(&s, &caller, &headers, Kind::User), &id, &headers).await
+}
+
+pub async fn delete_group(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    delete(ctx(&s, &caller, &headers, Kind::Group), &id, &headers).await
+}

@@ -1,0 +1,7 @@
+//! scimd: a multi-tenant SCIM 2.0 provisioning server on top of scim-core.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod http;
+pub mod store;

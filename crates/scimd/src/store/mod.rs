@@ -1,0 +1,234 @@
+//! The storage seam: everything scimd keeps, behind one object-safe trait, so
+//! nothing above it knows which database it talks to. SQLite implements it
+//! now; the filter-to-SQL translation in [`sql`] is written for every dialect.
+
+pub mod sql;
+pub mod sqlite;
+
+use scim_core::patch::MemberChange;
+use scim_core::{AttrPath, Filter, ScimError};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub type Store = Arc<dyn Storage>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness constraint; the text names what collided.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A request-level refusal raised inside a transaction (the write is rolled back).
+    #[error("{0}")]
+    Rejected(ScimError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub hash: Vec<u8>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// Columns mirrored from the document for indexed look-ups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexCols {
+    pub user_name: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+}
+
+impl IndexCols {
+    pub fn of(doc: &Value, kind: Kind) -> IndexCols {
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+        IndexCols {
+            user_name: if kind == Kind::User {
+                text("userName").map(|s| s.to_lowercase())
+            } else {
+                None
+            },
+            external_id: text("externalId"),
+            display_name: text("displayName").map(|s| s.to_lowercase()),
+            active: doc.get("active").and_then(Value::as_bool),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredResource {
+    pub kind: Kind,
+    pub id: String,
+    /// Without `id`, `meta` and `members`.
+    pub doc: Value,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub value: String,
+    pub member_type: Option<String>,
+    pub display: Option<String>,
+    pub reference: Option<String>,
+}
+
+impl Member {
+    pub fn from_json(v: &Value) -> Option<Member> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Member {
+            value: s("value")?,
+            member_type: s("type"),
+            display: s("display"),
+            reference: s("$ref"),
+        })
+    }
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("value".into(), self.value.clone().into());
+        if let Some(t) = &self.member_type {
+            m.insert("type".into(), t.clone().into());
+        }
+        if let Some(d) = &self.display {
+            m.insert("display".into(), d.clone().into());
+        }
+        if let Some(r) = &self.reference {
+            m.insert("$ref".into(), r.clone().into());
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewResource {
+    pub kind: Kind,
+    pub id: String,
+    pub doc: Value,
+    pub index: IndexCols,
+    pub now: String,
+    pub members: Vec<Member>,
+}
+
+/// What an update writes, decided by the caller from the current row.
+#[derive(Clone, Debug)]
+pub struct Update {
+    pub doc: Value,
+    pub index: IndexCols,
+    pub member_changes: Vec<MemberChange>,
+    pub now: String,
+}
+
+pub type UpdateFn = Box<dyn FnOnce(&StoredResource) -> Result<Update, ScimError> + Send>;
+pub type CheckFn = Box<dyn FnOnce(&StoredResource) -> Result<(), ScimError> + Send>;
+
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    /// 0-based.
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn ping(&self) -> BoxFut<'_, ()>;
+
+    fn create_tenant<'a>(&'a self, name: &'a str, now: &'a str) -> BoxFut<'a, Tenant>;
+    fn list_tenants(&self) -> BoxFut<'_, Vec<Tenant>>;
+    fn tenant_by_name<'a>(&'a self, name: &'a str) -> BoxFut<'a, Option<Tenant>>;
+    fn set_tenant_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> BoxFut<'a, ()>;
+
+    fn create_token<'a>(
+        &'a self,
+        tenant_id: i64,
+        name: &'a str,
+        hash: &'a [u8],
+        now: &'a str,
+        expires_at: Option<&'a str>,
+    ) -> BoxFut<'a, ()>;
+    fn list_tokens(&self, tenant_id: i64) -> BoxFut<'_, Vec<TokenInfo>>;
+    fn revoke_token<'a>(&'a self, tenant_id: i64, name: &'a str, now: &'a str) -> BoxFut<'a, ()>;
+    fn token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<TokenInfo>>;
+    fn record_token_use(&self, uses: Vec<(i64, String)>) -> BoxFut<'_, ()>;
+
+    fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource>;
+    fn get<'a>(
+        &'a self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &'a str,
+    ) -> BoxFut<'a, Option<StoredResource>>;
+    fn list<'a>(
+        &'a self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &'a ListQuery,
+        rt: &'a scim_core::ResourceType,
+    ) -> BoxFut<'a, (i64, Vec<StoredResource>)>;
+    fn update<'a>(
+        &'a self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &'a str,
+        f: UpdateFn,
+    ) -> BoxFut<'a, StoredResource>;
+    fn delete<'a>(
+        &'a self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &'a str,
+        check: CheckFn,
+    ) -> BoxFut<'a, ()>;
+
+    /// Members of several groups at once (a page of a list).
+    fn members_of<'a>(
+        &'a self,
+        tenant_id: i64,
+        group_ids: &'a [String],
+    ) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
+    /// Groups of several users at once: user id -> [(group id, group displayName)].
+    fn groups_of<'a>(
+        &'a self,
+        tenant_id: i64,
+        user_ids: &'a [String],
+    ) -> BoxFut<'a, HashMap<String, Vec<(String, Option<String>)>>>;
+}
