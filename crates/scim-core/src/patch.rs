@@ -122,7 +122,29 @@ pub fn apply(resource: &Value, ops: &[PatchOp], rt: &ResourceType) -> Result<Val
     Ok(doc)
 }
 
+/// A path that names a whole extension (`urn:…:enterprise:2.0:User`) rather than an attribute.
+fn whole_extension<'a>(path: &PatchPath, rt: &'a ResourceType) -> Option<&'a str> {
+    if path.filter.is_some() || path.attr.sub.is_some() {
+        return None;
+    }
+    let urn = path.attr.urn.as_deref()?;
+    rt.extension(&format!("{urn}:{}", path.attr.name))
+        .map(|s| s.id.as_str())
+}
+
 fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
+    if let Some(ext) = op.path.as_ref().and_then(|p| whole_extension(p, rt)) {
+        return match (op.kind, &op.value) {
+            (OpKind::Remove, _) => {
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove(ext);
+                }
+                Ok(())
+            }
+            (kind, Some(value)) => apply_pathless_key(doc, kind, ext, value, rt),
+            (_, None) => Err(ScimError::invalid_value(format!("'{ext}' needs a value"))),
+        };
+    }
     match (&op.path, op.kind) {
         (Some(path), _) => apply_path(doc, op.kind, path, op.value.as_ref(), rt, false),
         (None, OpKind::Remove) => Err(ScimError::no_target("'remove' needs a 'path'")),
@@ -163,6 +185,9 @@ fn apply_pathless_key(
             )));
         };
         for (k, v) in inner {
+            if ext.attribute(k).is_none() {
+                continue; // e.g. a "schemas" key inside the extension object: tolerated
+            }
             let attr = AttrPath {
                 urn: Some(ext_id.clone()),
                 ..AttrPath::new(k)

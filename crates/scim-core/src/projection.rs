@@ -182,8 +182,12 @@ impl Decision {
                 ),
                 other => filter_subs(other, keep),
             };
+            // An attribute emptied by the projection goes; one that was empty
+            // already (a group's `members: []`) stays, as clients expect it.
             let empty = match &v {
-                Value::Array(a) => a.is_empty(),
+                Value::Array(a) => {
+                    a.is_empty() && value.as_array().is_some_and(|orig| !orig.is_empty())
+                }
                 Value::Object(o) => o.is_empty(),
                 _ => false,
             };

@@ -418,8 +418,8 @@ pub fn group_schema() -> Schema {
                     .canonical(&["User", "Group"])
                     .mutability(Immutable),
                 Attribute::string("display")
-                    .describe("A human-readable name of the member.")
-                    .mutability(ReadOnly),
+                    .describe("A human-readable name of the member, stored as the client sent it.")
+                    .mutability(Immutable),
             ],
         )
         .describe("A list of members of the Group.")

@@ -431,7 +431,7 @@ fn rfc7644_patch_add() {
     assert_eq!(out["members"].as_array().unwrap().len(), 3);
     assert_eq!(
         out["members"][2],
-        json!({"value": "2819c223", "$ref": "https://example.com/v2/Users/2819c223"})
+        json!({"value": "2819c223", "display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223"})
     );
     // Re-adding an existing member does not duplicate it.
     let again = run(
@@ -531,7 +531,7 @@ fn rfc7644_patch_replace() {
         "value": [{"display": "Babs", "value": "2819c223"}, {"display": "James", "value": "08e1d05d"}]}]), &g).unwrap();
     assert_eq!(
         out["members"],
-        json!([{"value": "2819c223"}, {"value": "08e1d05d"}])
+        json!([{"value": "2819c223", "display": "Babs"}, {"value": "08e1d05d", "display": "James"}])
     );
     let u = user();
     let out = run(&bjensen(), json!([{"op": "replace", "path": "addresses[type eq \"work\"]",
@@ -837,7 +837,9 @@ fn member_changes_split_from_group_patch() {
         changes,
         vec![
             MemberChange::Remove(vec!["89bb".into()]),
-            MemberChange::Add(vec![json!({"value": "23a3"})]),
+            MemberChange::Add(vec![
+                json!({"value": "23a3", "display": "test.user@okta.local"})
+            ]),
             MemberChange::Remove(vec!["u1091".into()]),
             MemberChange::Replace(vec![]),
             MemberChange::RemoveAll,
@@ -1107,4 +1109,29 @@ proptest! {
         }
         prop_assert_eq!(doc, before);
     }
+}
+
+#[test]
+fn patch_whole_extension_by_urn_path() {
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": ENTERPRISE_USER_SCHEMA,
+        "value": {"schemas": [ENTERPRISE_USER_SCHEMA], "employeeNumber": "1", "division": "D"}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "1");
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["division"], "D");
+    let out = run(
+        &out,
+        json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]),
+        &u,
+    )
+    .unwrap();
+    assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
+    assert_eq!(
+        out["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
 }

@@ -1,0 +1,1308 @@
+//! scimd's one integration-test binary: a real server on 127.0.0.1:0 with a
+//! fresh SQLite file, driven over real HTTP as Okta, Entra and other clients
+//! drive it.
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use scimd::cli;
+use scimd::http::{AppState, Config};
+use scimd::store::Store;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+struct Server {
+    root: String,
+    base: String,
+    token: String,
+    store: Store,
+    client: reqwest::Client,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The error body of RFC 7644 §3.12, with the content type SCIM asks for.
+    #[track_caller]
+    fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/scim+json"));
+        assert_eq!(self.body["schemas"], json!([ERROR]));
+        assert_eq!(self.body["status"], json!(status.to_string()));
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| d.len() > 5),
+            "{}",
+            self.body
+        );
+        match scim_type {
+            Some(t) => assert_eq!(self.body["scimType"], t, "{}", self.body),
+            None => assert!(self.body.get("scimType").is_none(), "{}", self.body),
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+async fn start() -> Server {
+    let dir = std::env::temp_dir().join(format!(
+        "scimd-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("scimd.db").display());
+    let store = cli::open_store(&url).await.unwrap();
+    store
+        .create_tenant("acme", "2026-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let token = cli::create_token(&store, "acme", "okta", None)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(
+        store.clone(),
+        Config {
+            max_body_bytes: 64 * 1024,
+        },
+    );
+    tokio::spawn(cli::run_server(listener, state, std::future::pending()));
+    let root = format!("http://{addr}");
+    Server {
+        base: format!("{root}/scim/v2/acme"),
+        root,
+        token,
+        store,
+        client: reqwest::Client::new(),
+        dir,
+    }
+}
+
+impl Server {
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.client.request(method, url);
+        let mut has_auth = false;
+        for (k, v) in headers {
+            has_auth |= k.eq_ignore_ascii_case("authorization");
+            req = req.header(*k, *v);
+        }
+        if !has_auth {
+            req = req.header("Authorization", format!("Bearer {}", self.token));
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let ct = [("Content-Type", "application/scim+json")];
+        self.raw(method, path, body.map(|b| b.to_string()), &ct)
+            .await
+    }
+    async fn get(&self, path: &str) -> Resp {
+        self.call(Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    async fn patch(&self, path: &str, ops: Value) -> Resp {
+        self.call(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
+        )
+        .await
+    }
+    async fn delete(&self, path: &str) -> Resp {
+        self.call(Method::DELETE, path, None).await
+    }
+    async fn create_user(&self, user_name: &str) -> Value {
+        let r = self
+            .post("/Users", json!({"schemas": [USER], "userName": user_name, "name": {"givenName": "G", "familyName": "F"},
+                                   "emails": [{"primary": true, "value": user_name, "type": "work"}], "active": true}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+    async fn create_group(&self, name: &str) -> Value {
+        let r = self
+            .post(
+                "/Groups",
+                json!({"schemas": [GROUP], "displayName": name, "members": []}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+    async fn ids(&self, path: &str) -> Vec<String> {
+        let r = self.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn q(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+// ------------------------------------------------------------------ discovery
+
+#[tokio::test]
+async fn discovery_endpoints() {
+    let s = start().await;
+    let r = s.get("/ServiceProviderConfig").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/scim+json"));
+    assert_eq!(r.body["patch"]["supported"], true);
+    assert_eq!(r.body["bulk"]["supported"], false);
+    assert_eq!(r.body["filter"]["maxResults"], 1000);
+    assert_eq!(r.body["etag"]["supported"], true);
+    assert_eq!(r.body["sort"]["supported"], true);
+
+    let r = s.get("/ResourceTypes").await;
+    assert_eq!(r.body["schemas"], json!([LIST]));
+    assert_eq!(r.body["totalResults"], 2);
+    assert_eq!(
+        r.body["Resources"][0]["schemaExtensions"][0]["schema"],
+        ENTERPRISE
+    );
+    assert_eq!(
+        s.get("/ResourceTypes/Group").await.body["endpoint"],
+        "/Groups"
+    );
+    s.get("/ResourceTypes/Nope").await.assert_error(404, None);
+
+    let r = s.get("/Schemas").await;
+    assert_eq!(r.body["totalResults"], 3);
+    let user = &r.body["Resources"][0];
+    assert_eq!(user["id"], USER);
+    let user_name = user["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "userName")
+        .unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["caseExact"], false);
+    assert_eq!(user_name["required"], true);
+    let r = s.get(&format!("/Schemas/{ENTERPRISE}")).await;
+    assert_eq!(r.body["attributes"].as_array().unwrap().len(), 6);
+    s.get("/Schemas/urn:nope").await.assert_error(404, None);
+    s.call(Method::POST, "/Schemas", None)
+        .await
+        .assert_error(405, None);
+    s.call(Method::DELETE, "/ServiceProviderConfig", None)
+        .await
+        .assert_error(405, None);
+    s.post("/Bulk", json!({})).await.assert_error(501, None);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = start().await;
+    let r = s
+        .raw(Method::GET, &format!("{}/healthz", s.root), None, &[])
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .raw(Method::GET, &format!("{}/readyz", s.root), None, &[])
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+// ------------------------------------------------------------------ Okta
+
+#[tokio::test]
+async fn okta_spec_test_sequence() {
+    let s = start().await;
+    s.create_user("existing@example.com").await; // the suite needs one user first
+    let get_hdrs = [
+        ("Accept", "application/scim+json"),
+        ("Content-Type", "application/scim+json; charset=utf-8"),
+        ("User-Agent", "OKTA SCIM Integration"),
+    ];
+    // 1
+    let r = s
+        .raw(Method::GET, "/Users?count=1&startIndex=1", None, &get_hdrs)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["schemas"], json!([LIST]));
+    assert!(
+        r.body["itemsPerPage"].is_i64()
+            && r.body["startIndex"].is_i64()
+            && r.body["totalResults"].is_i64()
+    );
+    let first = &r.body["Resources"][0];
+    for f in ["id", "userName", "active"] {
+        assert!(!first[f].is_null(), "{f}");
+    }
+    assert!(first["name"]["familyName"].is_string() && first["emails"][0]["value"].is_string());
+    let id = first["id"].as_str().unwrap().to_string();
+    // 2
+    assert_eq!(s.get(&format!("/Users/{id}")).await.body["id"], id);
+    // 3, 5
+    let r = s
+        .get(&format!(
+            "/Users?filter={}",
+            q("userName eq \"invalid@example.com\"")
+        ))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["totalResults"].clone()),
+        (200, json!(0))
+    );
+    assert_eq!(r.body["Resources"], json!([]));
+    // 4, 12
+    s.get("/Users/010101001010101011001010101011")
+        .await
+        .assert_error(404, None);
+    // 6: the POST comes as application/json
+    let body = json!({"schemas": [USER], "userName": "Runscope300Hfluaklab151@example.com",
+        "name": {"givenName": "Given", "familyName": "Family"},
+        "emails": [{"primary": true, "value": "Runscope300Hfluaklab151@example.com", "type": "work"}],
+        "displayName": "Given Family", "active": true});
+    let r = s
+        .raw(
+            Method::POST,
+            "/Users",
+            Some(body.to_string()),
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/scim+json; charset=utf-8"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["name"]["familyName"], "Family");
+    assert!(r.body["schemas"].as_array().unwrap().contains(&json!(USER)));
+    let created = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.header("location").unwrap(),
+        r.body["meta"]["location"].as_str().unwrap()
+    );
+    // 7
+    assert_eq!(
+        s.get(&format!("/Users/{created}")).await.body["userName"],
+        "Runscope300Hfluaklab151@example.com"
+    );
+    // 8
+    let r = s
+        .raw(
+            Method::POST,
+            "/Users",
+            Some(body.to_string()),
+            &[("Content-Type", "application/json")],
+        )
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    // 9: userName is caseExact false
+    let r = s
+        .get(&format!(
+            "/Users?filter={}",
+            q("userName eq \"RUNSCOPE300HFLUAKLAB151@EXAMPLE.COM\"")
+        ))
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    // 10
+    assert_eq!(s.get("/Groups").await.status, 200);
+    // 11
+    let r = s
+        .raw(
+            Method::GET,
+            "/Users",
+            None,
+            &[("Authorization", "non-token")],
+        )
+        .await;
+    r.assert_error(401, None);
+    assert!(r.header("www-authenticate").is_some());
+}
+
+#[tokio::test]
+async fn okta_user_lifecycle() {
+    let s = start().await;
+    let r = s
+        .post(
+            "/Users",
+            json!({
+        "schemas": [USER], "userName": "test.user@okta.local",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": true, "value": "test.user@okta.local", "type": "work"}],
+        "displayName": "Test User", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [], "password": "1mz050nq", "active": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(r.body.get("password").is_none());
+    assert_eq!(r.body["externalId"], "00ujl29u0le5T6Aj10h7");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // PUT with the whole object, as Okta sends it after a GET.
+    let mut user = s.get(&format!("/Users/{id}")).await.body;
+    user["name"]["middleName"] = json!("M");
+    user["groups"] = json!([]);
+    let r = s.put(&format!("/Users/{id}"), user).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"]["middleName"], "M");
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["meta"]["version"], "W/\"2\"");
+    // Deactivate and reactivate: PATCH without a path.
+    let r = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["active"].clone()),
+        (200, json!(false))
+    );
+    let r = s
+        .get(&format!("/Users?filter={}", q("active eq false")))
+        .await;
+    assert_eq!(
+        r.body["totalResults"], 1,
+        "a deactivated user stays readable and filterable"
+    );
+    let r = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": true}}]),
+        )
+        .await;
+    assert_eq!(r.body["active"], true);
+    // Password sync is accepted and never returned.
+    let r = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"password": "n3w"}}]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("password").is_none());
+    // AIW deactivate by PUT.
+    let mut user = s.get(&format!("/Users/{id}")).await.body;
+    user["active"] = json!(false);
+    assert_eq!(
+        s.put(&format!("/Users/{id}"), user).await.body["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn okta_group_push() {
+    let s = start().await;
+    let u1 = s.create_user("u1@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let u2 = s.create_user("u2@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = s.create_group("Test SCIMv2").await;
+    assert_eq!(g["members"], json!([]));
+    let gid = g["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{gid}");
+    // Rename repeats the read-only id.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Renamed"}}]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Renamed");
+    // Add, then remove one and add another in a single request.
+    let r = s.patch(&path, json!([{"op": "add", "path": "members", "value": [{"value": u1, "display": "u1@x.org"}]}])).await;
+    assert_eq!(
+        r.body["members"],
+        json!([{"value": u1, "display": "u1@x.org"}])
+    );
+    let r = s
+        .patch(
+            &path,
+            json!([
+        {"op": "remove", "path": format!("members[value eq \"{u1}\"]")},
+        {"op": "add", "path": "members", "value": [{"value": u2, "display": "u2@x.org"}]}]),
+        )
+        .await;
+    assert_eq!(
+        r.body["members"],
+        json!([{"value": u2, "display": "u2@x.org"}])
+    );
+    // Re-adding an existing member does not duplicate it.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": u2}]}]),
+        )
+        .await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    // Full push replaces; the user's groups attribute follows.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "members", "value": [{"value": u1}, {"value": u2}]}]),
+        )
+        .await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    let user = s.get(&format!("/Users/{u1}")).await.body;
+    assert_eq!(user["groups"][0]["value"], gid);
+    assert_eq!(user["groups"][0]["display"], "Renamed");
+    // AIW: the group PUT.
+    let r = s
+        .put(
+            &path,
+            json!({"schemas": [GROUP], "displayName": "Renamed", "members": [{"value": u2}]}),
+        )
+        .await;
+    assert_eq!(r.body["members"], json!([{"value": u2}]));
+    // replace members [] empties the group.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "members", "value": []}]),
+        )
+        .await;
+    assert_eq!(r.body["members"], json!([]));
+    // Unlink with delete.
+    let r = s.delete(&path).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.body, Value::Null);
+    s.get(&path).await.assert_error(404, None);
+    assert!(
+        s.get(&format!("/Users/{u1}"))
+            .await
+            .body
+            .get("groups")
+            .is_none()
+    );
+}
+
+// ------------------------------------------------------------------ Entra
+
+#[tokio::test]
+async fn entra_user_lifecycle() {
+    let s = start().await;
+    // Test Connection: a random GUID as userName.
+    let r = s
+        .get(&format!(
+            "/Users?filter={}",
+            q("userName eq \"2ec4b0b1-bdb3-4a39-9c13-e7a4f3ba9c28\"")
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["totalResults"], 0);
+    // Create, with nulls, meta, roles: [] and no Content-Type at all.
+    let body = json!({
+        "schemas": [USER, ENTERPRISE], "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": "Test_User_ab6490ee@testuser.com", "active": true,
+        "emails": [{"primary": true, "type": "work", "value": "Test_User_fd0ea19b@testuser.com"}],
+        "meta": {"resourceType": "User"}, "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        "roles": [], "addresses": null, "phoneNumbers": null, "preferredLanguage": null, "title": null,
+        "department": null, "manager": null});
+    let r = s
+        .raw(Method::POST, "/Users", Some(body.to_string()), &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let path = format!("/Users/{id}");
+    // The doc's misspelled extension URN is tolerated.
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": [USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
+                                     "userName": "other@testuser.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Matching by externalId and by work email.
+    assert_eq!(
+        s.ids(&format!(
+            "/Users?filter={}",
+            q("externalId eq \"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef\"")
+        ))
+        .await,
+        [id.clone()]
+    );
+    assert_eq!(
+        s.ids(&format!(
+            "/Users?filter={}",
+            q("emails[type eq \"work\"].value eq \"test_user_FD0EA19B@testuser.com\"")
+        ))
+        .await,
+        [id.clone()]
+    );
+    assert_eq!(
+        s.ids(&format!(
+            "/Users?filter={}",
+            q("userName eq \"Test_User_ab6490ee@testuser.com\" and active eq true")
+        ))
+        .await,
+        [id.clone()]
+    );
+    // Replace ops with capitals, string booleans, URN paths.
+    let r = s.patch(&path, json!([
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Add", "path": "nickName", "value": "Babs"},
+        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "42"},
+        {"op": "Replace", "path": "active", "value": "False"}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["emails"][0]["value"], "updatedEmail@microsoft.com");
+    assert_eq!(r.body["name"]["familyName"], "updatedFamilyName");
+    assert_eq!(r.body["active"], false);
+    assert_eq!(r.body[ENTERPRISE]["employeeNumber"], "42");
+    assert!(
+        r.body["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ENTERPRISE))
+    );
+    // With aadOptscim062020: path-less value with dotted and URN keys.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "replace", "value": {"displayName": "DN", "name.givenName": "GN",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops"}}]),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["displayName"].clone(),
+            r.body["name"]["givenName"].clone()
+        ),
+        (json!("DN"), json!("GN"))
+    );
+    assert_eq!(r.body[ENTERPRISE]["department"], "Ops");
+    // Manager as a bare id string.
+    let r = s.patch(&path, json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "value": "26118915-6090-4610-87e4-49d8ca9f808d"}])).await;
+    assert_eq!(
+        r.body[ENTERPRISE]["manager"]["value"],
+        "26118915-6090-4610-87e4-49d8ca9f808d"
+    );
+    // An "other" email that does not exist yet is added.
+    let r = s.patch(&path, json!([{"op": "Replace", "path": "emails[type eq \"other\"].Value", "value": "o@x.org"}])).await;
+    assert_eq!(r.body["emails"].as_array().unwrap().len(), 2);
+    // Update userName, then delete.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "Replace", "path": "userName", "value": "renamed@testuser.com"}]),
+        )
+        .await;
+    assert_eq!(r.body["userName"], "renamed@testuser.com");
+    assert_eq!(s.delete(&path).await.status, 204);
+    s.get(&path).await.assert_error(404, None);
+    s.delete(&path).await.assert_error(404, None);
+    s.patch(&path, json!([{"op": "replace", "value": {"active": true}}]))
+        .await
+        .assert_error(404, None);
+}
+
+#[tokio::test]
+async fn entra_group_lifecycle() {
+    let s = start().await;
+    let u1 = s.create_user("a@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let u2 = s.create_user("b@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            q("displayName eq \"Group1DisplayName\"")
+        ))
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = s.post("/Groups", json!({"schemas": [GROUP, "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+        "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1DisplayName", "meta": {"resourceType": "Group"}})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["members"], json!([]));
+    assert_eq!(r.body["schemas"], json!([GROUP]));
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{gid}");
+    let r = s.patch(&path, json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u1}, {"$ref": null, "value": u2}]}])).await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            q("displayName eq \"group1displayname\"")
+        ))
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+    let r = s.get(&format!("{path}?excludedAttributes=members")).await;
+    assert!(r.body.get("members").is_none());
+    assert_eq!(r.body["displayName"], "Group1DisplayName");
+    // Membership checks by filter.
+    assert_eq!(
+        s.ids(&format!(
+            "/Groups?filter={}",
+            q(&format!("id eq \"{gid}\" and members[value eq \"{u1}\"]"))
+        ))
+        .await,
+        [gid.clone()]
+    );
+    assert_eq!(
+        s.ids(&format!(
+            "/Users?filter={}",
+            q(&format!("groups.value eq \"{gid}\""))
+        ))
+        .await
+        .len(),
+        2
+    );
+    // Default-mode removal lists the members to remove.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": u1}]}]),
+        )
+        .await;
+    assert_eq!(r.body["members"], json!([{"value": u2}]));
+    // Flag-mode removal.
+    let r = s
+        .patch(
+            &path,
+            json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]),
+        )
+        .await;
+    assert_eq!(r.body["members"], json!([]));
+    let r = s.patch(&path, json!([{"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}])).await;
+    assert_eq!(
+        r.body["displayName"],
+        "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"
+    );
+    assert_eq!(s.delete(&path).await.status, 204);
+}
+
+#[tokio::test]
+async fn deleting_a_user_removes_its_memberships() {
+    let s = start().await;
+    let u = s.create_user("gone@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = s.create_group("G").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": u}]}]),
+    )
+    .await;
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    assert_eq!(
+        s.get(&format!("/Groups/{g}")).await.body["members"],
+        json!([])
+    );
+}
+
+// ------------------------------------------------------------------ errors
+
+#[tokio::test]
+async fn every_error_is_a_scim_error() {
+    let s = start().await;
+    let u = s.create_user("e@x.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.raw(
+        Method::POST,
+        "/Users",
+        Some("{not json".into()),
+        &[("Content-Type", "application/scim+json")],
+    )
+    .await
+    .assert_error(400, Some("invalidSyntax"));
+    s.raw(
+        Method::POST,
+        "/Users",
+        Some("".into()),
+        &[("Content-Type", "application/json")],
+    )
+    .await
+    .assert_error(400, Some("invalidSyntax"));
+    s.raw(
+        Method::POST,
+        "/Users",
+        Some("userName=x".into()),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    )
+    .await
+    .assert_error(415, None);
+    let big = json!({"userName": "x".repeat(100 * 1024)});
+    s.post("/Users", big).await.assert_error(413, None);
+    s.get("/Nope").await.assert_error(404, None);
+    s.raw(Method::GET, &format!("{}/nope", s.root), None, &[])
+        .await
+        .assert_error(404, None);
+    s.call(Method::DELETE, "/Users", None)
+        .await
+        .assert_error(405, None);
+    s.call(Method::PUT, "/Groups", None)
+        .await
+        .assert_error(405, None);
+    s.get(&format!("/Users?filter={}", q("userName eq")))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    s.get(&format!("/Users?filter={}", q("nope eq \"x\"")))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    s.get(&format!("/Users?filter={}", q("password eq \"x\"")))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    s.get("/Users?startIndex=abc")
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.get("/Users?sortOrder=sideways")
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"name": {"givenName": "no userName"}}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"userName": "x", "active": "maybe"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/Groups", json!({"members": []}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let path = format!("/Users/{u}");
+    s.patch(&path, json!([{"op": "remove"}]))
+        .await
+        .assert_error(400, Some("noTarget"));
+    s.patch(
+        &path,
+        json!([{"op": "replace", "path": "nope", "value": 1}]),
+    )
+    .await
+    .assert_error(400, Some("invalidPath"));
+    s.patch(
+        &path,
+        json!([{"op": "replace", "path": "id", "value": "x"}]),
+    )
+    .await
+    .assert_error(400, Some("mutability"));
+    s.patch(&path, json!([{"op": "jump", "path": "x"}]))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    s.call(Method::PATCH, &path, Some(json!({"schemas": [PATCH_OP]})))
+        .await
+        .assert_error(400, Some("invalidSyntax"));
+    // A failing PATCH leaves the resource unchanged.
+    let before = s.get(&path).await.body;
+    s.patch(&path, json!([{"op": "replace", "path": "displayName", "value": "half"}, {"op": "replace", "path": "nope", "value": 1}]))
+        .await
+        .assert_error(400, Some("invalidPath"));
+    assert_eq!(s.get(&path).await.body, before);
+}
+
+// ------------------------------------------------------------------ lists
+
+#[tokio::test]
+async fn pagination_is_exact_and_stable() {
+    let s = start().await;
+    let mut all = Vec::new();
+    for i in 0..25 {
+        all.push(
+            s.create_user(&format!("user{i:02}@x.org")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut seen = Vec::new();
+    for start in [1, 11, 21] {
+        let r = s.get(&format!("/Users?startIndex={start}&count=10")).await;
+        assert_eq!(r.body["totalResults"], 25);
+        assert_eq!(r.body["startIndex"], start);
+        assert_eq!(r.body["itemsPerPage"], if start == 21 { 5 } else { 10 });
+        seen.extend(
+            r.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(
+        seen, all,
+        "pages neither overlap nor skip, in creation order"
+    );
+    let r = s.get("/Users?count=0").await;
+    assert_eq!(
+        (
+            r.body["totalResults"].clone(),
+            r.body["itemsPerPage"].clone()
+        ),
+        (json!(25), json!(0))
+    );
+    let r = s.get("/Users?startIndex=0&count=2").await;
+    assert_eq!(r.body["startIndex"], 1);
+    let r = s.get("/Users?startIndex=100").await;
+    assert_eq!(
+        (r.body["totalResults"].clone(), r.body["Resources"].clone()),
+        (json!(25), json!([]))
+    );
+    // Sorting.
+    let ids = s
+        .ids("/Users?sortBy=userName&sortOrder=descending&count=3")
+        .await;
+    assert_eq!(ids, vec![all[24].clone(), all[23].clone(), all[22].clone()]);
+    // attributes / excludedAttributes.
+    let r = s.get("/Users?attributes=userName&count=1").await;
+    let mut keys: Vec<_> = r.body["Resources"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "schemas", "userName"]);
+    let r = s.get("/Users?excludedAttributes=emails,name&count=1").await;
+    assert!(
+        r.body["Resources"][0].get("emails").is_none()
+            && r.body["Resources"][0].get("userName").is_some()
+    );
+    // POST .search, per type and at the root.
+    let r = s.post("/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "userName sw \"user0\"", "attributes": ["userName"], "startIndex": 1, "count": 5})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 10);
+    assert_eq!(r.body["itemsPerPage"], 5);
+    s.create_group("Group A").await;
+    let r = s.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": 25, "count": 10})).await;
+    assert_eq!(r.body["totalResults"], 26);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["Resources"][1]["displayName"], "Group A");
+    let r = s
+        .post("/.search", json!({"filter": "displayName eq \"group a\""}))
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+}
+
+/// The SQL translation of filters agrees with scim-core's in-memory evaluator.
+#[tokio::test]
+async fn sql_filters_agree_with_the_reference_evaluator() {
+    let s = start().await;
+    let people = [
+        json!({"userName": "alice@example.com", "displayName": "Alice", "title": "Engineer", "userType": "Employee", "active": true,
+               "emails": [{"value": "alice@example.com", "type": "work", "primary": true}, {"value": "a@home.org", "type": "home"}],
+               "name": {"givenName": "Alice", "familyName": "O'Malley"}, ENTERPRISE: {"employeeNumber": "7", "department": "R&D"}}),
+        json!({"userName": "bob@example.org", "displayName": "Bob", "userType": "Intern", "active": false,
+               "emails": [{"value": "bob@example.org", "type": "work"}], "name": {"givenName": "Bob"}}),
+        json!({"userName": "Carol@Example.com", "title": "Manager", "active": true, "nickName": "",
+               "ims": [{"value": "carol@foo.com", "type": "xmpp"}], ENTERPRISE: {"department": "Sales"}}),
+        json!({"userName": "dave", "externalId": "EXT-1"}),
+    ];
+    for p in &people {
+        let r = s.post("/Users", p.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let all = s.get("/Users").await.body["Resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let rt = scim_core::ResourceType::user();
+    let filters = [
+        "userName eq \"carol@example.com\"",
+        "userName sw \"A\"",
+        "userName ew \".ORG\"",
+        "userName co \"@\"",
+        "userName gt \"bob\"",
+        "userName le \"carol@example.com\"",
+        "displayName eq \"alice\"",
+        "title pr",
+        "nickName pr",
+        "not (title pr)",
+        "title ne \"Engineer\"",
+        "active eq true",
+        "active ne true",
+        "active eq false",
+        "externalId eq \"EXT-1\"",
+        "externalId eq \"ext-1\"",
+        "name.familyName co \"O'Mal\"",
+        "name.givenName sw \"b\"",
+        "emails co \"example\"",
+        "emails.value ew \"home.org\"",
+        "emails.type eq \"home\"",
+        "emails pr",
+        "emails[type eq \"work\" and primary eq true]",
+        "emails[type eq \"work\"].value eq \"BOB@example.org\"",
+        "emails[not (type eq \"work\")]",
+        "userType eq \"Employee\" and (emails co \"example.com\" or emails.value co \"example.org\")",
+        "userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")",
+        "emails[type eq \"work\" and value co \"@example.com\"] or ims[type eq \"xmpp\" and value co \"@foo.com\"]",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"sales\"",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber pr",
+        "schemas eq \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"",
+        "meta.created gt \"2000-01-01T00:00:00Z\"",
+        "meta.lastModified lt \"2000-01-01T00:00:00+01:00\"",
+        "meta.resourceType eq \"User\"",
+        "title eq null",
+        "ims ne null",
+        "emails ne \"alice@example.com\"",
+        "id pr and userName pr",
+    ];
+    for text in filters {
+        let f = scim_core::parse_filter(text).unwrap();
+        let mut expected: Vec<String> = all
+            .iter()
+            .filter(|u| scim_core::filter::matches(&f, u, &rt))
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect();
+        let mut got = s.ids(&format!("/Users?filter={}", q(text))).await;
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "filter: {text}");
+    }
+}
+
+// ------------------------------------------------------------------ ETags
+
+#[tokio::test]
+async fn etags_and_preconditions() {
+    let s = start().await;
+    let u = s.create_user("etag@x.org").await;
+    let path = format!("/Users/{}", u["id"].as_str().unwrap());
+    let r = s.get(&path).await;
+    let tag = r.header("etag").unwrap().to_string();
+    assert_eq!(tag, "W/\"1\"");
+    assert_eq!(r.body["meta"]["version"], tag);
+    let r = s
+        .raw(Method::GET, &path, None, &[("If-None-Match", &tag)])
+        .await;
+    assert_eq!(r.status, 304);
+    let r = s
+        .raw(Method::GET, &path, None, &[("If-None-Match", "W/\"9\"")])
+        .await;
+    assert_eq!(r.status, 200);
+    let body = json!({"schemas": [USER], "userName": "etag@x.org", "active": false}).to_string();
+    let ct = ("Content-Type", "application/scim+json");
+    s.raw(
+        Method::PUT,
+        &path,
+        Some(body.clone()),
+        &[ct, ("If-Match", "W/\"7\"")],
+    )
+    .await
+    .assert_error(412, None);
+    let r = s
+        .raw(
+            Method::PUT,
+            &path,
+            Some(body.clone()),
+            &[ct, ("If-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    let ops = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]}).to_string();
+    s.raw(
+        Method::PATCH,
+        &path,
+        Some(ops.clone()),
+        &[ct, ("If-Match", &tag)],
+    )
+    .await
+    .assert_error(412, None);
+    assert_eq!(
+        s.raw(Method::PATCH, &path, Some(ops), &[ct, ("If-Match", "*")])
+            .await
+            .status,
+        200
+    );
+    s.raw(Method::DELETE, &path, None, &[("If-Match", "W/\"1\"")])
+        .await
+        .assert_error(412, None);
+    assert_eq!(
+        s.raw(Method::DELETE, &path, None, &[("If-Match", "W/\"3\"")])
+            .await
+            .status,
+        204
+    );
+}
+
+// ------------------------------------------------------------------ uniqueness
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_user_name() {
+    let s = std::sync::Arc::new(start().await);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = if i % 2 == 0 {
+                "Race@Example.com"
+            } else {
+                "race@example.COM"
+            };
+            s.post("/Users", json!({"schemas": [USER], "userName": name}))
+                .await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            created += 1;
+        } else {
+            r.assert_error(409, Some("uniqueness"));
+        }
+    }
+    assert_eq!(created, 1);
+    // Renaming onto a taken name is refused too.
+    let other = s.create_user("other@example.com").await;
+    s.patch(
+        &format!("/Users/{}", other["id"].as_str().unwrap()),
+        json!([{"op": "replace", "path": "userName", "value": "RACE@example.com"}]),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
+}
+
+// ------------------------------------------------------------------ tenants and tokens
+
+#[tokio::test]
+async fn tenants_are_isolated_and_tokens_checked() {
+    let s = start().await;
+    let a_user = s.create_user("a@acme.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.store
+        .create_tenant("beta", "2026-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let beta = cli::create_token(&s.store, "beta", "entra", None)
+        .await
+        .unwrap();
+    let beta_base = format!("{}/scim/v2/beta", s.root);
+    let auth = format!("Bearer {beta}");
+    // Beta's token on acme's URL: 401; on its own URL it sees nothing of acme.
+    s.raw(Method::GET, "/Users", None, &[("Authorization", &auth)])
+        .await
+        .assert_error(401, None);
+    let r = s
+        .raw(
+            Method::GET,
+            &format!("{beta_base}/Users"),
+            None,
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = s
+        .raw(
+            Method::GET,
+            &format!("{beta_base}/Users/{a_user}"),
+            None,
+            &[("Authorization", &auth)],
+        )
+        .await;
+    r.assert_error(404, None);
+    // The same userName may exist in both tenants.
+    let r = s
+        .raw(
+            Method::POST,
+            &format!("{beta_base}/Users"),
+            Some(json!({"userName": "a@acme.com"}).to_string()),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    // The bare token works too (pasted into Okta's header field without "Bearer").
+    let r = s
+        .raw(
+            Method::GET,
+            &format!("{beta_base}/Users"),
+            None,
+            &[("Authorization", &beta)],
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    // Missing header, wrong scheme, unknown tenant.
+    s.raw(Method::GET, "/Users", None, &[("Authorization", "")])
+        .await
+        .assert_error(401, None);
+    s.raw(
+        Method::GET,
+        "/Users",
+        None,
+        &[("Authorization", &format!("Basic {}", s.token))],
+    )
+    .await
+    .assert_error(401, None);
+    s.raw(
+        Method::GET,
+        &format!("{}/scim/v2/nope/Users", s.root),
+        None,
+        &[],
+    )
+    .await
+    .assert_error(401, None);
+    // A disabled tenant answers 403.
+    s.store.set_tenant_enabled("beta", false).await.unwrap();
+    let r = s
+        .raw(
+            Method::GET,
+            &format!("{beta_base}/Users"),
+            None,
+            &[("Authorization", &auth)],
+        )
+        .await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("switched off"));
+    // Revoked and expired tokens say so.
+    let t = s.store.tenant_by_name("acme").await.unwrap().unwrap();
+    s.store
+        .revoke_token(t.id, "okta", "2026-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let r = s.get("/Users").await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("revoked"));
+    let (expired, hash) = scimd::auth::generate_token().unwrap();
+    s.store
+        .create_token(
+            t.id,
+            "old",
+            &hash,
+            "2020-01-01T00:00:00.000Z",
+            Some("2021-01-01T00:00:00.000Z"),
+        )
+        .await
+        .unwrap();
+    let r = s
+        .raw(
+            Method::GET,
+            "/Users",
+            None,
+            &[("Authorization", &format!("Bearer {expired}"))],
+        )
+        .await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+}
+
+// ------------------------------------------------------------------ command line
+
+#[test]
+fn cli_manages_tenants_and_tokens() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("scimd-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("cli.db").display());
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+            .args(args)
+            .env("SCIMD_DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert!(run(&["tenant", "create", "globex"]).0);
+    let (ok, _, err) = run(&["tenant", "create", "globex"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(&["tenant", "create", "Bad_Name"]);
+    assert!(!ok && err.contains("not a valid tenant name"), "{err}");
+    let (ok, token, _) = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "globex",
+        "--name",
+        "okta",
+        "--expires-in-days",
+        "30",
+    ]);
+    assert!(ok);
+    let token = token.trim();
+    assert!(
+        token.starts_with("scimd_") && token.len() == 70,
+        "stdout is the token alone: {token:?}"
+    );
+    let (ok, list, _) = run(&["token", "list", "--tenant", "globex"]);
+    assert!(
+        ok && list.contains("okta") && list.contains("active") && !list.contains(token),
+        "{list}"
+    );
+    assert!(run(&["tenant", "disable", "globex"]).0);
+    let (_, list, _) = run(&["tenant", "list"]);
+    assert!(
+        list.contains("globex") && list.contains("disabled"),
+        "{list}"
+    );
+    assert!(run(&["tenant", "enable", "globex"]).0);
+    assert!(run(&["token", "revoke", "--tenant", "globex", "--name", "okta"]).0);
+    let (_, list, _) = run(&["token", "list", "--tenant", "globex"]);
+    assert!(list.contains("revoked"), "{list}");
+    let (ok, _, err) = run(&["token", "revoke", "--tenant", "globex", "--name", "nope"]);
+    assert!(!ok && err.contains("no token named"), "{err}");
+    let (ok, _, err) = run(&["token", "create", "--tenant", "nope", "--name", "x"]);
+    assert!(!ok && err.contains("no tenant"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
