@@ -252,10 +252,11 @@ fn settle_primary(
     }
     if let Some(&keep) = new_primaries.first() {
         for (i, item) in items.iter_mut().enumerate() {
-            if i != keep && is_primary(item) {
-                if let Some(o) = item.as_object_mut() {
-                    o.insert("primary".into(), Value::Bool(false));
-                }
+            if i != keep
+                && is_primary(item)
+                && let Some(o) = item.as_object_mut()
+            {
+                o.insert("primary".into(), Value::Bool(false));
             }
         }
     }
@@ -396,10 +397,10 @@ fn apply_path(
                     Value::Object(Map::new())
                 }
             });
-            if let Value::Array(items) = current {
-                if items.is_empty() {
-                    items.push(Value::Object(Map::new()));
-                }
+            if let Value::Array(items) = current
+                && items.is_empty()
+            {
+                items.push(Value::Object(Map::new()));
             }
             for el in elements_mut(current) {
                 if let Some(o) = el.as_object_mut() {
@@ -475,14 +476,14 @@ fn set_attr(
         }
         return Ok(());
     };
-    if attr.mutability == Mutability::Immutable {
-        if let Some(old) = c.get(name) {
-            if *old != new && !(attr.multi_valued && kind == OpKind::Add) {
-                return Err(ScimError::mutability(format!(
-                    "'{shown}' is immutable and already has a value"
-                )));
-            }
-        }
+    if attr.mutability == Mutability::Immutable
+        && let Some(old) = c.get(name)
+        && *old != new
+        && !(attr.multi_valued && kind == OpKind::Add)
+    {
+        return Err(ScimError::mutability(format!(
+            "'{shown}' is immutable and already has a value"
+        )));
     }
     if attr.multi_valued {
         let Value::Array(new_items) = new else {
@@ -842,14 +843,13 @@ pub fn split_members(
     }
     // Adding a member without a value is meaningless.
     for change in &changes {
-        if let MemberChange::Add(v) | MemberChange::Replace(v) = change {
-            if v.iter()
+        if let MemberChange::Add(v) | MemberChange::Replace(v) = change
+            && v.iter()
                 .any(|m| m.get("value").and_then(Value::as_str).is_none())
-            {
-                return Err(ScimError::invalid_value(
-                    "every member needs a 'value' (the member's id)",
-                ));
-            }
+        {
+            return Err(ScimError::invalid_value(
+                "every member needs a 'value' (the member's id)",
+            ));
         }
     }
     Ok((doc_ops, changes))

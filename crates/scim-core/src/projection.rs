@@ -25,10 +25,12 @@ impl Projection {
                 .filter(|s| !s.is_empty())
                 .map(|s| {
                     // A bare schema URN names the whole extension.
-                    if s.len() > 4 && s[..4].eq_ignore_ascii_case("urn:") && !s.contains('.') {
-                        if let Some(p) = split_attr_path(s) {
-                            return Ok(p);
-                        }
+                    if s.len() > 4
+                        && s[..4].eq_ignore_ascii_case("urn:")
+                        && !s.contains('.')
+                        && let Some(p) = split_attr_path(s)
+                    {
+                        return Ok(p);
                     }
                     split_attr_path(s).ok_or_else(|| {
                         ScimError::invalid_path(format!(
@@ -121,10 +123,10 @@ impl Projection {
                 };
                 let mut ext_out = Map::new();
                 for (k, v) in inner {
-                    if let Some(attr) = ext.attribute(k) {
-                        if let Some(v) = self.decide(rt, Some(&ext.id), attr).apply(attr, v) {
-                            ext_out.insert(k.clone(), v);
-                        }
+                    if let Some(attr) = ext.attribute(k)
+                        && let Some(v) = self.decide(rt, Some(&ext.id), attr).apply(attr, v)
+                    {
+                        ext_out.insert(k.clone(), v);
                     }
                 }
                 if !ext_out.is_empty() {

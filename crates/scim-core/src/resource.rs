@@ -28,10 +28,10 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
         };
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if let Some(v) = coerce_single(attr, item, path)? {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
+            if let Some(v) = coerce_single(attr, item, path)?
+                && !out.contains(&v)
+            {
+                out.push(v);
             }
         }
         if out.is_empty() {
@@ -170,10 +170,10 @@ pub fn prepare(input: &Value, rt: &ResourceType, existing: Option<&Value>) -> Re
             };
             let mut ext_out = Map::new();
             for (k, v) in inner {
-                if let Some(r) = rt.resolve(Some(ext), k) {
-                    if let Some(v) = prepare_attr(r.attr, v, &format!("{ext}:{}", r.attr.name))? {
-                        ext_out.insert(r.attr.name.clone(), v);
-                    }
+                if let Some(r) = rt.resolve(Some(ext), k)
+                    && let Some(v) = prepare_attr(r.attr, v, &format!("{ext}:{}", r.attr.name))?
+                {
+                    ext_out.insert(r.attr.name.clone(), v);
                 }
             }
             if !ext_out.is_empty() {
@@ -181,10 +181,10 @@ pub fn prepare(input: &Value, rt: &ResourceType, existing: Option<&Value>) -> Re
             }
             continue;
         }
-        if let Some(r) = rt.resolve(None, key) {
-            if let Some(v) = prepare_attr(r.attr, value, &r.attr.name)? {
-                out.insert(r.attr.name.clone(), v);
-            }
+        if let Some(r) = rt.resolve(None, key)
+            && let Some(v) = prepare_attr(r.attr, value, &r.attr.name)?
+        {
+            out.insert(r.attr.name.clone(), v);
         }
     }
     let mut doc = Value::Object(out);

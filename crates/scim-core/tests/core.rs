@@ -1,6 +1,8 @@
 //! scim-core's one integration-test binary: RFC examples (table-driven), the
 //! identity providers' request forms, and property tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use scim_core::filter::{self, CompValue, CompareOp, Filter};
 use scim_core::patch::{self, MemberChange};

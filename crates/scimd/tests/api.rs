@@ -2,6 +2,8 @@
 //! fresh SQLite file, driven over real HTTP as Okta, Entra and other clients
 //! drive it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use scimd::cli;
 use scimd::http::{AppState, Config};
@@ -576,7 +578,7 @@ async fn entra_user_lifecycle() {
             q("externalId eq \"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef\"")
         ))
         .await,
-        [id.clone()]
+        vec![id.clone()]
     );
     assert_eq!(
         s.ids(&format!(
@@ -584,7 +586,7 @@ async fn entra_user_lifecycle() {
             q("emails[type eq \"work\"].value eq \"test_user_FD0EA19B@testuser.com\"")
         ))
         .await,
-        [id.clone()]
+        vec![id.clone()]
     );
     assert_eq!(
         s.ids(&format!(
@@ -592,7 +594,7 @@ async fn entra_user_lifecycle() {
             q("userName eq \"Test_User_ab6490ee@testuser.com\" and active eq true")
         ))
         .await,
-        [id.clone()]
+        vec![id.clone()]
     );
     // Replace ops with capitals, string booleans, URN paths.
     let r = s.patch(&path, json!([
@@ -699,7 +701,7 @@ async fn entra_group_lifecycle() {
             q(&format!("id eq \"{gid}\" and members[value eq \"{u1}\"]"))
         ))
         .await,
-        [gid.clone()]
+        vec![gid.clone()]
     );
     assert_eq!(
         s.ids(&format!(

@@ -100,9 +100,10 @@ impl Ctx<'_> {
                 Value::Array(members.iter().map(Member::to_json).collect()),
             );
         }
-        if let Some(groups) = groups {
-            if !groups.is_empty() {
-                let items = groups
+        if let Some(groups) = groups
+            && !groups.is_empty()
+        {
+            let items = groups
                     .iter()
                     .map(|(gid, display)| {
                         let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
@@ -112,8 +113,7 @@ impl Ctx<'_> {
                         g
                     })
                     .collect();
-                obj.insert("groups".into(), Value::Array(items));
-            }
+            obj.insert("groups".into(), Value::Array(items));
         }
         Value::Object(obj)
     }
@@ -178,10 +178,10 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
             resp.headers_mut().insert(header::ETAG, v);
         }
-        if status == StatusCode::CREATED {
-            if let Ok(v) = HeaderValue::from_str(&self.location(&r.id)) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
+        if status == StatusCode::CREATED
+            && let Ok(v) = HeaderValue::from_str(&self.location(&r.id))
+        {
+            resp.headers_mut().insert(header::LOCATION, v);
         }
         Ok(resp)
     }
@@ -293,14 +293,13 @@ async fn read(
     if let Some(tags) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|h| h.to_str().ok())
+        && etag_matches(tags, stored.version)
     {
-        if etag_matches(tags, stored.version) {
-            let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-                resp.headers_mut().insert(header::ETAG, v);
-            }
-            return Ok(resp);
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
         }
+        return Ok(resp);
     }
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
@@ -574,11 +573,11 @@ pub async fn search_root(
     for kind in [Kind::User, Kind::Group] {
         let c = ctx(&s, &caller, &headers, kind);
         let rt = c.rt();
-        if let Some(f) = &query.filter {
-            if let Err(e) = scim_core::filter::validate(f, &rt) {
-                first_error.get_or_insert(e);
-                continue;
-            }
+        if let Some(f) = &query.filter
+            && let Err(e) = scim_core::filter::validate(f, &rt)
+        {
+            first_error.get_or_insert(e);
+            continue;
         }
         applicable += 1;
         let q = ListQuery {
@@ -596,10 +595,10 @@ pub async fn search_root(
         want -= rows.len() as i64;
         resources.extend(c.render_many(&rows, &search.projection).await?);
     }
-    if applicable == 0 {
-        if let Some(e) = first_error {
-            return Err(e.into());
-        }
+    if applicable == 0
+        && let Some(e) = first_error
+    {
+        return Err(e.into());
     }
     Ok(scim_response(
         StatusCode::OK,

@@ -13,6 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// user id -> [(group id, group displayName)].
+pub type GroupsByUser = HashMap<String, Vec<(String, Option<String>)>>;
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 pub type Store = Arc<dyn Storage>;
 
@@ -226,9 +228,5 @@ pub trait Storage: Send + Sync + 'static {
         group_ids: &'a [String],
     ) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
     /// Groups of several users at once: user id -> [(group id, group displayName)].
-    fn groups_of<'a>(
-        &'a self,
-        tenant_id: i64,
-        user_ids: &'a [String],
-    ) -> BoxFut<'a, HashMap<String, Vec<(String, Option<String>)>>>;
+    fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser>;
 }

@@ -61,11 +61,11 @@ impl Frag {
         let mut pieces = template.split("{}").peekable();
         while let Some(piece) = pieces.next() {
             out.sql.push_str(piece);
-            if pieces.peek().is_some() {
-                if let Some(p) = parts.next() {
-                    out.sql.push_str(&p.sql);
-                    out.binds.extend(p.binds);
-                }
+            if pieces.peek().is_some()
+                && let Some(p) = parts.next()
+            {
+                out.sql.push_str(&p.sql);
+                out.binds.extend(p.binds);
             }
         }
         out

@@ -564,13 +564,9 @@ impl Storage for SqliteStore {
         })
     }
 
-    fn groups_of<'a>(
-        &'a self,
-        tenant_id: i64,
-        user_ids: &'a [String],
-    ) -> BoxFut<'a, HashMap<String, Vec<(String, Option<String>)>>> {
+    fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser> {
         Box::pin(async move {
-            let mut out: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+            let mut out = GroupsByUser::new();
             for chunk in user_ids.chunks(500) {
                 let marks = vec!["?"; chunk.len()].join(", ");
                 let mut q = sqlx::query(AssertSqlSafe(format!(
