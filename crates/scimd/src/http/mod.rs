@@ -193,6 +193,31 @@ async fn authenticate(
     }
 }
 
+/// The last guard that every error leaves as a SCIM error: a rejection the
+/// framework answered in plain text (a path that is not valid UTF-8, say) is
+/// rewritten with its status and text as the `detail`.
+async fn scim_errors_only(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_scim = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes());
+    if status.as_u16() < 400 || is_scim {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::status(status.as_u16(), detail).into_response()
+}
+
 #[derive(Clone)]
 struct LoggedTenant(String);
 
