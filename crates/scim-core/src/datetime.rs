@@ -10,9 +10,7 @@ pub struct Instant {
 
 fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
     let part = s.get(at..at + n)?;
-    part.iter().try_fold(0i64, |acc, b| {
-        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-    })
+    part.iter().try_fold(0i64, |acc, b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
 }
 
 /// Days from 1970-01-01 to a civil date (proleptic Gregorian).
@@ -35,21 +33,13 @@ pub fn parse(text: &str) -> Option<Instant> {
     let hour = digits(s, 11, 2)?;
     let minute = digits(s, 14, 2)?;
     let second = digits(s, 17, 2)?;
-    if s.get(4) != Some(&b'-')
-        || s.get(7) != Some(&b'-')
-        || !matches!(s.get(10), Some(b'T' | b't' | b' '))
-    {
+    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') || !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
     if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
         return None;
     }
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let mut at = 19;
@@ -100,13 +90,7 @@ pub fn format_millis(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        nanos / 1_000_000
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60, nanos / 1_000_000)
 }
 
 #[cfg(test)]

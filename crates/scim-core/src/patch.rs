@@ -41,21 +41,14 @@ pub struct PatchOp {
 /// Parse a PatchOp request body. Keys and `op` names are matched ignoring case.
 pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
     let Some(obj) = body.as_object() else {
-        return Err(ScimError::invalid_syntax(
-            "the PATCH body must be a JSON object",
-        ));
+        return Err(ScimError::invalid_syntax("the PATCH body must be a JSON object"));
     };
     if let Some(schemas) = get_ci(body, "schemas") {
-        let ok = schemas.as_array().is_some_and(|s| {
-            s.iter().any(|u| {
-                u.as_str()
-                    .is_some_and(|u| u.eq_ignore_ascii_case(PATCH_SCHEMA))
-            })
-        });
+        let ok = schemas
+            .as_array()
+            .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(PATCH_SCHEMA))));
         if !ok {
-            return Err(ScimError::invalid_syntax(format!(
-                "a PATCH body's 'schemas' must contain '{PATCH_SCHEMA}'"
-            )));
+            return Err(ScimError::invalid_syntax(format!("a PATCH body's 'schemas' must contain '{PATCH_SCHEMA}'")));
         }
     }
     let ops = obj
@@ -72,9 +65,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
         .map(|(i, op)| {
             let n = i + 1;
             let name = get_ci(op, "op").and_then(Value::as_str).ok_or_else(|| {
-                ScimError::invalid_syntax(format!(
-                    "operation {n} has no 'op' (add, remove or replace)"
-                ))
+                ScimError::invalid_syntax(format!("operation {n} has no 'op' (add, remove or replace)"))
             })?;
             let kind = match name.to_ascii_lowercase().as_str() {
                 "add" => OpKind::Add,
@@ -91,16 +82,12 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
                 Some(Value::String(p)) if p.trim().is_empty() => None,
                 Some(Value::String(p)) => Some(PatchPath::parse(p)?),
                 Some(_) => {
-                    return Err(ScimError::invalid_path(format!(
-                        "operation {n}: 'path' must be a string"
-                    )));
+                    return Err(ScimError::invalid_path(format!("operation {n}: 'path' must be a string")));
                 }
             };
             let value = get_ci(op, "value").cloned();
             if kind != OpKind::Remove && value.is_none() {
-                return Err(ScimError::invalid_value(format!(
-                    "operation {n} ({name}) needs a 'value'"
-                )));
+                return Err(ScimError::invalid_value(format!("operation {n} ({name}) needs a 'value'")));
             }
             Ok(PatchOp { kind, path, value })
         })
@@ -128,8 +115,7 @@ fn whole_extension<'a>(path: &PatchPath, rt: &'a ResourceType) -> Option<&'a str
         return None;
     }
     let urn = path.attr.urn.as_deref()?;
-    rt.extension(&format!("{urn}:{}", path.attr.name))
-        .map(|s| s.id.as_str())
+    rt.extension(&format!("{urn}:{}", path.attr.name)).map(|s| s.id.as_str())
 }
 
 fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
@@ -152,11 +138,7 @@ fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
             let Some(Value::Object(fields)) = &op.value else {
                 return Err(ScimError::invalid_value(format!(
                     "'{}' without a 'path' needs an object 'value'",
-                    if kind == OpKind::Add {
-                        "add"
-                    } else {
-                        "replace"
-                    }
+                    if kind == OpKind::Add { "add" } else { "replace" }
                 )));
             };
             for (key, value) in fields {
@@ -167,36 +149,21 @@ fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
     }
 }
 
-fn apply_pathless_key(
-    doc: &mut Value,
-    kind: OpKind,
-    key: &str,
-    value: &Value,
-    rt: &ResourceType,
-) -> Result<()> {
+fn apply_pathless_key(doc: &mut Value, kind: OpKind, key: &str, value: &Value, rt: &ResourceType) -> Result<()> {
     if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
         return Ok(());
     }
     if let Some(ext) = rt.extension(key) {
         let ext_id = ext.id.clone();
         let Value::Object(inner) = value else {
-            return Err(ScimError::invalid_value(format!(
-                "'{ext_id}' must be an object"
-            )));
+            return Err(ScimError::invalid_value(format!("'{ext_id}' must be an object")));
         };
         for (k, v) in inner {
             if ext.attribute(k).is_none() {
                 continue; // e.g. a "schemas" key inside the extension object: tolerated
             }
-            let attr = AttrPath {
-                urn: Some(ext_id.clone()),
-                ..AttrPath::new(k)
-            };
-            let path = PatchPath {
-                attr,
-                filter: None,
-                sub_after_filter: None,
-            };
+            let attr = AttrPath { urn: Some(ext_id.clone()), ..AttrPath::new(k) };
+            let path = PatchPath { attr, filter: None, sub_after_filter: None };
             apply_path(doc, kind, &path, Some(v), rt, true)?;
         }
         return Ok(());
@@ -207,11 +174,7 @@ fn apply_pathless_key(
     if rt.resolve(attr.urn.as_deref(), &attr.name).is_none() {
         return Ok(()); // unknown attribute in a value object: tolerated
     }
-    let path = PatchPath {
-        attr,
-        filter: None,
-        sub_after_filter: None,
-    };
+    let path = PatchPath { attr, filter: None, sub_after_filter: None };
     apply_path(doc, kind, &path, Some(value), rt, true)
 }
 
@@ -230,25 +193,14 @@ fn same_element(attr: &Attribute, a: &Value, b: &Value) -> bool {
 }
 
 /// When a written element is primary, the others stop being primary (RFC 7643 §2.4).
-fn settle_primary(
-    attr: &Attribute,
-    items: &mut [Value],
-    written: &[usize],
-    path: &str,
-) -> Result<()> {
+fn settle_primary(attr: &Attribute, items: &mut [Value], written: &[usize], path: &str) -> Result<()> {
     if attr.sub("primary").is_none() {
         return Ok(());
     }
     let is_primary = |v: &Value| v.get("primary") == Some(&Value::Bool(true));
-    let new_primaries: Vec<usize> = written
-        .iter()
-        .copied()
-        .filter(|&i| is_primary(&items[i]))
-        .collect();
+    let new_primaries: Vec<usize> = written.iter().copied().filter(|&i| is_primary(&items[i])).collect();
     if new_primaries.len() > 1 {
-        return Err(ScimError::invalid_value(format!(
-            "only one value of '{path}' may be primary"
-        )));
+        return Err(ScimError::invalid_value(format!("only one value of '{path}' may be primary")));
     }
     if let Some(&keep) = new_primaries.first() {
         for (i, item) in items.iter_mut().enumerate() {
@@ -264,11 +216,7 @@ fn settle_primary(
 }
 
 /// The object that holds the attribute: the resource, or its extension object.
-fn container<'d>(
-    doc: &'d mut Value,
-    ext: Option<&str>,
-    create: bool,
-) -> Option<&'d mut Map<String, Value>> {
+fn container<'d>(doc: &'d mut Value, ext: Option<&str>, create: bool) -> Option<&'d mut Map<String, Value>> {
     let root = doc.as_object_mut()?;
     match ext {
         None => Some(root),
@@ -294,24 +242,15 @@ fn apply_path(
 ) -> Result<()> {
     let resolved = rt
         .resolve(path.attr.urn.as_deref(), &path.attr.name)
-        .ok_or_else(|| {
-            ScimError::invalid_path(format!(
-                "'{}' is not an attribute of a {}",
-                path.attr, rt.name
-            ))
-        })?;
+        .ok_or_else(|| ScimError::invalid_path(format!("'{}' is not an attribute of a {}", path.attr, rt.name)))?;
     let attr = resolved.attr;
     let ext = resolved.extension;
     let name = attr.name.as_str();
-    let sub_name = path
-        .attr
-        .sub
-        .as_deref()
-        .or(path.sub_after_filter.as_deref());
+    let sub_name = path.attr.sub.as_deref().or(path.sub_after_filter.as_deref());
     let sub = match sub_name {
-        Some(s) => Some(attr.sub(s).ok_or_else(|| {
-            ScimError::invalid_path(format!("'{name}' has no sub-attribute '{s}'"))
-        })?),
+        Some(s) => {
+            Some(attr.sub(s).ok_or_else(|| ScimError::invalid_path(format!("'{name}' has no sub-attribute '{s}'")))?)
+        }
         None => None,
     };
     let shown = path.to_string();
@@ -323,18 +262,10 @@ fn apply_path(
         }
         return Ok(());
     }
-    if attr.mutability == Mutability::ReadOnly
-        || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
-    {
+    if attr.mutability == Mutability::ReadOnly || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly) {
         // Okta's group rename repeats the unchanged `id`: harmless, so accepted.
-        let current = container(doc, ext, false)
-            .and_then(|c| c.get(name))
-            .cloned();
-        if from_value_object
-            && kind != OpKind::Remove
-            && value.is_some()
-            && current.as_ref() == value
-        {
+        let current = container(doc, ext, false).and_then(|c| c.get(name)).cloned();
+        if from_value_object && kind != OpKind::Remove && value.is_some() && current.as_ref() == value {
             return Ok(());
         }
         if from_value_object && current.is_none() && name != "id" {
@@ -349,8 +280,7 @@ fn apply_path(
                 "'{shown}': a value filter applies only to a multi-valued complex attribute"
             )));
         }
-        crate::filter::eval::validate_inner_public(filter, attr)
-            .map_err(|e| ScimError::invalid_path(e.detail))?;
+        crate::filter::eval::validate_inner_public(filter, attr).map_err(|e| ScimError::invalid_path(e.detail))?;
         return apply_value_path(doc, kind, attr, ext, filter, sub, value, &shown);
     }
 
@@ -375,21 +305,17 @@ fn apply_path(
             Ok(())
         }
         (_, None) => {
-            let value = value
-                .ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
+            let value = value.ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
             let new = coerce(attr, value, &shown)?;
-            let c = container(doc, ext, true)
-                .ok_or_else(|| ScimError::invalid_syntax("resource is not an object"))?;
+            let c = container(doc, ext, true).ok_or_else(|| ScimError::invalid_syntax("resource is not an object"))?;
             set_attr(c, kind, attr, new, &shown)?;
             prune_ext(doc, ext);
             Ok(())
         }
         (_, Some(sub)) => {
-            let value = value
-                .ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
+            let value = value.ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
             let new = coerce_single(sub, value, &shown)?;
-            let c = container(doc, ext, true)
-                .ok_or_else(|| ScimError::invalid_syntax("resource is not an object"))?;
+            let c = container(doc, ext, true).ok_or_else(|| ScimError::invalid_syntax("resource is not an object"))?;
             let current = c.entry(name.to_string()).or_insert_with(|| {
                 if attr.multi_valued {
                     Value::Array(vec![Value::Object(Map::new())])
@@ -405,8 +331,7 @@ fn apply_path(
             for el in elements_mut(current) {
                 if let Some(o) = el.as_object_mut() {
                     if sub.mutability == Mutability::Immutable
-                        && o.get(&sub.name)
-                            .is_some_and(|old| Some(old) != new.as_ref())
+                        && o.get(&sub.name).is_some_and(|old| Some(old) != new.as_ref())
                     {
                         return Err(ScimError::mutability(format!("'{shown}' is immutable")));
                     }
@@ -437,9 +362,7 @@ fn elements_mut(v: &mut Value) -> Vec<&mut Value> {
 /// Remove an attribute that became empty.
 fn prune(c: &mut Map<String, Value>, name: &str) {
     let empty = match c.get(name) {
-        Some(Value::Array(a)) => {
-            a.is_empty() || a.iter().all(|v| v.as_object().is_some_and(Map::is_empty))
-        }
+        Some(Value::Array(a)) => a.is_empty() || a.iter().all(|v| v.as_object().is_some_and(Map::is_empty)),
         Some(Value::Object(o)) => o.is_empty(),
         Some(Value::Null) => true,
         _ => false,
@@ -455,22 +378,14 @@ fn prune_ext(doc: &mut Value, ext: Option<&str>) {
     }
 }
 
-fn set_attr(
-    c: &mut Map<String, Value>,
-    kind: OpKind,
-    attr: &Attribute,
-    new: Option<Value>,
-    shown: &str,
-) -> Result<()> {
+fn set_attr(c: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, new: Option<Value>, shown: &str) -> Result<()> {
     let name = attr.name.as_str();
     let Some(new) = new else {
         // Setting to null / [] / {}: for replace this unassigns (RFC 7644 §3.5.2.3);
         // for add there is nothing to add.
         if kind == OpKind::Replace {
             if attr.required {
-                return Err(ScimError::invalid_value(format!(
-                    "'{shown}' is required and cannot be emptied"
-                )));
+                return Err(ScimError::invalid_value(format!("'{shown}' is required and cannot be emptied")));
             }
             c.remove(name);
         }
@@ -481,9 +396,7 @@ fn set_attr(
         && *old != new
         && !(attr.multi_valued && kind == OpKind::Add)
     {
-        return Err(ScimError::mutability(format!(
-            "'{shown}' is immutable and already has a value"
-        )));
+        return Err(ScimError::mutability(format!("'{shown}' is immutable and already has a value")));
     }
     if attr.multi_valued {
         let Value::Array(new_items) = new else {
@@ -526,18 +439,10 @@ fn set_attr(
     Ok(())
 }
 
-fn remove_attr(
-    doc: &mut Value,
-    attr: &Attribute,
-    ext: Option<&str>,
-    value: Option<&Value>,
-    shown: &str,
-) -> Result<()> {
+fn remove_attr(doc: &mut Value, attr: &Attribute, ext: Option<&str>, value: Option<&Value>, shown: &str) -> Result<()> {
     let name = attr.name.as_str();
     if attr.required {
-        return Err(ScimError::invalid_value(format!(
-            "'{shown}' is required and cannot be removed"
-        )));
+        return Err(ScimError::invalid_value(format!("'{shown}' is required and cannot be removed")));
     }
     let Some(c) = container(doc, ext, false) else {
         return Ok(());
@@ -548,11 +453,7 @@ fn remove_attr(
             let listed = coerce(attr, v, shown)?.unwrap_or(Value::Array(Vec::new()));
             let listed = listed.as_array().cloned().unwrap_or_default();
             if let Some(Value::Array(items)) = c.get_mut(name) {
-                items.retain(|old| {
-                    !listed
-                        .iter()
-                        .any(|l| same_element(attr, old, l) || value_matches(old, l))
-                });
+                items.retain(|old| !listed.iter().any(|l| same_element(attr, old, l) || value_matches(old, l)));
             }
             prune(c, name);
         }
@@ -574,21 +475,13 @@ fn value_matches(element: &Value, listed: &Value) -> bool {
 
 /// The element an unmatched `attr[a eq x and b eq y].sub` write creates: `{a: x, b: y}`.
 /// `None` when the filter is not a conjunction of `eq` terms.
-fn element_from_filter(
-    filter: &Filter,
-    parent: &Attribute,
-    out: &mut Map<String, Value>,
-) -> Option<()> {
+fn element_from_filter(filter: &Filter, parent: &Attribute, out: &mut Map<String, Value>) -> Option<()> {
     match filter {
         Filter::And(a, b) => {
             element_from_filter(a, parent, out)?;
             element_from_filter(b, parent, out)
         }
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value,
-        } if path.urn.is_none() && path.sub.is_none() => {
+        Filter::Compare { path, op: CompareOp::Eq, value } if path.urn.is_none() && path.sub.is_none() => {
             let sub = parent.sub(&path.name)?;
             let v = match value {
                 CompValue::Str(s) => Value::String(s.clone()),
@@ -624,9 +517,7 @@ fn apply_value_path(
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    let hits: Vec<usize> = (0..items.len())
-        .filter(|&i| matches_element(filter, &items[i], attr))
-        .collect();
+    let hits: Vec<usize> = (0..items.len()).filter(|&i| matches_element(filter, &items[i], attr)).collect();
     let result = (|| -> Result<()> {
         match kind {
             OpKind::Remove => {
@@ -649,8 +540,7 @@ fn apply_value_path(
                 Ok(())
             }
             OpKind::Add | OpKind::Replace => {
-                let value = value
-                    .ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
+                let value = value.ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
                 let mut written = hits.clone();
                 match sub {
                     Some(sub) => {
@@ -658,9 +548,7 @@ fn apply_value_path(
                         if hits.is_empty() {
                             let mut el = Map::new();
                             element_from_filter(filter, attr, &mut el).ok_or_else(|| {
-                                ScimError::no_target(format!(
-                                    "no value of '{name}' matches '{shown}'"
-                                ))
+                                ScimError::no_target(format!("no value of '{name}' matches '{shown}'"))
                             })?;
                             items.push(Value::Object(el));
                             written.push(items.len() - 1);
@@ -668,12 +556,9 @@ fn apply_value_path(
                         for &i in &written {
                             if let Some(o) = items[i].as_object_mut() {
                                 if sub.mutability == Mutability::Immutable
-                                    && o.get(&sub.name)
-                                        .is_some_and(|old| Some(old) != new.as_ref())
+                                    && o.get(&sub.name).is_some_and(|old| Some(old) != new.as_ref())
                                 {
-                                    return Err(ScimError::mutability(format!(
-                                        "'{shown}' is immutable"
-                                    )));
+                                    return Err(ScimError::mutability(format!("'{shown}' is immutable")));
                                 }
                                 match &new {
                                     Some(v) => o.insert(sub.name.clone(), v.clone()),
@@ -683,14 +568,11 @@ fn apply_value_path(
                         }
                     }
                     None => {
-                        let new =
-                            coerce_single(attr, value, shown)?.unwrap_or(Value::Object(Map::new()));
+                        let new = coerce_single(attr, value, shown)?.unwrap_or(Value::Object(Map::new()));
                         if hits.is_empty() {
                             let mut el = Map::new();
                             element_from_filter(filter, attr, &mut el).ok_or_else(|| {
-                                ScimError::no_target(format!(
-                                    "no value of '{name}' matches '{shown}'"
-                                ))
+                                ScimError::no_target(format!("no value of '{name}' matches '{shown}'"))
                             })?;
                             if let Value::Object(fields) = &new {
                                 el.extend(fields.clone());
@@ -700,9 +582,7 @@ fn apply_value_path(
                         } else {
                             for &i in &hits {
                                 match (kind, items[i].as_object_mut(), &new) {
-                                    (OpKind::Add, Some(o), Value::Object(fields)) => {
-                                        o.extend(fields.clone())
-                                    }
+                                    (OpKind::Add, Some(o), Value::Object(fields)) => o.extend(fields.clone()),
                                     _ => items[i] = new.clone(),
                                 }
                             }
@@ -735,29 +615,20 @@ pub enum MemberChange {
 
 /// Split a group PATCH into operations on the group document and changes to
 /// `members`, in order. Member values come out coerced (`{value, type, $ref}`).
-pub fn split_members(
-    ops: &[PatchOp],
-    rt: &ResourceType,
-) -> Result<(Vec<PatchOp>, Vec<MemberChange>)> {
+pub fn split_members(ops: &[PatchOp], rt: &ResourceType) -> Result<(Vec<PatchOp>, Vec<MemberChange>)> {
     let Some(members) = rt.core.attribute("members") else {
         return Ok((ops.to_vec(), Vec::new()));
     };
-    let is_members = |p: &AttrPath| {
-        p.name.eq_ignore_ascii_case("members") && p.urn.as_deref().is_none_or(|u| rt.is_core_urn(u))
-    };
+    let is_members =
+        |p: &AttrPath| p.name.eq_ignore_ascii_case("members") && p.urn.as_deref().is_none_or(|u| rt.is_core_urn(u));
     let values = |v: Option<&Value>, shown: &str| -> Result<Vec<Value>> {
         let raw: Vec<&Value> = match v {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(Value::Null) | None => Vec::new(),
             Some(one) => vec![one],
         };
-        if raw
-            .iter()
-            .any(|m| get_ci(m, "value").is_none_or(|v| !v.is_string()))
-        {
-            return Err(ScimError::invalid_value(format!(
-                "every value of '{shown}' needs a 'value': the member's id"
-            )));
+        if raw.iter().any(|m| get_ci(m, "value").is_none_or(|v| !v.is_string())) {
+            return Err(ScimError::invalid_value(format!("every value of '{shown}' needs a 'value': the member's id")));
         }
         Ok(match v {
             Some(v) => match coerce(members, v, shown)? {
@@ -791,20 +662,14 @@ pub fn split_members(
                         Some(v) if !v.is_null() => {
                             let ids = values(Some(v), &shown)?
                                 .iter()
-                                .filter_map(|m| {
-                                    m.get("value").and_then(Value::as_str).map(str::to_string)
-                                })
+                                .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))
                                 .collect();
                             changes.push(MemberChange::Remove(ids));
                         }
                         _ => changes.push(MemberChange::RemoveAll),
                     },
-                    (OpKind::Add, None) => {
-                        changes.push(MemberChange::Add(values(op.value.as_ref(), &shown)?))
-                    }
-                    (OpKind::Replace, None) => {
-                        changes.push(MemberChange::Replace(values(op.value.as_ref(), &shown)?))
-                    }
+                    (OpKind::Add, None) => changes.push(MemberChange::Add(values(op.value.as_ref(), &shown)?)),
+                    (OpKind::Replace, None) => changes.push(MemberChange::Replace(values(op.value.as_ref(), &shown)?)),
                     (_, Some(_)) => {
                         return Err(ScimError::mutability(format!(
                             "'{shown}': members cannot be changed in place; remove and add them instead"
@@ -831,11 +696,7 @@ pub fn split_members(
                     }
                 }
                 if !rest.is_empty() {
-                    doc_ops.push(PatchOp {
-                        kind: op.kind,
-                        path: None,
-                        value: Some(Value::Object(rest)),
-                    });
+                    doc_ops.push(PatchOp { kind: op.kind, path: None, value: Some(Value::Object(rest)) });
                 }
             }
             _ => doc_ops.push(op.clone()),
@@ -844,12 +705,9 @@ pub fn split_members(
     // Adding a member without a value is meaningless.
     for change in &changes {
         if let MemberChange::Add(v) | MemberChange::Replace(v) = change
-            && v.iter()
-                .any(|m| m.get("value").and_then(Value::as_str).is_none())
+            && v.iter().any(|m| m.get("value").and_then(Value::as_str).is_none())
         {
-            return Err(ScimError::invalid_value(
-                "every member needs a 'value' (the member's id)",
-            ));
+            return Err(ScimError::invalid_value("every member needs a 'value' (the member's id)"));
         }
     }
     Ok((doc_ops, changes))
@@ -858,13 +716,8 @@ pub fn split_members(
 /// `value eq "a"` or `value eq "a" or value eq "b"`: the ids, when that is all the filter says.
 fn member_ids_of(filter: &Filter) -> Option<Vec<String>> {
     match filter {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: CompValue::Str(s),
-        } if path.urn.is_none()
-            && path.sub.is_none()
-            && path.name.eq_ignore_ascii_case("value") =>
+        Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(s) }
+            if path.urn.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("value") =>
         {
             Some(vec![s.clone()])
         }

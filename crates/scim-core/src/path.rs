@@ -17,18 +17,10 @@ pub struct AttrPath {
 
 impl AttrPath {
     pub fn new(name: &str) -> Self {
-        AttrPath {
-            urn: None,
-            name: name.to_string(),
-            sub: None,
-        }
+        AttrPath { urn: None, name: name.to_string(), sub: None }
     }
     pub fn with_sub(name: &str, sub: &str) -> Self {
-        AttrPath {
-            urn: None,
-            name: name.to_string(),
-            sub: Some(sub.to_string()),
-        }
+        AttrPath { urn: None, name: name.to_string(), sub: Some(sub.to_string()) }
     }
     /// Parse a whole string as one attribute path.
     pub fn parse(text: &str) -> Result<AttrPath> {
@@ -105,9 +97,5 @@ pub fn split_attr_path(text: &str) -> Option<AttrPath> {
     if !is_attr_name(name) || sub.is_some_and(|s| !is_attr_name(s)) {
         return None;
     }
-    Some(AttrPath {
-        urn,
-        name: name.to_string(),
-        sub: sub.map(str::to_string),
-    })
+    Some(AttrPath { urn, name: name.to_string(), sub: sub.map(str::to_string) })
 }

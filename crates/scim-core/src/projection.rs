@@ -33,17 +33,12 @@ impl Projection {
                         return Ok(p);
                     }
                     split_attr_path(s).ok_or_else(|| {
-                        ScimError::invalid_path(format!(
-                            "'{s}' in '{param}' is not a valid attribute path"
-                        ))
+                        ScimError::invalid_path(format!("'{s}' in '{param}' is not a valid attribute path"))
                     })
                 })
                 .collect()
         }
-        Ok(Projection {
-            attributes: list(attributes, "attributes")?,
-            excluded: list(excluded, "excludedAttributes")?,
-        })
+        Ok(Projection { attributes: list(attributes, "attributes")?, excluded: list(excluded, "excludedAttributes")? })
     }
 
     /// Would this projection return the attribute `name` of the core schema?
@@ -54,12 +49,7 @@ impl Projection {
         self.decide(rt, None, r.attr) != Decision::Drop
     }
 
-    fn names(
-        list: &[AttrPath],
-        rt: &ResourceType,
-        ext: Option<&str>,
-        attr: &Attribute,
-    ) -> Option<Vec<Option<String>>> {
+    fn names(list: &[AttrPath], rt: &ResourceType, ext: Option<&str>, attr: &Attribute) -> Option<Vec<Option<String>>> {
         let mut subs = Vec::new();
         for p in list {
             let same_schema = match (&p.urn, ext) {
@@ -70,9 +60,7 @@ impl Projection {
             };
             // `urn:…:enterprise:2.0:User` alone names the whole extension.
             let whole_ext = ext.is_some_and(|e| {
-                p.sub.is_none()
-                    && format!("{}:{}", p.urn.as_deref().unwrap_or(""), p.name)
-                        .eq_ignore_ascii_case(e)
+                p.sub.is_none() && format!("{}:{}", p.urn.as_deref().unwrap_or(""), p.name).eq_ignore_ascii_case(e)
             });
             if whole_ext {
                 subs.push(None);
@@ -187,9 +175,7 @@ impl Decision {
             // An attribute emptied by the projection goes; one that was empty
             // already (a group's `members: []`) stays, as clients expect it.
             let empty = match &v {
-                Value::Array(a) => {
-                    a.is_empty() && value.as_array().is_some_and(|orig| !orig.is_empty())
-                }
+                Value::Array(a) => a.is_empty() && value.as_array().is_some_and(|orig| !orig.is_empty()),
                 Value::Object(o) => o.is_empty(),
                 _ => false,
             };
@@ -202,9 +188,7 @@ impl Decision {
                 subs.iter().any(|s| s.eq_ignore_ascii_case(k))
                     || attr.sub(k).is_some_and(|s| s.returned == Returned::Always)
             }),
-            Decision::Except(subs) => {
-                map_value(&|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
-            }
+            Decision::Except(subs) => map_value(&|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k))),
         }
     }
 }

@@ -45,9 +45,7 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
         return match items.as_slice() {
             [] => Ok(None),
             [one] => coerce_single(attr, one, path),
-            _ => Err(ScimError::invalid_value(format!(
-                "'{path}' is single-valued but an array was given"
-            ))),
+            _ => Err(ScimError::invalid_value(format!("'{path}' is single-valued but an array was given"))),
         };
     }
     coerce_single(attr, value, path)
@@ -56,14 +54,9 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
 /// RFC 7643 §2.4: the primary value `true` appears no more than once.
 pub fn check_one_primary(attr: &Attribute, items: &[Value], path: &str) -> Result<()> {
     if attr.sub("primary").is_some() {
-        let primaries = items
-            .iter()
-            .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
-            .count();
+        let primaries = items.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
         if primaries > 1 {
-            return Err(ScimError::invalid_value(format!(
-                "only one value of '{path}' may be primary"
-            )));
+            return Err(ScimError::invalid_value(format!("only one value of '{path}' may be primary")));
         }
     }
     Ok(())
@@ -87,32 +80,18 @@ pub fn coerce_single(attr: &Attribute, value: &Value, path: &str) -> Result<Opti
         Err(ScimError::invalid_value(format!(
             "'{path}' must be {}, not {}",
             kind_name(attr.kind),
-            serde_json::to_string(value)
-                .unwrap_or_default()
-                .chars()
-                .take(60)
-                .collect::<String>()
+            serde_json::to_string(value).unwrap_or_default().chars().take(60).collect::<String>()
         )))
     };
     match (attr.kind, value) {
         (_, Value::Null) => Ok(None),
-        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(_)) => {
-            Ok(Some(value.clone()))
-        }
+        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(_)) => Ok(Some(value.clone())),
         (AttrType::Boolean, Value::Bool(_)) => Ok(Some(value.clone())),
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
-            Ok(Some(Value::Bool(true)))
-        }
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
-            Ok(Some(Value::Bool(false)))
-        }
-        (AttrType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            Ok(Some(value.clone()))
-        }
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
+        (AttrType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(value.clone())),
         (AttrType::Decimal, Value::Number(_)) => Ok(Some(value.clone())),
-        (AttrType::DateTime, Value::String(s)) if datetime::parse(s).is_some() => {
-            Ok(Some(value.clone()))
-        }
+        (AttrType::DateTime, Value::String(s)) if datetime::parse(s).is_some() => Ok(Some(value.clone())),
         (AttrType::Complex, Value::Object(obj)) => {
             let mut out = Map::new();
             for (key, v) in obj {
@@ -124,15 +103,9 @@ pub fn coerce_single(attr: &Attribute, value: &Value, path: &str) -> Result<Opti
                     out.insert(sub.name.clone(), v);
                 }
             }
-            Ok(if out.is_empty() {
-                None
-            } else {
-                Some(Value::Object(out))
-            })
+            Ok(if out.is_empty() { None } else { Some(Value::Object(out)) })
         }
-        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_))
-            if attr.sub("value").is_some() =>
-        {
+        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_)) if attr.sub("value").is_some() => {
             coerce_single(attr, &serde_json::json!({ "value": value }), path)
         }
         _ => wrong(),
@@ -150,9 +123,7 @@ fn extension_id<'a>(rt: &'a ResourceType, key: &str) -> Option<&'a str> {
 /// `meta` and `schemas` are the server's to set.
 pub fn prepare(input: &Value, rt: &ResourceType, existing: Option<&Value>) -> Result<Value> {
     let Some(obj) = input.as_object() else {
-        return Err(ScimError::invalid_syntax(
-            "the request body must be a JSON object",
-        ));
+        return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
     };
     let mut out = Map::new();
     for (key, value) in obj {
@@ -164,9 +135,7 @@ pub fn prepare(input: &Value, rt: &ResourceType, existing: Option<&Value>) -> Re
                 if value.is_null() {
                     continue;
                 }
-                return Err(ScimError::invalid_value(format!(
-                    "'{ext}' must be an object"
-                )));
+                return Err(ScimError::invalid_value(format!("'{ext}' must be an object")));
             };
             let mut ext_out = Map::new();
             for (k, v) in inner {
@@ -211,30 +180,17 @@ fn prepare_attr(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Va
 pub fn check_required(doc: &Value, rt: &ResourceType) -> Result<()> {
     for attr in rt.core.attributes.iter().filter(|a| a.required) {
         if doc.get(&attr.name).is_none_or(Value::is_null) {
-            return Err(ScimError::invalid_value(format!(
-                "'{}' is required",
-                attr.name
-            )));
+            return Err(ScimError::invalid_value(format!("'{}' is required", attr.name)));
         }
     }
     for (schema, required) in &rt.extensions {
         let ext = doc.get(&schema.id);
         if *required && ext.is_none() {
-            return Err(ScimError::invalid_value(format!(
-                "the extension '{}' is required",
-                schema.id
-            )));
+            return Err(ScimError::invalid_value(format!("the extension '{}' is required", schema.id)));
         }
         for attr in schema.attributes.iter().filter(|a| a.required) {
-            if ext.is_some()
-                && ext
-                    .and_then(|e| e.get(&attr.name))
-                    .is_none_or(Value::is_null)
-            {
-                return Err(ScimError::invalid_value(format!(
-                    "'{}:{}' is required",
-                    schema.id, attr.name
-                )));
+            if ext.is_some() && ext.and_then(|e| e.get(&attr.name)).is_none_or(Value::is_null) {
+                return Err(ScimError::invalid_value(format!("'{}:{}' is required", schema.id, attr.name)));
             }
         }
     }
@@ -243,11 +199,12 @@ pub fn check_required(doc: &Value, rt: &ResourceType) -> Result<()> {
 
 /// Immutable attributes with a value may not change (RFC 7643 §2.2).
 pub fn check_immutable(old: &Value, new: &Value, rt: &ResourceType) -> Result<()> {
-    let attrs = rt.core.attributes.iter().map(|a| (None, a)).chain(
-        rt.extensions
-            .iter()
-            .flat_map(|(s, _)| s.attributes.iter().map(move |a| (Some(s.id.as_str()), a))),
-    );
+    let attrs = rt
+        .core
+        .attributes
+        .iter()
+        .map(|a| (None, a))
+        .chain(rt.extensions.iter().flat_map(|(s, _)| s.attributes.iter().map(move |a| (Some(s.id.as_str()), a))));
     for (ext, attr) in attrs.filter(|(_, a)| a.mutability == Mutability::Immutable) {
         let get = |doc: &Value| match ext {
             Some(u) => doc.get(u).and_then(|e| e.get(&attr.name)).cloned(),
@@ -255,10 +212,7 @@ pub fn check_immutable(old: &Value, new: &Value, rt: &ResourceType) -> Result<()
         };
         let before = get(old);
         if before.is_some() && before != get(new) {
-            return Err(ScimError::mutability(format!(
-                "'{}' is immutable and already has a value",
-                attr.name
-            )));
+            return Err(ScimError::mutability(format!("'{}' is immutable and already has a value", attr.name)));
         }
     }
     Ok(())
@@ -268,10 +222,7 @@ pub fn check_immutable(old: &Value, new: &Value, rt: &ResourceType) -> Result<()
 pub fn set_schemas(doc: &mut Value, rt: &ResourceType) {
     let mut schemas = vec![Value::String(rt.core.id.clone())];
     for (schema, _) in &rt.extensions {
-        if doc
-            .get(&schema.id)
-            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-        {
+        if doc.get(&schema.id).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
             schemas.push(Value::String(schema.id.clone()));
         } else if let Some(obj) = doc.as_object_mut() {
             obj.remove(&schema.id);

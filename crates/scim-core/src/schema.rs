@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const ENTERPRISE_USER_SCHEMA: &str =
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttrType {
@@ -153,18 +152,12 @@ impl Attribute {
     /// Mark this attribute and all its sub-attributes read-only.
     fn read_only_tree(mut self) -> Self {
         self.mutability = Mutability::ReadOnly;
-        self.sub_attributes = self
-            .sub_attributes
-            .into_iter()
-            .map(|s| s.read_only_tree())
-            .collect();
+        self.sub_attributes = self.sub_attributes.into_iter().map(|s| s.read_only_tree()).collect();
         self
     }
 
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
-        self.sub_attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
     pub fn is_complex(&self) -> bool {
         self.kind == AttrType::Complex
@@ -185,37 +178,25 @@ pub struct Schema {
 
 impl Schema {
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// Parse a tenant-defined extension from the same JSON `/Schemas` returns,
     /// checking what would make it unusable.
     pub fn from_json(value: &serde_json::Value) -> Result<Schema> {
-        let schema: Schema = serde_json::from_value(value.clone()).map_err(|e| {
-            ScimError::invalid_syntax(format!("not a valid schema definition: {e}"))
-        })?;
+        let schema: Schema = serde_json::from_value(value.clone())
+            .map_err(|e| ScimError::invalid_syntax(format!("not a valid schema definition: {e}")))?;
         if !schema.id.to_ascii_lowercase().starts_with("urn:") {
-            return Err(ScimError::invalid_value(format!(
-                "schema id '{}' must be a URN",
-                schema.id
-            )));
+            return Err(ScimError::invalid_value(format!("schema id '{}' must be a URN", schema.id)));
         }
         fn check(attrs: &[Attribute], depth: usize) -> Result<()> {
             let mut seen = std::collections::HashSet::new();
             for a in attrs {
                 if !crate::path::is_attr_name(&a.name) {
-                    return Err(ScimError::invalid_value(format!(
-                        "'{}' is not a valid attribute name",
-                        a.name
-                    )));
+                    return Err(ScimError::invalid_value(format!("'{}' is not a valid attribute name", a.name)));
                 }
                 if !seen.insert(a.name.to_ascii_lowercase()) {
-                    return Err(ScimError::invalid_value(format!(
-                        "attribute '{}' is defined twice",
-                        a.name
-                    )));
+                    return Err(ScimError::invalid_value(format!("attribute '{}' is defined twice", a.name)));
                 }
                 if a.kind == AttrType::Complex {
                     if depth > 0 {
@@ -265,9 +246,7 @@ pub fn common_attributes() -> Vec<Attribute> {
                 Attribute::string("resourceType").case_exact(),
                 Attribute::new("created", AttrType::DateTime),
                 Attribute::new("lastModified", AttrType::DateTime),
-                Attribute::new("location", AttrType::Reference)
-                    .case_exact()
-                    .refs(&["uri"]),
+                Attribute::new("location", AttrType::Reference).case_exact().refs(&["uri"]),
                 Attribute::string("version").case_exact(),
             ],
         )
@@ -281,14 +260,10 @@ fn multi_complex(name: &str, desc: &str, types: &[&str], value: Attribute) -> At
         name,
         vec![
             value,
-            Attribute::string("display")
-                .describe("A human-readable name, primarily used for display purposes."),
-            Attribute::string("type")
-                .describe("A label indicating the attribute's function.")
-                .canonical(types),
-            Attribute::new("primary", AttrType::Boolean).describe(
-                "Indicates the 'primary' or preferred attribute value for this attribute.",
-            ),
+            Attribute::string("display").describe("A human-readable name, primarily used for display purposes."),
+            Attribute::string("type").describe("A label indicating the attribute's function.").canonical(types),
+            Attribute::new("primary", AttrType::Boolean)
+                .describe("Indicates the 'primary' or preferred attribute value for this attribute."),
         ],
     )
     .describe(desc)
@@ -319,7 +294,9 @@ pub fn user_schema() -> Schema {
         .describe("The components of the user's real name."),
         s("displayName").describe("The name of the User, suitable for display to end-users."),
         s("nickName").describe("The casual way to address the user in real life."),
-        Attribute::new("profileUrl", Reference).refs(&["external"]).describe("A fully qualified URL pointing to a page representing the User's online profile."),
+        Attribute::new("profileUrl", Reference)
+            .refs(&["external"])
+            .describe("A fully qualified URL pointing to a page representing the User's online profile."),
         s("title").describe("The user's title, such as \"Vice President\"."),
         s("userType").describe("Used to identify the relationship between the organization and the user."),
         s("preferredLanguage").describe("Indicates the User's preferred written or spoken language."),
@@ -385,21 +362,14 @@ pub fn user_schema() -> Schema {
             Attribute::new("value", Binary),
         ),
     ];
-    Schema {
-        id: USER_SCHEMA.into(),
-        name: "User".into(),
-        description: "User Account".into(),
-        attributes,
-    }
+    Schema { id: USER_SCHEMA.into(), name: "User".into(), description: "User Account".into(), attributes }
 }
 
 /// RFC 7643 §4.2 and §8.7.1. `displayName` is required, as §4.2 says.
 pub fn group_schema() -> Schema {
     use Mutability::*;
     let attributes = vec![
-        Attribute::string("displayName")
-            .describe("A human-readable name for the Group.")
-            .required(),
+        Attribute::string("displayName").describe("A human-readable name for the Group.").required(),
         Attribute::complex(
             "members",
             vec![
@@ -408,9 +378,7 @@ pub fn group_schema() -> Schema {
                     .case_exact()
                     .mutability(Immutable),
                 Attribute::new("$ref", AttrType::Reference)
-                    .describe(
-                        "The URI corresponding to a SCIM resource that is a member of this Group.",
-                    )
+                    .describe("The URI corresponding to a SCIM resource that is a member of this Group.")
                     .refs(&["User", "Group"])
                     .mutability(Immutable),
                 Attribute::string("type")
@@ -425,12 +393,7 @@ pub fn group_schema() -> Schema {
         .describe("A list of members of the Group.")
         .multi(),
     ];
-    Schema {
-        id: GROUP_SCHEMA.into(),
-        name: "Group".into(),
-        description: "Group".into(),
-        attributes,
-    }
+    Schema { id: GROUP_SCHEMA.into(), name: "Group".into(), description: "Group".into(), attributes }
 }
 
 /// RFC 7643 §4.3.
@@ -502,17 +465,13 @@ impl ResourceType {
         }
     }
     pub fn with_extension(mut self, schema: Schema, required: bool) -> Self {
-        self.extensions
-            .retain(|(s, _)| !s.id.eq_ignore_ascii_case(&schema.id));
+        self.extensions.retain(|(s, _)| !s.id.eq_ignore_ascii_case(&schema.id));
         self.extensions.push((schema, required));
         self
     }
 
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
-        self.extensions
-            .iter()
-            .map(|(s, _)| s)
-            .find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions.iter().map(|(s, _)| s).find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     pub fn is_core_urn(&self, urn: &str) -> bool {
@@ -521,8 +480,7 @@ impl ResourceType {
 
     /// Every schema URN this resource type knows, core first.
     pub fn schema_ids(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.core.id.as_str())
-            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
 
     /// Resolve a top-level attribute, optionally qualified by a schema URN.
@@ -533,17 +491,11 @@ impl ResourceType {
                 .iter()
                 .chain(self.core.attributes.iter())
                 .find(|a| a.name.eq_ignore_ascii_case(name))
-                .map(|attr| Resolved {
-                    extension: None,
-                    attr,
-                }),
+                .map(|attr| Resolved { extension: None, attr }),
             Some(u) if self.is_core_urn(u) => self.resolve(None, name),
             Some(u) => {
                 let ext = self.extension(u)?;
-                ext.attribute(name).map(|attr| Resolved {
-                    extension: Some(ext.id.as_str()),
-                    attr,
-                })
+                ext.attribute(name).map(|attr| Resolved { extension: Some(ext.id.as_str()), attr })
             }
         }
     }

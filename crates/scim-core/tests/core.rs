@@ -74,11 +74,7 @@ fn rfc7644_filter_examples_parse_and_round_trip() {
         let f = filter::parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         filter::validate(&f, &user()).unwrap_or_else(|e| panic!("{text}: {e}"));
         let shown = f.to_string();
-        assert_eq!(
-            filter::parse_filter(&shown).unwrap(),
-            f,
-            "{text} -> {shown}"
-        );
+        assert_eq!(filter::parse_filter(&shown).unwrap(), f, "{text} -> {shown}");
     }
 }
 
@@ -92,10 +88,7 @@ fn rfc7644_filter_examples_evaluate() {
         (r#"name.familyName co "ense""#, true),
         (r#"userName sw "bj""#, true),
         (r#"userName ew "EXAMPLE.COM""#, true),
-        (
-            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "b""#,
-            true,
-        ),
+        (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "b""#, true),
         ("title pr", true),
         ("nickName pr and profileUrl pr", false),
         (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, false),
@@ -105,52 +98,22 @@ fn rfc7644_filter_examples_evaluate() {
         (r#"title pr and userType eq "Employee""#, true),
         (r#"title pr and userType eq "Intern""#, false),
         (r#"title pr or userType eq "Intern""#, true),
-        (
-            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
-            true,
-        ),
-        (
-            r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
-            true,
-        ),
-        (
-            r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
-            false,
-        ),
-        (
-            r#"userType eq "Employee" and (emails.type eq "work")"#,
-            true,
-        ),
-        (
-            r#"emails[type eq "work" and value co "@example.com"]"#,
-            true,
-        ),
-        (
-            r#"emails[type eq "home" and value co "@example.com"]"#,
-            false,
-        ), // same element, both conditions
-        (
-            r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
-            true,
-        ),
-        (
-            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
-            true,
-        ), // Entra's form
-        (
-            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
-            false,
-        ),
+        (r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#, true),
+        (r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#, true),
+        (r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#, false),
+        (r#"userType eq "Employee" and (emails.type eq "work")"#, true),
+        (r#"emails[type eq "work" and value co "@example.com"]"#, true),
+        (r#"emails[type eq "home" and value co "@example.com"]"#, false), // same element, both conditions
+        (r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#, true),
+        (r#"emails[type eq "work"].value eq "bjensen@example.com""#, true), // Entra's form
+        (r#"emails[type eq "home"].value eq "bjensen@example.com""#, false),
         ("active eq true", true),
         ("active eq false", false),
         ("active ne false", true),
         (r#"nickName ne "x""#, true),
         (r#"profileUrl ne "x""#, true), // absent is ne anything
         ("emails[primary eq true]", true),
-        (
-            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#,
-            true,
-        ),
+        (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#, true),
         (
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d""#,
             true,
@@ -158,10 +121,7 @@ fn rfc7644_filter_examples_evaluate() {
         (r#"not (userName eq "bjensen@example.com")"#, false),
         ("title eq null", false),
         ("profileUrl eq null", true),
-        (
-            r#"USERNAME EQ "bjensen@example.com" AND Active Eq True"#,
-            true,
-        ),
+        (r#"USERNAME EQ "bjensen@example.com" AND Active Eq True"#, true),
     ];
     for (text, expected) in cases {
         let f = filter::parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -178,10 +138,7 @@ fn precedence_and_grouping() {
     assert!(matches!(f, Filter::And(ref l, _) if matches!(**l, Filter::Or(..))));
     assert_eq!(f.to_string(), "(a pr or b pr) and c pr");
     let f = filter::parse_filter(r#"not(a pr)"#).unwrap();
-    assert_eq!(
-        f,
-        Filter::Not(Box::new(Filter::Present(AttrPath::new("a"))))
-    );
+    assert_eq!(f, Filter::Not(Box::new(Filter::Present(AttrPath::new("a")))));
 }
 
 #[test]
@@ -190,15 +147,9 @@ fn values_strings_numbers_literals() {
         Filter::Compare { value, .. } => value,
         other => panic!("{other:?}"),
     };
-    assert_eq!(
-        cmp(r#"a eq "quote \" and \\ and \u00e9""#),
-        CompValue::Str("quote \" and \\ and é".into())
-    );
+    assert_eq!(cmp(r#"a eq "quote \" and \\ and \u00e9""#), CompValue::Str("quote \" and \\ and é".into()));
     assert_eq!(cmp("a eq 42"), CompValue::Num(42.into()));
-    assert_eq!(
-        cmp("a gt -1.5e3"),
-        CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap())
-    );
+    assert_eq!(cmp("a gt -1.5e3"), CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap()));
     assert_eq!(cmp("a eq TRUE"), CompValue::Bool(true));
     assert_eq!(cmp("a eq null"), CompValue::Null);
     // Entra's documented (unquoted) form.
@@ -251,19 +202,9 @@ fn filter_schema_errors() {
 #[test]
 fn hostile_filters_are_refused_not_crashing() {
     let deep = format!("{}a pr{}", "(".repeat(10_000), ")".repeat(10_000));
-    assert!(
-        filter::parse_filter(&deep)
-            .unwrap_err()
-            .detail
-            .contains("the filter is")
-    );
+    assert!(filter::parse_filter(&deep).unwrap_err().detail.contains("the filter is"));
     let deep = format!("{}a pr{}", "not (".repeat(100), ")".repeat(100));
-    assert!(
-        filter::parse_filter(&deep)
-            .unwrap_err()
-            .detail
-            .contains("deeper")
-    );
+    assert!(filter::parse_filter(&deep).unwrap_err().detail.contains("deeper"));
     let long = format!("userName eq \"{}\"", "x".repeat(filter::MAX_FILTER_LEN));
     assert!(filter::parse_filter(&long).is_err());
     // Long flat chains are fine (no recursion in and/or).
@@ -294,62 +235,28 @@ fn create_tolerates_what_idps_send() {
         ENTERPRISE_USER_SCHEMA: {"department": null, "employeeNumber": "42"}
     });
     let doc = resource::prepare(&body, &rt, None).unwrap();
-    assert_eq!(
-        doc["userName"],
-        "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1"
-    );
+    assert_eq!(doc["userName"], "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1");
     assert_eq!(doc["emails"][0]["primary"], true);
-    for absent in [
-        "meta",
-        "roles",
-        "groups",
-        "addresses",
-        "title",
-        "unknownThing",
-        "id",
-        "password",
-        "UserName",
-    ] {
-        assert!(
-            doc.get(absent).is_none(),
-            "{absent} should be dropped: {doc}"
-        );
+    for absent in ["meta", "roles", "groups", "addresses", "title", "unknownThing", "id", "password", "UserName"] {
+        assert!(doc.get(absent).is_none(), "{absent} should be dropped: {doc}");
     }
     assert_eq!(doc[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "42"}));
-    assert_eq!(
-        doc["schemas"],
-        json!([
-            "urn:ietf:params:scim:schemas:core:2.0:User",
-            ENTERPRISE_USER_SCHEMA
-        ])
-    );
+    assert_eq!(doc["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER_SCHEMA]));
 }
 
 #[test]
 fn create_validates_types_and_required() {
     let rt = user();
     let cases = [
-        (
-            json!({"name": {"givenName": "x"}}),
-            "'userName' is required",
-        ),
+        (json!({"name": {"givenName": "x"}}), "'userName' is required"),
         (json!({"userName": 5}), "'userName' must be a string"),
-        (
-            json!({"userName": "a", "active": "maybe"}),
-            "'active' must be a boolean",
-        ),
-        (
-            json!({"userName": "a", "name": "x"}),
-            "'name' must be an object",
-        ),
+        (json!({"userName": "a", "active": "maybe"}), "'active' must be a boolean"),
+        (json!({"userName": "a", "name": "x"}), "'name' must be an object"),
         (
             json!({"userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
             "only one value of 'emails' may be primary",
         ),
-        (
-            json!({"userName": "a", "x509Certificates": [{"value": 3}]}),
-            "must be base64",
-        ),
+        (json!({"userName": "a", "x509Certificates": [{"value": 3}]}), "must be base64"),
         (json!([1]), "JSON object"),
     ];
     for (body, needle) in cases {
@@ -393,19 +300,13 @@ fn runtime_extension_schema() {
     let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
     let doc = resource::prepare(&json!({"userName": "a", urn: {"Badge": 7}}), &rt, None).unwrap();
     assert_eq!(doc[urn]["badge"], 7);
-    let err = resource::prepare(&json!({"userName": "a", urn: {"costCode": "x"}}), &rt, None)
-        .unwrap_err();
+    let err = resource::prepare(&json!({"userName": "a", urn: {"costCode": "x"}}), &rt, None).unwrap_err();
     assert!(err.detail.contains("badge' is required"), "{}", err.detail);
     let f = filter::parse_filter(&format!("{urn}:badge gt 5")).unwrap();
     filter::validate(&f, &rt).unwrap();
     assert!(filter::matches(&f, &doc, &rt));
     assert!(Schema::from_json(&json!({"id": "not-a-urn", "attributes": []})).is_err());
-    assert!(
-        Schema::from_json(
-            &json!({"id": "urn:x", "attributes": [{"name": "9bad", "type": "string"}]})
-        )
-        .is_err()
-    );
+    assert!(Schema::from_json(&json!({"id": "urn:x", "attributes": [{"name": "9bad", "type": "string"}]})).is_err());
 }
 
 // ---------------------------------------------------------------- PATCH
@@ -428,20 +329,20 @@ fn group_doc() -> Value {
 fn rfc7644_patch_add() {
     let g = ResourceType::group();
     // §3.5.2.1: add a member.
-    let out = run(&group_doc(), json!([{"op": "add", "path": "members",
-        "value": [{"display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223", "value": "2819c223"}]}]), &g).unwrap();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "add", "path": "members",
+        "value": [{"display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223", "value": "2819c223"}]}]),
+        &g,
+    )
+    .unwrap();
     assert_eq!(out["members"].as_array().unwrap().len(), 3);
     assert_eq!(
         out["members"][2],
         json!({"value": "2819c223", "display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223"})
     );
     // Re-adding an existing member does not duplicate it.
-    let again = run(
-        &out,
-        json!([{"op": "add", "path": "members", "value": [{"value": "2819c223"}]}]),
-        &g,
-    )
-    .unwrap();
+    let again = run(&out, json!([{"op": "add", "path": "members", "value": [{"value": "2819c223"}]}]), &g).unwrap();
     assert_eq!(again["members"].as_array().unwrap().len(), 3);
     // §3.5.2.1: add without a path.
     let u = user();
@@ -452,20 +353,10 @@ fn rfc7644_patch_add() {
         &u,
     )
     .unwrap();
-    assert_eq!(
-        out["emails"].as_array().unwrap().len(),
-        3,
-        "{}",
-        out["emails"]
-    );
+    assert_eq!(out["emails"].as_array().unwrap().len(), 3, "{}", out["emails"]);
     assert_eq!(out["nickName"], "Babs2");
     // Add to a single-valued attribute replaces it; add to a complex merges.
-    let out = run(
-        &bjensen(),
-        json!([{"op": "add", "path": "name", "value": {"givenName": "Barb"}}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&bjensen(), json!([{"op": "add", "path": "name", "value": {"givenName": "Barb"}}]), &u).unwrap();
     assert_eq!(out["name"]["givenName"], "Barb");
     assert_eq!(out["name"]["familyName"], "Jensen");
 }
@@ -473,12 +364,7 @@ fn rfc7644_patch_add() {
 #[test]
 fn rfc7644_patch_remove() {
     let g = ResourceType::group();
-    let out = run(
-        &group_doc(),
-        json!([{"op": "remove", "path": "members"}]),
-        &g,
-    )
-    .unwrap();
+    let out = run(&group_doc(), json!([{"op": "remove", "path": "members"}]), &g).unwrap();
     assert!(out.get("members").is_none());
     let out = run(
         &group_doc(),
@@ -487,10 +373,7 @@ fn rfc7644_patch_remove() {
         &g,
     )
     .unwrap();
-    assert_eq!(
-        out["members"],
-        json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}])
-    );
+    assert_eq!(out["members"], json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}]));
     // Remove all, then add: the result is the new list.
     let out = run(
         &group_doc(),
@@ -501,36 +384,35 @@ fn rfc7644_patch_remove() {
     .unwrap();
     assert_eq!(out["members"], json!([{"value": "a"}, {"value": "b"}]));
     let u = user();
+    let out =
+        run(&bjensen(), json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}]), &u)
+            .unwrap();
+    assert_eq!(out["emails"], json!([{"value": "babs@jensen.org", "type": "home"}]));
+    // Remove a sub-attribute; remove an extension attribute by URN path.
     let out = run(
         &bjensen(),
-        json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}]),
+        json!([{"op": "remove", "path": "name.middleName"},
+        {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"}]),
         &u,
     )
     .unwrap();
-    assert_eq!(
-        out["emails"],
-        json!([{"value": "babs@jensen.org", "type": "home"}])
-    );
-    // Remove a sub-attribute; remove an extension attribute by URN path.
-    let out = run(&bjensen(), json!([{"op": "remove", "path": "name.middleName"},
-        {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"}]), &u).unwrap();
     assert!(out["name"].get("middleName").is_none());
     assert!(out[ENTERPRISE_USER_SCHEMA].get("costCenter").is_none());
     // Removing what matches nothing changes nothing.
-    let out = run(
-        &bjensen(),
-        json!([{"op": "remove", "path": "emails[type eq \"pager\"]"}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&bjensen(), json!([{"op": "remove", "path": "emails[type eq \"pager\"]"}]), &u).unwrap();
     assert_eq!(out["emails"], bjensen()["emails"]);
 }
 
 #[test]
 fn rfc7644_patch_replace() {
     let g = ResourceType::group();
-    let out = run(&group_doc(), json!([{"op": "replace", "path": "members",
-        "value": [{"display": "Babs", "value": "2819c223"}, {"display": "James", "value": "08e1d05d"}]}]), &g).unwrap();
+    let out = run(
+        &group_doc(),
+        json!([{"op": "replace", "path": "members",
+        "value": [{"display": "Babs", "value": "2819c223"}, {"display": "James", "value": "08e1d05d"}]}]),
+        &g,
+    )
+    .unwrap();
     assert_eq!(
         out["members"],
         json!([{"value": "2819c223", "display": "Babs"}, {"value": "08e1d05d", "display": "James"}])
@@ -540,10 +422,7 @@ fn rfc7644_patch_replace() {
         "value": {"type": "work", "streetAddress": "911 Universal City Plaza", "locality": "Hollywood",
                   "region": "CA", "postalCode": "91608", "country": "US", "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
                   "primary": true}}]), &u).unwrap();
-    assert_eq!(
-        out["addresses"][0]["streetAddress"],
-        "911 Universal City Plaza"
-    );
+    assert_eq!(out["addresses"][0]["streetAddress"], "911 Universal City Plaza");
     assert_eq!(out["addresses"][1]["streetAddress"], "456 Hollywood Blvd");
     let out = run(
         &bjensen(),
@@ -554,17 +433,22 @@ fn rfc7644_patch_replace() {
     .unwrap();
     assert_eq!(out["addresses"][0]["streetAddress"], "1010 Broadway Ave");
     assert_eq!(out["addresses"][0]["locality"], "Hollywood");
-    let out = run(&bjensen(), json!([{"op": "replace", "value": {"emails": [{"value": "bjensen@example.com", "type": "work", "primary": true},
-        {"value": "babs@jensen.org", "type": "home"}], "nickName": "Babs"}}]), &u).unwrap();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "value": {"emails": [{"value": "bjensen@example.com", "type": "work", "primary": true},
+        {"value": "babs@jensen.org", "type": "home"}], "nickName": "Babs"}}]),
+        &u,
+    )
+    .unwrap();
     assert_eq!(out["emails"].as_array().unwrap().len(), 2);
     // A new primary email makes the old one non-primary.
-    let out = run(&bjensen(), json!([{"op": "add", "path": "emails", "value": [{"value": "n@x.org", "type": "other", "primary": true}]}]), &u).unwrap();
-    let primaries: Vec<_> = out["emails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["primary"] == true)
-        .collect();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "add", "path": "emails", "value": [{"value": "n@x.org", "type": "other", "primary": true}]}]),
+        &u,
+    )
+    .unwrap();
+    let primaries: Vec<_> = out["emails"].as_array().unwrap().iter().filter(|e| e["primary"] == true).collect();
     assert_eq!(primaries.len(), 1);
     assert_eq!(primaries[0]["value"], "n@x.org");
 }
@@ -574,47 +458,20 @@ fn patch_errors() {
     let u = user();
     let cases = [
         (json!([{"op": "remove"}]), ScimType::NoTarget),
-        (
-            json!([{"op": "replace", "path": "nope", "value": 1}]),
-            ScimType::InvalidPath,
-        ),
-        (
-            json!([{"op": "replace", "path": "name.nope", "value": 1}]),
-            ScimType::InvalidPath,
-        ),
-        (
-            json!([{"op": "replace", "path": "id", "value": "x"}]),
-            ScimType::Mutability,
-        ),
-        (
-            json!([{"op": "replace", "path": "meta.created", "value": "2011-05-13T04:42:34Z"}]),
-            ScimType::Mutability,
-        ),
-        (
-            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
-            ScimType::InvalidValue,
-        ),
-        (
-            json!([{"op": "remove", "path": "userName"}]),
-            ScimType::InvalidValue,
-        ),
+        (json!([{"op": "replace", "path": "nope", "value": 1}]), ScimType::InvalidPath),
+        (json!([{"op": "replace", "path": "name.nope", "value": 1}]), ScimType::InvalidPath),
+        (json!([{"op": "replace", "path": "id", "value": "x"}]), ScimType::Mutability),
+        (json!([{"op": "replace", "path": "meta.created", "value": "2011-05-13T04:42:34Z"}]), ScimType::Mutability),
+        (json!([{"op": "replace", "path": "active", "value": "maybe"}]), ScimType::InvalidValue),
+        (json!([{"op": "remove", "path": "userName"}]), ScimType::InvalidValue),
         (
             json!([{"op": "replace", "path": "emails[type eq \"work\" or type eq \"x\"].value", "value": "a"},
                 {"op": "replace", "path": "ims[value co \"x\"]", "value": {"value": "b"}}]),
             ScimType::NoTarget,
         ),
-        (
-            json!([{"op": "replace", "path": "userName[value eq \"x\"]", "value": "b"}]),
-            ScimType::InvalidPath,
-        ),
-        (
-            json!([{"op": "replace", "path": "emails[nope eq \"x\"]", "value": "b"}]),
-            ScimType::InvalidPath,
-        ),
-        (
-            json!([{"op": "replace", "value": "not an object"}]),
-            ScimType::InvalidValue,
-        ),
+        (json!([{"op": "replace", "path": "userName[value eq \"x\"]", "value": "b"}]), ScimType::InvalidPath),
+        (json!([{"op": "replace", "path": "emails[nope eq \"x\"]", "value": "b"}]), ScimType::InvalidPath),
+        (json!([{"op": "replace", "value": "not an object"}]), ScimType::InvalidValue),
     ];
     for (ops, scim_type) in cases {
         let before = bjensen();
@@ -628,26 +485,18 @@ fn patch_errors() {
         }
         assert_eq!(before, bjensen());
     }
-    for body in [
-        json!({"Operations": [{"op": "move", "path": "a"}]}),
-        json!({"schemas": ["x"], "Operations": []}),
-        json!([]),
-    ] {
-        assert_eq!(
-            patch::parse(&body).unwrap_err().scim_type,
-            Some(ScimType::InvalidSyntax),
-            "{body}"
-        );
+    for body in
+        [json!({"Operations": [{"op": "move", "path": "a"}]}), json!({"schemas": ["x"], "Operations": []}), json!([])]
+    {
+        assert_eq!(patch::parse(&body).unwrap_err().scim_type, Some(ScimType::InvalidSyntax), "{body}");
     }
 }
 
 #[test]
 fn patch_is_atomic() {
     let u = user();
-    let ops = patch_ops(
-        json!([{"op": "replace", "path": "displayName", "value": "changed"},
-                               {"op": "replace", "path": "nope", "value": 1}]),
-    );
+    let ops = patch_ops(json!([{"op": "replace", "path": "displayName", "value": "changed"},
+                               {"op": "replace", "path": "nope", "value": 1}]));
     let doc = bjensen();
     assert!(patch::apply(&doc, &ops, &u).is_err());
     assert_eq!(doc["displayName"], "Babs Jensen");
@@ -658,76 +507,38 @@ fn patch_is_atomic() {
 #[test]
 fn okta_deactivate_and_password_without_path() {
     let u = user();
-    let out = run(
-        &bjensen(),
-        json!([{"op": "replace", "value": {"active": false}}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&bjensen(), json!([{"op": "replace", "value": {"active": false}}]), &u).unwrap();
     assert_eq!(out["active"], false);
-    let out = run(
-        &bjensen(),
-        json!([{"op": "replace", "value": {"password": "1mz050nq"}}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&bjensen(), json!([{"op": "replace", "value": {"password": "1mz050nq"}}]), &u).unwrap();
     assert!(out.get("password").is_none(), "passwords are never stored");
 }
 
 #[test]
 fn okta_group_rename_repeats_the_id() {
     let g = ResourceType::group();
-    let out = run(
-        &group_doc(),
-        json!([{"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}}]),
-        &g,
-    )
-    .unwrap();
+    let out =
+        run(&group_doc(), json!([{"op": "replace", "value": {"id": "g1", "displayName": "Renamed"}}]), &g).unwrap();
     assert_eq!(out["displayName"], "Renamed");
-    let err = run(
-        &group_doc(),
-        json!([{"op": "replace", "value": {"id": "other", "displayName": "R"}}]),
-        &g,
-    )
-    .unwrap_err();
+    let err =
+        run(&group_doc(), json!([{"op": "replace", "value": {"id": "other", "displayName": "R"}}]), &g).unwrap_err();
     assert_eq!(err.scim_type, Some(ScimType::Mutability));
 }
 
 #[test]
 fn okta_replace_members_empty() {
     let g = ResourceType::group();
-    let out = run(
-        &group_doc(),
-        json!([{"op": "replace", "path": "members", "value": []}]),
-        &g,
-    )
-    .unwrap();
+    let out = run(&group_doc(), json!([{"op": "replace", "path": "members", "value": []}]), &g).unwrap();
     assert!(out.get("members").is_none());
 }
 
 #[test]
 fn entra_capitalised_ops_and_string_booleans() {
     let u = user();
-    let out = run(
-        &bjensen(),
-        json!([{"op": "Replace", "path": "active", "value": "False"}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&bjensen(), json!([{"op": "Replace", "path": "active", "value": "False"}]), &u).unwrap();
     assert_eq!(out["active"], false);
-    let out = run(
-        &out,
-        json!([{"op": "Add", "path": "nickName", "value": "Babs"}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&out, json!([{"op": "Add", "path": "nickName", "value": "Babs"}]), &u).unwrap();
     assert_eq!(out["nickName"], "Babs");
-    let out = run(
-        &out,
-        json!([{"op": "REPLACE", "path": "active", "value": "true"}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&out, json!([{"op": "REPLACE", "path": "active", "value": "true"}]), &u).unwrap();
     assert_eq!(out["active"], true);
 }
 
@@ -759,33 +570,28 @@ fn entra_multi_attribute_replace_forms() {
     assert_eq!(out["name"]["middleName"], "Jane");
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "100");
     // emails[type eq "other"].Value: capital V, and no "other" email yet -> added.
-    let out = run(
-        &bjensen(),
-        json!([{"op": "replace", "path": "emails[type eq \"other\"].Value", "value": "o@x.org"}]),
-        &u,
-    )
-    .unwrap();
-    assert_eq!(
-        out["emails"][2],
-        json!({"type": "other", "value": "o@x.org"})
-    );
+    let out =
+        run(&bjensen(), json!([{"op": "replace", "path": "emails[type eq \"other\"].Value", "value": "o@x.org"}]), &u)
+            .unwrap();
+    assert_eq!(out["emails"][2], json!({"type": "other", "value": "o@x.org"}));
     // And on a user with no emails at all.
     let mut bare = bjensen();
     bare.as_object_mut().unwrap().remove("emails");
-    let out = run(
-        &bare,
-        json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@x.org"}]),
-        &u,
-    )
-    .unwrap();
+    let out =
+        run(&bare, json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@x.org"}]), &u).unwrap();
     assert_eq!(out["emails"], json!([{"type": "work", "value": "w@x.org"}]));
 }
 
 #[test]
 fn entra_manager_as_bare_string() {
     let u = user();
-    let out = run(&bjensen(), json!([{"op": "Add",
-        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "mgr-1"}]), &u).unwrap();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "Add",
+        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "mgr-1"}]),
+        &u,
+    )
+    .unwrap();
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["value"], "mgr-1");
     // The documented complex form works too.
     let out = run(
@@ -795,11 +601,21 @@ fn entra_manager_as_bare_string() {
     );
     // `manager` without URN is not a core attribute: invalidPath, clearly.
     assert_eq!(out.unwrap_err().scim_type, Some(ScimType::InvalidPath));
-    let out = run(&bjensen(), json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
-        "value": [{"$ref": "../Users/m2", "value": "m2"}]}]), &u).unwrap();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "value": [{"$ref": "../Users/m2", "value": "m2"}]}]),
+        &u,
+    )
+    .unwrap();
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["value"], "m2");
     // Removing the manager.
-    let out = run(&out, json!([{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]), &u).unwrap();
+    let out = run(
+        &out,
+        json!([{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]),
+        &u,
+    )
+    .unwrap();
     assert!(out[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
 }
 
@@ -813,11 +629,13 @@ fn entra_member_removal_with_value_list() {
         &g,
     )
     .unwrap();
-    assert_eq!(
-        out["members"],
-        json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}])
-    );
-    let out = run(&group_doc(), json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "u3"}, {"value": "u4"}]}]), &g).unwrap();
+    assert_eq!(out["members"], json!([{"value": "902c246b-6245-4190-8e05-00816be7344a", "type": "User"}]));
+    let out = run(
+        &group_doc(),
+        json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "u3"}, {"value": "u4"}]}]),
+        &g,
+    )
+    .unwrap();
     assert_eq!(out["members"].as_array().unwrap().len(), 4);
 }
 
@@ -839,9 +657,7 @@ fn member_changes_split_from_group_patch() {
         changes,
         vec![
             MemberChange::Remove(vec!["89bb".into()]),
-            MemberChange::Add(vec![
-                json!({"value": "23a3", "display": "test.user@okta.local"})
-            ]),
+            MemberChange::Add(vec![json!({"value": "23a3", "display": "test.user@okta.local"})]),
             MemberChange::Remove(vec!["u1091".into()]),
             MemberChange::Replace(vec![]),
             MemberChange::RemoveAll,
@@ -873,18 +689,16 @@ fn projection_honours_returned() {
     keys.sort();
     assert_eq!(keys, ["emails", "id", "name", "schemas", "userName"]);
     assert_eq!(out["name"], json!({"givenName": "Barbara"}));
-    assert_eq!(
-        out["emails"],
-        json!([{"value": "bjensen@example.com"}, {"value": "babs@jensen.org"}])
-    );
+    assert_eq!(out["emails"], json!([{"value": "bjensen@example.com"}, {"value": "babs@jensen.org"}]));
 
-    let p = Projection::parse(None, Some("emails,name.middleName,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")).unwrap();
+    let p = Projection::parse(
+        None,
+        Some("emails,name.middleName,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"),
+    )
+    .unwrap();
     let out = p.apply(&doc, &u);
     assert!(out.get("emails").is_none());
-    assert_eq!(
-        out["id"], doc["id"],
-        "returned: always survives excludedAttributes"
-    );
+    assert_eq!(out["id"], doc["id"], "returned: always survives excludedAttributes");
     assert!(out["name"].get("middleName").is_none());
     assert!(out[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "701984");
@@ -905,15 +719,8 @@ fn projection_honours_returned() {
 // ---------------------------------------------------------------- properties
 
 fn arb_name() -> impl Strategy<Value = AttrPath> {
-    let names = prop::sample::select(vec![
-        "userName", "title", "active", "emails", "name", "meta", "x-y_z1",
-    ]);
-    let subs = prop::option::of(prop::sample::select(vec![
-        "value",
-        "givenName",
-        "lastModified",
-        "type",
-    ]));
+    let names = prop::sample::select(vec!["userName", "title", "active", "emails", "name", "meta", "x-y_z1"]);
+    let subs = prop::option::of(prop::sample::select(vec!["value", "givenName", "lastModified", "type"]));
     let urn = prop::option::of(prop::sample::select(vec![
         "urn:ietf:params:scim:schemas:core:2.0:User",
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
@@ -951,26 +758,14 @@ fn arb_op() -> impl Strategy<Value = CompareOp> {
 
 fn arb_leaf() -> impl Strategy<Value = Filter> {
     prop_oneof![
-        (arb_name(), arb_op(), arb_value()).prop_map(|(path, op, value)| Filter::Compare {
-            path,
-            op,
-            value
-        }),
+        (arb_name(), arb_op(), arb_value()).prop_map(|(path, op, value)| Filter::Compare { path, op, value }),
         arb_name().prop_map(Filter::Present),
     ]
 }
 
 fn arb_inner() -> impl Strategy<Value = Filter> {
-    let leaf = (
-        prop::sample::select(vec!["value", "type", "primary"]),
-        arb_op(),
-        arb_value(),
-    )
-        .prop_map(|(n, op, value)| Filter::Compare {
-            path: AttrPath::new(n),
-            op,
-            value,
-        });
+    let leaf = (prop::sample::select(vec!["value", "type", "primary"]), arb_op(), arb_value())
+        .prop_map(|(n, op, value)| Filter::Compare { path: AttrPath::new(n), op, value });
     leaf.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::and(a, b)),
@@ -1023,15 +818,7 @@ fn arb_json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i32>().prop_map(|n| json!(n)),
-        prop::sample::select(vec![
-            "x",
-            "work",
-            "True",
-            "false",
-            "2011-05-13T04:42:34Z",
-            ""
-        ])
-        .prop_map(|s| json!(s)),
+        prop::sample::select(vec!["x", "work", "True", "false", "2011-05-13T04:42:34Z", ""]).prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(2, 12, 4, |inner| {
         prop_oneof![
@@ -1075,12 +862,8 @@ fn arb_patch_op() -> impl Strategy<Value = Value> {
         "x509Certificates.value",
         "nope",
     ]));
-    (
-        prop::sample::select(vec!["add", "Replace", "remove"]),
-        paths,
-        prop::option::of(arb_json_value()),
-    )
-        .prop_map(|(op, path, value)| {
+    (prop::sample::select(vec!["add", "Replace", "remove"]), paths, prop::option::of(arb_json_value())).prop_map(
+        |(op, path, value)| {
             let mut o = json!({"op": op});
             if let Some(p) = path {
                 o["path"] = json!(p);
@@ -1089,7 +872,8 @@ fn arb_patch_op() -> impl Strategy<Value = Value> {
                 o["value"] = v;
             }
             o
-        })
+        },
+    )
 }
 
 proptest! {
@@ -1125,15 +909,7 @@ fn patch_whole_extension_by_urn_path() {
     .unwrap();
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["employeeNumber"], "1");
     assert_eq!(out[ENTERPRISE_USER_SCHEMA]["division"], "D");
-    let out = run(
-        &out,
-        json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]),
-        &u,
-    )
-    .unwrap();
+    let out = run(&out, json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]), &u).unwrap();
     assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
-    assert_eq!(
-        out["schemas"],
-        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
-    );
+    assert_eq!(out["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:User"]));
 }

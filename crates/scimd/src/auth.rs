@@ -64,14 +64,10 @@ pub async fn authenticate(
         ScimError::new(500, None, "the server could not check the token; try again")
     };
     let Some(header) = header else {
-        return Err(unauthorized(
-            "authentication required: send 'Authorization: Bearer <token>'",
-        ));
+        return Err(unauthorized("authentication required: send 'Authorization: Bearer <token>'"));
     };
     let Some(token) = credential(header) else {
-        return Err(unauthorized(
-            "the Authorization header must be 'Bearer <token>'",
-        ));
+        return Err(unauthorized("the Authorization header must be 'Bearer <token>'"));
     };
     let hash = hash_token(token);
     let info = store.token_by_hash(&hash).await.map_err(internal)?;
@@ -82,31 +78,21 @@ pub async fn authenticate(
         return Err(unauthorized("the bearer token has been revoked"));
     }
     if info.expires_at.as_deref().is_some_and(|exp| exp <= now) {
-        return Err(unauthorized(
-            "the bearer token has expired; create a new one with 'scimd token create'",
-        ));
+        return Err(unauthorized("the bearer token has expired; create a new one with 'scimd token create'"));
     }
     let tenant = store.tenant_by_name(tenant_name).await.map_err(internal)?;
     let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
-        return Err(unauthorized(&format!(
-            "the bearer token is not valid for tenant '{tenant_name}'"
-        )));
+        return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")));
     };
     if !tenant.enabled {
         return Err(ScimError::new(
             403,
             None,
-            format!(
-                "SCIM provisioning is switched off for tenant '{}'; an administrator can enable it",
-                tenant.name
-            ),
+            format!("SCIM provisioning is switched off for tenant '{}'; an administrator can enable it", tenant.name),
         ));
     }
     uses.record(info.id, now);
-    Ok(Caller {
-        tenant,
-        token_name: info.name,
-    })
+    Ok(Caller { tenant, token_name: info.name })
 }
 
 /// Last-use times, kept in memory and written in batches, so a request never

@@ -4,7 +4,8 @@
 use crate::auth;
 use crate::clock;
 use crate::http::{self, AppState, Config};
-use crate::store::{Store, StoreError, sqlite::SqliteStore};
+use crate::store::sql_store::{PoolConfig, SqlStore};
+use crate::store::{Store, StoreError};
 use clap::{Args, Parser, Subcommand};
 use std::future::Future;
 use std::sync::Arc;
@@ -17,14 +18,18 @@ use std::time::Duration;
     about = "SCIM 2.0 provisioning server for Okta, Microsoft Entra ID and other identity providers"
 )]
 pub struct Cli {
-    /// Database URL: sqlite://FILE (created if missing).
-    #[arg(
-        long,
-        env = "SCIMD_DATABASE_URL",
-        default_value = "sqlite://scimd.db",
-        global = true
-    )]
+    /// Database URL: sqlite://FILE (created if missing) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "SCIMD_DATABASE_URL", default_value = "sqlite://scimd.db", global = true)]
     pub database: String,
+    /// Most database connections this process opens.
+    #[arg(long, env = "SCIMD_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub db_pool_size: u32,
+    /// Seconds to wait for a database connection.
+    #[arg(long, env = "SCIMD_DB_CONNECT_TIMEOUT", default_value_t = 10, global = true)]
+    pub db_connect_timeout: u64,
+    /// Milliseconds a statement may run (PostgreSQL) or wait for the write lock (SQLite).
+    #[arg(long, env = "SCIMD_DB_STATEMENT_TIMEOUT_MS", default_value_t = 30_000, global = true)]
+    pub db_statement_timeout_ms: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -97,15 +102,28 @@ pub enum TokenCommand {
 pub type CliResult = Result<(), String>;
 
 pub async fn open_store(url: &str) -> Result<Store, String> {
-    if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url)
-            .await
-            .map_err(|e| format!("cannot open {url}: {e}"))?;
-        Ok(Arc::new(store))
-    } else {
-        Err(format!(
-            "unsupported database URL '{url}': use sqlite://FILE"
-        ))
+    open_store_with(url, &PoolConfig::default()).await
+}
+
+pub async fn open_store_with(url: &str, config: &PoolConfig) -> Result<Store, String> {
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+        return Err(format!("unsupported database URL '{url}': use sqlite://FILE or postgres://USER@HOST:PORT/DB"));
+    }
+    let store = SqlStore::connect(url, config).await.map_err(|e| format!("cannot open {}: {e}", redact(url)))?;
+    Ok(Arc::new(store))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -113,25 +131,19 @@ pub async fn open_store(url: &str) -> Result<Store, String> {
 pub fn valid_tenant_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-');
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"
-        ))
+        Err(format!("'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"))
     }
 }
 
 async fn tenant_id(store: &Store, name: &str) -> Result<i64, String> {
     match store.tenant_by_name(name).await {
         Ok(Some(t)) => Ok(t.id),
-        Ok(None) => Err(format!(
-            "there is no tenant '{name}' (see 'scimd tenant list')"
-        )),
+        Ok(None) => Err(format!("there is no tenant '{name}' (see 'scimd tenant list')")),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -143,27 +155,28 @@ pub async fn create_token(
     expires_in_days: Option<u32>,
 ) -> Result<String, String> {
     let tid = tenant_id(store, tenant).await?;
-    let (token, hash) =
-        auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
+    let (token, hash) = auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
     let expires = expires_in_days.map(|d| clock::at_offset_secs(i64::from(d) * 86_400));
-    store
-        .create_token(tid, name, &hash, &clock::now(), expires.as_deref())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                format!("tenant '{tenant}' already has a token named '{name}'")
-            }
-            other => other.to_string(),
-        })?;
+    store.create_token(tid, name, &hash, &clock::now(), expires.as_deref()).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            format!("tenant '{tenant}' already has a token named '{name}'")
+        }
+        other => other.to_string(),
+    })?;
     Ok(token)
 }
 
 pub async fn run(cli: Cli) -> CliResult {
-    let store = open_store(&cli.database).await?;
+    let config = PoolConfig {
+        max_connections: cli.db_pool_size.max(1),
+        connect_timeout: Duration::from_secs(cli.db_connect_timeout),
+        statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
+    };
+    let store = open_store_with(&cli.database, &config).await?;
     match cli.command {
         Command::Serve(args) => serve(store, args).await,
         Command::Migrate => {
-            eprintln!("migrations applied to {}", cli.database);
+            eprintln!("migrations applied to {}", redact(&cli.database));
             Ok(())
         }
         Command::Tenant(cmd) => tenant_command(&store, cmd).await,
@@ -175,16 +188,11 @@ async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
     match cmd {
         TenantCommand::Create { name } => {
             valid_tenant_name(&name)?;
-            store
-                .create_tenant(&name, &clock::now())
-                .await
-                .map_err(|e| match e {
-                    StoreError::Conflict(_) => format!("tenant '{name}' already exists"),
-                    other => other.to_string(),
-                })?;
-            eprintln!(
-                "created tenant '{name}'; its SCIM base URL is http://HOST:PORT/scim/v2/{name}"
-            );
+            store.create_tenant(&name, &clock::now()).await.map_err(|e| match e {
+                StoreError::Conflict(_) => format!("tenant '{name}' already exists"),
+                other => other.to_string(),
+            })?;
+            eprintln!("created tenant '{name}'; its SCIM base URL is http://HOST:PORT/scim/v2/{name}");
             eprintln!("next: scimd token create --tenant {name} --name okta");
             Ok(())
         }
@@ -192,12 +200,7 @@ async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
             let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
             println!("{:<24} {:<9} CREATED", "NAME", "SCIM");
             for t in tenants {
-                println!(
-                    "{:<24} {:<9} {}",
-                    t.name,
-                    if t.enabled { "enabled" } else { "disabled" },
-                    t.created_at
-                );
+                println!("{:<24} {:<9} {}", t.name, if t.enabled { "enabled" } else { "disabled" }, t.created_at);
             }
             Ok(())
         }
@@ -210,27 +213,17 @@ async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
 }
 
 async fn set_enabled(store: &Store, name: &str, enabled: bool) -> CliResult {
-    store
-        .set_tenant_enabled(name, enabled)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => format!("there is no tenant '{name}'"),
-            other => other.to_string(),
-        })?;
-    eprintln!(
-        "SCIM provisioning {} for tenant '{name}'",
-        if enabled { "enabled" } else { "disabled" }
-    );
+    store.set_tenant_enabled(name, enabled).await.map_err(|e| match e {
+        StoreError::NotFound => format!("there is no tenant '{name}'"),
+        other => other.to_string(),
+    })?;
+    eprintln!("SCIM provisioning {} for tenant '{name}'", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
 
 async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
     match cmd {
-        TokenCommand::Create {
-            tenant,
-            name,
-            expires_in_days,
-        } => {
+        TokenCommand::Create { tenant, name, expires_in_days } => {
             let token = create_token(store, &tenant, &name, expires_in_days).await?;
             println!("{token}");
             eprintln!("token '{name}' for tenant '{tenant}' created; it is shown only this once");
@@ -239,10 +232,7 @@ async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
         TokenCommand::List { tenant } => {
             let tid = tenant_id(store, &tenant).await?;
             let tokens = store.list_tokens(tid).await.map_err(|e| e.to_string())?;
-            println!(
-                "{:<20} {:<25} {:<25} {:<25} STATUS",
-                "NAME", "CREATED", "EXPIRES", "LAST USED"
-            );
+            println!("{:<20} {:<25} {:<25} {:<25} STATUS", "NAME", "CREATED", "EXPIRES", "LAST USED");
             let now = clock::now();
             for t in tokens {
                 let status = if t.revoked_at.is_some() {
@@ -264,15 +254,12 @@ async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
         }
         TokenCommand::Revoke { tenant, name } => {
             let tid = tenant_id(store, &tenant).await?;
-            store
-                .revoke_token(tid, &name, &clock::now())
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => {
-                        format!("tenant '{tenant}' has no token named '{name}'")
-                    }
-                    other => other.to_string(),
-                })?;
+            store.revoke_token(tid, &name, &clock::now()).await.map_err(|e| match e {
+                StoreError::NotFound => {
+                    format!("tenant '{tenant}' has no token named '{name}'")
+                }
+                other => other.to_string(),
+            })?;
             eprintln!("token '{name}' of tenant '{tenant}' revoked");
             Ok(())
         }
@@ -286,10 +273,7 @@ async fn bootstrap(store: &Store, listen: &str) -> CliResult {
     if !tenants.is_empty() {
         return Ok(());
     }
-    store
-        .create_tenant("default", &clock::now())
-        .await
-        .map_err(|e| e.to_string())?;
+    store.create_tenant("default", &clock::now()).await.map_err(|e| e.to_string())?;
     let token = create_token(store, "default", "bootstrap", None).await?;
     println!("scimd: first start, created tenant 'default'. Paste these into Okta or Entra:");
     println!("  SCIM base URL: http://{listen}/scim/v2/default");
@@ -306,16 +290,9 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
     if !args.no_bootstrap {
         bootstrap(&store, &addr.to_string()).await?;
     }
-    let state = AppState::new(
-        store,
-        Config {
-            max_body_bytes: args.max_body_bytes,
-        },
-    );
+    let state = AppState::new(store, Config { max_body_bytes: args.max_body_bytes });
     tracing::info!(%addr, "scimd listening");
-    run_server(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests and flush
@@ -335,9 +312,7 @@ pub async fn run_server(
             }
         })
     };
-    let result = axum::serve(listener, http::app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, http::app(state.clone())).with_graceful_shutdown(shutdown).await;
     flusher.abort();
     state.token_uses.flush(&state.store).await;
     tracing::info!("scimd stopped");

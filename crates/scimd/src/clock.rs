@@ -10,9 +10,7 @@ pub fn now() -> String {
 
 /// Now plus `secs` seconds, in the same format.
 pub fn at_offset_secs(secs: i64) -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2) + secs;
     scim_core::datetime::format_millis(s, d.subsec_nanos())
 }

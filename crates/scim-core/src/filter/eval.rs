@@ -28,34 +28,22 @@ impl ResolvedPath<'_> {
 }
 
 /// Resolve a top-level path (`name`, `name.sub`, `urn:…:name[.sub]`).
-pub fn resolve_path<'a>(
-    rt: &'a ResourceType,
-    path: &AttrPath,
-    implicit_value: bool,
-) -> Result<ResolvedPath<'a>> {
-    let resolved = rt.resolve(path.urn.as_deref(), &path.name).ok_or_else(|| {
-        ScimError::invalid_filter(format!("'{path}' is not an attribute of a {}", rt.name))
-    })?;
+pub fn resolve_path<'a>(rt: &'a ResourceType, path: &AttrPath, implicit_value: bool) -> Result<ResolvedPath<'a>> {
+    let resolved = rt
+        .resolve(path.urn.as_deref(), &path.name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("'{path}' is not an attribute of a {}", rt.name)))?;
     let attr = resolved.attr;
     let sub = match &path.sub {
-        Some(s) => Some(attr.sub(s).ok_or_else(|| {
-            ScimError::invalid_filter(format!("'{}' has no sub-attribute '{s}'", attr.name))
+        Some(s) => Some(
+            attr.sub(s)
+                .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{s}'", attr.name)))?,
+        ),
+        None if implicit_value && attr.is_complex() => Some(attr.sub("value").ok_or_else(|| {
+            ScimError::invalid_filter(format!("'{}' is complex: name one of its sub-attributes", attr.name))
         })?),
-        None if implicit_value && attr.is_complex() => {
-            Some(attr.sub("value").ok_or_else(|| {
-                ScimError::invalid_filter(format!(
-                    "'{}' is complex: name one of its sub-attributes",
-                    attr.name
-                ))
-            })?)
-        }
         None => None,
     };
-    Ok(ResolvedPath {
-        extension: resolved.extension,
-        attr,
-        sub,
-    })
+    Ok(ResolvedPath { extension: resolved.extension, attr, sub })
 }
 
 /// Resolve a path inside a value filter (`emails[type eq "work"]`): a sub-attribute of `parent`.
@@ -66,20 +54,12 @@ pub fn resolve_inner<'a>(parent: &'a Attribute, path: &AttrPath) -> Result<&'a A
             parent.name, parent.name
         )));
     }
-    parent.sub(&path.name).ok_or_else(|| {
-        ScimError::invalid_filter(format!(
-            "'{}' has no sub-attribute '{}'",
-            parent.name, path.name
-        ))
-    })
+    parent
+        .sub(&path.name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{}'", parent.name, path.name)))
 }
 
-fn check_compare(
-    attr: &Attribute,
-    path: &dyn std::fmt::Display,
-    op: CompareOp,
-    value: &CompValue,
-) -> Result<()> {
+fn check_compare(attr: &Attribute, path: &dyn std::fmt::Display, op: CompareOp, value: &CompValue) -> Result<()> {
     let bad = |why: String| Err(ScimError::invalid_filter(why));
     if attr.is_complex() {
         return bad(format!("'{path}' is complex and cannot be compared"));
@@ -97,9 +77,7 @@ fn check_compare(
                 return bad(format!("'{path}' is a boolean: only eq, ne and pr apply"));
             }
             if !matches!(value, CompValue::Bool(_)) {
-                return bad(format!(
-                    "'{path}' is a boolean: compare it with true or false"
-                ));
+                return bad(format!("'{path}' is a boolean: compare it with true or false"));
             }
         }
         AttrType::Binary => {
@@ -118,16 +96,12 @@ fn check_compare(
         AttrType::DateTime => match value {
             CompValue::Str(s) if datetime::parse(s).is_some() => {}
             _ => {
-                return bad(format!(
-                    "'{path}' is a dateTime: compare it with a quoted xsd:dateTime"
-                ));
+                return bad(format!("'{path}' is a dateTime: compare it with a quoted xsd:dateTime"));
             }
         },
         AttrType::String | AttrType::Reference => {
             if !matches!(value, CompValue::Str(_)) {
-                return bad(format!(
-                    "'{path}' is a string: compare it with a quoted string"
-                ));
+                return bad(format!("'{path}' is a string: compare it with a quoted string"));
             }
         }
         AttrType::Complex => {}
@@ -151,9 +125,7 @@ pub fn validate(filter: &Filter, rt: &ResourceType) -> Result<()> {
         Filter::ValuePath { path, filter } => {
             let r = resolve_path(rt, path, false)?;
             if r.sub.is_some() || !r.attr.is_complex() {
-                return Err(ScimError::invalid_filter(format!(
-                    "'{path}[...]' needs a complex attribute before '['"
-                )));
+                return Err(ScimError::invalid_filter(format!("'{path}[...]' needs a complex attribute before '['")));
             }
             validate_inner(filter, r.attr)
         }
@@ -162,29 +134,21 @@ pub fn validate(filter: &Filter, rt: &ResourceType) -> Result<()> {
 
 fn validate_inner(filter: &Filter, parent: &Attribute) -> Result<()> {
     match filter {
-        Filter::Compare { path, op, value } => {
-            check_compare(resolve_inner(parent, path)?, path, *op, value)
-        }
+        Filter::Compare { path, op, value } => check_compare(resolve_inner(parent, path)?, path, *op, value),
         Filter::Present(path) => resolve_inner(parent, path).map(|_| ()),
         Filter::And(a, b) | Filter::Or(a, b) => {
             validate_inner(a, parent)?;
             validate_inner(b, parent)
         }
         Filter::Not(inner) => validate_inner(inner, parent),
-        Filter::ValuePath { .. } => {
-            Err(ScimError::invalid_filter("value filters cannot be nested"))
-        }
+        Filter::ValuePath { .. } => Err(ScimError::invalid_filter("value filters cannot be nested")),
     }
 }
 
 /// Case-insensitive key look-up: documents may come from clients.
 pub fn get_ci<'v>(obj: &'v Value, key: &str) -> Option<&'v Value> {
     let map = obj.as_object()?;
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 fn push_values<'v>(v: &'v Value, out: &mut Vec<&'v Value>) {
@@ -232,18 +196,12 @@ fn compare_one(actual: &Value, op: CompareOp, lit: &CompValue, attr: &Attribute)
                 _ => None,
             }
         }
-        (AttrType::DateTime, Value::String(a), CompValue::Str(b)) => {
-            match (datetime::parse(a), datetime::parse(b)) {
-                (Some(x), Some(y)) => Some(x.cmp(&y)),
-                _ => None,
-            }
-        }
+        (AttrType::DateTime, Value::String(a), CompValue::Str(b)) => match (datetime::parse(a), datetime::parse(b)) {
+            (Some(x), Some(y)) => Some(x.cmp(&y)),
+            _ => None,
+        },
         (_, Value::String(a), CompValue::Str(b)) => {
-            let (a, b) = if attr.case_exact {
-                (a.clone(), b.clone())
-            } else {
-                (a.to_lowercase(), b.to_lowercase())
-            };
+            let (a, b) = if attr.case_exact { (a.clone(), b.clone()) } else { (a.to_lowercase(), b.to_lowercase()) };
             match op {
                 CompareOp::Co => return a.contains(&b),
                 CompareOp::Sw => return a.starts_with(&b),
@@ -269,9 +227,7 @@ fn compare_values(values: &[&Value], op: CompareOp, lit: &CompValue, attr: &Attr
     match (op, lit) {
         (CompareOp::Eq, CompValue::Null) => values.is_empty(),
         (CompareOp::Ne, CompValue::Null) => !values.is_empty(),
-        (CompareOp::Ne, _) => !values
-            .iter()
-            .any(|v| compare_one(v, CompareOp::Eq, lit, attr)),
+        (CompareOp::Ne, _) => !values.iter().any(|v| compare_one(v, CompareOp::Eq, lit, attr)),
         _ => values.iter().any(|v| compare_one(v, op, lit, attr)),
     }
 }
@@ -302,9 +258,7 @@ pub fn matches(filter: &Filter, resource: &Value, rt: &ResourceType) -> bool {
         Filter::Or(a, b) => matches(a, resource, rt) || matches(b, resource, rt),
         Filter::Not(inner) => !matches(inner, resource, rt),
         Filter::ValuePath { path, filter } => match resolve_path(rt, path, false) {
-            Ok(r) => select_values(resource, &r)
-                .into_iter()
-                .any(|el| matches_element(filter, el, r.attr)),
+            Ok(r) => select_values(resource, &r).into_iter().any(|el| matches_element(filter, el, r.attr)),
             Err(_) => false,
         },
     }
@@ -327,12 +281,8 @@ pub fn matches_element(filter: &Filter, element: &Value, parent: &Attribute) -> 
             Ok(sub) => get_ci(element, &sub.name).is_some_and(is_present),
             Err(_) => false,
         },
-        Filter::And(a, b) => {
-            matches_element(a, element, parent) && matches_element(b, element, parent)
-        }
-        Filter::Or(a, b) => {
-            matches_element(a, element, parent) || matches_element(b, element, parent)
-        }
+        Filter::And(a, b) => matches_element(a, element, parent) && matches_element(b, element, parent),
+        Filter::Or(a, b) => matches_element(a, element, parent) || matches_element(b, element, parent),
         Filter::Not(inner) => !matches_element(inner, element, parent),
         Filter::ValuePath { .. } => false,
     }

@@ -54,10 +54,7 @@ impl CompareOp {
         })
     }
     pub fn is_ordering(self) -> bool {
-        matches!(
-            self,
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-        )
+        matches!(self, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
     }
     pub fn is_substring(self) -> bool {
         matches!(self, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
@@ -107,11 +104,7 @@ pub enum Filter {
 
 impl Filter {
     pub fn eq(path: AttrPath, value: CompValue) -> Filter {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value,
-        }
+        Filter::Compare { path, op: CompareOp::Eq, value }
     }
     pub fn and(a: Filter, b: Filter) -> Filter {
         Filter::And(Box::new(a), Box::new(b))
@@ -126,11 +119,7 @@ impl fmt::Display for Filter {
         // Parentheses only where precedence (not > and > or, left-associative)
         // needs them, so that parse(display(f)) == f.
         fn operand(f: &mut fmt::Formatter<'_>, child: &Filter, paren: bool) -> fmt::Result {
-            if paren {
-                write!(f, "({child})")
-            } else {
-                write!(f, "{child}")
-            }
+            if paren { write!(f, "({child})") } else { write!(f, "{child}") }
         }
         match self {
             Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),

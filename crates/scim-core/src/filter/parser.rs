@@ -33,8 +33,7 @@ pub fn parse_filter(text: &str) -> Result<Filter> {
 
 pub(crate) fn parse_attr_path_only(text: &str) -> Result<AttrPath> {
     let t = text.trim();
-    split_attr_path(t)
-        .ok_or_else(|| ScimError::invalid_path(format!("'{t}' is not a valid attribute path")))
+    split_attr_path(t).ok_or_else(|| ScimError::invalid_path(format!("'{t}' is not a valid attribute path")))
 }
 
 pub(crate) fn parse_patch_path(text: &str) -> Result<PatchPath> {
@@ -44,20 +43,14 @@ pub(crate) fn parse_patch_path(text: &str) -> Result<PatchPath> {
     let mut p = Parser::new(text, ScimError::invalid_path);
     p.skip_ws();
     let attr = p.attr_path()?;
-    let mut path = PatchPath {
-        attr,
-        filter: None,
-        sub_after_filter: None,
-    };
+    let mut path = PatchPath { attr, filter: None, sub_after_filter: None };
     if p.peek() == Some('[') {
         if path.attr.sub.is_some() {
             return Err(p.err_here("a value filter must follow an attribute, not a sub-attribute"));
         }
         p.pos += 1;
         p.depth += 1;
-        let inner = p
-            .or_expr(true)
-            .map_err(|e| ScimError::invalid_path(e.detail))?;
+        let inner = p.or_expr(true).map_err(|e| ScimError::invalid_path(e.detail))?;
         p.skip_ws();
         p.expect(']')?;
         path.filter = Some(inner);
@@ -90,12 +83,7 @@ fn is_name_char(c: char) -> bool {
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str, make_err: fn(String) -> ScimError) -> Self {
-        Parser {
-            src,
-            pos: 0,
-            depth: 0,
-            make_err,
-        }
+        Parser { src, pos: 0, depth: 0, make_err }
     }
     fn rest(&self) -> &'a str {
         &self.src[self.pos..]
@@ -119,16 +107,8 @@ impl<'a> Parser<'a> {
     }
     fn err_here(&self, what: &str) -> ScimError {
         let found: String = self.rest().chars().take(20).collect();
-        let found = if found.is_empty() {
-            "the end".to_string()
-        } else {
-            format!("'{found}'")
-        };
-        (self.make_err)(format!(
-            "{what} at position {} (found {found}) in '{}'",
-            self.pos + 1,
-            self.src
-        ))
+        let found = if found.is_empty() { "the end".to_string() } else { format!("'{found}'") };
+        (self.make_err)(format!("{what} at position {} (found {found}) in '{}'", self.pos + 1, self.src))
     }
     fn expect(&mut self, c: char) -> Result<()> {
         if self.peek() == Some(c) {
@@ -141,9 +121,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_FILTER_DEPTH {
-            return Err((self.make_err)(format!(
-                "the filter nests deeper than {MAX_FILTER_DEPTH} levels"
-            )));
+            return Err((self.make_err)(format!("the filter nests deeper than {MAX_FILTER_DEPTH} levels")));
         }
         Ok(())
     }
@@ -250,9 +228,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err_here("value filters cannot be nested"));
             }
             if path.sub.is_some() {
-                return Err(
-                    self.err_here("a value filter must follow an attribute, not a sub-attribute")
-                );
+                return Err(self.err_here("a value filter must follow an attribute, not a sub-attribute"));
             }
             self.enter()?;
             self.pos += 1;
@@ -271,15 +247,9 @@ impl<'a> Parser<'a> {
                 }
                 let sub_path = AttrPath::new(sub);
                 let cond = self.comparison(sub_path)?;
-                return Ok(Filter::ValuePath {
-                    path,
-                    filter: Box::new(Filter::and(inner, cond)),
-                });
+                return Ok(Filter::ValuePath { path, filter: Box::new(Filter::and(inner, cond)) });
             }
-            return Ok(Filter::ValuePath {
-                path,
-                filter: Box::new(inner),
-            });
+            return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
         }
         self.comparison(path)
     }
@@ -295,15 +265,12 @@ impl<'a> Parser<'a> {
         }
         let Some(op) = CompareOp::from_keyword(word) else {
             self.pos = op_start;
-            return Err(self.err_here(&format!(
-                "expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after '{path}'"
-            )));
+            return Err(
+                self.err_here(&format!("expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after '{path}'"))
+            );
         };
         if !self.skip_ws() {
-            return Err(self.err_here(&format!(
-                "expected a space and a value after '{}'",
-                op.as_str()
-            )));
+            return Err(self.err_here(&format!("expected a space and a value after '{}'", op.as_str())));
         }
         let value = self.value()?;
         Ok(Filter::Compare { path, op, value })
@@ -322,12 +289,10 @@ impl<'a> Parser<'a> {
                     }
                 }
                 let text = &self.src[start..self.pos];
-                text.parse::<serde_json::Number>()
-                    .map(CompValue::Num)
-                    .map_err(|_| {
-                        self.pos = start;
-                        self.err_here(&format!("'{text}' is not a valid number"))
-                    })
+                text.parse::<serde_json::Number>().map(CompValue::Num).map_err(|_| {
+                    self.pos = start;
+                    self.err_here(&format!("'{text}' is not a valid number"))
+                })
             }
             Some(_) => {
                 let start = self.pos;
@@ -344,17 +309,12 @@ impl<'a> Parser<'a> {
                     "null" => CompValue::Null,
                     // Microsoft's documented `externalId eq jyoung` leaves the string
                     // unquoted; the live service quotes it. Accept the bare word.
-                    _ if word
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || "-_.@".contains(c)) =>
-                    {
+                    _ if word.chars().all(|c| c.is_alphanumeric() || "-_.@".contains(c)) => {
                         CompValue::Str(word.to_string())
                     }
                     _ => {
                         self.pos = start;
-                        return Err(self.err_here(
-                            "expected a value: a quoted string, a number, true, false or null",
-                        ));
+                        return Err(self.err_here("expected a value: a quoted string, a number, true, false or null"));
                     }
                 })
             }

@@ -67,10 +67,7 @@ fn schema_json(schema: &scim_core::Schema, base: &str) -> Value {
     let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.insert("schemas".into(), json!([SCHEMA_SCHEMA]));
-        o.insert(
-            "meta".into(),
-            json!({"resourceType": "Schema", "location": format!("{base}/Schemas/{}", schema.id)}),
-        );
+        o.insert("meta".into(), json!({"resourceType": "Schema", "location": format!("{base}/Schemas/{}", schema.id)}));
     }
     v
 }
@@ -79,18 +76,11 @@ fn list(items: Vec<Value>) -> Value {
     json!({"schemas": [LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items})
 }
 
-pub async fn resource_types(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-) -> Response {
+pub async fn resource_types(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
     let base = base_url(&headers, &caller.tenant.name);
     scim_response(
         StatusCode::OK,
-        &list(vec![
-            resource_type_json(&s.users, &base),
-            resource_type_json(&s.groups, &base),
-        ]),
+        &list(vec![resource_type_json(&s.users, &base), resource_type_json(&s.groups, &base)]),
     )
 }
 
@@ -105,25 +95,12 @@ pub async fn resource_type(
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&id))
         .map(|rt| scim_response(StatusCode::OK, &resource_type_json(rt, &base)))
-        .ok_or_else(|| {
-            ApiError::status(
-                404,
-                format!("there is no resource type '{id}' (there are User and Group)"),
-            )
-        })
+        .ok_or_else(|| ApiError::status(404, format!("there is no resource type '{id}' (there are User and Group)")))
 }
 
 pub async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
     let base = base_url(&headers, &caller.tenant.name);
-    scim_response(
-        StatusCode::OK,
-        &list(
-            schema_list(&s)
-                .into_iter()
-                .map(|sc| schema_json(sc, &base))
-                .collect(),
-        ),
-    )
+    scim_response(StatusCode::OK, &list(schema_list(&s).into_iter().map(|sc| schema_json(sc, &base)).collect()))
 }
 
 pub async fn schema(
@@ -141,15 +118,9 @@ pub async fn schema(
 }
 
 pub async fn bulk() -> ApiError {
-    ApiError::status(
-        501,
-        "Bulk is not supported by this server (ServiceProviderConfig: bulk.supported is false)",
-    )
+    ApiError::status(501, "Bulk is not supported by this server (ServiceProviderConfig: bulk.supported is false)")
 }
 
 pub async fn me() -> ApiError {
-    ApiError::status(
-        501,
-        "/Me is not supported: scimd tokens belong to a tenant, not to a user",
-    )
+    ApiError::status(501, "/Me is not supported: scimd tokens belong to a tenant, not to a user")
 }

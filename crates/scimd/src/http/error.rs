@@ -24,10 +24,7 @@ impl ApiError {
     pub fn internal(what: &str, e: &dyn std::fmt::Display) -> Self {
         // The cause goes to the log, never to the client.
         tracing::error!(error = %e, "{what}");
-        ApiError::status(
-            500,
-            format!("the server failed to {what}; the error has been logged"),
-        )
+        ApiError::status(500, format!("the server failed to {what}; the error has been logged"))
     }
     /// A store error, with `what` naming the resource for a 404.
     pub fn from_store(e: StoreError, what: &str) -> Self {
@@ -44,11 +41,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, self.0.to_json().to_string()).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
         resp
     }
 }

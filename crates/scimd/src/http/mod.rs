@@ -31,9 +31,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            max_body_bytes: 10 * 1024 * 1024,
-        }
+        Config { max_body_bytes: 10 * 1024 * 1024 }
     }
 }
 
@@ -69,10 +67,7 @@ impl AppState {
 
 pub fn app(state: AppState) -> Router {
     let scim = Router::new()
-        .route(
-            "/Users",
-            get(resources::list_users).post(resources::create_user),
-        )
+        .route("/Users", get(resources::list_users).post(resources::create_user))
         .route("/Users/.search", post(resources::search_users))
         .route(
             "/Users/{id}",
@@ -81,10 +76,7 @@ pub fn app(state: AppState) -> Router {
                 .patch(resources::patch_user)
                 .delete(resources::delete_user),
         )
-        .route(
-            "/Groups",
-            get(resources::list_groups).post(resources::create_group),
-        )
+        .route("/Groups", get(resources::list_groups).post(resources::create_group))
         .route("/Groups/.search", post(resources::search_groups))
         .route(
             "/Groups/{id}",
@@ -94,10 +86,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(resources::delete_group),
         )
         .route("/.search", post(resources::search_root))
-        .route(
-            "/ServiceProviderConfig",
-            get(discovery::service_provider_config),
-        )
+        .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
@@ -105,11 +94,7 @@ pub fn app(state: AppState) -> Router {
         .route("/Bulk", post(discovery::bulk))
         .route(
             "/Me",
-            get(discovery::me)
-                .post(discovery::me)
-                .put(discovery::me)
-                .patch(discovery::me)
-                .delete(discovery::me),
+            get(discovery::me).post(discovery::me).put(discovery::me).patch(discovery::me).delete(discovery::me),
         )
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -119,9 +104,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/scim/v2/{tenant}", scim)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.config.max_body_bytes,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(scim_errors_only))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
 }
@@ -141,21 +125,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::status(
-        404,
-        format!(
-            "there is no endpoint at {} {}",
-            req.method(),
-            req.uri().path()
-        ),
-    )
+    ApiError::status(404, format!("there is no endpoint at {} {}", req.method(), req.uri().path()))
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::status(
-        405,
-        format!("{} is not supported on {}", req.method(), req.uri().path()),
-    )
+    ApiError::status(405, format!("{} is not supported on {}", req.method(), req.uri().path()))
 }
 
 async fn authenticate(
@@ -167,10 +141,7 @@ async fn authenticate(
     let Some(tenant) = params.get("tenant") else {
         return ApiError::status(404, "no tenant in the URL").into_response();
     };
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = crate::clock::now();
     match auth::authenticate(&state.store, &state.token_uses, tenant, header, &now).await {
         Ok(caller) => {
@@ -183,10 +154,7 @@ async fn authenticate(
         Err(e) => {
             let mut resp = ApiError(e).into_response();
             if resp.status() == StatusCode::UNAUTHORIZED {
-                resp.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"scimd\""),
-                );
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimd\""));
             }
             resp
         }
@@ -199,10 +167,7 @@ async fn authenticate(
 async fn scim_errors_only(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    let is_scim = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes());
+    let is_scim = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes());
     if status.as_u16() < 400 || is_scim {
         return resp;
     }
@@ -210,11 +175,7 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => String::new(),
     };
-    let detail = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
-    } else {
-        text
-    };
+    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
     ApiError::status(status.as_u16(), detail).into_response()
 }
 
@@ -232,11 +193,7 @@ async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let mut resp = next.run(req).await;
-    let tenant = resp
-        .extensions()
-        .get::<LoggedTenant>()
-        .map(|t| t.0.clone())
-        .unwrap_or_default();
+    let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.0.clone()).unwrap_or_default();
     let status = resp.status().as_u16();
     let latency_us = started.elapsed().as_micros() as u64;
     tracing::info!(request_id, %method, path, status, latency_us, tenant, "request");
@@ -261,9 +218,7 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
             if !(mime == "application/scim+json" || mime == "application/json" || mime.is_empty()) {
                 return Err(ApiError::status(
                     415,
-                    format!(
-                        "Content-Type '{mime}' is not supported: send application/scim+json or application/json"
-                    ),
+                    format!("Content-Type '{mime}' is not supported: send application/scim+json or application/json"),
                 ));
             }
         }
@@ -272,21 +227,15 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
             if status == 413 {
                 ApiError::status(413, "the request body is larger than the server accepts")
             } else {
-                ApiError(ScimError::invalid_syntax(format!(
-                    "the request body could not be read: {rejection}"
-                )))
+                ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {rejection}")))
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError(ScimError::invalid_syntax(
-                "the request body is empty; send a JSON object",
-            )));
+            return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        serde_json::from_slice(&bytes).map(ScimJson).map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!(
-                "the request body is not valid JSON: {e}"
-            )))
-        })
+        serde_json::from_slice(&bytes)
+            .map(ScimJson)
+            .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))
     }
 }
 
@@ -295,36 +244,23 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn from_query(query: Option<&str>) -> Params {
-        Params(
-            form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Params(form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Params::from_query(parts.uri.query()))
     }
 }
 
 /// The base URL of a tenant as the client reached it (for `meta.location`).
 pub fn base_url(headers: &HeaderMap, tenant: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
@@ -336,8 +272,7 @@ pub fn base_url(headers: &HeaderMap, tenant: &str) -> String {
 /// A SCIM JSON response.
 pub fn scim_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, Body::from(body.to_string())).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     resp
 }
 

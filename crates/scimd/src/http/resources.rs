@@ -1,9 +1,7 @@
 //! `/Users` and `/Groups`: create, read, list and search, replace, patch and
 //! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
 
-use super::{
-    ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_response,
-};
+use super::{ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_response};
 use crate::clock;
 use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, StoredResource, Update};
 use axum::extract::{Path, State};
@@ -31,10 +29,7 @@ fn etag_matches(header_value: &str, version: i64) -> bool {
 }
 
 fn if_match(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+    headers.get(header::IF_MATCH).and_then(|h| h.to_str().ok()).map(str::to_string)
 }
 
 fn precondition_check(if_match: Option<&str>, current: &StoredResource) -> Result<(), ScimError> {
@@ -95,24 +90,21 @@ impl Ctx<'_> {
             }),
         );
         if let Some(members) = members {
-            obj.insert(
-                "members".into(),
-                Value::Array(members.iter().map(Member::to_json).collect()),
-            );
+            obj.insert("members".into(), Value::Array(members.iter().map(Member::to_json).collect()));
         }
         if let Some(groups) = groups
             && !groups.is_empty()
         {
             let items = groups
-                    .iter()
-                    .map(|(gid, display)| {
-                        let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
-                        if let (Some(d), Some(o)) = (display, g.as_object_mut()) {
-                            o.insert("display".into(), d.clone().into());
-                        }
-                        g
-                    })
-                    .collect();
+                .iter()
+                .map(|(gid, display)| {
+                    let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
+                    if let (Some(d), Some(o)) = (display, g.as_object_mut()) {
+                        o.insert("display".into(), d.clone().into());
+                    }
+                    g
+                })
+                .collect();
             obj.insert("groups".into(), Value::Array(items));
         }
         Value::Object(obj)
@@ -120,44 +112,26 @@ impl Ctx<'_> {
 
     /// Render several resources, fetching members or groups only when the
     /// projection returns them.
-    async fn render_many(
-        &self,
-        rows: &[StoredResource],
-        projection: &Projection,
-    ) -> Result<Vec<Value>, ApiError> {
+    async fn render_many(&self, rows: &[StoredResource], projection: &Projection) -> Result<Vec<Value>, ApiError> {
         let rt = self.rt();
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let store = &self.state.store;
         let (members, groups) = match self.kind {
             Kind::Group if projection.includes(&rt, "members") => (
-                Some(
-                    store
-                        .members_of(self.tenant_id, &ids)
-                        .await
-                        .map_err(|e| ApiError::from_store(e, "members"))?,
-                ),
+                Some(store.members_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "members"))?),
                 None,
             ),
             Kind::User if projection.includes(&rt, "groups") => (
                 None,
-                Some(
-                    store
-                        .groups_of(self.tenant_id, &ids)
-                        .await
-                        .map_err(|e| ApiError::from_store(e, "groups"))?,
-                ),
+                Some(store.groups_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "groups"))?),
             ),
             _ => (None, None),
         };
         Ok(rows
             .iter()
             .map(|r| {
-                let m = members
-                    .as_ref()
-                    .map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
-                let g = groups
-                    .as_ref()
-                    .map(|g| g.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+                let m = members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+                let g = groups.as_ref().map(|g| g.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
                 projection.apply(&self.render(r, m, g), &rt)
             })
             .collect())
@@ -169,11 +143,7 @@ impl Ctx<'_> {
         r: &StoredResource,
         projection: &Projection,
     ) -> Result<Response, ApiError> {
-        let body = self
-            .render_many(std::slice::from_ref(r), projection)
-            .await?
-            .pop()
-            .unwrap_or(Value::Null);
+        let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
         let mut resp = scim_response(status, &body);
         if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
             resp.headers_mut().insert(header::ETAG, v);
@@ -188,19 +158,11 @@ impl Ctx<'_> {
 }
 
 fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
-    Ctx {
-        state,
-        tenant_id: caller.tenant.id,
-        base: base_url(headers, &caller.tenant.name),
-        kind,
-    }
+    Ctx { state, tenant_id: caller.tenant.id, base: base_url(headers, &caller.tenant.name), kind }
 }
 
 fn projection(params: &Params) -> Result<Projection, ApiError> {
-    Ok(Projection::parse(
-        params.get("attributes"),
-        params.get("excludedAttributes"),
-    )?)
+    Ok(Projection::parse(params.get("attributes"), params.get("excludedAttributes"))?)
 }
 
 /// Split a prepared group document into the document and its member rows.
@@ -221,37 +183,20 @@ async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, Api
     let rt = c.rt();
     let projection = projection(&params)?;
     let mut doc = resource::prepare(&body, &rt, None)?;
-    let members = if c.kind == Kind::Group {
-        take_members(&mut doc)
-    } else {
-        Vec::new()
-    };
+    let members = if c.kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
     if c.kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
         return Err(ScimError::invalid_value("every member needs a 'value'").into());
     }
     let index = IndexCols::of(&doc, c.kind);
-    let new = NewResource {
-        kind: c.kind,
-        id: new_id(),
-        doc,
-        index,
-        now: clock::now(),
-        members,
-    };
-    let user_name = new
-        .doc
-        .get("userName")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let new = NewResource { kind: c.kind, id: new_id(), doc, index, now: clock::now(), members };
+    let user_name = new.doc.get("userName").and_then(Value::as_str).unwrap_or_default().to_string();
     let stored = c.state.store.insert(c.tenant_id, new).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => ApiError(ScimError::uniqueness(format!(
             "a User with userName '{user_name}' already exists in this tenant (userName is unique, ignoring case)"
         ))),
         other => ApiError::from_store(other, "resource"),
     })?;
-    c.respond_one(StatusCode::CREATED, &stored, &projection)
-        .await
+    c.respond_one(StatusCode::CREATED, &stored, &projection).await
 }
 
 pub async fn create_user(
@@ -276,12 +221,7 @@ pub async fn create_group(
 
 // ------------------------------------------------------------------ read
 
-async fn read(
-    c: Ctx<'_>,
-    id: &str,
-    params: Params,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
+async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let stored = c
         .state
@@ -290,9 +230,7 @@ async fn read(
         .await
         .map_err(|e| ApiError::from_store(e, "resource"))?
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} not found", c.what(id)))))?;
-    if let Some(tags) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
         && etag_matches(tags, stored.version)
     {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
@@ -311,13 +249,7 @@ pub async fn get_user(
     Path((_, id)): Path<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    read(
-        ctx(&s, &caller, &headers, Kind::User),
-        &id,
-        params,
-        &headers,
-    )
-    .await
+    read(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers).await
 }
 
 pub async fn get_group(
@@ -327,13 +259,7 @@ pub async fn get_group(
     Path((_, id)): Path<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    read(
-        ctx(&s, &caller, &headers, Kind::Group),
-        &id,
-        params,
-        &headers,
-    )
-    .await
+    read(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers).await
 }
 
 // ------------------------------------------------------------------ list and search
@@ -349,11 +275,9 @@ struct Search {
 
 fn int_param(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(|t| {
-        t.trim().parse::<i64>().map_err(|_| {
-            ApiError(ScimError::invalid_value(format!(
-                "'{name}' must be an integer, not '{t}'"
-            )))
-        })
+        t.trim()
+            .parse::<i64>()
+            .map_err(|_| ApiError(ScimError::invalid_value(format!("'{name}' must be an integer, not '{t}'"))))
     })
     .transpose()
 }
@@ -375,11 +299,7 @@ impl Search {
         let Some(obj) = body.as_object() else {
             return Err(ScimError::invalid_syntax("a search request must be a JSON object").into());
         };
-        let get = |k: &str| {
-            obj.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v)
-        };
+        let get = |k: &str| obj.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v);
         let text = |k: &str| -> Result<Option<String>, ApiError> {
             match get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -391,29 +311,21 @@ impl Search {
             match get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Array(items)) => Ok(Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )),
-                Some(_) => Err(ScimError::invalid_value(format!(
-                    "'{k}' must be an array of attribute names"
-                ))
-                .into()),
+                Some(Value::Array(items)) => {
+                    Ok(Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")))
+                }
+                Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be an array of attribute names")).into()),
             }
         };
         let int = |k: &str| -> Result<Option<i64>, ApiError> {
             match get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
-                    ScimError::invalid_value(format!("'{k}' must be an integer")).into()
-                }),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be an integer")).into()),
                 Some(Value::String(s)) => int_param(k, Some(s)),
-                Some(_) => {
-                    Err(ScimError::invalid_value(format!("'{k}' must be an integer")).into())
-                }
+                Some(_) => Err(ScimError::invalid_value(format!("'{k}' must be an integer")).into()),
             }
         };
         let attributes = list("attributes")?;
@@ -436,27 +348,14 @@ impl Search {
     }
 
     fn query(&self) -> Result<ListQuery, ApiError> {
-        let filter = self
-            .filter
-            .as_deref()
-            .filter(|f| !f.trim().is_empty())
-            .map(parse_filter)
-            .transpose()?;
+        let filter = self.filter.as_deref().filter(|f| !f.trim().is_empty()).map(parse_filter).transpose()?;
         let sort_by = self
             .sort_by
             .as_deref()
             .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                AttrPath::parse(s)
-                    .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))
-            })
+            .map(|s| AttrPath::parse(s).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail))))
             .transpose()?;
-        let descending = match self
-            .sort_order
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let descending = match self.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("ascending") | Some("") => false,
             Some("descending") => true,
             Some(other) => {
@@ -466,13 +365,7 @@ impl Search {
                 .into());
             }
         };
-        Ok(ListQuery {
-            filter,
-            sort_by,
-            descending,
-            offset: self.start_index() - 1,
-            limit: self.count(),
-        })
+        Ok(ListQuery { filter, sort_by, descending, offset: self.start_index() - 1, limit: self.count() })
     }
 }
 
@@ -489,17 +382,10 @@ fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
 async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
     let query = search.query()?;
     let rt = c.rt();
-    let (total, rows) = c
-        .state
-        .store
-        .list(c.tenant_id, c.kind, &query, &rt)
-        .await
-        .map_err(|e| ApiError::from_store(e, "resources"))?;
+    let (total, rows) =
+        c.state.store.list(c.tenant_id, c.kind, &query, &rt).await.map_err(|e| ApiError::from_store(e, "resources"))?;
     let resources = c.render_many(&rows, &search.projection).await?;
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, search.start_index(), resources),
-    ))
+    Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
 }
 
 pub async fn list_users(
@@ -508,11 +394,7 @@ pub async fn list_users(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    list(
-        ctx(&s, &caller, &headers, Kind::User),
-        Search::from_params(&params)?,
-    )
-    .await
+    list(ctx(&s, &caller, &headers, Kind::User), Search::from_params(&params)?).await
 }
 
 pub async fn list_groups(
@@ -521,11 +403,7 @@ pub async fn list_groups(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    list(
-        ctx(&s, &caller, &headers, Kind::Group),
-        Search::from_params(&params)?,
-    )
-    .await
+    list(ctx(&s, &caller, &headers, Kind::Group), Search::from_params(&params)?).await
 }
 
 pub async fn search_users(
@@ -534,11 +412,7 @@ pub async fn search_users(
     headers: HeaderMap,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    list(
-        ctx(&s, &caller, &headers, Kind::User),
-        Search::from_body(&body)?,
-    )
-    .await
+    list(ctx(&s, &caller, &headers, Kind::User), Search::from_body(&body)?).await
 }
 
 pub async fn search_groups(
@@ -547,11 +421,7 @@ pub async fn search_groups(
     headers: HeaderMap,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    list(
-        ctx(&s, &caller, &headers, Kind::Group),
-        Search::from_body(&body)?,
-    )
-    .await
+    list(ctx(&s, &caller, &headers, Kind::Group), Search::from_body(&body)?).await
 }
 
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A
@@ -580,16 +450,9 @@ pub async fn search_root(
             continue;
         }
         applicable += 1;
-        let q = ListQuery {
-            offset: skip,
-            limit: want,
-            ..query.clone()
-        };
-        let (n, rows) = s
-            .store
-            .list(c.tenant_id, kind, &q, &rt)
-            .await
-            .map_err(|e| ApiError::from_store(e, "resources"))?;
+        let q = ListQuery { offset: skip, limit: want, ..query.clone() };
+        let (n, rows) =
+            s.store.list(c.tenant_id, kind, &q, &rt).await.map_err(|e| ApiError::from_store(e, "resources"))?;
         total += n;
         skip = (skip - n).max(0);
         want -= rows.len() as i64;
@@ -600,51 +463,28 @@ pub async fn search_root(
     {
         return Err(e.into());
     }
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, search.start_index(), resources),
-    ))
+    Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
 }
 
 // ------------------------------------------------------------------ replace
 
-async fn replace(
-    c: Ctx<'_>,
-    id: &str,
-    params: Params,
-    headers: &HeaderMap,
-    body: Value,
-) -> Result<Response, ApiError> {
+async fn replace(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap, body: Value) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let rt = c.rt();
     let kind = c.kind;
     let if_match = if_match(headers);
-    let update = Box::new(
-        move |current: &StoredResource| -> Result<Update, ScimError> {
-            precondition_check(if_match.as_deref(), current)?;
-            let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
-            let member_changes = if kind == Kind::Group {
-                let members = take_members(&mut doc);
-                vec![MemberChange::Replace(
-                    members.iter().map(Member::to_json).collect(),
-                )]
-            } else {
-                Vec::new()
-            };
-            Ok(Update {
-                index: IndexCols::of(&doc, kind),
-                doc,
-                member_changes,
-                now: clock::now(),
-            })
-        },
-    );
-    let stored = c
-        .state
-        .store
-        .update(c.tenant_id, c.kind, id, update)
-        .await
-        .map_err(|e| conflict_detail(e, &c, id))?;
+    let update = Box::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+        precondition_check(if_match.as_deref(), current)?;
+        let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
+        let member_changes = if kind == Kind::Group {
+            let members = take_members(&mut doc);
+            vec![MemberChange::Replace(members.iter().map(Member::to_json).collect())]
+        } else {
+            Vec::new()
+        };
+        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now() })
+    });
+    let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
@@ -665,14 +505,7 @@ pub async fn replace_user(
     params: Params,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    replace(
-        ctx(&s, &caller, &headers, Kind::User),
-        &id,
-        params,
-        &headers,
-        body,
-    )
-    .await
+    replace(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers, body).await
 }
 
 pub async fn replace_group(
@@ -683,14 +516,7 @@ pub async fn replace_group(
     params: Params,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    replace(
-        ctx(&s, &caller, &headers, Kind::Group),
-        &id,
-        params,
-        &headers,
-        body,
-    )
-    .await
+    replace(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers, body).await
 }
 
 // ------------------------------------------------------------------ patch
@@ -705,43 +531,28 @@ async fn patch_resource(
     let projection = projection(&params)?;
     let rt = c.rt();
     let ops = patch::parse(&body)?;
-    let (doc_ops, member_changes) = if c.kind == Kind::Group {
-        patch::split_members(&ops, &rt)?
-    } else {
-        (ops, Vec::new())
-    };
+    let (doc_ops, member_changes) =
+        if c.kind == Kind::Group { patch::split_members(&ops, &rt)? } else { (ops, Vec::new()) };
     let kind = c.kind;
     let if_match = if_match(headers);
-    let update = Box::new(
-        move |current: &StoredResource| -> Result<Update, ScimError> {
-            precondition_check(if_match.as_deref(), current)?;
-            let mut doc = current.doc.clone();
-            if !doc_ops.is_empty() {
-                // The id is in the document while patching, so Okta's rename that
-                // repeats it is recognised as unchanged.
-                if let Some(o) = doc.as_object_mut() {
-                    o.insert("id".into(), current.id.clone().into());
-                }
-                doc = patch::apply(&doc, &doc_ops, &rt)?;
-                if let Some(o) = doc.as_object_mut() {
-                    o.remove("id");
-                    o.remove("members");
-                }
+    let update = Box::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+        precondition_check(if_match.as_deref(), current)?;
+        let mut doc = current.doc.clone();
+        if !doc_ops.is_empty() {
+            // The id is in the document while patching, so Okta's rename that
+            // repeats it is recognised as unchanged.
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("id".into(), current.id.clone().into());
             }
-            Ok(Update {
-                index: IndexCols::of(&doc, kind),
-                doc,
-                member_changes,
-                now: clock::now(),
-            })
-        },
-    );
-    let stored = c
-        .state
-        .store
-        .update(c.tenant_id, c.kind, id, update)
-        .await
-        .map_err(|e| conflict_detail(e, &c, id))?;
+            doc = patch::apply(&doc, &doc_ops, &rt)?;
+            if let Some(o) = doc.as_object_mut() {
+                o.remove("id");
+                o.remove("members");
+            }
+        }
+        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now() })
+    });
+    let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
@@ -753,14 +564,7 @@ pub async fn patch_user(
     params: Params,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    patch_resource(
-        ctx(&s, &caller, &headers, Kind::User),
-        &id,
-        params,
-        &headers,
-        body,
-    )
-    .await
+    patch_resource(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers, body).await
 }
 
 pub async fn patch_group(
@@ -771,27 +575,15 @@ pub async fn patch_group(
     params: Params,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    patch_resource(
-        ctx(&s, &caller, &headers, Kind::Group),
-        &id,
-        params,
-        &headers,
-        body,
-    )
-    .await
+    patch_resource(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers, body).await
 }
 
 // ------------------------------------------------------------------ delete
 
 async fn delete(c: Ctx<'_>, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let if_match = if_match(headers);
-    let check =
-        Box::new(move |current: &StoredResource| precondition_check(if_match.as_deref(), current));
-    c.state
-        .store
-        .delete(c.tenant_id, c.kind, id, check)
-        .await
-        .map_err(|e| ApiError::from_store(e, &c.what(id)))?;
+    let check = Box::new(move |current: &StoredResource| precondition_check(if_match.as_deref(), current));
+    c.state.store.delete(c.tenant_id, c.kind, id, check).await.map_err(|e| ApiError::from_store(e, &c.what(id)))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

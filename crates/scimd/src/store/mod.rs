@@ -1,9 +1,9 @@
 //! The storage seam: everything scimd keeps, behind one object-safe trait, so
-//! nothing above it knows which database it talks to. SQLite implements it
-//! now; the filter-to-SQL translation in [`sql`] is written for every dialect.
+//! nothing above it knows which database it talks to. [`sql_store::SqlStore`]
+//! implements it on SQLite and PostgreSQL; [`sql`] translates filters for both.
 
 pub mod sql;
-pub mod sqlite;
+pub mod sql_store;
 
 use scim_core::patch::MemberChange;
 use scim_core::{AttrPath, Filter, ScimError};
@@ -82,11 +82,7 @@ impl IndexCols {
     pub fn of(doc: &Value, kind: Kind) -> IndexCols {
         let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
         IndexCols {
-            user_name: if kind == Kind::User {
-                text("userName").map(|s| s.to_lowercase())
-            } else {
-                None
-            },
+            user_name: if kind == Kind::User { text("userName").map(|s| s.to_lowercase()) } else { None },
             external_id: text("externalId"),
             display_name: text("displayName").map(|s| s.to_lowercase()),
             active: doc.get("active").and_then(Value::as_bool),
@@ -116,12 +112,7 @@ pub struct Member {
 impl Member {
     pub fn from_json(v: &Value) -> Option<Member> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Some(Member {
-            value: s("value")?,
-            member_type: s("type"),
-            display: s("display"),
-            reference: s("$ref"),
-        })
+        Some(Member { value: s("value")?, member_type: s("type"), display: s("display"), reference: s("$ref") })
     }
     pub fn to_json(&self) -> Value {
         let mut m = serde_json::Map::new();
@@ -193,12 +184,7 @@ pub trait Storage: Send + Sync + 'static {
     fn record_token_use(&self, uses: Vec<(i64, String)>) -> BoxFut<'_, ()>;
 
     fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource>;
-    fn get<'a>(
-        &'a self,
-        tenant_id: i64,
-        kind: Kind,
-        id: &'a str,
-    ) -> BoxFut<'a, Option<StoredResource>>;
+    fn get<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str) -> BoxFut<'a, Option<StoredResource>>;
     fn list<'a>(
         &'a self,
         tenant_id: i64,
@@ -206,27 +192,11 @@ pub trait Storage: Send + Sync + 'static {
         query: &'a ListQuery,
         rt: &'a scim_core::ResourceType,
     ) -> BoxFut<'a, (i64, Vec<StoredResource>)>;
-    fn update<'a>(
-        &'a self,
-        tenant_id: i64,
-        kind: Kind,
-        id: &'a str,
-        f: UpdateFn,
-    ) -> BoxFut<'a, StoredResource>;
-    fn delete<'a>(
-        &'a self,
-        tenant_id: i64,
-        kind: Kind,
-        id: &'a str,
-        check: CheckFn,
-    ) -> BoxFut<'a, ()>;
+    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource>;
+    fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()>;
 
     /// Members of several groups at once (a page of a list).
-    fn members_of<'a>(
-        &'a self,
-        tenant_id: i64,
-        group_ids: &'a [String],
-    ) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
+    fn members_of<'a>(&'a self, tenant_id: i64, group_ids: &'a [String]) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
     /// Groups of several users at once: user id -> [(group id, group displayName)].
     fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser>;
 }

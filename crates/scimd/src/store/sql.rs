@@ -1,11 +1,14 @@
-//! Filter and sort translation to SQL: a validated SCIM filter becomes a
-//! `WHERE` fragment whose values are all bind parameters (never spliced into
-//! the text). Indexed attributes use their columns; others the database's JSON
-//! functions; `members` and a user's `groups` use the membership table.
+//! Filter and sort translation to SQL, one translation for every dialect: a
+//! validated SCIM filter becomes a `WHERE` fragment whose values are all bind
+//! parameters (never spliced into the text). Indexed attributes use their
+//! columns; others the database's JSON functions; `members` and a user's
+//! `groups` use the membership table. Where SQLite and PostgreSQL differ (JSON
+//! access, substring functions, boolean literals, placeholders) [`Dialect`]
+//! says how; the logic is written once.
 //!
-//! Fragments use `?` placeholders; a dialect that numbers its placeholders
-//! renumbers them when the query is assembled ([`Dialect::placeholders`]).
-//! The in-memory evaluator in scim-core is the reference this is tested against.
+//! Fragments use `?` placeholders; [`Dialect::placeholders`] renumbers them
+//! for PostgreSQL when the query is assembled. The in-memory evaluator in
+//! scim-core is the reference this is tested against.
 
 use super::Kind;
 use scim_core::datetime;
@@ -16,14 +19,106 @@ use scim_core::{AttrPath, CompValue, CompareOp, Filter, ScimError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
+    Postgres,
 }
 
 impl Dialect {
-    /// Rewrite `?` placeholders into the dialect's form.
-    pub fn placeholders(self, sql: String) -> String {
+    /// Rewrite `?` placeholders into the dialect's form (`$1`, `$2`, … for
+    /// PostgreSQL). Generated SQL never has a `?` inside a string literal.
+    pub fn placeholders(self, sql: &str) -> String {
         match self {
-            Dialect::Sqlite => sql,
+            Dialect::Sqlite => sql.to_string(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 16);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
         }
+    }
+
+    pub fn true_lit(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "1",
+            Dialect::Postgres => "TRUE",
+        }
+    }
+
+    pub fn false_lit(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "0",
+            Dialect::Postgres => "FALSE",
+        }
+    }
+
+    /// A value inside a JSON document, as SQL. `base` is a JSON column or
+    /// element; `keys` the path. SQLite yields typed values, PostgreSQL text.
+    fn json_value(self, base: &str, keys: &[&str]) -> Frag {
+        match self {
+            Dialect::Sqlite => Frag::with(format!("json_extract({base}, ?)"), vec![Bind::Text(json_path(keys))]),
+            Dialect::Postgres => {
+                let marks = vec!["?"; keys.len()].join(", ");
+                Frag::with(
+                    format!("jsonb_extract_path_text({base}, {marks})"),
+                    keys.iter().map(|k| Bind::Text(k.to_string())).collect(),
+                )
+            }
+        }
+    }
+
+    /// The elements of a JSON array in the document, as rows `e(value)`.
+    fn json_elements(self, keys: &[&str]) -> Frag {
+        match self {
+            Dialect::Sqlite => Frag::with("json_each(r.doc, ?) e", vec![Bind::Text(json_path(keys))]),
+            Dialect::Postgres => {
+                let marks = vec!["?"; keys.len()].join(", ");
+                Frag::with(
+                    format!(
+                        "jsonb_array_elements(COALESCE(jsonb_extract_path(r.doc, {marks}), '[]'::jsonb)) AS e(value)"
+                    ),
+                    keys.iter().map(|k| Bind::Text(k.to_string())).collect(),
+                )
+            }
+        }
+    }
+
+    /// One array element itself (a multi-valued simple attribute).
+    fn element_itself(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "e.value",
+            Dialect::Postgres => "(e.value #>> '{}')",
+        }
+    }
+
+    /// Is the JSON key present in the document?
+    fn has_key(self, key: &str) -> Frag {
+        match self {
+            Dialect::Sqlite => Frag::with("(json_type(r.doc, ?) IS NOT NULL)", vec![Bind::Text(json_path(&[key]))]),
+            Dialect::Postgres => {
+                Frag::with("(jsonb_extract_path(r.doc, ?) IS NOT NULL)", vec![Bind::Text(key.to_string())])
+            }
+        }
+    }
+
+    /// A group's displayName from its document, aliased `g`.
+    pub fn group_display(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "json_extract(g.doc, '$.displayName')",
+            Dialect::Postgres => "(g.doc ->> 'displayName')",
+        }
+    }
+
+    /// Does the dialect's JSON access return typed values (SQLite) or text (PostgreSQL)?
+    fn json_is_text(self) -> bool {
+        self == Dialect::Postgres
     }
 }
 
@@ -43,16 +138,10 @@ pub struct Frag {
 
 impl Frag {
     fn raw(sql: impl Into<String>) -> Frag {
-        Frag {
-            sql: sql.into(),
-            binds: Vec::new(),
-        }
+        Frag { sql: sql.into(), binds: Vec::new() }
     }
     fn with(sql: impl Into<String>, binds: Vec<Bind>) -> Frag {
-        Frag {
-            sql: sql.into(),
-            binds,
-        }
+        Frag { sql: sql.into(), binds }
     }
     /// `template` with each `{}` replaced by the next part (binds follow in order).
     fn join(template: &str, parts: Vec<Frag>) -> Frag {
@@ -77,6 +166,10 @@ impl Frag {
 fn json_path(keys: &[&str]) -> String {
     let mut p = String::from("$");
     for k in keys {
+        if let Ok(index) = k.parse::<usize>() {
+            p.push_str(&format!("[{index}]"));
+            continue;
+        }
         p.push_str(".\"");
         p.push_str(&k.replace('\\', "\\\\").replace('"', "\\\""));
         p.push('"');
@@ -90,6 +183,8 @@ struct Leaf<'a> {
     attr: &'a Attribute,
     /// The column already holds the value lower-cased (Unicode), as `user_name` does.
     lowered: bool,
+    /// The expression is JSON text (PostgreSQL's `->>`), not a typed SQL value.
+    json_text: bool,
 }
 
 fn bad(detail: String) -> ScimError {
@@ -97,9 +192,14 @@ fn bad(detail: String) -> ScimError {
 }
 
 /// Translate a validated filter into a `WHERE` fragment over `resources r`.
-pub fn where_clause(filter: &Filter, rt: &ResourceType, kind: Kind) -> Result<Frag, ScimError> {
+pub fn where_clause(filter: &Filter, rt: &ResourceType, kind: Kind, d: Dialect) -> Result<Frag, ScimError> {
     scim_core::filter::validate(filter, rt)?;
-    Tr { rt, kind }.filter(filter)
+    Tr { rt, kind, d }.filter(filter)
+}
+
+/// The `WHERE` fragment matching every row.
+pub fn match_all(d: Dialect) -> Frag {
+    Frag::raw(d.true_lit())
 }
 
 /// `ORDER BY` expression for `sortBy`; ties and unsorted lists fall back to creation order.
@@ -108,69 +208,55 @@ pub fn order_by(
     descending: bool,
     rt: &ResourceType,
     kind: Kind,
+    d: Dialect,
 ) -> Result<Frag, ScimError> {
-    let Some(path) = sort_by else {
-        return Ok(Frag::raw("r.seq"));
-    };
-    let resolved = resolve_path(rt, path, true)
-        .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
-    let tr = Tr { rt, kind };
-    let (expr, leaf) = match tr.column(
-        &resolved.attr.name,
-        resolved.sub.map(|s| s.name.as_str()),
-        resolved.extension,
-    )? {
-        Some(c) => c,
-        None => {
-            let mut keys: Vec<String> = resolved
-                .extension
-                .map(|e| vec![e.to_string()])
-                .unwrap_or_default();
-            keys.push(resolved.attr.name.clone());
-            let mut path = json_path(&keys.iter().map(String::as_str).collect::<Vec<_>>());
-            if resolved.attr.multi_valued {
-                path.push_str("[0]"); // a multi-valued attribute sorts by its first value
+    let Some(path) = sort_by else { return Ok(Frag::raw("r.seq")) };
+    let resolved =
+        resolve_path(rt, path, true).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
+    let tr = Tr { rt, kind, d };
+    let (expr, leaf) =
+        match tr.column(&resolved.attr.name, resolved.sub.map(|s| s.name.as_str()), resolved.extension)? {
+            Some(c) => c,
+            None => {
+                let mut keys: Vec<&str> = resolved.extension.into_iter().collect();
+                keys.push(&resolved.attr.name);
+                if resolved.attr.multi_valued {
+                    keys.push("0"); // a multi-valued attribute sorts by its first value
+                }
+                if let Some(sub) = resolved.sub {
+                    keys.push(&sub.name);
+                }
+                (
+                    d.json_value("r.doc", &keys),
+                    Leaf { attr: resolved.leaf(), lowered: false, json_text: d.json_is_text() },
+                )
             }
-            if let Some(sub) = resolved.sub {
-                path.push_str(&json_path(&[&sub.name])[1..]);
-            }
-            (
-                Frag::with("json_extract(r.doc, ?)", vec![Bind::Text(path)]),
-                Leaf {
-                    attr: resolved.leaf(),
-                    lowered: false,
-                },
-            )
-        }
-    };
+        };
     let expr = if is_text(leaf.attr) && !leaf.attr.case_exact && !leaf.lowered {
         Frag::join("lower({})", vec![expr])
+    } else if leaf.json_text && matches!(leaf.attr.kind, AttrType::Integer | AttrType::Decimal) {
+        Frag::join("({})::numeric", vec![expr])
     } else {
         expr
     };
     let dir = if descending { "DESC" } else { "ASC" };
     let e2 = expr.clone();
-    Ok(Frag::join(
-        &format!("({{}}) IS NULL, {{}} {dir}, r.seq"),
-        vec![expr, e2],
-    ))
+    Ok(Frag::join(&format!("({{}}) IS NULL, {{}} {dir}, r.seq"), vec![expr, e2]))
 }
 
 fn is_text(attr: &Attribute) -> bool {
-    matches!(
-        attr.kind,
-        AttrType::String | AttrType::Reference | AttrType::Binary
-    )
+    matches!(attr.kind, AttrType::String | AttrType::Reference | AttrType::Binary)
 }
 
 struct Tr<'a> {
     rt: &'a ResourceType,
     kind: Kind,
+    d: Dialect,
 }
 
 /// Where the values of a multi-valued attribute (or relation) live.
 enum Rows {
-    /// A JSON array in the document: `json_each(r.doc, path)`, element `e.value`.
+    /// A JSON array in the document, as rows `e(value)`.
     Json(Frag),
     /// A group's member rows.
     Members,
@@ -178,13 +264,10 @@ enum Rows {
     Groups,
 }
 
-impl Rows {
-    fn exists(&self, cond: Frag) -> Frag {
-        match self {
-            Rows::Json(path) => Frag::join(
-                "EXISTS (SELECT 1 FROM json_each(r.doc, {}) e WHERE {})",
-                vec![path.clone(), cond],
-            ),
+impl Tr<'_> {
+    fn exists(&self, rows: &Rows, cond: Frag) -> Frag {
+        match rows {
+            Rows::Json(elements) => Frag::join("EXISTS (SELECT 1 FROM {} WHERE {})", vec![elements.clone(), cond]),
             Rows::Members => Frag::join(
                 "EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.group_id = r.id AND {})",
                 vec![cond],
@@ -196,109 +279,85 @@ impl Rows {
         }
     }
 
-    /// The SQL of one element's sub-attribute (or the element itself).
-    fn element(&self, sub: Option<&Attribute>) -> Result<Frag, ScimError> {
+    /// The SQL of one element's sub-attribute (or the element itself), and
+    /// whether it is JSON text.
+    fn element(&self, rows: &Rows, sub: Option<&Attribute>) -> Result<(Frag, bool), ScimError> {
         let name = sub.map(|s| s.name.as_str());
-        Ok(match (self, name) {
-            (Rows::Json(_), None) => Frag::raw("e.value"),
-            (Rows::Json(_), Some(n)) => Frag::with(
-                "json_extract(e.value, ?)",
-                vec![Bind::Text(json_path(&[n]))],
+        let json_text = self.d.json_is_text();
+        Ok(match (rows, name) {
+            (Rows::Json(_), None) => (Frag::raw(self.d.element_itself()), json_text),
+            (Rows::Json(_), Some(n)) => (self.d.json_value("e.value", &[n]), json_text),
+            (Rows::Members, Some("value") | None) => (Frag::raw("m.member_id"), false),
+            (Rows::Members, Some("type")) => (Frag::raw("m.member_type"), false),
+            (Rows::Members, Some("display")) => (Frag::raw("m.display"), false),
+            (Rows::Members, Some("$ref")) => (Frag::raw("m.ref"), false),
+            (Rows::Groups, Some("value") | None) => (Frag::raw("m.group_id"), false),
+            (Rows::Groups, Some("display")) => (
+                Frag::raw(format!(
+                    "(SELECT {} FROM resources g WHERE g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id)",
+                    self.d.group_display()
+                )),
+                false,
             ),
-            (Rows::Members, Some("value") | None) => Frag::raw("m.member_id"),
-            (Rows::Members, Some("type")) => Frag::raw("m.member_type"),
-            (Rows::Members, Some("display")) => Frag::raw("m.display"),
-            (Rows::Members, Some("$ref")) => Frag::raw("m.ref"),
-            (Rows::Groups, Some("value") | None) => Frag::raw("m.group_id"),
-            (Rows::Groups, Some("display")) => Frag::raw(
-                "(SELECT json_extract(g.doc, '$.displayName') FROM resources g \
-                 WHERE g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id)",
-            ),
-            (Rows::Groups, Some("type")) => Frag::raw("'direct'"),
+            (Rows::Groups, Some("type")) => (Frag::raw("'direct'"), false),
             (_, Some(n)) => return Err(bad(format!("'{n}' cannot be used in a filter here"))),
         })
     }
-}
 
-impl Tr<'_> {
+    fn not(&self, inner: Frag) -> Frag {
+        Frag::join(&format!("NOT COALESCE({{}}, {})", self.d.false_lit()), vec![inner])
+    }
+
     fn filter(&self, f: &Filter) -> Result<Frag, ScimError> {
         match f {
-            Filter::And(a, b) => Ok(Frag::join(
-                "({} AND {})",
-                vec![self.filter(a)?, self.filter(b)?],
-            )),
-            Filter::Or(a, b) => Ok(Frag::join(
-                "({} OR {})",
-                vec![self.filter(a)?, self.filter(b)?],
-            )),
-            Filter::Not(inner) => Ok(Frag::join("NOT COALESCE({}, 0)", vec![self.filter(inner)?])),
+            Filter::And(a, b) => Ok(Frag::join("({} AND {})", vec![self.filter(a)?, self.filter(b)?])),
+            Filter::Or(a, b) => Ok(Frag::join("({} OR {})", vec![self.filter(a)?, self.filter(b)?])),
+            Filter::Not(inner) => Ok(self.not(self.filter(inner)?)),
             Filter::Compare { path, op, value } => self.top_compare(path, *op, value, false),
             Filter::Present(path) => self.top_compare(path, CompareOp::Eq, &CompValue::Null, true),
             Filter::ValuePath { path, filter } => {
                 let r = resolve_path(self.rt, path, false)?;
-                let rows = self.rows(&r.attr.name, r.extension)?;
+                let rows = self.rows(&r.attr.name, r.extension);
                 let cond = self.element_filter(filter, r.attr, &rows)?;
-                Ok(rows.exists(cond))
+                Ok(self.exists(&rows, cond))
             }
         }
     }
 
-    fn element_filter(
-        &self,
-        f: &Filter,
-        parent: &Attribute,
-        rows: &Rows,
-    ) -> Result<Frag, ScimError> {
+    fn element_filter(&self, f: &Filter, parent: &Attribute, rows: &Rows) -> Result<Frag, ScimError> {
         match f {
             Filter::And(a, b) => Ok(Frag::join(
                 "({} AND {})",
-                vec![
-                    self.element_filter(a, parent, rows)?,
-                    self.element_filter(b, parent, rows)?,
-                ],
+                vec![self.element_filter(a, parent, rows)?, self.element_filter(b, parent, rows)?],
             )),
             Filter::Or(a, b) => Ok(Frag::join(
                 "({} OR {})",
-                vec![
-                    self.element_filter(a, parent, rows)?,
-                    self.element_filter(b, parent, rows)?,
-                ],
+                vec![self.element_filter(a, parent, rows)?, self.element_filter(b, parent, rows)?],
             )),
-            Filter::Not(inner) => Ok(Frag::join(
-                "NOT COALESCE({}, 0)",
-                vec![self.element_filter(inner, parent, rows)?],
-            )),
+            Filter::Not(inner) => Ok(self.not(self.element_filter(inner, parent, rows)?)),
             Filter::Compare { path, op, value } => {
                 let sub = resolve_inner(parent, path)?;
-                let expr = rows.element(Some(sub))?;
-                compare(
-                    expr,
-                    Leaf {
-                        attr: sub,
-                        lowered: false,
-                    },
-                    *op,
-                    value,
-                )
+                let (expr, json_text) = self.element(rows, Some(sub))?;
+                self.compare(expr, Leaf { attr: sub, lowered: false, json_text }, *op, value)
             }
             Filter::Present(path) => {
                 let sub = resolve_inner(parent, path)?;
-                Ok(present(rows.element(Some(sub))?))
+                Ok(present(self.element(rows, Some(sub))?.0))
             }
             Filter::ValuePath { .. } => Err(bad("value filters cannot be nested".into())),
         }
     }
 
-    fn rows(&self, name: &str, ext: Option<&str>) -> Result<Rows, ScimError> {
-        Ok(match (self.kind, ext, name) {
+    fn rows(&self, name: &str, ext: Option<&str>) -> Rows {
+        match (self.kind, ext, name) {
             (Kind::Group, None, "members") => Rows::Members,
             (Kind::User, None, "groups") => Rows::Groups,
             _ => {
-                let mut keys = ext.map(|e| vec![e]).unwrap_or_default();
+                let mut keys: Vec<&str> = ext.into_iter().collect();
                 keys.push(name);
-                Rows::Json(Frag::with("?", vec![Bind::Text(json_path(&keys))]))
+                Rows::Json(self.d.json_elements(&keys))
             }
-        })
+        }
     }
 
     /// The indexed column holding an attribute, if there is one.
@@ -310,72 +369,25 @@ impl Tr<'_> {
     ) -> Result<Option<(Frag, Leaf<'static>)>, ScimError> {
         use std::sync::LazyLock;
         static TEXT_CI: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text"));
-        static TEXT_EXACT: LazyLock<Attribute> =
-            LazyLock::new(|| Attribute::string("text").case_exact());
-        static BOOL: LazyLock<Attribute> =
-            LazyLock::new(|| Attribute::new("bool", AttrType::Boolean));
-        static TIME: LazyLock<Attribute> =
-            LazyLock::new(|| Attribute::new("time", AttrType::DateTime));
+        static TEXT_EXACT: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text").case_exact());
+        static BOOL: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("bool", AttrType::Boolean));
+        static TIME: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("time", AttrType::DateTime));
         if ext.is_some() {
             return Ok(None);
         }
-        let lowered = |col: &str| {
-            Some((
-                Frag::raw(col),
-                Leaf {
-                    attr: &TEXT_CI,
-                    lowered: true,
-                },
-            ))
+        let col = |sql: &str, attr: &'static Attribute, lowered: bool| {
+            Some((Frag::raw(sql), Leaf { attr, lowered, json_text: false }))
         };
         Ok(match (name, sub) {
-            ("id", None) => Some((
-                Frag::raw("r.id"),
-                Leaf {
-                    attr: &TEXT_EXACT,
-                    lowered: false,
-                },
-            )),
-            ("externalId", None) => Some((
-                Frag::raw("r.external_id"),
-                Leaf {
-                    attr: &TEXT_EXACT,
-                    lowered: false,
-                },
-            )),
-            ("userName", None) if self.kind == Kind::User => lowered("r.user_name"),
-            ("displayName", None) => lowered("r.display_name"),
-            ("active", None) if self.kind == Kind::User => Some((
-                Frag::raw("r.active"),
-                Leaf {
-                    attr: &BOOL,
-                    lowered: false,
-                },
-            )),
-            ("meta", Some("created")) => Some((
-                Frag::raw("r.created_at"),
-                Leaf {
-                    attr: &TIME,
-                    lowered: false,
-                },
-            )),
-            ("meta", Some("lastModified")) => Some((
-                Frag::raw("r.updated_at"),
-                Leaf {
-                    attr: &TIME,
-                    lowered: false,
-                },
-            )),
-            ("meta", Some("resourceType")) => Some((
-                Frag::raw("r.kind"),
-                Leaf {
-                    attr: &TEXT_CI,
-                    lowered: false,
-                },
-            )),
-            ("meta", Some(other)) => {
-                return Err(bad(format!("meta.{other} cannot be used in a filter")));
-            }
+            ("id", None) => col("r.id", &TEXT_EXACT, false),
+            ("externalId", None) => col("r.external_id", &TEXT_EXACT, false),
+            ("userName", None) if self.kind == Kind::User => col("r.user_name", &TEXT_CI, true),
+            ("displayName", None) => col("r.display_name", &TEXT_CI, true),
+            ("active", None) if self.kind == Kind::User => col("r.active", &BOOL, false),
+            ("meta", Some("created")) => col("r.created_at", &TIME, false),
+            ("meta", Some("lastModified")) => col("r.updated_at", &TIME, false),
+            ("meta", Some("resourceType")) => col("r.kind", &TEXT_CI, false),
+            ("meta", Some(other)) => return Err(bad(format!("meta.{other} cannot be used in a filter"))),
             _ => None,
         })
     }
@@ -396,96 +408,63 @@ impl Tr<'_> {
             return self.schemas(op, value, is_present);
         }
         if name == "meta" && r.extension.is_none() && is_present && r.sub.is_none() {
-            return Ok(Frag::raw("1"));
+            return Ok(Frag::raw(self.d.true_lit()));
         }
-        if let Some((expr, leaf)) =
-            self.column(name, r.sub.map(|s| s.name.as_str()), r.extension)?
-        {
-            return if is_present {
-                Ok(present(expr))
-            } else {
-                compare(expr, leaf, op, value)
-            };
+        if let Some((expr, leaf)) = self.column(name, r.sub.map(|s| s.name.as_str()), r.extension)? {
+            return if is_present { Ok(present(expr)) } else { self.compare(expr, leaf, op, value) };
         }
-        if r.attr.multi_valued
-            || matches!(
-                (self.kind, name),
-                (Kind::Group, "members") | (Kind::User, "groups")
-            )
-        {
-            let rows = self.rows(name, r.extension)?;
+        if r.attr.multi_valued || matches!((self.kind, name), (Kind::Group, "members") | (Kind::User, "groups")) {
+            let rows = self.rows(name, r.extension);
             if is_present {
                 let cond = match r.sub {
-                    Some(sub) => present(rows.element(Some(sub))?),
-                    None => Frag::raw("1"),
+                    Some(sub) => present(self.element(&rows, Some(sub))?.0),
+                    None => Frag::raw(self.d.true_lit()),
                 };
-                return Ok(rows.exists(cond));
+                return Ok(self.exists(&rows, cond));
             }
-            let leaf = Leaf {
-                attr: r.leaf(),
-                lowered: false,
-            };
-            let elem = rows.element(r.sub)?;
-            // ne and eq null are about the whole attribute: not (any value equal).
+            let (elem, json_text) = self.element(&rows, r.sub)?;
+            let leaf = Leaf { attr: r.leaf(), lowered: false, json_text };
+            // `ne` and `eq null` are about the whole attribute: not (any value equal).
             return Ok(match (op, value) {
-                (_, CompValue::Null) | (CompareOp::Ne, _) => {
-                    let eq = rows.exists(compare(elem, leaf, CompareOp::Eq, value)?);
-                    if matches!(value, CompValue::Null) {
-                        // eq null: no value present; ne null: some value present.
-                        let any = rows.exists(Frag::raw("1"));
-                        if op == CompareOp::Eq {
-                            Frag::join("NOT {}", vec![any])
-                        } else {
-                            any
-                        }
-                    } else {
-                        Frag::join("NOT {}", vec![eq])
-                    }
+                (_, CompValue::Null) => {
+                    let any = self.exists(&rows, Frag::raw(self.d.true_lit()));
+                    if op == CompareOp::Eq { Frag::join("NOT {}", vec![any]) } else { any }
                 }
-                _ => rows.exists(compare(elem, leaf, op, value)?),
+                (CompareOp::Ne, _) => {
+                    let eq = self.compare(elem, leaf, CompareOp::Eq, value)?;
+                    Frag::join("NOT {}", vec![self.exists(&rows, eq)])
+                }
+                _ => {
+                    let cond = self.compare(elem, leaf, op, value)?;
+                    self.exists(&rows, cond)
+                }
             });
         }
-        let mut keys: Vec<&str> = r.extension.map(|e| vec![e]).unwrap_or_default();
+        let mut keys: Vec<&str> = r.extension.into_iter().collect();
         keys.push(name);
         if let Some(sub) = r.sub {
             keys.push(&sub.name);
         }
-        let expr = Frag::with("json_extract(r.doc, ?)", vec![Bind::Text(json_path(&keys))]);
+        let expr = self.d.json_value("r.doc", &keys);
         if is_present {
             return Ok(present(expr));
         }
-        compare(
-            expr,
-            Leaf {
-                attr: r.leaf(),
-                lowered: false,
-            },
-            op,
-            value,
-        )
+        self.compare(expr, Leaf { attr: r.leaf(), lowered: false, json_text: self.d.json_is_text() }, op, value)
     }
 
-    fn schemas(
-        &self,
-        op: CompareOp,
-        value: &CompValue,
-        is_present: bool,
-    ) -> Result<Frag, ScimError> {
+    fn schemas(&self, op: CompareOp, value: &CompValue, is_present: bool) -> Result<Frag, ScimError> {
         if is_present {
-            return Ok(Frag::raw("1"));
+            return Ok(Frag::raw(self.d.true_lit()));
         }
         let CompValue::Str(urn) = value else {
             return Err(bad("compare 'schemas' with a schema URN".into()));
         };
         let has = if self.rt.is_core_urn(urn) {
-            Frag::raw("1")
+            Frag::raw(self.d.true_lit())
         } else if let Some(ext) = self.rt.extension(urn) {
-            Frag::with(
-                "(json_type(r.doc, ?) IS NOT NULL)",
-                vec![Bind::Text(json_path(&[&ext.id]))],
-            )
+            self.d.has_key(&ext.id)
         } else {
-            Frag::raw("0")
+            Frag::raw(self.d.false_lit())
         };
         match op {
             CompareOp::Eq => Ok(has),
@@ -493,95 +472,99 @@ impl Tr<'_> {
             _ => Err(bad("'schemas' supports only eq, ne and pr".into())),
         }
     }
+
+    /// `expr op value`, typed by the leaf attribute.
+    fn compare(&self, expr: Frag, leaf: Leaf<'_>, op: CompareOp, value: &CompValue) -> Result<Frag, ScimError> {
+        let attr = leaf.attr;
+        if let CompValue::Null = value {
+            return Ok(match op {
+                CompareOp::Eq => Frag::join("({} IS NULL)", vec![expr]),
+                _ => Frag::join("({} IS NOT NULL)", vec![expr]),
+            });
+        }
+        if op == CompareOp::Ne {
+            let eq = self.compare(expr, leaf, CompareOp::Eq, value)?;
+            return Ok(self.not(eq));
+        }
+        let (lhs, bind) = match (attr.kind, value) {
+            // JSON text holds booleans as 'true' / 'false'.
+            (AttrType::Boolean, CompValue::Bool(b)) if leaf.json_text => (expr, Bind::Text(b.to_string())),
+            (AttrType::Boolean, CompValue::Bool(b)) => (expr, Bind::Int(i64::from(*b))),
+            (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => {
+                let b = match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => Bind::Int(i),
+                    (None, Some(f)) => Bind::Real(f),
+                    _ => return Err(bad(format!("{n} is out of range"))),
+                };
+                let lhs = if leaf.json_text { Frag::join("({})::numeric", vec![expr]) } else { expr };
+                (lhs, b)
+            }
+            (AttrType::DateTime, CompValue::Str(s)) => {
+                let t = datetime::parse(s).ok_or_else(|| bad(format!("'{s}' is not an xsd:dateTime")))?;
+                (expr, Bind::Text(datetime::format_millis(t.secs, t.nanos)))
+            }
+            (_, CompValue::Str(s)) if attr.case_exact => (expr, Bind::Text(s.clone())),
+            (_, CompValue::Str(s)) if leaf.lowered => (expr, Bind::Text(s.to_lowercase())),
+            // SQLite's lower() folds ASCII only; fold the value the same way there.
+            (_, CompValue::Str(s)) => {
+                let folded = match self.d {
+                    Dialect::Sqlite => s.to_ascii_lowercase(),
+                    Dialect::Postgres => s.to_lowercase(),
+                };
+                (Frag::join("lower({})", vec![expr]), Bind::Text(folded))
+            }
+            _ => return Err(bad(format!("'{}' cannot be compared with {value}", attr.name))),
+        };
+        let sql_op = match op {
+            CompareOp::Eq => "=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Ne => "<>", // rewritten as `not eq` above
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                if matches!(&bind, Bind::Text(t) if t.is_empty()) {
+                    return Ok(Frag::join("({} IS NOT NULL)", vec![lhs]));
+                }
+                let (position, suffix) = match self.d {
+                    Dialect::Sqlite => ("instr({}, ?)", "(substr({}, -length(?)) = ?)"),
+                    Dialect::Postgres => ("strpos({}, ?)", "(right({}, length(?)) = ?)"),
+                };
+                let binds = |n: usize| [lhs.binds.clone(), vec![bind.clone(); n]].concat();
+                return Ok(match op {
+                    CompareOp::Co => Frag::with(format!("({} > 0)", position.replace("{}", &lhs.sql)), binds(1)),
+                    CompareOp::Sw => Frag::with(format!("({} = 1)", position.replace("{}", &lhs.sql)), binds(1)),
+                    _ => Frag::with(suffix.replace("{}", &lhs.sql), binds(2)),
+                });
+            }
+        };
+        Ok(Frag { sql: format!("({} {sql_op} ?)", lhs.sql), binds: [lhs.binds, vec![bind]].concat() })
+    }
 }
 
 /// A value is present when it is neither null nor empty (RFC 7644 §3.4.2.2, `pr`).
 fn present(expr: Frag) -> Frag {
-    Frag {
-        sql: format!(
-            "(COALESCE(CAST({} AS TEXT), '') NOT IN ('', '{{}}', '[]'))",
-            expr.sql
-        ),
-        binds: expr.binds,
-    }
+    Frag { sql: format!("(COALESCE(CAST({} AS TEXT), '') NOT IN ('', '{{}}', '[]'))", expr.sql), binds: expr.binds }
 }
 
-/// `expr op value`, typed by the leaf attribute.
-fn compare(
-    expr: Frag,
-    leaf: Leaf<'_>,
-    op: CompareOp,
-    value: &CompValue,
-) -> Result<Frag, ScimError> {
-    let attr = leaf.attr;
-    if let CompValue::Null = value {
-        return Ok(match op {
-            CompareOp::Eq => Frag::join("({} IS NULL)", vec![expr]),
-            _ => Frag::join("({} IS NOT NULL)", vec![expr]),
-        });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_placeholders_are_numbered() {
+        assert_eq!(Dialect::Postgres.placeholders("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+        assert_eq!(Dialect::Sqlite.placeholders("a = ?"), "a = ?");
     }
-    if op == CompareOp::Ne {
-        let eq = compare(expr, leaf, CompareOp::Eq, value)?;
-        return Ok(Frag::join("NOT COALESCE({}, 0)", vec![eq]));
+
+    #[test]
+    fn values_are_bound_never_spliced() {
+        let rt = ResourceType::user();
+        let f = scim_core::parse_filter(r#"userName eq "x' OR 1=1 --" or title co "%_""#).unwrap();
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let frag = where_clause(&f, &rt, Kind::User, d).unwrap();
+            assert!(!frag.sql.contains("OR 1=1") && !frag.sql.contains("%_"), "{}", frag.sql);
+            assert_eq!(frag.sql.matches('?').count(), frag.binds.len(), "{}", frag.sql);
+        }
     }
-    let (lhs, bind) = match (attr.kind, value) {
-        (AttrType::Boolean, CompValue::Bool(b)) => (expr, Bind::Int(i64::from(*b))),
-        (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => {
-            let b = match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => Bind::Int(i),
-                (None, Some(f)) => Bind::Real(f),
-                _ => return Err(bad(format!("{n} is out of range"))),
-            };
-            (expr, b)
-        }
-        (AttrType::DateTime, CompValue::Str(s)) => {
-            let t =
-                datetime::parse(s).ok_or_else(|| bad(format!("'{s}' is not an xsd:dateTime")))?;
-            (expr, Bind::Text(datetime::format_millis(t.secs, t.nanos)))
-        }
-        (_, CompValue::Str(s)) if attr.case_exact => (expr, Bind::Text(s.clone())),
-        (_, CompValue::Str(s)) if leaf.lowered => (expr, Bind::Text(s.to_lowercase())),
-        // SQLite's lower() folds ASCII only; fold the value the same way.
-        (_, CompValue::Str(s)) => (
-            Frag::join("lower({})", vec![expr]),
-            Bind::Text(s.to_ascii_lowercase()),
-        ),
-        _ => {
-            return Err(bad(format!(
-                "'{}' cannot be compared with {value}",
-                attr.name
-            )));
-        }
-    };
-    let sql_op = match op {
-        CompareOp::Eq => "=",
-        CompareOp::Gt => ">",
-        CompareOp::Ge => ">=",
-        CompareOp::Lt => "<",
-        CompareOp::Le => "<=",
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-            if matches!(&bind, Bind::Text(t) if t.is_empty()) {
-                return Ok(Frag::join("({} IS NOT NULL)", vec![lhs]));
-            }
-            return Ok(match op {
-                CompareOp::Co => Frag {
-                    sql: format!("(instr({}, ?) > 0)", lhs.sql),
-                    binds: [lhs.binds, vec![bind]].concat(),
-                },
-                CompareOp::Sw => Frag {
-                    sql: format!("(instr({}, ?) = 1)", lhs.sql),
-                    binds: [lhs.binds, vec![bind]].concat(),
-                },
-                _ => Frag {
-                    sql: format!("(substr({}, -length(?)) = ?)", lhs.sql),
-                    binds: [lhs.binds, vec![bind.clone(), bind]].concat(),
-                },
-            });
-        }
-        CompareOp::Ne => "<>", // rewritten as `not eq` above; kept for completeness
-    };
-    Ok(Frag {
-        sql: format!("({} {sql_op} ?)", lhs.sql),
-        binds: [lhs.binds, vec![bind]].concat(),
-    })
 }
