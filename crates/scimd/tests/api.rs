@@ -886,15 +886,15 @@ impl Drop for Replica {
 
 async fn spawn_replica(db_url: &str) -> Replica {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+    let replica = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
         .args(["serve", "--no-bootstrap", "--listen", &format!("127.0.0.1:{port}"), "--database", db_url])
         .env("SCIMD_LOG", "warn")
         .spawn()
+        .map(|child| Replica(child, format!("http://127.0.0.1:{port}")))
         .unwrap();
-    let root = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
-        if reqwest::get(format!("{root}/readyz")).await.is_ok_and(|r| r.status() == 200) {
-            return Replica(child, root);
+        if reqwest::get(format!("{}/readyz", replica.1)).await.is_ok_and(|r| r.status() == 200) {
+            return replica;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
