@@ -6,6 +6,7 @@ pub mod datetime;
 pub mod error;
 pub mod filter;
 pub mod patch;
+pub mod policy;
 pub mod path;
 pub mod projection;
 pub mod resource;

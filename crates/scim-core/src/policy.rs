@@ -1,0 +1,484 @@
+//! Provisioning policy as plain functions: a tenant's configuration
+//! (workspaces, roles, licence types, group mappings, lifecycle rules) and
+//! the facts about one user go in; the roles and licence the user should
+//! hold come out. The server loads the facts and writes the decisions in the
+//! transaction of the SCIM write that triggered them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    /// Least privileged first: a higher rank wins when several groups map roles
+    /// in one workspace.
+    pub rank: i64,
+    /// SCIM may grant it (as the default role or through a group mapping).
+    pub provisionable: bool,
+    /// SCIM never removes it (e.g. "Billing Admin").
+    pub protected: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceType {
+    pub id: String,
+    pub name: String,
+    /// `None`: unlimited seats.
+    pub seat_limit: Option<i64>,
+    pub is_default: bool,
+}
+
+/// A SCIM group (by id or displayName) mapped to a role in a workspace
+/// and/or a licence type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMapping {
+    pub id: String,
+    /// The group's id, or its displayName (compared ignoring case).
+    pub group: String,
+    pub workspace_id: Option<String>,
+    pub role_id: Option<String>,
+    pub licence_type_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCreate {
+    /// The default role in the default workspace.
+    GrantDefault,
+    /// Stored with no role until a group mapping or an admin grants one.
+    #[default]
+    NoAccess,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeactivate {
+    /// Revoke roles (except protected ones) and release the seat; keep the record.
+    #[default]
+    Suspend,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Everything about the user is gone.
+    #[default]
+    Hard,
+    /// SCIM sees 404; the admin API can list and restore the user.
+    Soft,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatsExhausted {
+    /// Fail the SCIM request; nothing is written.
+    #[default]
+    Reject,
+    /// Create or keep the user without a licence, and say so in `/access`.
+    CreateUnlicensed,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub on_create: OnCreate,
+    pub default_role_id: Option<String>,
+    pub default_workspace_id: Option<String>,
+    pub on_deactivate: OnDeactivate,
+    pub on_delete: OnDelete,
+    /// E-mail domains SCIM may create users in; empty: any.
+    pub allowed_domains: Vec<String>,
+    pub seats_exhausted: SeatsExhausted,
+}
+
+/// A tenant's whole provisioning configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantConfig {
+    pub workspaces: Vec<Workspace>,
+    pub roles: Vec<Role>,
+    pub licence_types: Vec<LicenceType>,
+    pub mappings: Vec<GroupMapping>,
+    pub policy: Policy,
+}
+
+/// Why a user holds a role or licence.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Default,
+    Group(String),
+    Manual,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Group(id) => write!(f, "group:{id}"),
+            Source::Manual => f.write_str("manual"),
+        }
+    }
+}
+
+impl Source {
+    pub fn parse(text: &str) -> Option<Source> {
+        match text {
+            "default" => Some(Source::Default),
+            "manual" => Some(Source::Manual),
+            _ => text.strip_prefix("group:").map(|g| Source::Group(g.to_string())),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleAssignment {
+    pub workspace_id: String,
+    pub role_id: String,
+    pub source: Source,
+}
+
+/// What the policy needs to know about one user.
+#[derive(Clone, Debug, Default)]
+pub struct UserFacts {
+    /// Active and not soft-deleted.
+    pub active: bool,
+    /// The groups the user is a member of: (id, displayName).
+    pub groups: Vec<(String, String)>,
+}
+
+/// A configuration that cannot work, refused with a clear reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl TenantConfig {
+    pub fn role(&self, id: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.id == id)
+    }
+    pub fn workspace(&self, id: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| w.id == id)
+    }
+    pub fn licence_type(&self, id: &str) -> Option<&LicenceType> {
+        self.licence_types.iter().find(|l| l.id == id)
+    }
+
+    /// Does any mapping refer to this group (by id or displayName)?
+    pub fn maps_group(&self, id: &str, display_name: &str) -> bool {
+        self.mappings.iter().any(|m| mapping_matches(m, id, display_name))
+    }
+
+    /// Is any provisioning configured at all? Without it, SCIM writes need no policy work.
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty() && self.licence_types.is_empty() && self.mappings.is_empty()
+    }
+
+    /// Check that the configuration can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |s: String| Err(ConfigError(s));
+        let mut seen = HashSet::new();
+        for w in &self.workspaces {
+            if !seen.insert(("workspace", w.name.to_lowercase())) {
+                return err(format!("there are two workspaces named '{}'", w.name));
+            }
+        }
+        for r in &self.roles {
+            if !seen.insert(("role", r.name.to_lowercase())) {
+                return err(format!("there are two roles named '{}'", r.name));
+            }
+        }
+        for l in &self.licence_types {
+            if !seen.insert(("licence", l.name.to_lowercase())) {
+                return err(format!("there are two licence types named '{}'", l.name));
+            }
+            if l.seat_limit.is_some_and(|n| n < 0) {
+                return err(format!("licence type '{}' has a negative seat limit", l.name));
+            }
+        }
+        if self.licence_types.iter().filter(|l| l.is_default).count() > 1 {
+            return err("only one licence type can be the default".into());
+        }
+        let p = &self.policy;
+        if let Some(ws) = &p.default_workspace_id
+            && self.workspace(ws).is_none()
+        {
+            return err(format!("the default workspace '{ws}' does not exist"));
+        }
+        if let Some(role) = &p.default_role_id {
+            match self.role(role) {
+                None => return err(format!("the default role '{role}' does not exist")),
+                Some(r) if !r.provisionable => {
+                    return err(format!("the default role '{}' is not provisionable: SCIM may not grant it", r.name));
+                }
+                _ => {}
+            }
+        }
+        if p.on_create == OnCreate::GrantDefault && (p.default_role_id.is_none() || p.default_workspace_id.is_none()) {
+            return err("on_create 'grant_default' needs a default_role and a default_workspace".into());
+        }
+        for d in &p.allowed_domains {
+            if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+                return err(format!("'{d}' is not an e-mail domain"));
+            }
+        }
+        for m in &self.mappings {
+            if m.group.trim().is_empty() {
+                return err("a group mapping needs a group (its id or displayName)".into());
+            }
+            if m.role_id.is_none() && m.licence_type_id.is_none() {
+                return err(format!("the mapping of group '{}' grants neither a role nor a licence type", m.group));
+            }
+            match (&m.workspace_id, &m.role_id) {
+                (Some(ws), _) if self.workspace(ws).is_none() => {
+                    return err(format!("the mapping of group '{}' names an unknown workspace '{ws}'", m.group));
+                }
+                (None, Some(_)) => {
+                    return err(format!("the mapping of group '{}' grants a role but names no workspace", m.group));
+                }
+                _ => {}
+            }
+            if let Some(role) = &m.role_id {
+                match self.role(role) {
+                    None => return err(format!("the mapping of group '{}' names an unknown role '{role}'", m.group)),
+                    Some(r) if !r.provisionable => {
+                        return err(format!(
+                            "the mapping of group '{}' grants role '{}', which is not provisionable",
+                            m.group, r.name
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(l) = &m.licence_type_id
+                && self.licence_type(l).is_none()
+            {
+                return err(format!("the mapping of group '{}' names an unknown licence type '{l}'", m.group));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mapping_matches(m: &GroupMapping, group_id: &str, display_name: &str) -> bool {
+    m.group == group_id || m.group.eq_ignore_ascii_case(display_name) || m.group.to_lowercase() == display_name.to_lowercase()
+}
+
+fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
+    user.groups.iter().find(|(id, name)| mapping_matches(m, id, name)).map(|(id, _)| id.as_str())
+}
+
+/// The roles a user should hold.
+///
+/// - Protected roles are never removed.
+/// - An inactive user keeps only protected roles.
+/// - Per workspace, the highest-ranked role mapped from the user's groups;
+///   it replaces the user's other non-protected roles in that workspace
+///   (manual ones too).
+/// - The default role in the default workspace, when the policy grants one
+///   and no group maps a role there.
+/// - Manual roles in workspaces no group maps a role in.
+pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
+    let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
+    let mut out: Vec<RoleAssignment> = current.iter().filter(|a| protected(a)).cloned().collect();
+    if !user.active {
+        out.sort();
+        return out;
+    }
+    // workspace -> (rank, role id, group id); the first mapping wins a tie.
+    let mut granted: BTreeMap<&str, (i64, &str, &str)> = BTreeMap::new();
+    for m in &config.mappings {
+        let (Some(ws), Some(role_id)) = (&m.workspace_id, &m.role_id) else { continue };
+        let Some(role) = config.role(role_id).filter(|r| r.provisionable) else { continue };
+        let Some(group) = in_group(m, user) else { continue };
+        match granted.get(ws.as_str()) {
+            Some((rank, _, _)) if *rank >= role.rank => {}
+            _ => {
+                granted.insert(ws, (role.rank, role_id, group));
+            }
+        }
+    }
+    for (ws, (_, role, group)) in &granted {
+        out.push(RoleAssignment {
+            workspace_id: ws.to_string(),
+            role_id: role.to_string(),
+            source: Source::Group(group.to_string()),
+        });
+    }
+    let p = &config.policy;
+    if p.on_create == OnCreate::GrantDefault
+        && let (Some(ws), Some(role)) = (&p.default_workspace_id, &p.default_role_id)
+        && !granted.contains_key(ws.as_str())
+        && config.role(role).is_some_and(|r| r.provisionable)
+    {
+        out.push(RoleAssignment { workspace_id: ws.clone(), role_id: role.clone(), source: Source::Default });
+    }
+    for a in current {
+        if a.source == Source::Manual && !protected(a) && !granted.contains_key(a.workspace_id.as_str()) {
+            out.push(a.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The licence a user should hold, before counting seats: the first mapped
+/// group's licence type, else the default type.
+pub fn desired_licence(config: &TenantConfig, user: &UserFacts) -> Option<(String, Source)> {
+    if !user.active {
+        return None;
+    }
+    for m in &config.mappings {
+        if let Some(l) = &m.licence_type_id
+            && config.licence_type(l).is_some()
+            && let Some(group) = in_group(m, user)
+        {
+            return Some((l.clone(), Source::Group(group.to_string())));
+        }
+    }
+    config.licence_types.iter().find(|l| l.is_default).map(|l| (l.id.clone(), Source::Default))
+}
+
+/// The first e-mail domain of a new user that the policy does not allow.
+/// The domains checked are those of every e-mail address and of a `userName`
+/// that is an address.
+pub fn disallowed_domain<'a>(policy: &Policy, addresses: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if policy.allowed_domains.is_empty() {
+        return None;
+    }
+    addresses.into_iter().filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_lowercase())).find(|d| {
+        !policy.allowed_domains.iter().any(|allowed| allowed.eq_ignore_ascii_case(d))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(id: &str, rank: i64, provisionable: bool, protected: bool) -> Role {
+        Role { id: id.into(), name: id.into(), rank, provisionable, protected }
+    }
+
+    fn config() -> TenantConfig {
+        TenantConfig {
+            workspaces: vec![
+                Workspace { id: "w1".into(), name: "c3.acme".into() },
+                Workspace { id: "w2".into(), name: "c3.acme-eu".into() },
+            ],
+            roles: vec![
+                role("viewer", 1, true, false),
+                role("editor", 2, true, false),
+                role("admin", 3, true, false),
+                role("billing", 9, false, true),
+            ],
+            licence_types: vec![
+                LicenceType { id: "basic".into(), name: "Basic".into(), seat_limit: Some(2), is_default: true },
+                LicenceType { id: "pro".into(), name: "Pro".into(), seat_limit: None, is_default: false },
+            ],
+            mappings: vec![
+                GroupMapping {
+                    id: "m1".into(),
+                    group: "Editors".into(),
+                    workspace_id: Some("w1".into()),
+                    role_id: Some("editor".into()),
+                    licence_type_id: Some("pro".into()),
+                },
+                GroupMapping {
+                    id: "m2".into(),
+                    group: "g-admins".into(),
+                    workspace_id: Some("w1".into()),
+                    role_id: Some("admin".into()),
+                    licence_type_id: None,
+                },
+            ],
+            policy: Policy {
+                on_create: OnCreate::GrantDefault,
+                default_role_id: Some("viewer".into()),
+                default_workspace_id: Some("w1".into()),
+                ..Policy::default()
+            },
+        }
+    }
+
+    fn a(ws: &str, role: &str, source: Source) -> RoleAssignment {
+        RoleAssignment { workspace_id: ws.into(), role_id: role.into(), source }
+    }
+
+    #[test]
+    fn default_role_without_groups() {
+        let user = UserFacts { active: true, groups: vec![] };
+        assert_eq!(desired_roles(&config(), &user, &[]), vec![a("w1", "viewer", Source::Default)]);
+        let mut c = config();
+        c.policy.on_create = OnCreate::NoAccess;
+        assert!(desired_roles(&c, &user, &[]).is_empty());
+    }
+
+    #[test]
+    fn highest_mapped_role_replaces_others_in_its_workspace() {
+        let user = UserFacts {
+            active: true,
+            groups: vec![("g-ed".into(), "EDITORS".into()), ("g-admins".into(), "Admins".into())],
+        };
+        let current = vec![
+            a("w1", "viewer", Source::Manual),
+            a("w2", "viewer", Source::Manual),
+            a("w1", "billing", Source::Manual),
+        ];
+        assert_eq!(
+            desired_roles(&config(), &user, &current),
+            vec![
+                a("w1", "admin", Source::Group("g-admins".into())),
+                a("w1", "billing", Source::Manual),
+                a("w2", "viewer", Source::Manual),
+            ]
+        );
+    }
+
+    #[test]
+    fn deactivation_keeps_only_protected_roles() {
+        let user = UserFacts { active: false, groups: vec![("g-admins".into(), "Admins".into())] };
+        let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
+        assert_eq!(desired_roles(&config(), &user, &current), vec![a("w1", "billing", Source::Manual)]);
+        assert_eq!(desired_licence(&config(), &user), None);
+    }
+
+    #[test]
+    fn licences_follow_groups_then_default() {
+        let c = config();
+        let plain = UserFacts { active: true, groups: vec![] };
+        assert_eq!(desired_licence(&c, &plain), Some(("basic".into(), Source::Default)));
+        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())] };
+        assert_eq!(desired_licence(&c, &editor), Some(("pro".into(), Source::Group("g-ed".into()))));
+    }
+
+    #[test]
+    fn configurations_that_cannot_work_are_refused() {
+        let mut c = config();
+        c.policy.default_role_id = Some("billing".into());
+        assert!(c.validate().unwrap_err().0.contains("not provisionable"));
+        let mut c = config();
+        c.mappings[0].workspace_id = Some("nope".into());
+        assert!(c.validate().unwrap_err().0.contains("unknown workspace"));
+        let mut c = config();
+        c.mappings[1].role_id = Some("billing".into());
+        assert!(c.validate().unwrap_err().0.contains("not provisionable"));
+        assert!(config().validate().is_ok());
+    }
+
+    #[test]
+    fn domains() {
+        let mut p = Policy::default();
+        assert_eq!(disallowed_domain(&p, ["a@x.com"]), None);
+        p.allowed_domains = vec!["acme.com".into()];
+        assert_eq!(disallowed_domain(&p, ["a@ACME.com", "b@acme.com"]), None);
+        assert_eq!(disallowed_domain(&p, ["a@acme.com", "vendor@other.io"]), Some("other.io".into()));
+        assert_eq!(disallowed_domain(&p, ["plainname"]), None);
+    }
+}
