@@ -267,7 +267,9 @@ impl TenantConfig {
 }
 
 fn mapping_matches(m: &GroupMapping, group_id: &str, display_name: &str) -> bool {
-    m.group == group_id || m.group.eq_ignore_ascii_case(display_name) || m.group.to_lowercase() == display_name.to_lowercase()
+    m.group == group_id
+        || m.group.eq_ignore_ascii_case(display_name)
+        || m.group.to_lowercase() == display_name.to_lowercase()
 }
 
 fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
@@ -353,9 +355,10 @@ pub fn disallowed_domain<'a>(policy: &Policy, addresses: impl IntoIterator<Item 
     if policy.allowed_domains.is_empty() {
         return None;
     }
-    addresses.into_iter().filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_lowercase())).find(|d| {
-        !policy.allowed_domains.iter().any(|allowed| allowed.eq_ignore_ascii_case(d))
-    })
+    addresses
+        .into_iter()
+        .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_lowercase()))
+        .find(|d| !policy.allowed_domains.iter().any(|allowed| allowed.eq_ignore_ascii_case(d)))
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, Api
         return Err(ScimError::invalid_value("every member needs a 'value'").into());
     }
     let index = IndexCols::of(&doc, c.kind);
-    let new = NewResource { kind: c.kind, id: new_id(), doc, index, now: clock::now(), members };
+    let new = NewResource { kind: c.kind, id: new_id(), doc, index, now: clock::now(), members, scim_managed: true };
     let user_name = new.doc.get("userName").and_then(Value::as_str).unwrap_or_default().to_string();
     let stored = c.state.store.insert(c.tenant_id, new).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => ApiError(ScimError::uniqueness(format!(
@@ -482,7 +482,7 @@ async fn replace(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap, body
         } else {
             Vec::new()
         };
-        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now() })
+        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
     });
     let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
     c.respond_one(StatusCode::OK, &stored, &projection).await
@@ -550,7 +550,7 @@ async fn patch_resource(
                 o.remove("members");
             }
         }
-        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now() })
+        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
     });
     let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
     c.respond_one(StatusCode::OK, &stored, &projection).await

@@ -2,10 +2,12 @@
 //! nothing above it knows which database it talks to. [`sql_store::SqlStore`]
 //! implements it on SQLite and PostgreSQL; [`sql`] translates filters for both.
 
+mod provision;
 pub mod sql;
 pub mod sql_store;
 
 use scim_core::patch::MemberChange;
+use scim_core::policy::{RoleAssignment, Source, TenantConfig};
 use scim_core::{AttrPath, Filter, ScimError};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -99,6 +101,8 @@ pub struct StoredResource {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Owned by the identity provider (written through SCIM), not by the admin API.
+    pub scim_managed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -138,6 +142,7 @@ pub struct NewResource {
     pub index: IndexCols,
     pub now: String,
     pub members: Vec<Member>,
+    pub scim_managed: bool,
 }
 
 /// What an update writes, decided by the caller from the current row.
@@ -147,7 +152,31 @@ pub struct Update {
     pub index: IndexCols,
     pub member_changes: Vec<MemberChange>,
     pub now: String,
+    pub scim_managed: bool,
 }
+
+/// What a user may do in the product, and why.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub active: bool,
+    pub deleted: bool,
+    pub scim_managed: bool,
+    pub roles: Vec<RoleAssignment>,
+    /// The licence type held, and its source.
+    pub licence: Option<(String, Source)>,
+    /// The licence type wanted but refused because its seats ran out.
+    pub unlicensed_wanted: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AdminToken {
+    pub id: i64,
+    pub name: String,
+    pub hash: Vec<u8>,
+    pub revoked_at: Option<String>,
+}
+
+pub type ConfigFn = Box<dyn FnOnce(&mut TenantConfig) -> Result<(), ScimError> + Send>;
 
 pub type UpdateFn = Box<dyn FnOnce(&StoredResource) -> Result<Update, ScimError> + Send>;
 pub type CheckFn = Box<dyn FnOnce(&StoredResource) -> Result<(), ScimError> + Send>;
@@ -197,6 +226,26 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Members of several groups at once (a page of a list).
     fn members_of<'a>(&'a self, tenant_id: i64, group_ids: &'a [String]) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
+    fn tenant_config(&self, tenant_id: i64) -> BoxFut<'_, TenantConfig>;
+    /// Change a tenant's configuration; it is validated, and every user whose
+    /// access it changes is reconciled in the same transaction.
+    fn change_tenant_config(&self, tenant_id: i64, f: ConfigFn) -> BoxFut<'_, TenantConfig>;
+    fn access<'a>(&'a self, tenant_id: i64, user_id: &'a str) -> BoxFut<'a, Option<Access>>;
+    /// Grant (`grant = true`) or withdraw a manual role.
+    fn set_manual_role<'a>(
+        &'a self,
+        tenant_id: i64,
+        user_id: &'a str,
+        workspace_id: &'a str,
+        role_id: &'a str,
+        grant: bool,
+    ) -> BoxFut<'a, ()>;
+    fn list_deleted_users(&self, tenant_id: i64) -> BoxFut<'_, Vec<StoredResource>>;
+    fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource>;
+
+    fn create_admin_token<'a>(&'a self, name: &'a str, hash: &'a [u8], now: &'a str) -> BoxFut<'a, ()>;
+    fn admin_token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<AdminToken>>;
+
     /// Groups of several users at once: user id -> [(group id, group displayName)].
     fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser>;
 }

@@ -10,9 +10,12 @@
 
 use super::sql::{self, Bind, Dialect};
 use super::*;
+use scim_core::ScimError;
 use scim_core::filter::eval::matches_element;
+use scim_core::policy::TenantConfig;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Connection settings a deployment may tune.
@@ -35,7 +38,7 @@ impl Default for PoolConfig {
 }
 
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     d: Dialect,
 }
 
@@ -68,6 +71,7 @@ fn resource_from_row(kind: Kind, row: &AnyRow) -> Result<StoredResource, StoreEr
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
     })
 }
 
@@ -148,7 +152,7 @@ impl SqlStore {
         self.d
     }
 
-    fn q(&self, sql: &str) -> Query<'static> {
+    pub(super) fn q(&self, sql: &str) -> Query<'static> {
         sqlx::query(AssertSqlSafe(self.d.placeholders(sql)))
     }
 
@@ -168,10 +172,10 @@ impl SqlStore {
     }
 
     fn resource_cols(&self) -> String {
-        format!("r.id, {}, r.version, r.created_at, r.updated_at", self.doc_col())
+        format!("r.id, {}, r.version, r.created_at, r.updated_at, r.scim_managed", self.doc_col())
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.d {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,
@@ -189,7 +193,8 @@ impl SqlStore {
         let lock = if self.d == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let row = self
             .q(&format!(
-                "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ?{lock}",
+                "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? \
+                 AND r.deleted_at IS NULL{lock}",
                 self.resource_cols()
             ))
             .bind(tenant_id)
@@ -253,6 +258,53 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+
+    /// A SCIM create whose userName belongs to a soft-deleted user restores
+    /// that user, with the same id and the new attributes.
+    async fn restore_soft_deleted(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tenant_id: i64,
+        new: &NewResource,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let Some(user_name) = new.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
+            return Ok(None);
+        };
+        let row = self
+            .q("SELECT seq, id, version, created_at FROM resources WHERE tenant_id = ? AND kind = 'User' AND user_name = ? \
+                AND deleted_at IS NOT NULL")
+            .bind(tenant_id)
+            .bind(user_name)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let seq: i64 = row.try_get("seq")?;
+        let version: i64 = row.try_get::<i64, _>("version")? + 1;
+        self.q(&format!(
+            "UPDATE resources SET external_id = ?, display_name = ?, active = ?, doc = {}, version = ?, updated_at = ?, \
+             scim_managed = ?, deleted_at = NULL WHERE seq = ?",
+            self.doc_param()
+        ))
+        .bind(&new.index.external_id)
+        .bind(&new.index.display_name)
+        .bind(new.index.active.map(i64::from))
+        .bind(new.doc.to_string())
+        .bind(version)
+        .bind(&new.now)
+        .bind(i64::from(new.scim_managed))
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+        Ok(Some(StoredResource {
+            kind: Kind::User,
+            id: row.try_get("id")?,
+            doc: new.doc.clone(),
+            version,
+            created_at: row.try_get("created_at")?,
+            updated_at: new.now.clone(),
+            scim_managed: new.scim_managed,
+        }))
     }
 
     /// Membership changes as row inserts and deletes: one row per member,
@@ -438,38 +490,81 @@ impl Storage for SqlStore {
 
     fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource> {
         Box::pin(async move {
-            let doc_text = new.doc.to_string();
             let mut tx = self.write_tx().await?;
-            self.q(&format!(
-                "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version, \
-                 created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?)",
-                self.doc_param()
-            ))
-            .bind(tenant_id)
-            .bind(new.kind.as_str())
-            .bind(&new.id)
-            .bind(&new.index.user_name)
-            .bind(&new.index.external_id)
-            .bind(&new.index.display_name)
-            .bind(new.index.active.map(i64::from))
-            .bind(&doc_text)
-            .bind(&new.now)
-            .bind(&new.now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or(e, "userName"))?;
-            for m in &new.members {
-                self.add_member(&mut tx, tenant_id, &new.id, m).await?;
+            let config = self.config_in(&mut tx, tenant_id, true).await?;
+            if new.kind == Kind::User && new.scim_managed {
+                let mut addresses: Vec<&str> = new
+                    .doc
+                    .get("emails")
+                    .and_then(Value::as_array)
+                    .map(|emails| emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).collect())
+                    .unwrap_or_default();
+                if let Some(user_name) = new.doc.get("userName").and_then(Value::as_str) {
+                    addresses.push(user_name);
+                }
+                if let Some(domain) = scim_core::policy::disallowed_domain(&config.policy, addresses) {
+                    return Err(StoreError::Rejected(ScimError::new(
+                        403,
+                        None,
+                        format!(
+                            "users of the e-mail domain '{domain}' are not provisioned through SCIM in this tenant: \
+                             external users are managed by hand in the product"
+                        ),
+                    )));
+                }
+            }
+            let stored = match self.restore_soft_deleted(&mut tx, tenant_id, &new).await? {
+                Some(restored) => restored,
+                None => {
+                    self.q(&format!(
+                        "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
+                         version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?)",
+                        self.doc_param()
+                    ))
+                    .bind(tenant_id)
+                    .bind(new.kind.as_str())
+                    .bind(&new.id)
+                    .bind(&new.index.user_name)
+                    .bind(&new.index.external_id)
+                    .bind(&new.index.display_name)
+                    .bind(new.index.active.map(i64::from))
+                    .bind(new.doc.to_string())
+                    .bind(&new.now)
+                    .bind(&new.now)
+                    .bind(i64::from(new.scim_managed))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "userName"))?;
+                    for m in &new.members {
+                        self.add_member(&mut tx, tenant_id, &new.id, m).await?;
+                    }
+                    StoredResource {
+                        kind: new.kind,
+                        id: new.id.clone(),
+                        doc: new.doc.clone(),
+                        version: 1,
+                        created_at: new.now.clone(),
+                        updated_at: new.now.clone(),
+                        scim_managed: new.scim_managed,
+                    }
+                }
+            };
+            if !config.is_empty() {
+                let affected: BTreeSet<String> = match new.kind {
+                    Kind::User => BTreeSet::from([stored.id.clone()]),
+                    Kind::Group => {
+                        let name = new.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+                        if config.maps_group(&stored.id, name) {
+                            new.members.iter().map(|m| m.value.clone()).collect()
+                        } else {
+                            BTreeSet::new()
+                        }
+                    }
+                };
+                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
             }
             tx.commit().await?;
-            Ok(StoredResource {
-                kind: new.kind,
-                id: new.id,
-                doc: new.doc,
-                version: 1,
-                created_at: new.now.clone(),
-                updated_at: new.now,
-            })
+            Ok(stored)
         })
     }
 
@@ -477,7 +572,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             let row = self
                 .q(&format!(
-                    "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ?",
+                    "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? AND r.deleted_at IS NULL",
                     self.resource_cols()
                 ))
                 .bind(tenant_id)
@@ -503,15 +598,18 @@ impl Storage for SqlStore {
             };
             let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, self.d)
                 .map_err(StoreError::Rejected)?;
-            let count_sql =
-                format!("SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND {}", cond.sql);
+            let count_sql = format!(
+                "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
+                cond.sql
+            );
             let q = self.q(&count_sql).bind(tenant_id).bind(kind.as_str());
             let total: i64 = bind_all(q, &cond.binds).fetch_one(&self.pool).await?.try_get(0)?;
             if query.limit <= 0 || query.offset >= total {
                 return Ok((total, Vec::new()));
             }
             let page_sql = format!(
-                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND {} ORDER BY {} LIMIT ? OFFSET ?",
+                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {} \
+                 ORDER BY {} LIMIT ? OFFSET ?",
                 self.resource_cols(),
                 cond.sql,
                 order.sql
@@ -527,13 +625,28 @@ impl Storage for SqlStore {
     fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
+            let config = self.config_in(&mut tx, tenant_id, true).await?;
             let (seq, current) =
                 self.get_for_update(&mut tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
             let update = f(&current).map_err(StoreError::Rejected)?;
             let version = current.version + 1;
+            // Whose access may this change move? Worked out before and after the write.
+            let display = |doc: &Value| doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
+            let group_mapped = kind == Kind::Group
+                && !config.is_empty()
+                && (config.maps_group(id, &display(&current.doc)) || config.maps_group(id, &display(&update.doc)));
+            let whole_group = group_mapped
+                && (display(&current.doc) != display(&update.doc)
+                    || update.member_changes.iter().any(|c| {
+                        matches!(c, MemberChange::Replace(_) | MemberChange::RemoveAll | MemberChange::RemoveWhere(_))
+                    }));
+            let mut affected = BTreeSet::new();
+            if whole_group {
+                affected.extend(self.member_ids(&mut tx, tenant_id, id).await?);
+            }
             self.q(&format!(
                 "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
-                 version = ?, updated_at = ? WHERE seq = ?",
+                 version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
                 self.doc_param()
             ))
             .bind(&update.index.user_name)
@@ -543,12 +656,37 @@ impl Storage for SqlStore {
             .bind(update.doc.to_string())
             .bind(version)
             .bind(&update.now)
+            .bind(i64::from(update.scim_managed))
             .bind(seq)
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, "userName"))?;
             if !update.member_changes.is_empty() {
                 self.apply_member_changes(&mut tx, tenant_id, id, &update.member_changes).await?;
+            }
+            if !config.is_empty() {
+                match kind {
+                    Kind::User => {
+                        affected.insert(id.to_string());
+                    }
+                    Kind::Group if whole_group => affected.extend(self.member_ids(&mut tx, tenant_id, id).await?),
+                    Kind::Group if group_mapped => {
+                        for change in &update.member_changes {
+                            match change {
+                                MemberChange::Add(values) => affected.extend(
+                                    values
+                                        .iter()
+                                        .filter_map(|v| v.get("value").and_then(Value::as_str))
+                                        .map(str::to_string),
+                                ),
+                                MemberChange::Remove(ids) => affected.extend(ids.iter().cloned()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    Kind::Group => {}
+                }
+                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
             }
             tx.commit().await?;
             Ok(StoredResource {
@@ -558,6 +696,7 @@ impl Storage for SqlStore {
                 version,
                 created_at: current.created_at,
                 updated_at: update.now,
+                scim_managed: update.scim_managed,
             })
         })
     }
@@ -565,18 +704,196 @@ impl Storage for SqlStore {
     fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
+            let config = self.config_in(&mut tx, tenant_id, true).await?;
             let (seq, current) =
                 self.get_for_update(&mut tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
             check(&current).map_err(StoreError::Rejected)?;
-            self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut *tx).await?;
+            let mut affected = BTreeSet::new();
+            if kind == Kind::Group {
+                let name = current.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+                if config.maps_group(id, name) {
+                    affected = self.member_ids(&mut tx, tenant_id, id).await?;
+                }
+            }
+            let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
+            if soft {
+                self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
+                    .bind(crate::clock::now())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut *tx).await?;
+            }
             let column = if kind == Kind::Group { "group_id" } else { "member_id" };
             self.q(&format!("DELETE FROM members WHERE tenant_id = ? AND {column} = ?"))
                 .bind(tenant_id)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if kind == Kind::User {
+                if soft {
+                    affected.insert(id.to_string());
+                } else {
+                    self.forget_access(&mut tx, tenant_id, id).await?;
+                }
+            }
+            if !affected.is_empty() {
+                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
+            }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn tenant_config(&self, tenant_id: i64) -> BoxFut<'_, TenantConfig> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let config = self.config_in(&mut tx, tenant_id, false).await?;
+            tx.commit().await?;
+            Ok(config)
+        })
+    }
+
+    fn change_tenant_config(&self, tenant_id: i64, f: ConfigFn) -> BoxFut<'_, TenantConfig> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            let old = self.config_in(&mut tx, tenant_id, true).await?;
+            let mut new = old.clone();
+            f(&mut new).map_err(StoreError::Rejected)?;
+            new.validate().map_err(|e| StoreError::Rejected(ScimError::new(400, None, e.0)))?;
+            let doc = serde_json::to_string(&new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let done = self
+                .q("UPDATE tenant_configs SET doc = ?, version = version + 1 WHERE tenant_id = ?")
+                .bind(&doc)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                self.q("INSERT INTO tenant_configs (tenant_id, doc, version) VALUES (?, ?, 1)")
+                    .bind(tenant_id)
+                    .bind(&doc)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let affected = self.affected_by_config(&mut tx, tenant_id, &old, &new).await?;
+            self.reconcile(&mut tx, tenant_id, &new, &affected).await?;
+            tx.commit().await?;
+            Ok(new)
+        })
+    }
+
+    fn access<'a>(&'a self, tenant_id: i64, user_id: &'a str) -> BoxFut<'a, Option<Access>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let access = self.access_in(&mut tx, tenant_id, user_id).await?;
+            tx.commit().await?;
+            Ok(access)
+        })
+    }
+
+    fn set_manual_role<'a>(
+        &'a self,
+        tenant_id: i64,
+        user_id: &'a str,
+        workspace_id: &'a str,
+        role_id: &'a str,
+        grant: bool,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            let config = self.config_in(&mut tx, tenant_id, true).await?;
+            if config.workspace(workspace_id).is_none() {
+                return Err(StoreError::Rejected(ScimError::not_found(format!(
+                    "workspace '{workspace_id}' not found"
+                ))));
+            }
+            if config.role(role_id).is_none() {
+                return Err(StoreError::Rejected(ScimError::not_found(format!("role '{role_id}' not found"))));
+            }
+            self.get_for_update(&mut tx, tenant_id, Kind::User, user_id).await?.ok_or(StoreError::NotFound)?;
+            let sql = if grant {
+                "INSERT INTO role_assignments (tenant_id, user_id, workspace_id, role_id, source) VALUES (?, ?, ?, ?, 'manual') \
+                 ON CONFLICT (tenant_id, user_id, workspace_id, role_id, source) DO NOTHING"
+            } else {
+                "DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? AND workspace_id = ? AND role_id = ? \
+                 AND source = 'manual'"
+            };
+            self.q(sql).bind(tenant_id).bind(user_id).bind(workspace_id).bind(role_id).execute(&mut *tx).await?;
+            // A manual role gives way where a group maps a role: the policy decides.
+            self.reconcile(&mut tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn list_deleted_users(&self, tenant_id: i64) -> BoxFut<'_, Vec<StoredResource>> {
+        Box::pin(async move {
+            let rows = self
+                .q(&format!(
+                    "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.deleted_at IS NOT NULL \
+                     ORDER BY r.seq",
+                    self.resource_cols()
+                ))
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(|r| resource_from_row(Kind::User, r)).collect()
+        })
+    }
+
+    fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            let config = self.config_in(&mut tx, tenant_id, true).await?;
+            let done = self
+                .q("UPDATE resources SET deleted_at = NULL, version = version + 1, updated_at = ? \
+                    WHERE tenant_id = ? AND kind = 'User' AND id = ? AND deleted_at IS NOT NULL")
+                .bind(now)
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            self.reconcile(&mut tx, tenant_id, &config, &BTreeSet::from([id.to_string()])).await?;
+            let (_, restored) =
+                self.get_for_update(&mut tx, tenant_id, Kind::User, id).await?.ok_or(StoreError::NotFound)?;
+            tx.commit().await?;
+            Ok(restored)
+        })
+    }
+
+    fn create_admin_token<'a>(&'a self, name: &'a str, hash: &'a [u8], now: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            self.q("INSERT INTO admin_tokens (name, hash, created_at) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(hash.to_vec())
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| conflict_or(e, "admin token name"))?;
+            Ok(())
+        })
+    }
+
+    fn admin_token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<AdminToken>> {
+        Box::pin(async move {
+            let row = self
+                .q("SELECT id, name, hash, revoked_at FROM admin_tokens WHERE hash = ?")
+                .bind(hash.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+            match row {
+                Some(r) => Ok(Some(AdminToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    hash: r.try_get("hash")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })),
+                None => Ok(None),
+            }
         })
     }
 
