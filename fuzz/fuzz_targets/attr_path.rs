@@ -27,23 +27,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = AttrPath::parse(s) {
         let shown = p.to_string();
         match AttrPath::parse(&shown) {
-            Ok(again) => assert_eq!(
-                again, p,
-                "round trip changed the attribute path\n input: {s:?}\n shown: {shown:?}"
-            ),
+            Ok(again) => {
+                assert_eq!(again, p, "round trip changed the attribute path\n input: {s:?}\n shown: {shown:?}")
+            }
             Err(e) => panic!(
                 "the rendering of a parsed attribute path does not parse\n input: {s:?}\n shown: {shown:?}\n error: {e}"
             ),
         }
     }
 
-    for projection in [
-        Projection::parse(Some(s), None),
-        Projection::parse(None, Some(s)),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for projection in [Projection::parse(Some(s), None), Projection::parse(None, Some(s))].into_iter().flatten() {
         let _ = projection.apply(&USER, &USER_RT);
         let _ = projection.apply(&GROUP, &GROUP_RT);
         let _ = projection.includes(&USER_RT, "emails");

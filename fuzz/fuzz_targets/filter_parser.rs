@@ -29,13 +29,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(f) = parse_filter(s) {
         let shown = f.to_string();
         match parse_filter(&shown) {
-            Ok(again) => assert_eq!(
-                again, f,
-                "round trip changed the filter\n input: {s:?}\n shown: {shown:?}"
-            ),
-            Err(e) => panic!(
-                "the rendering of a parsed filter does not parse\n input: {s:?}\n shown: {shown:?}\n error: {e}"
-            ),
+            Ok(again) => assert_eq!(again, f, "round trip changed the filter\n input: {s:?}\n shown: {shown:?}"),
+            Err(e) => {
+                panic!("the rendering of a parsed filter does not parse\n input: {s:?}\n shown: {shown:?}\n error: {e}")
+            }
         }
         let _ = filter::validate(&f, &USER_RT);
         let _ = filter::matches(&f, &USER, &USER_RT);
@@ -46,10 +43,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = PatchPath::parse(s) {
         let shown = p.to_string();
         match PatchPath::parse(&shown) {
-            Ok(again) => assert_eq!(
-                again, p,
-                "round trip changed the PATCH path\n input: {s:?}\n shown: {shown:?}"
-            ),
+            Ok(again) => assert_eq!(again, p, "round trip changed the PATCH path\n input: {s:?}\n shown: {shown:?}"),
             Err(e) => panic!(
                 "the rendering of a parsed PATCH path does not parse\n input: {s:?}\n shown: {shown:?}\n error: {e}"
             ),

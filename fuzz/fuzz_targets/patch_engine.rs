@@ -26,8 +26,7 @@ static USER_RT: LazyLock<ResourceType> = LazyLock::new(ResourceType::user);
 static GROUP_RT: LazyLock<ResourceType> = LazyLock::new(ResourceType::group);
 static USER: LazyLock<Value> = LazyLock::new(|| common::user_doc(&USER_RT));
 static MIN_USER: LazyLock<Value> = LazyLock::new(|| {
-    let mut doc = resource::prepare(&json!({"userName": "min"}), &USER_RT, None)
-        .expect("the minimal user is valid");
+    let mut doc = resource::prepare(&json!({"userName": "min"}), &USER_RT, None).expect("the minimal user is valid");
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("id".into(), Value::String("min-1".into()));
     }
@@ -41,9 +40,7 @@ fn check(doc: &Value, ops: &[PatchOp], rt: &ResourceType, body: &Value) {
     assert_eq!(doc, &before, "apply changed its input document");
     if let Ok(out) = result {
         if let Err(e) = resource::prepare(&out, rt, None) {
-            panic!(
-                "apply succeeded but prepare refuses its result\n body: {body}\n result: {out}\n error: {e}"
-            );
+            panic!("apply succeeded but prepare refuses its result\n body: {body}\n result: {out}\n error: {e}");
         }
     }
 }

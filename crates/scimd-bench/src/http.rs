@@ -73,7 +73,13 @@ impl Http {
     }
 
     /// As [`Http::call`], and an error unless the status is one of `ok`.
-    pub async fn expect(&self, method: Method, path: &str, body: Option<String>, ok: &[u16]) -> Result<Vec<u8>, String> {
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        ok: &[u16],
+    ) -> Result<Vec<u8>, String> {
         let (status, bytes) = self.call(method.clone(), path, body).await?;
         if ok.contains(&status) {
             Ok(bytes)

@@ -46,6 +46,18 @@ pub enum Command {
     /// Manage a tenant's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage tokens for the admin API (/admin/v1).
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminTokenCommand {
+    /// Create an admin token; it is printed once, alone, on standard output.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +193,12 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Tenant(cmd) => tenant_command(&store, cmd).await,
         Command::Token(cmd) => token_command(&store, cmd).await,
+        Command::AdminToken(AdminTokenCommand::Create { name }) => {
+            let token = create_admin_token(&store, &name).await?;
+            println!("{token}");
+            eprintln!("admin token '{name}' created; it is shown only this once");
+            Ok(())
+        }
     }
 }
 
@@ -264,6 +282,15 @@ async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
             Ok(())
         }
     }
+}
+
+pub async fn create_admin_token(store: &Store, name: &str) -> Result<String, String> {
+    let (token, hash) = auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
+    store.create_admin_token(name, &hash, &clock::now()).await.map_err(|e| match e {
+        StoreError::Conflict(_) => format!("there is already an admin token named '{name}'"),
+        other => other.to_string(),
+    })?;
+    Ok(token)
 }
 
 /// On a database without tenants, create `default` and a token, and print

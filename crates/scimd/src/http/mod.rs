@@ -1,6 +1,7 @@
 //! HTTP: the router, shared state, request parsing, authentication and
 //! request logging. Handlers live in [`resources`] and [`discovery`].
 
+pub mod admin;
 pub mod discovery;
 pub mod error;
 pub mod resources;
@@ -102,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/scim/v2/{tenant}", scim)
+        .merge(admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -124,8 +126,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn not_found(req: Request) -> ApiError {
-    ApiError::status(404, format!("there is no endpoint at {} {}", req.method(), req.uri().path()))
+async fn not_found(req: Request) -> Response {
+    let detail = format!("there is no endpoint at {} {}", req.method(), req.uri().path());
+    if req.uri().path().starts_with("/admin/") {
+        let body = serde_json::json!({"error": {"status": 404, "code": "not_found", "detail": detail}});
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
+    ApiError::status(404, detail).into_response()
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -167,8 +174,12 @@ async fn authenticate(
 async fn scim_errors_only(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    let is_scim = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes());
-    if status.as_u16() < 400 || is_scim {
+    // Our own errors are JSON already (SCIM errors, or the admin API's shape).
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes() || v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
         return resp;
     }
     let text = match axum::body::to_bytes(resp.into_body(), 4096).await {

@@ -1,0 +1,293 @@
+//! scimd-bench: drive a SCIM 2.0 server (scimd, a peer, or both beside the
+//! bare HTTP route) with a provisioning workload and report, per scenario,
+//! operations per second, p50 and p99 latency and errors.
+//!
+//! Exit status: 0 when every scenario ran without errors, 1 when any had
+//! errors, 2 on bad arguments. Never on time: speed is reported, not judged.
+
+mod http;
+mod report;
+mod stats;
+mod workload;
+
+use clap::{Args, Parser, Subcommand};
+use http::Http;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use workload::{Plan, SCENARIOS};
+
+#[derive(Parser, Debug)]
+#[command(name = "scimd-bench", version, about = "Load tool for SCIM 2.0 servers (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the workload against one SCIM base URL.
+    Run(RunArgs),
+    /// Run the same workload, in one run, against the bare route, scimd and a peer, and print ratios.
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/bench.
+    #[arg(long)]
+    base_url: String,
+    /// Bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Name of the target in the report.
+    #[arg(long, default_value = "target")]
+    label: String,
+    /// The server's process id, to report its CPU time and resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[command(flatten)]
+    work: Workload,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// scimd's SCIM base URL.
+    #[arg(long)]
+    scimd_url: String,
+    /// scimd's bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    scimd_token: Option<String>,
+    /// scimd's process id (CPU time and resident memory in the report).
+    #[arg(long)]
+    scimd_pid: Option<u32>,
+    /// A bare route of the same HTTP stack, e.g. http://127.0.0.1:8080/healthz: the limit.
+    #[arg(long)]
+    bare_url: Option<String>,
+    /// The peer's SCIM base URL (bench/peer.sh serves scim2-server at http://127.0.0.1:PORT/bench/v2).
+    #[arg(long)]
+    peer_url: Option<String>,
+    /// The peer's bearer token (or PEER_BENCH_TOKEN).
+    #[arg(long, env = "PEER_BENCH_TOKEN", hide_env_values = true)]
+    peer_token: Option<String>,
+    /// The peer's process id.
+    #[arg(long)]
+    peer_pid: Option<u32>,
+    /// Users seeded on the peer (default: --users).
+    #[arg(long)]
+    peer_users: Option<usize>,
+    /// Group sizes on the peer (default: those of --group-sizes up to 10000).
+    #[arg(long, value_delimiter = ',')]
+    peer_group_sizes: Option<Vec<usize>>,
+    /// Events in the peer's Okta wave (default: --wave).
+    #[arg(long)]
+    peer_wave: Option<usize>,
+    /// Label for scimd in the report (e.g. scimd-sqlite).
+    #[arg(long, default_value = "scimd")]
+    scimd_label: String,
+    #[command(flatten)]
+    work: Workload,
+}
+
+#[derive(Args, Debug)]
+struct Workload {
+    /// Concurrent connections (closed loop: each sends its next request when the last one answered).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds each time-bound scenario runs [default: 10; --smoke: 1].
+    #[arg(long)]
+    duration_secs: Option<f64>,
+    /// Users to seed with POST [default: 10000; --smoke: 200].
+    #[arg(long)]
+    users: Option<usize>,
+    /// Group sizes at which single member changes are timed [default: 10,10000,100000; --smoke: 10,100].
+    #[arg(long, value_delimiter = ',')]
+    group_sizes: Option<Vec<usize>>,
+    /// Scenarios to run (comma-separated) [default: all]. Known: seed_users, get_by_id, filter_username,
+    /// patch_active, list_page_100, list_page_deep, group_fill, member_add_remove,
+    /// group_get_excluded_members, mixed_okta.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Option<Vec<String>>,
+    /// Remove-then-add pairs per group size, at most [default: 200; --smoke: 10].
+    #[arg(long)]
+    member_ops: Option<usize>,
+    /// Provisioning events in the Okta assignment wave, at most [default: 2000; --smoke: 40].
+    #[arg(long)]
+    wave: Option<usize>,
+    /// Do not create users: sample the target's existing users (e.g. a database loaded beforehand).
+    #[arg(long)]
+    existing_users: bool,
+    /// How many existing users to sample with --existing-users.
+    #[arg(long, default_value_t = 10_000)]
+    sample: usize,
+    /// Seconds the group fill may take before larger sizes are skipped.
+    #[arg(long, default_value_t = 900)]
+    fill_cap_secs: u64,
+    /// Request timeout in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+    /// Runtime worker threads of the load tool.
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Seed of the random choices (users, offsets).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Prefix of the userNames this run creates [default: derived from the time].
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Smoke mode: a few seconds, small sizes (CI); explicit flags still win.
+    #[arg(long)]
+    smoke: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl Workload {
+    fn plan(&self, server_pid: Option<u32>) -> Result<Plan, String> {
+        let s = self.smoke;
+        let scenarios = match &self.scenarios {
+            None => SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                let list: Vec<String> = list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                if let Some(bad) = list.iter().find(|n| !SCENARIOS.contains(&n.as_str())) {
+                    return Err(format!("unknown scenario '{bad}'; known: {}", SCENARIOS.join(", ")));
+                }
+                list
+            }
+        };
+        let duration = self.duration_secs.unwrap_or(if s { 1.0 } else { 10.0 });
+        if !(duration > 0.0 && duration < 86_400.0) {
+            return Err("--duration-secs must be between 0 and 86400".into());
+        }
+        if self.concurrency == 0 || self.concurrency > 4096 {
+            return Err("--concurrency must be between 1 and 4096".into());
+        }
+        let run_id = match &self.run_id {
+            Some(r) if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !r.is_empty() => r.clone(),
+            Some(_) => return Err("--run-id may hold only letters, digits and '-'".into()),
+            None => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                format!("b{now:x}")
+            }
+        };
+        Ok(Plan {
+            concurrency: self.concurrency,
+            duration: Duration::from_secs_f64(duration),
+            users: self.users.unwrap_or(if s { 200 } else { 10_000 }),
+            group_sizes: self.group_sizes.clone().unwrap_or(if s { vec![10, 100] } else { vec![10, 10_000, 100_000] }),
+            scenarios,
+            member_ops: self.member_ops.unwrap_or(if s { 10 } else { 200 }),
+            wave: self.wave.unwrap_or(if s { 40 } else { 2000 }),
+            existing_users: self.existing_users,
+            sample: self.sample,
+            fill_cap: Duration::from_secs(self.fill_cap_secs),
+            seed: self.seed,
+            run_id,
+            server_pid,
+        })
+    }
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn client(url: &str, token: Option<&str>, w: &Workload) -> Result<Http, String> {
+    Http::new(url, token, w.concurrency, Duration::from_secs(w.timeout_secs))
+}
+
+fn run(args: RunArgs) -> Result<bool, String> {
+    let plan = args.work.plan(args.server_pid)?;
+    let http = client(&args.base_url, args.token.as_deref(), &args.work)?;
+    let rt = runtime(args.work.client_threads)?;
+    let target = rt.block_on(workload::run_target(&args.label, http, &plan));
+    let targets = vec![target];
+    print!("{}", report::tables(&targets));
+    let doc = report::json(&targets, &[], &[plan_json("run", &plan)]);
+    write_json(args.work.json.as_ref(), &doc)?;
+    Ok(targets.iter().all(|t| t.errors() == 0))
+}
+
+fn compare(args: CompareArgs) -> Result<bool, String> {
+    let w = &args.work;
+    let plan = w.plan(args.scimd_pid)?;
+    let rt = runtime(w.client_threads)?;
+    let mut targets = Vec::new();
+    let mut plans = Vec::new();
+    if let Some(bare) = &args.bare_url {
+        let http = client(bare, args.scimd_token.as_deref(), w)?;
+        targets.push(rt.block_on(workload::run_bare("bare", http, &plan)));
+    }
+    let http = client(&args.scimd_url, args.scimd_token.as_deref(), w)?;
+    targets.push(rt.block_on(workload::run_target(&args.scimd_label, http, &plan)));
+    plans.push(plan_json(&args.scimd_label, &plan));
+    if let Some(peer) = &args.peer_url {
+        let mut peer_plan = plan.clone();
+        peer_plan.server_pid = args.peer_pid;
+        peer_plan.users = args.peer_users.unwrap_or(plan.users);
+        peer_plan.group_sizes = args
+            .peer_group_sizes
+            .clone()
+            .unwrap_or_else(|| plan.group_sizes.iter().copied().filter(|&s| s <= 10_000).collect());
+        peer_plan.wave = args.peer_wave.unwrap_or(plan.wave);
+        let http = client(peer, args.peer_token.as_deref(), w)?;
+        targets.push(rt.block_on(workload::run_target("peer", http, &peer_plan)));
+        plans.push(plan_json("peer", &peer_plan));
+    }
+    print!("{}", report::tables(&targets));
+    let ratios = report::ratios(&targets, &args.scimd_label);
+    print!("{}", report::ratio_table(&ratios));
+    let checks = report::targets(&targets, &args.scimd_label);
+    print!("{}", report::target_table(&checks));
+    let mut doc = report::json(&targets, &ratios, &plans);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("targets_check".into(), report::checks_json(&checks));
+    }
+    write_json(w.json.as_ref(), &doc)?;
+    Ok(targets.iter().all(|t| t.errors() == 0))
+}
+
+fn plan_json(label: &str, p: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "target": label,
+        "concurrency": p.concurrency,
+        "duration_secs": p.duration.as_secs_f64(),
+        "users": p.users,
+        "group_sizes": p.group_sizes,
+        "scenarios": p.scenarios,
+        "member_ops": p.member_ops,
+        "wave": p.wave,
+        "existing_users": p.existing_users,
+        "run_id": p.run_id,
+    })
+}
+
+fn write_json(path: Option<&PathBuf>, doc: &serde_json::Value) -> Result<(), String> {
+    let Some(path) = path else { return Ok(()) };
+    let text = serde_json::to_string_pretty(doc).map_err(|e| format!("cannot encode the results: {e}"))?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Compare(a) => compare(a),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("scimd-bench: some scenarios had errors (see the errors column)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("scimd-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
