@@ -80,11 +80,17 @@ pub fn is_attr_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Does the text start with `urn:` (any case)? Safe on any UTF-8 (the fuzzer
+/// found that slicing `[..4]` can split a character).
+pub fn has_urn_prefix(text: &str) -> bool {
+    text.len() > 4 && text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
 /// Split `urn:...:name.sub` or `name.sub` into its parts; `None` if malformed.
 /// The URN is everything before the last `:`; dots in the URN (`2.0`) are not
 /// sub-attribute separators.
 pub fn split_attr_path(text: &str) -> Option<AttrPath> {
-    let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+    let (urn, rest) = if has_urn_prefix(text) {
         let idx = text.rfind(':')?;
         (Some(text[..idx].to_string()), &text[idx + 1..])
     } else {

@@ -25,8 +25,7 @@ impl Projection {
                 .filter(|s| !s.is_empty())
                 .map(|s| {
                     // A bare schema URN names the whole extension.
-                    if s.len() > 4
-                        && s[..4].eq_ignore_ascii_case("urn:")
+                    if crate::path::has_urn_prefix(s)
                         && !s.contains('.')
                         && let Some(p) = split_attr_path(s)
                     {

@@ -200,6 +200,15 @@ fn filter_schema_errors() {
 }
 
 #[test]
+fn multibyte_text_never_splits_a_character() {
+    // Found by the fuzzers: `[..4]` on text whose 4th byte is inside a character.
+    assert!(AttrPath::parse(" nҞ").is_err());
+    assert!(Projection::parse(Some("abcé"), None).is_err());
+    let ops = patch_ops(json!([{"op": "add", "value": {"abcé": 1}}]));
+    assert!(patch::apply(&bjensen(), &ops, &user()).is_ok());
+}
+
+#[test]
 fn hostile_filters_are_refused_not_crashing() {
     let deep = format!("{}a pr{}", "(".repeat(10_000), ")".repeat(10_000));
     assert!(filter::parse_filter(&deep).unwrap_err().detail.contains("the filter is"));
