@@ -3,11 +3,12 @@
 //! fast hash is enough for a secret with that much entropy), compared in
 //! constant time, and never logged.
 
-use crate::store::{Store, Tenant};
+use crate::store::{Store, Tenant, TokenInfo};
 use scim_core::ScimError;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 pub const TOKEN_PREFIX: &str = "scimd_";
@@ -54,6 +55,7 @@ fn unauthorized(detail: &str) -> ScimError {
 /// Check the `Authorization` header for the tenant named in the URL.
 pub async fn authenticate(
     store: &Store,
+    cache: &AuthCache,
     uses: &TokenUses,
     tenant_name: &str,
     header: Option<&str>,
@@ -70,7 +72,16 @@ pub async fn authenticate(
         return Err(unauthorized("the Authorization header must be 'Bearer <token>'"));
     };
     let hash = hash_token(token);
-    let info = store.token_by_hash(&hash).await.map_err(internal)?;
+    let info = match cache.token(&hash) {
+        Some(info) => Some(info),
+        None => {
+            let found = store.token_by_hash(&hash).await.map_err(internal)?;
+            if let Some(info) = &found {
+                cache.put_token(&hash, info.clone());
+            }
+            found
+        }
+    };
     let Some(info) = info.filter(|i| bool::from(i.hash.as_slice().ct_eq(hash.as_slice()))) else {
         return Err(unauthorized("the bearer token is not valid"));
     };
@@ -80,7 +91,16 @@ pub async fn authenticate(
     if info.expires_at.as_deref().is_some_and(|exp| exp <= now) {
         return Err(unauthorized("the bearer token has expired; create a new one with 'scimd token create'"));
     }
-    let tenant = store.tenant_by_name(tenant_name).await.map_err(internal)?;
+    let tenant = match cache.tenant(tenant_name) {
+        Some(t) => Some(t),
+        None => {
+            let found = store.tenant_by_name(tenant_name).await.map_err(internal)?;
+            if let Some(t) = &found {
+                cache.put_tenant(t.clone());
+            }
+            found
+        }
+    };
     let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
         return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")));
     };
@@ -93,6 +113,74 @@ pub async fn authenticate(
     }
     uses.record(info.id, now);
     Ok(Caller { tenant, token_name: info.name })
+}
+
+/// Tokens and tenants as read from the database a moment ago, so that a
+/// request does not pay two look-ups before its own work. Entries live for
+/// `ttl` (a revocation or a tenant switched off elsewhere takes effect within
+/// it); only tokens that exist are kept, and the maps are bounded.
+pub struct AuthCache {
+    ttl: Duration,
+    tokens: Mutex<HashMap<Vec<u8>, (Instant, TokenInfo)>>,
+    tenants: Mutex<HashMap<String, (Instant, Tenant)>>,
+}
+
+const AUTH_CACHE_MAX: usize = 10_000;
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        AuthCache { ttl, tokens: Mutex::default(), tenants: Mutex::default() }
+    }
+
+    fn fresh<K: std::hash::Hash + Eq + ?Sized, V: Clone>(
+        &self,
+        map: &Mutex<HashMap<K::Owned, (Instant, V)>>,
+        key: &K,
+    ) -> Option<V>
+    where
+        K: ToOwned,
+        K::Owned: std::borrow::Borrow<K> + std::hash::Hash + Eq,
+    {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = map.lock().ok()?;
+        map.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+
+    fn put<K: std::hash::Hash + Eq, V>(&self, map: &Mutex<HashMap<K, (Instant, V)>>, key: K, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = map.lock() {
+            if map.len() >= AUTH_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(key, (Instant::now(), value));
+        }
+    }
+
+    fn token(&self, hash: &[u8]) -> Option<TokenInfo> {
+        self.fresh(&self.tokens, hash)
+    }
+    fn put_token(&self, hash: &[u8], info: TokenInfo) {
+        self.put(&self.tokens, hash.to_vec(), info);
+    }
+    fn tenant(&self, name: &str) -> Option<Tenant> {
+        self.fresh(&self.tenants, name)
+    }
+    fn put_tenant(&self, tenant: Tenant) {
+        self.put(&self.tenants, tenant.name.clone(), tenant);
+    }
+    /// Forget everything (after a change made through this process).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.tokens.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.tenants.lock() {
+            m.clear();
+        }
+    }
 }
 
 /// Last-use times, kept in memory and written in batches, so a request never

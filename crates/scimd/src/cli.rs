@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SCIMD_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Milliseconds a token or tenant read from the database is trusted; a
+    /// revocation or a tenant switched off by another process takes effect
+    /// within this time. 0 checks the database on every request.
+    #[arg(long, env = "SCIMD_AUTH_CACHE_TTL_MS", default_value_t = 2000)]
+    pub auth_cache_ttl_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,7 +322,9 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
     if !args.no_bootstrap {
         bootstrap(&store, &addr.to_string()).await?;
     }
-    let state = AppState::new(store, Config { max_body_bytes: args.max_body_bytes });
+    let config =
+        Config { max_body_bytes: args.max_body_bytes, auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms) };
+    let state = AppState::new(store, config);
     tracing::info!(%addr, "scimd listening");
     run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
 }

@@ -154,7 +154,8 @@ async fn start(b: Backend) -> Server {
     let admin_token = cli::create_admin_token(&store, "tests").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(store.clone(), Config { max_body_bytes: 64 * 1024 });
+    let state =
+        AppState::new(store.clone(), Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO });
     tokio::spawn(cli::run_server(listener, state, std::future::pending()));
     let root = format!("http://{addr}");
     Server {

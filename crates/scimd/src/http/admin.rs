@@ -548,6 +548,7 @@ async fn put_policy(State(s): State<AppState>, Extension(mut t): Extension<Tenan
     .await?;
     if let Some(enabled) = scim_enabled {
         s.store.set_tenant_enabled(&t.name, enabled).await?;
+        s.auth_cache.clear();
         t.enabled = enabled;
     }
     Ok(ok(StatusCode::OK, policy_json(&c, &t)))

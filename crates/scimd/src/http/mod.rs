@@ -28,11 +28,13 @@ pub const MAX_RESULTS: i64 = 1000;
 pub struct Config {
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// How long a token or tenant read from the database is trusted.
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 10 * 1024 * 1024 }
+        Config { max_body_bytes: 10 * 1024 * 1024, auth_cache_ttl: std::time::Duration::from_secs(2) }
     }
 }
 
@@ -41,6 +43,7 @@ pub struct Inner {
     pub users: Arc<ResourceType>,
     pub groups: Arc<ResourceType>,
     pub token_uses: TokenUses,
+    pub auth_cache: auth::AuthCache,
     pub config: Config,
 }
 
@@ -61,6 +64,7 @@ impl AppState {
             users: Arc::new(ResourceType::user()),
             groups: Arc::new(ResourceType::group()),
             token_uses: TokenUses::default(),
+            auth_cache: auth::AuthCache::new(config.auth_cache_ttl),
             config,
         }))
     }
@@ -150,7 +154,7 @@ async fn authenticate(
     };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = crate::clock::now();
-    match auth::authenticate(&state.store, &state.token_uses, tenant, header, &now).await {
+    match auth::authenticate(&state.store, &state.auth_cache, &state.token_uses, tenant, header, &now).await {
         Ok(caller) => {
             let tenant_name = caller.tenant.name.clone();
             req.extensions_mut().insert(caller);
