@@ -152,15 +152,13 @@ impl Snapshot {
         self,
         name: &str,
         concurrency: usize,
-        mut rec: Recorder,
+        rec: Recorder,
         note: Option<String>,
         secs: f64,
     ) -> ScenarioResult {
         let wall = self.at.elapsed().as_secs_f64().max(1e-9);
-        rec.lat_us.sort_unstable();
-        let ops = rec.lat_us.len() as u64;
-        let ms = |us: u32| f64::from(us) / 1000.0;
-        let client_cpu_pct = match (self.client, process_ticks("self")) {
+        let mut r = ScenarioResult::from_recorder(name, concurrency, rec, note, secs);
+        r.client_cpu_pct = match (self.client, process_ticks("self")) {
             (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / TICKS_PER_SEC / wall * 100.0),
             _ => None,
         };
@@ -168,10 +166,23 @@ impl Snapshot {
             (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64),
             _ => None,
         };
-        let machine_busy_pct = match (self.machine, machine_ticks()) {
+        r.machine_busy_pct = match (self.machine, machine_ticks()) {
             (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0),
             _ => None,
         };
+        r.server_cpu_pct = server_ticks.map(|t| t / TICKS_PER_SEC / wall * 100.0);
+        r.server_us_per_op = server_ticks.filter(|_| r.ops > 0).map(|t| t / TICKS_PER_SEC * 1e6 / r.ops as f64);
+        r.server_rss_mib = self.server_pid.and_then(rss_mib);
+        r
+    }
+}
+
+impl ScenarioResult {
+    /// Counts and percentiles only (no CPU readings).
+    pub fn from_recorder(name: &str, concurrency: usize, mut rec: Recorder, note: Option<String>, secs: f64) -> Self {
+        rec.lat_us.sort_unstable();
+        let ops = rec.lat_us.len() as u64;
+        let ms = |us: u32| f64::from(us) / 1000.0;
         ScenarioResult {
             name: name.to_string(),
             ops,
@@ -184,12 +195,18 @@ impl Snapshot {
             concurrency,
             first_error: rec.first_error,
             note,
-            client_cpu_pct,
-            server_cpu_pct: server_ticks.map(|t| t / TICKS_PER_SEC / wall * 100.0),
-            server_us_per_op: server_ticks.filter(|_| ops > 0).map(|t| t / TICKS_PER_SEC * 1e6 / ops as f64),
-            machine_busy_pct,
-            server_rss_mib: self.server_pid.and_then(rss_mib),
+            ..Default::default()
         }
+    }
+
+    /// Take the CPU and memory readings of another result (measured over a loop that covered both).
+    pub fn with_readings_of(mut self, other: &ScenarioResult) -> Self {
+        self.client_cpu_pct = other.client_cpu_pct;
+        self.server_cpu_pct = other.server_cpu_pct;
+        self.server_us_per_op = other.server_us_per_op;
+        self.machine_busy_pct = other.machine_busy_pct;
+        self.server_rss_mib = other.server_rss_mib;
+        self
     }
 }
 

@@ -132,14 +132,11 @@ impl AuthCache {
         AuthCache { ttl, tokens: Mutex::default(), tenants: Mutex::default() }
     }
 
-    fn fresh<K: std::hash::Hash + Eq + ?Sized, V: Clone>(
-        &self,
-        map: &Mutex<HashMap<K::Owned, (Instant, V)>>,
-        key: &K,
-    ) -> Option<V>
+    fn fresh<K, Q, V>(&self, map: &Mutex<HashMap<K, (Instant, V)>>, key: &Q) -> Option<V>
     where
-        K: ToOwned,
-        K::Owned: std::borrow::Borrow<K> + std::hash::Hash + Eq,
+        K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+        Q: std::hash::Hash + Eq + ?Sized,
+        V: Clone,
     {
         if self.ttl.is_zero() {
             return None;
