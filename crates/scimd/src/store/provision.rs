@@ -5,7 +5,7 @@
 //! requests never oversubscribe a licence type.
 
 use super::sql::Dialect;
-use super::sql_store::SqlStore;
+use super::sql_store::Core;
 use super::{Access, StoreError};
 use scim_core::ScimError;
 use scim_core::policy::{self, RoleAssignment, SeatsExhausted, Source, TenantConfig, UserFacts};
@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 pub(super) type Tx = Transaction<'static, Any>;
 
-impl SqlStore {
+impl Core {
     /// The tenant's configuration; `lock` holds it (and so its seat counts)
     /// until the transaction ends.
     pub(super) async fn config_in(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {

@@ -1,4 +1,6 @@
 //! The one SQL store, on SQLite or PostgreSQL through sqlx's `Any` driver.
+//! On SQLite, SCIM writes go through one writer task that commits many
+//! requests' writes with one fsync (group commit; see [`SqlStore`]).
 //! Statements are written once with `?` placeholders; [`Dialect`] supplies
 //! the few differences (placeholders, JSON access, locking, the JSONB cast).
 //!
@@ -8,6 +10,7 @@
 //! (`SELECT … FOR UPDATE`) serialise writers of one resource across replicas,
 //! and the unique index on `user_name` decides races on a userName.
 
+use super::provision::Tx;
 use super::sql::{self, Bind, Dialect};
 use super::*;
 use scim_core::ScimError;
@@ -16,6 +19,7 @@ use scim_core::policy::TenantConfig;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connection settings a deployment may tune.
@@ -37,7 +41,9 @@ impl Default for PoolConfig {
     }
 }
 
-pub struct SqlStore {
+/// The SQL store itself: every statement, on a pool. [`SqlStore`] wraps it
+/// to batch SQLite commits.
+pub struct Core {
     pub(super) pool: AnyPool,
     d: Dialect,
 }
@@ -109,9 +115,9 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
 const TOKEN_COLS: &str = "id, tenant_id, name, hash, created_at, expires_at, revoked_at, last_used_at";
 const TENANT_COLS: &str = "id, name, enabled, created_at";
 
-impl SqlStore {
+impl Core {
     /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`, and migrate.
-    pub async fn connect(url: &str, config: &PoolConfig) -> Result<SqlStore, StoreError> {
+    pub async fn connect(url: &str, config: &PoolConfig) -> Result<Core, StoreError> {
         sqlx::any::install_default_drivers();
         let (d, url) = if url.starts_with("sqlite:") {
             let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
@@ -145,7 +151,7 @@ impl SqlStore {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| StoreError::Db(e.into()))?;
-        Ok(SqlStore { pool, d })
+        Ok(Core { pool, d })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -260,6 +266,215 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(super) async fn insert_in(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError> {
+        let config = self.config_in(tx, tenant_id, true).await?;
+        if new.kind == Kind::User && new.scim_managed {
+            let mut addresses: Vec<&str> = new
+                .doc
+                .get("emails")
+                .and_then(Value::as_array)
+                .map(|emails| emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).collect())
+                .unwrap_or_default();
+            if let Some(user_name) = new.doc.get("userName").and_then(Value::as_str) {
+                addresses.push(user_name);
+            }
+            if let Some(domain) = scim_core::policy::disallowed_domain(&config.policy, addresses) {
+                return Err(StoreError::Rejected(ScimError::new(
+                    403,
+                    None,
+                    format!(
+                        "users of the e-mail domain '{domain}' are not provisioned through SCIM in this tenant: \
+                         external users are managed by hand in the product"
+                    ),
+                )));
+            }
+        }
+        let stored = match self.restore_soft_deleted(tx, tenant_id, &new).await? {
+            Some(restored) => restored,
+            None => {
+                self.q(&format!(
+                    "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
+                     version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?)",
+                    self.doc_param()
+                ))
+                .bind(tenant_id)
+                .bind(new.kind.as_str())
+                .bind(&new.id)
+                .bind(&new.index.user_name)
+                .bind(&new.index.external_id)
+                .bind(&new.index.display_name)
+                .bind(new.index.active.map(i64::from))
+                .bind(new.doc.to_string())
+                .bind(&new.now)
+                .bind(&new.now)
+                .bind(i64::from(new.scim_managed))
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| conflict_or(e, "userName"))?;
+                for m in &new.members {
+                    self.add_member(tx, tenant_id, &new.id, m).await?;
+                }
+                StoredResource {
+                    kind: new.kind,
+                    id: new.id.clone(),
+                    doc: new.doc.clone(),
+                    version: 1,
+                    created_at: new.now.clone(),
+                    updated_at: new.now.clone(),
+                    scim_managed: new.scim_managed,
+                }
+            }
+        };
+        if !config.is_empty() {
+            let affected: BTreeSet<String> = match new.kind {
+                Kind::User => BTreeSet::from([stored.id.clone()]),
+                Kind::Group => {
+                    let name = new.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+                    if config.maps_group(&stored.id, name) {
+                        new.members.iter().map(|m| m.value.clone()).collect()
+                    } else {
+                        BTreeSet::new()
+                    }
+                }
+            };
+            self.reconcile(tx, tenant_id, &config, &affected).await?;
+        }
+        Ok(stored)
+    }
+
+    pub(super) async fn update_in(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        kind: Kind,
+        id: &str,
+        f: UpdateFn,
+    ) -> Result<StoredResource, StoreError> {
+        let config = self.config_in(tx, tenant_id, true).await?;
+        let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
+        let update = f(&current).map_err(StoreError::Rejected)?;
+        let version = current.version + 1;
+        // Whose access may this change move? Worked out before and after the write.
+        let display = |doc: &Value| doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
+        let group_mapped = kind == Kind::Group
+            && !config.is_empty()
+            && (config.maps_group(id, &display(&current.doc)) || config.maps_group(id, &display(&update.doc)));
+        let whole_group = group_mapped
+            && (display(&current.doc) != display(&update.doc)
+                || update.member_changes.iter().any(|c| {
+                    matches!(c, MemberChange::Replace(_) | MemberChange::RemoveAll | MemberChange::RemoveWhere(_))
+                }));
+        let mut affected = BTreeSet::new();
+        if whole_group {
+            affected.extend(self.member_ids(tx, tenant_id, id).await?);
+        }
+        self.q(&format!(
+            "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
+             version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
+            self.doc_param()
+        ))
+        .bind(&update.index.user_name)
+        .bind(&update.index.external_id)
+        .bind(&update.index.display_name)
+        .bind(update.index.active.map(i64::from))
+        .bind(update.doc.to_string())
+        .bind(version)
+        .bind(&update.now)
+        .bind(i64::from(update.scim_managed))
+        .bind(seq)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| conflict_or(e, "userName"))?;
+        if !update.member_changes.is_empty() {
+            self.apply_member_changes(tx, tenant_id, id, &update.member_changes).await?;
+        }
+        if !config.is_empty() {
+            match kind {
+                Kind::User => {
+                    affected.insert(id.to_string());
+                }
+                Kind::Group if whole_group => affected.extend(self.member_ids(tx, tenant_id, id).await?),
+                Kind::Group if group_mapped => {
+                    for change in &update.member_changes {
+                        match change {
+                            MemberChange::Add(values) => affected.extend(
+                                values
+                                    .iter()
+                                    .filter_map(|v| v.get("value").and_then(Value::as_str))
+                                    .map(str::to_string),
+                            ),
+                            MemberChange::Remove(ids) => affected.extend(ids.iter().cloned()),
+                            _ => {}
+                        }
+                    }
+                }
+                Kind::Group => {}
+            }
+            self.reconcile(tx, tenant_id, &config, &affected).await?;
+        }
+        Ok(StoredResource {
+            kind,
+            id: current.id,
+            doc: update.doc,
+            version,
+            created_at: current.created_at,
+            updated_at: update.now,
+            scim_managed: update.scim_managed,
+        })
+    }
+
+    pub(super) async fn delete_in(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        kind: Kind,
+        id: &str,
+        check: CheckFn,
+    ) -> Result<(), StoreError> {
+        let config = self.config_in(tx, tenant_id, true).await?;
+        let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
+        check(&current).map_err(StoreError::Rejected)?;
+        let mut affected = BTreeSet::new();
+        if kind == Kind::Group {
+            let name = current.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+            if config.maps_group(id, name) {
+                affected = self.member_ids(tx, tenant_id, id).await?;
+            }
+        }
+        let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
+        if soft {
+            self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
+                .bind(crate::clock::now())
+                .bind(seq)
+                .execute(&mut **tx)
+                .await?;
+        } else {
+            self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut **tx).await?;
+        }
+        let column = if kind == Kind::Group { "group_id" } else { "member_id" };
+        self.q(&format!("DELETE FROM members WHERE tenant_id = ? AND {column} = ?"))
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        if kind == Kind::User {
+            if soft {
+                affected.insert(id.to_string());
+            } else {
+                self.forget_access(tx, tenant_id, id).await?;
+            }
+        }
+        if !affected.is_empty() {
+            self.reconcile(tx, tenant_id, &config, &affected).await?;
+        }
+        Ok(())
+    }
+
     /// A SCIM create whose userName belongs to a soft-deleted user restores
     /// that user, with the same id and the new attributes.
     async fn restore_soft_deleted(
@@ -360,7 +575,7 @@ impl SqlStore {
     }
 }
 
-impl Storage for SqlStore {
+impl Storage for Core {
     fn ping(&self) -> BoxFut<'_, ()> {
         Box::pin(async move {
             self.q("SELECT 1").execute(&self.pool).await?;
@@ -491,80 +706,9 @@ impl Storage for SqlStore {
     fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let config = self.config_in(&mut tx, tenant_id, true).await?;
-            if new.kind == Kind::User && new.scim_managed {
-                let mut addresses: Vec<&str> = new
-                    .doc
-                    .get("emails")
-                    .and_then(Value::as_array)
-                    .map(|emails| emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).collect())
-                    .unwrap_or_default();
-                if let Some(user_name) = new.doc.get("userName").and_then(Value::as_str) {
-                    addresses.push(user_name);
-                }
-                if let Some(domain) = scim_core::policy::disallowed_domain(&config.policy, addresses) {
-                    return Err(StoreError::Rejected(ScimError::new(
-                        403,
-                        None,
-                        format!(
-                            "users of the e-mail domain '{domain}' are not provisioned through SCIM in this tenant: \
-                             external users are managed by hand in the product"
-                        ),
-                    )));
-                }
-            }
-            let stored = match self.restore_soft_deleted(&mut tx, tenant_id, &new).await? {
-                Some(restored) => restored,
-                None => {
-                    self.q(&format!(
-                        "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
-                         version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?)",
-                        self.doc_param()
-                    ))
-                    .bind(tenant_id)
-                    .bind(new.kind.as_str())
-                    .bind(&new.id)
-                    .bind(&new.index.user_name)
-                    .bind(&new.index.external_id)
-                    .bind(&new.index.display_name)
-                    .bind(new.index.active.map(i64::from))
-                    .bind(new.doc.to_string())
-                    .bind(&new.now)
-                    .bind(&new.now)
-                    .bind(i64::from(new.scim_managed))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_or(e, "userName"))?;
-                    for m in &new.members {
-                        self.add_member(&mut tx, tenant_id, &new.id, m).await?;
-                    }
-                    StoredResource {
-                        kind: new.kind,
-                        id: new.id.clone(),
-                        doc: new.doc.clone(),
-                        version: 1,
-                        created_at: new.now.clone(),
-                        updated_at: new.now.clone(),
-                        scim_managed: new.scim_managed,
-                    }
-                }
-            };
-            if !config.is_empty() {
-                let affected: BTreeSet<String> = match new.kind {
-                    Kind::User => BTreeSet::from([stored.id.clone()]),
-                    Kind::Group => {
-                        let name = new.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-                        if config.maps_group(&stored.id, name) {
-                            new.members.iter().map(|m| m.value.clone()).collect()
-                        } else {
-                            BTreeSet::new()
-                        }
-                    }
-                };
-                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
-            }
+            let out = self.insert_in(&mut tx, tenant_id, new).await?;
             tx.commit().await?;
-            Ok(stored)
+            Ok(out)
         })
     }
 
@@ -625,122 +769,16 @@ impl Storage for SqlStore {
     fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let config = self.config_in(&mut tx, tenant_id, true).await?;
-            let (seq, current) =
-                self.get_for_update(&mut tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
-            let update = f(&current).map_err(StoreError::Rejected)?;
-            let version = current.version + 1;
-            // Whose access may this change move? Worked out before and after the write.
-            let display = |doc: &Value| doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
-            let group_mapped = kind == Kind::Group
-                && !config.is_empty()
-                && (config.maps_group(id, &display(&current.doc)) || config.maps_group(id, &display(&update.doc)));
-            let whole_group = group_mapped
-                && (display(&current.doc) != display(&update.doc)
-                    || update.member_changes.iter().any(|c| {
-                        matches!(c, MemberChange::Replace(_) | MemberChange::RemoveAll | MemberChange::RemoveWhere(_))
-                    }));
-            let mut affected = BTreeSet::new();
-            if whole_group {
-                affected.extend(self.member_ids(&mut tx, tenant_id, id).await?);
-            }
-            self.q(&format!(
-                "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
-                 version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
-                self.doc_param()
-            ))
-            .bind(&update.index.user_name)
-            .bind(&update.index.external_id)
-            .bind(&update.index.display_name)
-            .bind(update.index.active.map(i64::from))
-            .bind(update.doc.to_string())
-            .bind(version)
-            .bind(&update.now)
-            .bind(i64::from(update.scim_managed))
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or(e, "userName"))?;
-            if !update.member_changes.is_empty() {
-                self.apply_member_changes(&mut tx, tenant_id, id, &update.member_changes).await?;
-            }
-            if !config.is_empty() {
-                match kind {
-                    Kind::User => {
-                        affected.insert(id.to_string());
-                    }
-                    Kind::Group if whole_group => affected.extend(self.member_ids(&mut tx, tenant_id, id).await?),
-                    Kind::Group if group_mapped => {
-                        for change in &update.member_changes {
-                            match change {
-                                MemberChange::Add(values) => affected.extend(
-                                    values
-                                        .iter()
-                                        .filter_map(|v| v.get("value").and_then(Value::as_str))
-                                        .map(str::to_string),
-                                ),
-                                MemberChange::Remove(ids) => affected.extend(ids.iter().cloned()),
-                                _ => {}
-                            }
-                        }
-                    }
-                    Kind::Group => {}
-                }
-                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
-            }
+            let out = self.update_in(&mut tx, tenant_id, kind, id, f).await?;
             tx.commit().await?;
-            Ok(StoredResource {
-                kind,
-                id: current.id,
-                doc: update.doc,
-                version,
-                created_at: current.created_at,
-                updated_at: update.now,
-                scim_managed: update.scim_managed,
-            })
+            Ok(out)
         })
     }
 
     fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let config = self.config_in(&mut tx, tenant_id, true).await?;
-            let (seq, current) =
-                self.get_for_update(&mut tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
-            check(&current).map_err(StoreError::Rejected)?;
-            let mut affected = BTreeSet::new();
-            if kind == Kind::Group {
-                let name = current.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-                if config.maps_group(id, name) {
-                    affected = self.member_ids(&mut tx, tenant_id, id).await?;
-                }
-            }
-            let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
-            if soft {
-                self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
-                    .bind(crate::clock::now())
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
-            } else {
-                self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut *tx).await?;
-            }
-            let column = if kind == Kind::Group { "group_id" } else { "member_id" };
-            self.q(&format!("DELETE FROM members WHERE tenant_id = ? AND {column} = ?"))
-                .bind(tenant_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if kind == Kind::User {
-                if soft {
-                    affected.insert(id.to_string());
-                } else {
-                    self.forget_access(&mut tx, tenant_id, id).await?;
-                }
-            }
-            if !affected.is_empty() {
-                self.reconcile(&mut tx, tenant_id, &config, &affected).await?;
-            }
+            self.delete_in(&mut tx, tenant_id, kind, id, check).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -943,5 +981,240 @@ impl Storage for SqlStore {
             }
             Ok(out)
         })
+    }
+}
+
+/// Most writes one SQLite commit carries.
+const MAX_BATCH: usize = 128;
+
+enum JobOut {
+    Resource(StoredResource),
+    Unit,
+}
+
+type JobFn = Box<dyn for<'t> FnOnce(&'t Core, &'t mut Tx) -> BoxFut<'t, JobOut> + Send>;
+
+struct Job {
+    run: JobFn,
+    reply: tokio::sync::oneshot::Sender<Result<JobOut, StoreError>>,
+}
+
+/// The store scimd uses. On PostgreSQL it is [`Core`] as is: the server
+/// groups commits of concurrent connections itself. On SQLite, where there
+/// is one writer and every durable commit costs an fsync, SCIM writes are
+/// queued to one task that runs up to [`MAX_BATCH`] of them in one
+/// transaction, each inside its own savepoint (a failing write is rolled
+/// back alone), and commits once: every request is answered only after the
+/// commit that made its write durable.
+pub struct SqlStore {
+    core: Arc<Core>,
+    writer: Option<tokio::sync::mpsc::Sender<Job>>,
+}
+
+impl SqlStore {
+    pub async fn connect(url: &str, config: &PoolConfig) -> Result<SqlStore, StoreError> {
+        let core = Arc::new(Core::connect(url, config).await?);
+        let writer = if core.dialect() == Dialect::Sqlite {
+            let (tx, rx) = tokio::sync::mpsc::channel(MAX_BATCH * 8);
+            tokio::spawn(write_batches(core.clone(), rx));
+            Some(tx)
+        } else {
+            None
+        };
+        Ok(SqlStore { core, writer })
+    }
+
+    async fn submit(&self, run: JobFn) -> Result<JobOut, StoreError> {
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::Corrupt("no writer".into()));
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        writer.send(Job { run, reply }).await.map_err(|_| StoreError::Corrupt("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Corrupt("the writer dropped a write".into()))?
+    }
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Corrupt("the writer answered with the wrong kind of result".into())
+}
+
+async fn write_batches(core: Arc<Core>, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut tx = match core.write_tx().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let text = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Corrupt(format!("could not start a write: {text}"))));
+                }
+                continue;
+            }
+        };
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let result = match core.q("SAVEPOINT w").execute(&mut *tx).await {
+                Ok(_) => (job.run)(&core, &mut tx).await,
+                Err(e) => Err(StoreError::Db(e)),
+            };
+            let close = if result.is_ok() { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
+            if let Err(e) = sqlx::raw_sql(close).execute(&mut *tx).await {
+                tracing::error!(error = %e, "savepoint failed");
+            }
+            done.push((job.reply, result));
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                for (reply, result) in done {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for (reply, result) in done {
+                    let _ = reply.send(result.and(Err(StoreError::Corrupt(format!("the commit failed: {text}")))));
+                }
+            }
+        }
+    }
+}
+
+impl Storage for SqlStore {
+    fn ping(&self) -> BoxFut<'_, ()> {
+        self.core.ping()
+    }
+    fn create_tenant<'a>(&'a self, name: &'a str, now: &'a str) -> BoxFut<'a, Tenant> {
+        self.core.create_tenant(name, now)
+    }
+    fn list_tenants(&self) -> BoxFut<'_, Vec<Tenant>> {
+        self.core.list_tenants()
+    }
+    fn tenant_by_name<'a>(&'a self, name: &'a str) -> BoxFut<'a, Option<Tenant>> {
+        self.core.tenant_by_name(name)
+    }
+    fn set_tenant_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> BoxFut<'a, ()> {
+        self.core.set_tenant_enabled(name, enabled)
+    }
+    fn create_token<'a>(
+        &'a self,
+        tenant_id: i64,
+        name: &'a str,
+        hash: &'a [u8],
+        now: &'a str,
+        expires_at: Option<&'a str>,
+    ) -> BoxFut<'a, ()> {
+        self.core.create_token(tenant_id, name, hash, now, expires_at)
+    }
+    fn list_tokens(&self, tenant_id: i64) -> BoxFut<'_, Vec<TokenInfo>> {
+        self.core.list_tokens(tenant_id)
+    }
+    fn revoke_token<'a>(&'a self, tenant_id: i64, name: &'a str, now: &'a str) -> BoxFut<'a, ()> {
+        self.core.revoke_token(tenant_id, name, now)
+    }
+    fn token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<TokenInfo>> {
+        self.core.token_by_hash(hash)
+    }
+    fn record_token_use(&self, uses: Vec<(i64, String)>) -> BoxFut<'_, ()> {
+        self.core.record_token_use(uses)
+    }
+
+    fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource> {
+        if self.writer.is_none() {
+            return self.core.insert(tenant_id, new);
+        }
+        Box::pin(async move {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+                Box::pin(async move { core.insert_in(tx, tenant_id, new).await.map(JobOut::Resource) })
+            });
+            match self.submit(run).await? {
+                JobOut::Resource(r) => Ok(r),
+                JobOut::Unit => Err(unexpected()),
+            }
+        })
+    }
+    fn get<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str) -> BoxFut<'a, Option<StoredResource>> {
+        self.core.get(tenant_id, kind, id)
+    }
+    fn list<'a>(
+        &'a self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &'a ListQuery,
+        rt: &'a scim_core::ResourceType,
+    ) -> BoxFut<'a, (i64, Vec<StoredResource>)> {
+        self.core.list(tenant_id, kind, query, rt)
+    }
+    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
+        if self.writer.is_none() {
+            return self.core.update(tenant_id, kind, id, f);
+        }
+        let id = id.to_string();
+        Box::pin(async move {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+                Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
+            });
+            match self.submit(run).await? {
+                JobOut::Resource(r) => Ok(r),
+                JobOut::Unit => Err(unexpected()),
+            }
+        })
+    }
+    fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()> {
+        if self.writer.is_none() {
+            return self.core.delete(tenant_id, kind, id, check);
+        }
+        let id = id.to_string();
+        Box::pin(async move {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+                Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
+            });
+            match self.submit(run).await? {
+                JobOut::Unit => Ok(()),
+                JobOut::Resource(_) => Err(unexpected()),
+            }
+        })
+    }
+    fn tenant_config(&self, tenant_id: i64) -> BoxFut<'_, TenantConfig> {
+        self.core.tenant_config(tenant_id)
+    }
+    fn change_tenant_config(&self, tenant_id: i64, f: ConfigFn) -> BoxFut<'_, TenantConfig> {
+        self.core.change_tenant_config(tenant_id, f)
+    }
+    fn access<'a>(&'a self, tenant_id: i64, user_id: &'a str) -> BoxFut<'a, Option<Access>> {
+        self.core.access(tenant_id, user_id)
+    }
+    fn set_manual_role<'a>(
+        &'a self,
+        tenant_id: i64,
+        user_id: &'a str,
+        workspace_id: &'a str,
+        role_id: &'a str,
+        grant: bool,
+    ) -> BoxFut<'a, ()> {
+        self.core.set_manual_role(tenant_id, user_id, workspace_id, role_id, grant)
+    }
+    fn list_deleted_users(&self, tenant_id: i64) -> BoxFut<'_, Vec<StoredResource>> {
+        self.core.list_deleted_users(tenant_id)
+    }
+    fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource> {
+        self.core.restore_user(tenant_id, id, now)
+    }
+    fn create_admin_token<'a>(&'a self, name: &'a str, hash: &'a [u8], now: &'a str) -> BoxFut<'a, ()> {
+        self.core.create_admin_token(name, hash, now)
+    }
+    fn admin_token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<AdminToken>> {
+        self.core.admin_token_by_hash(hash)
+    }
+    fn members_of<'a>(&'a self, tenant_id: i64, group_ids: &'a [String]) -> BoxFut<'a, HashMap<String, Vec<Member>>> {
+        self.core.members_of(tenant_id, group_ids)
+    }
+    fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser> {
+        self.core.groups_of(tenant_id, user_ids)
     }
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Bulk-load N users into a scimd database, for the benchmark's scale runs
+# (1,000,000 users through POST would take most of an hour of durable commits).
+#
+#   bash bench/load_users.sh DATABASE_URL TENANT N
+#   e.g. bash bench/load_users.sh sqlite:///tmp/b.db bench 1000000
+#        bash bench/load_users.sh postgres://postgres@127.0.0.1:5432/scimd_bench bench 1000000
+#
+# The database must be migrated and the tenant created (scimd migrate; scimd
+# tenant create TENANT). Rows are written as scimd writes a POSTed user (the
+# same document, the same indexed columns), with userName
+# bulk-I@bench.example, externalId ext-bulk-I@bench.example and a fixed id
+# derived from I. It writes the `resources` table of migration 0001 directly:
+# if that table changes, change this script with it.
+set -euo pipefail
+if [ $# -ne 3 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; fi
+URL="$1"; TENANT="$2"; N="$3"
+case "$N" in ''|*[!0-9]*) echo "load_users: N must be a number" >&2; exit 2 ;; esac
+case "$TENANT" in ''|*[!A-Za-z0-9-]*) echo "load_users: bad tenant name" >&2; exit 2 ;; esac
+NOW="2026-01-01T00:00:00.000Z"
+
+case "$URL" in
+  sqlite:*)
+    FILE="${URL#sqlite:}"; FILE="${FILE#//}"; FILE="${FILE%%\?*}"
+    python3 - "$FILE" "$TENANT" "$N" "$NOW" <<'PY'
+import sqlite3, sys
+path, tenant, n, now = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+db = sqlite3.connect(path, isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+(tid,) = db.execute("SELECT id FROM tenants WHERE name = ?", (tenant,)).fetchone()
+db.execute("BEGIN IMMEDIATE")
+db.execute(
+    """
+    WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
+    INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version,
+                           created_at, updated_at)
+    SELECT ?, 'User', printf('%08x-0000-7000-8000-%012x', i, i), 'bulk-' || i || '@bench.example',
+           'ext-bulk-' || i || '@bench.example', 'given' || i || ' family' || i, 1,
+           json_object('active', json('true'), 'displayName', 'Given' || i || ' Family' || i,
+                       'emails', json_array(json_object('primary', json('true'), 'type', 'work',
+                                                        'value', 'bulk-' || i || '@bench.example')),
+                       'externalId', 'ext-bulk-' || i || '@bench.example',
+                       'name', json_object('familyName', 'Family' || i, 'formatted', 'Given' || i || ' Family' || i,
+                                           'givenName', 'Given' || i),
+                       'schemas', json_array('urn:ietf:params:scim:schemas:core:2.0:User'),
+                       'userName', 'bulk-' || i || '@bench.example'),
+           1, ?, ?
+    FROM s
+    """,
+    (n, tid, now, now),
+)
+db.execute("COMMIT")
+db.execute("ANALYZE")
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+(count,) = db.execute("SELECT COUNT(*) FROM resources WHERE tenant_id = ? AND kind = 'User'", (tid,)).fetchone()
+print(f"load_users: {count} users in tenant '{tenant}' ({path})")
+PY
+    ;;
+  postgres:*|postgresql:*)
+    psql "$URL" -v ON_ERROR_STOP=1 -qAt -v tenant="$TENANT" -v n="$N" -v now="$NOW" <<'SQL'
+INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version,
+                       created_at, updated_at)
+SELECT t.id, 'User', lpad(to_hex(i), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(i), 12, '0'),
+       'bulk-' || i || '@bench.example', 'ext-bulk-' || i || '@bench.example', 'given' || i || ' family' || i, 1,
+       jsonb_build_object('active', true, 'displayName', 'Given' || i || ' Family' || i,
+                          'emails', jsonb_build_array(jsonb_build_object('primary', true, 'type', 'work',
+                                                                         'value', 'bulk-' || i || '@bench.example')),
+                          'externalId', 'ext-bulk-' || i || '@bench.example',
+                          'name', jsonb_build_object('familyName', 'Family' || i,
+                                                     'formatted', 'Given' || i || ' Family' || i,
+                                                     'givenName', 'Given' || i),
+                          'schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),
+                          'userName', 'bulk-' || i || '@bench.example'),
+       1, :'now', :'now'
+FROM tenants t, generate_series(1, :n) AS i
+WHERE t.name = :'tenant';
+VACUUM ANALYZE resources;
+SELECT 'load_users: ' || COUNT(*) || ' users in tenant ''' || :'tenant' || '''' FROM resources r
+  JOIN tenants t ON t.id = r.tenant_id WHERE t.name = :'tenant' AND r.kind = 'User';
+SQL
+    ;;
+  *) echo "load_users: unsupported database URL (sqlite:// or postgres://)" >&2; exit 2 ;;
+esac
