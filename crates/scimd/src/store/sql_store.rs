@@ -751,15 +751,18 @@ impl Storage for Core {
             if query.limit <= 0 || query.offset >= total {
                 return Ok((total, Vec::new()));
             }
+            // The page's rows are chosen by `seq` alone, so skipping `offset`
+            // rows reads the index, not the documents.
             let page_sql = format!(
-                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {} \
-                 ORDER BY {} LIMIT ? OFFSET ?",
-                self.resource_cols(),
-                cond.sql,
-                order.sql
+                "SELECT {cols} FROM resources r WHERE r.seq IN (SELECT r.seq FROM resources r WHERE r.tenant_id = ? \
+                 AND r.kind = ? AND r.deleted_at IS NULL AND {cond} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}",
+                cols = self.resource_cols(),
+                cond = cond.sql,
+                order = order.sql
             );
             let q = self.q(&page_sql).bind(tenant_id).bind(kind.as_str());
             let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
+            let q = bind_all(q, &order.binds);
             let rows = q.fetch_all(&self.pool).await?;
             let items = rows.iter().map(|r| resource_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
             Ok((total, items))
