@@ -71,25 +71,16 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let one = || {
+        get(resources::get_one).put(resources::replace_one).patch(resources::patch_one).delete(resources::delete_one)
+    };
     let scim = Router::new()
-        .route("/Users", get(resources::list_users).post(resources::create_user))
-        .route("/Users/.search", post(resources::search_users))
-        .route(
-            "/Users/{id}",
-            get(resources::get_user)
-                .put(resources::replace_user)
-                .patch(resources::patch_user)
-                .delete(resources::delete_user),
-        )
-        .route("/Groups", get(resources::list_groups).post(resources::create_group))
-        .route("/Groups/.search", post(resources::search_groups))
-        .route(
-            "/Groups/{id}",
-            get(resources::get_group)
-                .put(resources::replace_group)
-                .patch(resources::patch_group)
-                .delete(resources::delete_group),
-        )
+        .route("/Users", get(resources::list_all).post(resources::create_one))
+        .route("/Users/.search", post(resources::search))
+        .route("/Users/{id}", one())
+        .route("/Groups", get(resources::list_all).post(resources::create_one))
+        .route("/Groups/.search", post(resources::search))
+        .route("/Groups/{id}", one())
         .route("/.search", post(resources::search_root))
         .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_types))

@@ -157,6 +157,20 @@ impl Ctx<'_> {
     }
 }
 
+/// Which resource type a request is for, from the endpoint it reached.
+pub struct Endpoint(Kind);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Endpoint {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.uri.path().split('/').find(|seg| *seg == "Users" || *seg == "Groups") {
+            Some("Users") => Ok(Endpoint(Kind::User)),
+            Some(_) => Ok(Endpoint(Kind::Group)),
+            None => Err(ApiError::status(404, format!("there is no endpoint at {}", parts.uri.path()))),
+        }
+    }
+}
+
 fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
     Ctx { state, tenant_id: caller.tenant.id, base: base_url(headers, &caller.tenant.name), kind }
 }
@@ -199,26 +213,6 @@ async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, Api
     c.respond_one(StatusCode::CREATED, &stored, &projection).await
 }
 
-pub async fn create_user(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    create(ctx(&s, &caller, &headers, Kind::User), params, body).await
-}
-
-pub async fn create_group(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    create(ctx(&s, &caller, &headers, Kind::Group), params, body).await
-}
-
 // ------------------------------------------------------------------ read
 
 async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Result<Response, ApiError> {
@@ -240,26 +234,6 @@ async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Resu
         return Ok(resp);
     }
     c.respond_one(StatusCode::OK, &stored, &projection).await
-}
-
-pub async fn get_user(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-) -> Result<Response, ApiError> {
-    read(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers).await
-}
-
-pub async fn get_group(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-) -> Result<Response, ApiError> {
-    read(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers).await
 }
 
 // ------------------------------------------------------------------ list and search
@@ -388,42 +362,6 @@ async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
     Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
 }
 
-pub async fn list_users(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    params: Params,
-) -> Result<Response, ApiError> {
-    list(ctx(&s, &caller, &headers, Kind::User), Search::from_params(&params)?).await
-}
-
-pub async fn list_groups(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    params: Params,
-) -> Result<Response, ApiError> {
-    list(ctx(&s, &caller, &headers, Kind::Group), Search::from_params(&params)?).await
-}
-
-pub async fn search_users(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    list(ctx(&s, &caller, &headers, Kind::User), Search::from_body(&body)?).await
-}
-
-pub async fn search_groups(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    list(ctx(&s, &caller, &headers, Kind::Group), Search::from_body(&body)?).await
-}
-
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A
 /// filter that names attributes only one type has applies to that type alone.
 pub async fn search_root(
@@ -497,28 +435,6 @@ fn conflict_detail(e: crate::store::StoreError, c: &Ctx<'_>, id: &str) -> ApiErr
     }
 }
 
-pub async fn replace_user(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    replace(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers, body).await
-}
-
-pub async fn replace_group(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    replace(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers, body).await
-}
-
 // ------------------------------------------------------------------ patch
 
 async fn patch_resource(
@@ -556,28 +472,6 @@ async fn patch_resource(
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
-pub async fn patch_user(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    patch_resource(ctx(&s, &caller, &headers, Kind::User), &id, params, &headers, body).await
-}
-
-pub async fn patch_group(
-    State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
-    params: Params,
-    ScimJson(body): ScimJson,
-) -> Result<Response, ApiError> {
-    patch_resource(ctx(&s, &caller, &headers, Kind::Group), &id, params, &headers, body).await
-}
-
 // ------------------------------------------------------------------ delete
 
 async fn delete(c: Ctx<'_>, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
@@ -587,20 +481,80 @@ async fn delete(c: Ctx<'_>, id: &str, headers: &HeaderMap) -> Result<Response, A
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete_user(
+// ------------------------------------------------------------------ handlers (for /Users and /Groups alike)
+
+pub async fn create_one(
     State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    delete(ctx(&s, &caller, &headers, Kind::User), &id, &headers).await
+    create(ctx(&s, &caller, &headers, kind), params, body).await
 }
 
-pub async fn delete_group(
+pub async fn get_one(
     State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    read(ctx(&s, &caller, &headers, kind), &id, params, &headers).await
+}
+
+pub async fn list_all(
+    State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
+    caller: CallerExt,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    list(ctx(&s, &caller, &headers, kind), Search::from_params(&params)?).await
+}
+
+pub async fn search(
+    State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    list(ctx(&s, &caller, &headers, kind), Search::from_body(&body)?).await
+}
+
+pub async fn replace_one(
+    State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    replace(ctx(&s, &caller, &headers, kind), &id, params, &headers, body).await
+}
+
+pub async fn patch_one(
+    State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+    params: Params,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    patch_resource(ctx(&s, &caller, &headers, kind), &id, params, &headers, body).await
+}
+
+pub async fn delete_one(
+    State(s): State<AppState>,
+    Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    delete(ctx(&s, &caller, &headers, Kind::Group), &id, &headers).await
+    delete(ctx(&s, &caller, &headers, kind), &id, &headers).await
 }
