@@ -61,8 +61,6 @@ fi
 
 echo "=== build (release)"
 cargo build --release -p scimd -p scimd-bench
-BIN="$PWD/target/release/scimd"
-BENCH="$PWD/target/release/scimd-bench"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 SUMMARY="$OUT/summary.txt"
@@ -70,6 +68,11 @@ SUMMARY="$OUT/summary.txt"
 note() { echo "$*" | tee -a "$SUMMARY"; }
 
 WORK="$(mktemp -d)"
+# Run copies, so that a rebuild during the run does not change the binaries measured.
+mkdir -p "$WORK/bin"
+cp target/release/scimd target/release/scimd-bench "$WORK/bin/"
+BIN="$WORK/bin/scimd"
+BENCH="$WORK/bin/scimd-bench"
 PIDS=()
 DBS=()
 cleanup() {
@@ -162,6 +165,13 @@ if [ "$PEER" = 1 ] && [ "$COMPARE" = 1 ]; then
 fi
 
 note "scimd-bench run: $(date -u +%Y-%m-%dT%H:%M:%SZ), scimd $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- crates 2> /dev/null || echo ' (with uncommitted changes)'), smoke=$SMOKE"
+VERSIONS="$(rustc --version)"
+if pg_up; then VERSIONS="$VERSIONS; PostgreSQL $(psql "$PG_ADMIN" -Atc 'SHOW server_version')"; fi
+if [ -x bench/.venv/bin/python ]; then
+  VERSIONS="$VERSIONS; $(bench/.venv/bin/python -c 'import importlib.metadata as m, sys
+print("scim2-server", m.version("scim2-server"), "on waitress", m.version("waitress"), "and Python", sys.version.split()[0])')"
+fi
+note "versions: $VERSIONS"
 note "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for backend in "${BACKEND_LIST[@]}"; do

@@ -30,6 +30,9 @@ fuzz_target!(|data: &[u8]| {
         let shown = f.to_string();
         match parse_filter(&shown) {
             Ok(again) => assert_eq!(again, f, "round trip changed the filter\n input: {s:?}\n shown: {shown:?}"),
+            // Printing normalises (quotes bare words, adds brackets for the Entra
+            // `attr[f].sub` form), so a filter right at a limit may print past it.
+            Err(e) if e.detail.contains("the filter is") || e.detail.contains("nests deeper") => {}
             Err(e) => {
                 panic!("the rendering of a parsed filter does not parse\n input: {s:?}\n shown: {shown:?}\n error: {e}")
             }

@@ -489,6 +489,9 @@ fn element_from_filter(filter: &Filter, parent: &Attribute, out: &mut Map<String
                 CompValue::Num(n) => Value::Number(n.clone()),
                 CompValue::Null => return None,
             };
+            // The new element must be valid like any other value (found by fuzzing:
+            // `x509Certificates[value eq 5]` would otherwise store a number).
+            let v = crate::resource::coerce_single(sub, &v, &sub.name).ok()??;
             out.insert(sub.name.clone(), v);
             Some(())
         }

@@ -922,3 +922,19 @@ fn patch_whole_extension_by_urn_path() {
     assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
     assert_eq!(out["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:User"]));
 }
+
+#[test]
+fn value_path_writes_create_only_valid_elements() {
+    // Found by hand while fuzzing: the element built from the filter must be valid.
+    let ops = patch_ops(json!([{"op": "add", "path": "x509Certificates[value eq 5].display", "value": "x"}]));
+    assert!(
+        patch::parse(
+            &json!({"Operations": [{"op": "add", "path": "x509Certificates[value eq 5].display", "value": "x"}]})
+        )
+        .is_ok()
+    );
+    let err = patch::apply(&bjensen(), &ops, &user()).unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{err}");
+    let f = filter::parse_filter("x509Certificates.value eq true").unwrap();
+    assert_eq!(filter::validate(&f, &user()).unwrap_err().scim_type, Some(ScimType::InvalidFilter));
+}

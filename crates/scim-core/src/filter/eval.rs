@@ -84,6 +84,9 @@ fn check_compare(attr: &Attribute, path: &dyn std::fmt::Display, op: CompareOp, 
             if op != CompareOp::Eq && op != CompareOp::Ne {
                 return bad(format!("'{path}' is binary: only eq, ne and pr apply"));
             }
+            if !matches!(value, CompValue::Str(_)) {
+                return bad(format!("'{path}' is binary: compare it with a quoted base64 string"));
+            }
         }
         AttrType::Integer | AttrType::Decimal => {
             if op.is_substring() {
