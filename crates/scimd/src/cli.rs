@@ -21,8 +21,9 @@ pub struct Cli {
     /// Database URL: sqlite://FILE (created if missing) or postgres://USER@HOST:PORT/DB.
     #[arg(long, env = "SCIMD_DATABASE_URL", default_value = "sqlite://scimd.db", global = true)]
     pub database: String,
-    /// Most database connections this process opens.
-    #[arg(long, env = "SCIMD_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    /// Most database connections this process opens; 0: 4 on SQLite (one writer,
+    /// few cores: more connections only add thread switches), 16 on PostgreSQL.
+    #[arg(long, env = "SCIMD_DB_POOL_SIZE", default_value_t = 0, global = true)]
     pub db_pool_size: u32,
     /// Seconds to wait for a database connection.
     #[arg(long, env = "SCIMD_DB_CONNECT_TIMEOUT", default_value_t = 10, global = true)]
@@ -185,7 +186,7 @@ pub async fn create_token(
 
 pub async fn run(cli: Cli) -> CliResult {
     let config = PoolConfig {
-        max_connections: cli.db_pool_size.max(1),
+        max_connections: cli.db_pool_size,
         connect_timeout: Duration::from_secs(cli.db_connect_timeout),
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
     };

@@ -121,7 +121,8 @@ impl Ctx<'_> {
                 Some(store.members_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "members"))?),
                 None,
             ),
-            Kind::User if projection.includes(&rt, "groups") => (
+            // Reads bring a user's groups along; writes' results may not.
+            Kind::User if projection.includes(&rt, "groups") && rows.iter().any(|r| r.groups.is_none()) => (
                 None,
                 Some(store.groups_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "groups"))?),
             ),
@@ -131,7 +132,11 @@ impl Ctx<'_> {
             .iter()
             .map(|r| {
                 let m = members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
-                let g = groups.as_ref().map(|g| g.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+                let g = match (&groups, &r.groups) {
+                    (Some(g), _) => Some(g.get(&r.id).map(Vec::as_slice).unwrap_or(&[])),
+                    (None, Some(own)) => Some(own.as_slice()),
+                    (None, None) => None,
+                };
                 projection.apply(&self.render(r, m, g), &rt)
             })
             .collect())

@@ -15,8 +15,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// user id -> [(group id, group displayName)].
-pub type GroupsByUser = HashMap<String, Vec<(String, Option<String>)>>;
+/// A user's groups: (group id, group displayName).
+pub type UserGroups = Vec<(String, Option<String>)>;
+/// user id -> the user's groups.
+pub type GroupsByUser = HashMap<String, UserGroups>;
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 pub type Store = Arc<dyn Storage>;
 
@@ -103,6 +105,8 @@ pub struct StoredResource {
     pub updated_at: String,
     /// Owned by the identity provider (written through SCIM), not by the admin API.
     pub scim_managed: bool,
+    /// A user's groups (id, displayName), when the read fetched them with the user.
+    pub groups: Option<UserGroups>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

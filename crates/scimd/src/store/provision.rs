@@ -18,6 +18,26 @@ impl Core {
     /// The tenant's configuration; `lock` holds it (and so its seat counts)
     /// until the transaction ends.
     pub(super) async fn config_in(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
+        if self.dialect() != Dialect::Sqlite {
+            return self.load_config(tx, tenant_id, lock).await;
+        }
+        let cached: Option<Result<TenantConfig, u64>> =
+            self.config_cache.lock().ok().map(|cache| cache.1.get(&tenant_id).cloned().ok_or(cache.0));
+        let generation = match cached {
+            Some(Ok(config)) => return Ok(config),
+            Some(Err(generation)) => generation,
+            None => return self.load_config(tx, tenant_id, lock).await,
+        };
+        let config = self.load_config(tx, tenant_id, lock).await?;
+        if let Ok(mut cache) = self.config_cache.lock()
+            && cache.0 == generation
+        {
+            cache.1.insert(tenant_id, config.clone());
+        }
+        Ok(config)
+    }
+
+    async fn load_config(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
         let lock = if lock && self.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let row = self
             .q(&format!("SELECT doc FROM tenant_configs WHERE tenant_id = ?{lock}"))

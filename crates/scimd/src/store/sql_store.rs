@@ -25,6 +25,7 @@ use std::time::Duration;
 /// Connection settings a deployment may tune.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
+    /// 0: the dialect's default (4 on SQLite, 16 on PostgreSQL).
     pub max_connections: u32,
     pub connect_timeout: Duration,
     /// PostgreSQL `statement_timeout`; SQLite waits this long for the write lock.
@@ -34,7 +35,7 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
-            max_connections: 16,
+            max_connections: 0,
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
         }
@@ -46,6 +47,10 @@ impl Default for PoolConfig {
 pub struct Core {
     pub(super) pool: AnyPool,
     d: Dialect,
+    /// SQLite only (one process owns the file): tenant configurations as last
+    /// read or written here, so a SCIM write does not read them again.
+    /// The generation counts changes: a copy read before a change is not cached after it.
+    pub(super) config_cache: std::sync::Mutex<(u64, HashMap<i64, TenantConfig>)>,
 }
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
@@ -78,7 +83,15 @@ fn resource_from_row(kind: Kind, row: &AnyRow) -> Result<StoredResource, StoreEr
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
+        groups: groups_from_row(row)?,
     })
+}
+
+/// The `groups` column some reads add: a JSON array of [group id, displayName].
+fn groups_from_row(row: &AnyRow) -> Result<Option<UserGroups>, StoreError> {
+    let Ok(Some(text)) = row.try_get::<Option<String>, _>("groups") else { return Ok(None) };
+    let pairs: UserGroups = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("groups: {e}")))?;
+    Ok(Some(pairs))
 }
 
 fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
@@ -129,7 +142,11 @@ impl Core {
         };
         let timeout_ms = config.statement_timeout.as_millis();
         let pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
+            .max_connections(match (config.max_connections, d) {
+                (0, Dialect::Sqlite) => 4,
+                (0, Dialect::Postgres) => 16,
+                (n, _) => n,
+            })
             .acquire_timeout(config.connect_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -151,7 +168,7 @@ impl Core {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| StoreError::Db(e.into()))?;
-        Ok(Core { pool, d })
+        Ok(Core { pool, d, config_cache: std::sync::Mutex::default() })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -181,6 +198,28 @@ impl Core {
         format!("r.id, {}, r.version, r.created_at, r.updated_at, r.scim_managed", self.doc_col())
     }
 
+    /// The columns of a resource, and for users their groups in the same
+    /// statement (one round trip instead of two).
+    fn cols_for(&self, kind: Kind) -> String {
+        match kind {
+            Kind::Group => self.resource_cols(),
+            Kind::User => {
+                let from = "FROM members m JOIN resources g ON g.tenant_id = m.tenant_id AND g.kind = 'Group' \
+                            AND g.id = m.group_id WHERE m.tenant_id = r.tenant_id AND m.member_id = r.id";
+                let groups = match self.d {
+                    Dialect::Sqlite => format!(
+                        "(SELECT json_group_array(json_array(m.group_id, json_extract(g.doc, '$.displayName'))) {from})"
+                    ),
+                    Dialect::Postgres => format!(
+                        "(SELECT COALESCE(json_agg(json_build_array(m.group_id, g.doc ->> 'displayName') ORDER BY m.seq), \
+                         '[]'::json)::text {from})"
+                    ),
+                };
+                format!("{}, {groups} AS groups", self.resource_cols())
+            }
+        }
+    }
+
     pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.d {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -201,7 +240,7 @@ impl Core {
             .q(&format!(
                 "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? \
                  AND r.deleted_at IS NULL{lock}",
-                self.resource_cols()
+                self.cols_for(kind)
             ))
             .bind(tenant_id)
             .bind(kind.as_str())
@@ -294,40 +333,48 @@ impl Core {
                 )));
             }
         }
-        let stored = match self.restore_soft_deleted(tx, tenant_id, &new).await? {
-            Some(restored) => restored,
-            None => {
-                self.q(&format!(
-                    "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
-                     version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?)",
-                    self.doc_param()
-                ))
-                .bind(tenant_id)
-                .bind(new.kind.as_str())
-                .bind(&new.id)
-                .bind(&new.index.user_name)
-                .bind(&new.index.external_id)
-                .bind(&new.index.display_name)
-                .bind(new.index.active.map(i64::from))
-                .bind(new.doc.to_string())
-                .bind(&new.now)
-                .bind(&new.now)
-                .bind(i64::from(new.scim_managed))
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| conflict_or(e, "userName"))?;
-                for m in &new.members {
-                    self.add_member(tx, tenant_id, &new.id, m).await?;
-                }
-                StoredResource {
-                    kind: new.kind,
-                    id: new.id.clone(),
-                    doc: new.doc.clone(),
-                    version: 1,
-                    created_at: new.now.clone(),
-                    updated_at: new.now.clone(),
-                    scim_managed: new.scim_managed,
-                }
+        // Insert first: a userName taken by a soft-deleted user is looked for
+        // only when the insert finds the name taken (one statement on the usual path).
+        let inserted = self
+            .q(&format!(
+                "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
+                 version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+                self.doc_param()
+            ))
+            .bind(tenant_id)
+            .bind(new.kind.as_str())
+            .bind(&new.id)
+            .bind(&new.index.user_name)
+            .bind(&new.index.external_id)
+            .bind(&new.index.display_name)
+            .bind(new.index.active.map(i64::from))
+            .bind(new.doc.to_string())
+            .bind(&new.now)
+            .bind(&new.now)
+            .bind(i64::from(new.scim_managed))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            > 0;
+        let stored = if inserted {
+            for m in &new.members {
+                self.add_member(tx, tenant_id, &new.id, m).await?;
+            }
+            StoredResource {
+                kind: new.kind,
+                id: new.id.clone(),
+                doc: new.doc.clone(),
+                version: 1,
+                created_at: new.now.clone(),
+                updated_at: new.now.clone(),
+                scim_managed: new.scim_managed,
+                groups: (new.kind == Kind::User).then(Vec::new),
+            }
+        } else {
+            match self.restore_soft_deleted(tx, tenant_id, &new).await? {
+                Some(restored) => restored,
+                None => return Err(StoreError::Conflict("userName".into())),
             }
         };
         if !config.is_empty() {
@@ -425,6 +472,7 @@ impl Core {
             created_at: current.created_at,
             updated_at: update.now,
             scim_managed: update.scim_managed,
+            groups: current.groups,
         })
     }
 
@@ -519,6 +567,7 @@ impl Core {
             created_at: row.try_get("created_at")?,
             updated_at: new.now.clone(),
             scim_managed: new.scim_managed,
+            groups: Some(Vec::new()), // memberships went with the soft delete
         }))
     }
 
@@ -717,7 +766,7 @@ impl Storage for Core {
             let row = self
                 .q(&format!(
                     "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? AND r.deleted_at IS NULL",
-                    self.resource_cols()
+                    self.cols_for(kind)
                 ))
                 .bind(tenant_id)
                 .bind(kind.as_str())
@@ -742,21 +791,25 @@ impl Storage for Core {
             };
             let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, self.d)
                 .map_err(StoreError::Rejected)?;
-            let count_sql = format!(
-                "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
-                cond.sql
-            );
-            let q = self.q(&count_sql).bind(tenant_id).bind(kind.as_str());
-            let total: i64 = bind_all(q, &cond.binds).fetch_one(&self.pool).await?.try_get(0)?;
-            if query.limit <= 0 || query.offset >= total {
-                return Ok((total, Vec::new()));
+            let count = || async {
+                let count_sql = format!(
+                    "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL \
+                     AND {}",
+                    cond.sql
+                );
+                let q = self.q(&count_sql).bind(tenant_id).bind(kind.as_str());
+                let total: i64 = bind_all(q, &cond.binds).fetch_one(&self.pool).await?.try_get(0)?;
+                Ok::<i64, StoreError>(total)
+            };
+            if query.limit <= 0 {
+                return Ok((count().await?, Vec::new()));
             }
             // The page's rows are chosen by `seq` alone, so skipping `offset`
             // rows reads the index, not the documents.
             let page_sql = format!(
                 "SELECT {cols} FROM resources r WHERE r.seq IN (SELECT r.seq FROM resources r WHERE r.tenant_id = ? \
                  AND r.kind = ? AND r.deleted_at IS NULL AND {cond} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}",
-                cols = self.resource_cols(),
+                cols = self.cols_for(kind),
                 cond = cond.sql,
                 order = order.sql
             );
@@ -765,6 +818,14 @@ impl Storage for Core {
             let q = bind_all(q, &order.binds);
             let rows = q.fetch_all(&self.pool).await?;
             let items = rows.iter().map(|r| resource_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+            // A page that is not full ends the list, so the total is known
+            // without counting (a `userName eq` look-up costs one statement).
+            let len = items.len() as i64;
+            let total = if len > 0 && len < query.limit || len == 0 && query.offset == 0 {
+                query.offset + len
+            } else {
+                count().await?
+            };
             Ok((total, items))
         })
     }
@@ -820,6 +881,10 @@ impl Storage for Core {
             let affected = self.affected_by_config(&mut tx, tenant_id, &old, &new).await?;
             self.reconcile(&mut tx, tenant_id, &new, &affected).await?;
             tx.commit().await?;
+            if let Ok(mut cache) = self.config_cache.lock() {
+                cache.0 += 1;
+                cache.1.remove(&tenant_id);
+            }
             Ok(new)
         })
     }
