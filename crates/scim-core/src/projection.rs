@@ -95,40 +95,45 @@ impl Projection {
 
     /// The resource as the client asked to see it.
     pub fn apply(&self, resource: &Value, rt: &ResourceType) -> Value {
-        let Some(obj) = resource.as_object() else {
-            return resource.clone();
+        self.apply_owned(resource.clone(), rt)
+    }
+
+    /// [`Projection::apply`] on a resource the caller gives up: values move, nothing is copied.
+    pub fn apply_owned(&self, resource: Value, rt: &ResourceType) -> Value {
+        let Value::Object(obj) = resource else {
+            return resource;
         };
         let mut out = Map::new();
         for (key, value) in obj {
             if key == "schemas" {
-                out.insert(key.clone(), value.clone());
+                out.insert(key, value);
                 continue;
             }
-            if let Some(ext) = rt.extension(key) {
-                let Some(inner) = value.as_object() else {
+            if let Some(ext) = rt.extension(&key) {
+                let Value::Object(inner) = value else {
                     continue;
                 };
                 let mut ext_out = Map::new();
                 for (k, v) in inner {
-                    if let Some(attr) = ext.attribute(k)
+                    if let Some(attr) = ext.attribute(&k)
                         && let Some(v) = self.decide(rt, Some(&ext.id), attr).apply(attr, v)
                     {
-                        ext_out.insert(k.clone(), v);
+                        ext_out.insert(k, v);
                     }
                 }
                 if !ext_out.is_empty() {
-                    out.insert(key.clone(), Value::Object(ext_out));
+                    out.insert(key, Value::Object(ext_out));
                 }
                 continue;
             }
-            match rt.resolve(None, key) {
+            match rt.resolve(None, &key) {
                 Some(r) => {
                     if let Some(v) = self.decide(rt, None, r.attr).apply(r.attr, value) {
-                        out.insert(key.clone(), v);
+                        out.insert(key, v);
                     }
                 }
                 None => {
-                    out.insert(key.clone(), value.clone());
+                    out.insert(key, value);
                 }
             }
         }
@@ -145,36 +150,36 @@ enum Decision {
 }
 
 impl Decision {
-    fn apply(&self, attr: &Attribute, value: &Value) -> Option<Value> {
-        let filter_subs = |v: &Value, keep: &dyn Fn(&str) -> bool| -> Value {
+    fn apply(&self, attr: &Attribute, value: Value) -> Option<Value> {
+        let filter_subs = |v: Value, keep: &dyn Fn(&str) -> bool| -> Value {
             match v {
                 Value::Object(o) => Value::Object(
-                    o.iter()
+                    o.into_iter()
                         .filter(|(k, _)| {
                             let never = attr.sub(k).is_some_and(|s| s.returned == Returned::Never);
                             !never && keep(k)
                         })
-                        .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                 ),
-                other => other.clone(),
+                other => other,
             }
         };
-        let map_value = |keep: &dyn Fn(&str) -> bool| -> Option<Value> {
+        let map_value = |value: Value, keep: &dyn Fn(&str) -> bool| -> Option<Value> {
+            // An attribute emptied by the projection goes; one that was empty
+            // already (a group's `members: []`) stays, as clients expect it.
+            let was_empty = value.as_array().is_some_and(Vec::is_empty);
             let v = match value {
                 Value::Array(items) => Value::Array(
                     items
-                        .iter()
+                        .into_iter()
                         .map(|i| filter_subs(i, keep))
                         .filter(|i| i.as_object().is_none_or(|o| !o.is_empty()))
                         .collect(),
                 ),
                 other => filter_subs(other, keep),
             };
-            // An attribute emptied by the projection goes; one that was empty
-            // already (a group's `members: []`) stays, as clients expect it.
             let empty = match &v {
-                Value::Array(a) => a.is_empty() && value.as_array().is_some_and(|orig| !orig.is_empty()),
+                Value::Array(a) => a.is_empty() && !was_empty,
                 Value::Object(o) => o.is_empty(),
                 _ => false,
             };
@@ -182,12 +187,12 @@ impl Decision {
         };
         match self {
             Decision::Drop => None,
-            Decision::Keep => map_value(&|_| true),
-            Decision::Only(subs) => map_value(&|k| {
+            Decision::Keep => map_value(value, &|_| true),
+            Decision::Only(subs) => map_value(value, &|k| {
                 subs.iter().any(|s| s.eq_ignore_ascii_case(k))
                     || attr.sub(k).is_some_and(|s| s.returned == Returned::Always)
             }),
-            Decision::Except(subs) => map_value(&|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k))),
+            Decision::Except(subs) => map_value(value, &|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k))),
         }
     }
 }

@@ -137,7 +137,7 @@ impl Ctx<'_> {
                     (None, Some(own)) => Some(own.as_slice()),
                     (None, None) => None,
                 };
-                projection.apply(&self.render(r, m, g), &rt)
+                projection.apply_owned(self.render(r, m, g), &rt)
             })
             .collect())
     }
