@@ -142,6 +142,9 @@ impl Core {
         };
         let timeout_ms = config.statement_timeout.as_millis();
         let pool = AnyPoolOptions::new()
+            // A ping before every use costs a round trip (a thread switch on
+            // SQLite) per statement; a broken connection fails its statement instead.
+            .test_before_acquire(false)
             .max_connections(match (config.max_connections, d) {
                 (0, Dialect::Sqlite) => 4,
                 (0, Dialect::Postgres) => 16,
@@ -168,6 +171,12 @@ impl Core {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| StoreError::Db(e.into()))?;
+        if d == Dialect::Postgres {
+            // Without statistics (a new database, or autovacuum off) PostgreSQL
+            // may read a user by id through the userName index and scan a whole
+            // tenant; a start-up ANALYZE gives the planner numbers to go on.
+            sqlx::raw_sql("ANALYZE resources; ANALYZE members").execute(&pool).await?;
+        }
         Ok(Core { pool, d, config_cache: std::sync::Mutex::default() })
     }
 
