@@ -267,9 +267,7 @@ impl TenantConfig {
 }
 
 fn mapping_matches(m: &GroupMapping, group_id: &str, display_name: &str) -> bool {
-    m.group == group_id
-        || m.group.eq_ignore_ascii_case(display_name)
-        || m.group.to_lowercase() == display_name.to_lowercase()
+    m.group == group_id || m.group.to_lowercase() == display_name.to_lowercase()
 }
 
 fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {

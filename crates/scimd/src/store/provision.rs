@@ -37,6 +37,18 @@ impl Core {
         Ok(config)
     }
 
+    /// The configuration for a write that applies the policy. On PostgreSQL the
+    /// row is locked only when a licence type has a seat limit, so that seat
+    /// counts cannot race; other writes of a tenant run side by side. (SQLite
+    /// runs writes one at a time anyway.)
+    pub(super) async fn config_for_write(&self, tx: &mut Tx, tenant_id: i64) -> Result<TenantConfig, StoreError> {
+        let config = self.config_in(tx, tenant_id, false).await?;
+        if self.dialect() == Dialect::Postgres && config.licence_types.iter().any(|l| l.seat_limit.is_some()) {
+            return self.load_config(tx, tenant_id, true).await;
+        }
+        Ok(config)
+    }
+
     async fn load_config(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
         let lock = if lock && self.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let row = self
@@ -300,11 +312,10 @@ impl Core {
             .bind(tenant_id)
             .fetch_all(&mut **tx)
             .await?;
+        let probe = TenantConfig { mappings: changed.into_iter().cloned().collect(), ..TenantConfig::default() };
         for row in rows {
             let id: String = row.try_get("id")?;
             let display: String = row.try_get::<Option<String>, _>("display")?.unwrap_or_default();
-            let probe =
-                TenantConfig { mappings: changed.iter().map(|m| (*m).clone()).collect(), ..TenantConfig::default() };
             if probe.maps_group(&id, &display) {
                 users.extend(self.member_ids(tx, tenant_id, &id).await?);
             }

@@ -320,7 +320,7 @@ impl Core {
         tenant_id: i64,
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
-        let config = self.config_in(tx, tenant_id, true).await?;
+        let config = self.config_for_write(tx, tenant_id).await?;
         if new.kind == Kind::User && new.scim_managed {
             let mut addresses: Vec<&str> = new
                 .doc
@@ -411,7 +411,7 @@ impl Core {
         id: &str,
         f: UpdateFn,
     ) -> Result<StoredResource, StoreError> {
-        let config = self.config_in(tx, tenant_id, true).await?;
+        let config = self.config_for_write(tx, tenant_id).await?;
         let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
         let update = f(&current).map_err(StoreError::Rejected)?;
         let version = current.version + 1;
@@ -493,7 +493,7 @@ impl Core {
         id: &str,
         check: CheckFn,
     ) -> Result<(), StoreError> {
-        let config = self.config_in(tx, tenant_id, true).await?;
+        let config = self.config_for_write(tx, tenant_id).await?;
         let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
         check(&current).map_err(StoreError::Rejected)?;
         let mut affected = BTreeSet::new();
@@ -917,7 +917,7 @@ impl Storage for Core {
     ) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let config = self.config_in(&mut tx, tenant_id, true).await?;
+            let config = self.config_for_write(&mut tx, tenant_id).await?;
             if config.workspace(workspace_id).is_none() {
                 return Err(StoreError::Rejected(ScimError::not_found(format!(
                     "workspace '{workspace_id}' not found"
@@ -960,7 +960,7 @@ impl Storage for Core {
     fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let config = self.config_in(&mut tx, tenant_id, true).await?;
+            let config = self.config_for_write(&mut tx, tenant_id).await?;
             let done = self
                 .q("UPDATE resources SET deleted_at = NULL, version = version + 1, updated_at = ? \
                     WHERE tenant_id = ? AND kind = 'User' AND id = ? AND deleted_at IS NOT NULL")
