@@ -31,6 +31,10 @@ pub struct Cli {
     /// Milliseconds a statement may run (PostgreSQL) or wait for the write lock (SQLite).
     #[arg(long, env = "SCIMD_DB_STATEMENT_TIMEOUT_MS", default_value_t = 30_000, global = true)]
     pub db_statement_timeout_ms: u64,
+    /// SQLite: MiB of rendered users kept in memory for GET by id and
+    /// `userName eq` look-ups (0 turns it off). PostgreSQL keeps none.
+    #[arg(long, env = "SCIMD_READ_CACHE_MB", default_value_t = 32, global = true)]
+    pub read_cache_mb: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -189,6 +193,7 @@ pub async fn run(cli: Cli) -> CliResult {
         max_connections: cli.db_pool_size,
         connect_timeout: Duration::from_secs(cli.db_connect_timeout),
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
+        read_cache_bytes: cli.read_cache_mb << 20,
     };
     let store = open_store_with(&cli.database, &config).await?;
     match cli.command {

@@ -338,6 +338,7 @@ on_both_backends!(
     entra_user_lifecycle,
     entra_group_lifecycle,
     deleting_a_user_removes_its_memberships,
+    reads_never_show_a_stale_user,
     every_error_is_a_scim_error,
     pagination_is_exact_and_stable,
     sql_filters_agree_with_the_reference_evaluator,
@@ -685,6 +686,52 @@ async fn deleting_a_user_removes_its_memberships(b: Backend) {
     s.patch(&format!("/Groups/{g}"), json!([{"op": "add", "path": "members", "value": [{"value": u}]}])).await;
     assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
     assert_eq!(s.get(&format!("/Groups/{g}")).await.body["members"], json!([]));
+}
+
+/// Reads answered from the read cache (SQLite) always show the last write:
+/// the user's own changes, its groups' changes, a rename, a delete, a restore.
+async fn reads_never_show_a_stale_user(b: Backend) {
+    let s = start(b).await;
+    let u = Server::id_of(&s.create_user("Cache@x.org").await);
+    let path = format!("/Users/{u}");
+    let by_name = |name: &str| format!("/Users?filter={}", q(&format!("userName eq \"{name}\"")));
+    for _ in 0..2 {
+        assert_eq!(s.get(&path).await.body["active"], true);
+        assert_eq!(s.ids(&by_name("cache@X.org")).await, vec![u.clone()]);
+    }
+    let r = s.patch(&path, json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(&path).await.body["active"], false);
+    assert_eq!(s.get(&by_name("cache@x.org")).await.body["Resources"][0]["active"], false);
+    let etag = s.get(&path).await.header("etag").unwrap().to_string();
+    assert_eq!(etag, r.header("etag").unwrap());
+    assert_eq!(s.raw(Method::GET, &path, None, &[("If-None-Match", &etag)]).await.status, 304);
+
+    let g = Server::id_of(&s.create_group("Cached").await);
+    s.add_member(&g, &u).await;
+    assert_eq!(s.get(&path).await.body["groups"][0]["value"], g.as_str());
+    let r =
+        s.patch(&format!("/Groups/{g}"), json!([{"op": "replace", "path": "displayName", "value": "Renamed"}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(&path).await.body["groups"][0]["display"], "Renamed");
+    assert_eq!(s.get(&by_name("cache@x.org")).await.body["Resources"][0]["groups"][0]["display"], "Renamed");
+    assert_eq!(s.delete(&format!("/Groups/{g}")).await.status, 204);
+    assert!(s.get(&path).await.body.get("groups").is_none());
+
+    let r = s.patch(&path, json!([{"op": "replace", "path": "userName", "value": "moved@x.org"}])).await;
+    assert_eq!(r.status, 200);
+    assert!(s.ids(&by_name("cache@x.org")).await.is_empty());
+    let other = Server::id_of(&s.create_user("cache@x.org").await);
+    assert_eq!(s.ids(&by_name("cache@x.org")).await, vec![other]);
+    assert_eq!(s.ids(&by_name("moved@x.org")).await, vec![u.clone()]);
+    // The whole user only: a projection is rendered afresh.
+    let r = s.get(&format!("{path}?attributes=userName")).await;
+    assert_eq!(r.body["userName"], "moved@x.org");
+    assert!(r.body.get("active").is_none());
+
+    assert_eq!(s.delete(&path).await.status, 204);
+    s.get(&path).await.assert_error(404, None);
+    assert!(s.ids(&by_name("moved@x.org")).await.is_empty());
 }
 
 // ------------------------------------------------------------------ errors

@@ -277,7 +277,12 @@ pub fn base_url(headers: &HeaderMap, tenant: &str) -> String {
 
 /// A SCIM JSON response.
 pub fn scim_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, Body::from(body.to_string())).into_response();
+    scim_bytes_response(status, Bytes::from(body.to_string()))
+}
+
+/// A SCIM JSON response from JSON text.
+pub fn scim_bytes_response(status: StatusCode, body: Bytes) -> Response {
+    let mut resp = (status, Body::from(body)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     resp
 }

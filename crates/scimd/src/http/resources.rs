@@ -1,12 +1,17 @@
 //! `/Users` and `/Groups`: create, read, list and search, replace, patch and
 //! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
 
-use super::{ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_response};
+use super::{
+    ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response, scim_response,
+};
 use crate::clock;
+use crate::store::read_cache::{CachedUser, ReadCache};
 use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, StoredResource, Update};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use scim_core::filter::{CompValue, CompareOp, Filter};
 use scim_core::patch::{self, MemberChange};
 use scim_core::{AttrPath, Projection, ResourceType, ScimError, parse_filter, resource};
 use serde_json::{Map, Value, json};
@@ -142,17 +147,20 @@ impl Ctx<'_> {
             .collect())
     }
 
+    /// One resource as JSON text.
+    async fn render_one(&self, r: &StoredResource, projection: &Projection) -> Result<Bytes, ApiError> {
+        let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
+        Ok(Bytes::from(body.to_string()))
+    }
+
     async fn respond_one(
         &self,
         status: StatusCode,
         r: &StoredResource,
         projection: &Projection,
     ) -> Result<Response, ApiError> {
-        let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
-        let mut resp = scim_response(status, &body);
-        if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
+        let body = self.render_one(r, projection).await?;
+        let mut resp = one_response(status, body, r.version);
         if status == StatusCode::CREATED
             && let Ok(v) = HeaderValue::from_str(&self.location(&r.id))
         {
@@ -160,6 +168,30 @@ impl Ctx<'_> {
         }
         Ok(resp)
     }
+
+    /// The read cache, when this request may use it: a whole user (no
+    /// `attributes` or `excludedAttributes`) from a store that keeps one.
+    fn cache_for(&self, projection: &Projection) -> Option<&ReadCache> {
+        (self.kind == Kind::User && *projection == Projection::default())
+            .then(|| self.state.store.read_cache())
+            .flatten()
+    }
+}
+
+fn one_response(status: StatusCode, body: Bytes, version: i64) -> Response {
+    let mut resp = scim_bytes_response(status, body);
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+fn not_modified(version: i64) -> Response {
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
 }
 
 /// Which resource type a request is for, from the endpoint it reached.
@@ -222,6 +254,15 @@ async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, Api
 
 async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
+    let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok());
+    let cache = c.cache_for(&projection);
+    if let Some(hit) = cache.and_then(|cache| cache.get(c.tenant_id, id, &c.base)) {
+        if if_none_match.is_some_and(|tags| etag_matches(tags, hit.version)) {
+            return Ok(not_modified(hit.version));
+        }
+        return Ok(one_response(StatusCode::OK, hit.body, hit.version));
+    }
+    let ticket = cache.map(|cache| cache.ticket(c.tenant_id));
     let stored = c
         .state
         .store
@@ -229,16 +270,33 @@ async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Resu
         .await
         .map_err(|e| ApiError::from_store(e, "resource"))?
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} not found", c.what(id)))))?;
-    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
-        && etag_matches(tags, stored.version)
-    {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+    if if_none_match.is_some_and(|tags| etag_matches(tags, stored.version)) {
+        return Ok(not_modified(stored.version));
     }
-    c.respond_one(StatusCode::OK, &stored, &projection).await
+    let body = c.render_one(&stored, &projection).await?;
+    if let (Some(cache), Some(ticket)) = (cache, ticket) {
+        let user = CachedUser { body: body.clone(), version: stored.version };
+        cache.put(ticket, c.tenant_id, &stored.id, &user_name_key(&stored), &c.base, user);
+    }
+    Ok(one_response(StatusCode::OK, body, stored.version))
+}
+
+/// The userName as the store indexes it (lowercased: it is not case-exact).
+fn user_name_key(r: &StoredResource) -> String {
+    r.doc.get("userName").and_then(Value::as_str).unwrap_or_default().to_lowercase()
+}
+
+/// The lowercased name of `userName eq "…"` (what Entra and Okta send before
+/// a create), the one list the read cache answers.
+fn user_name_lookup(c: &Ctx<'_>, query: &ListQuery) -> Option<String> {
+    let Some(Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(name) }) = &query.filter else {
+        return None;
+    };
+    let plain = query.sort_by.is_none() && query.offset == 0 && query.limit >= 1;
+    let user_name = path.sub.is_none()
+        && path.name.eq_ignore_ascii_case("userName")
+        && path.urn.as_deref().is_none_or(|u| c.state.users.is_core_urn(u));
+    (plain && user_name).then(|| name.to_lowercase())
 }
 
 // ------------------------------------------------------------------ list and search
@@ -348,6 +406,18 @@ impl Search {
     }
 }
 
+/// A list of one user, spliced around its cached text.
+fn single_list_response(user: &Bytes) -> Response {
+    let head = format!(
+        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":1,\"startIndex\":1,\"itemsPerPage\":1,\"Resources\":["
+    );
+    let mut body = Vec::with_capacity(head.len() + user.len() + 2);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(user);
+    body.extend_from_slice(b"]}");
+    scim_bytes_response(StatusCode::OK, Bytes::from(body))
+}
+
 fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE],
@@ -361,8 +431,23 @@ fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
 async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
     let query = search.query()?;
     let rt = c.rt();
+    let cached = c.cache_for(&search.projection).zip(user_name_lookup(&c, &query));
+    if let Some((cache, name)) = &cached
+        && let Some(hit) = cache.get_by_user_name(c.tenant_id, name, &c.base)
+    {
+        return Ok(single_list_response(&hit.body));
+    }
+    let ticket = cached.as_ref().map(|(cache, _)| cache.ticket(c.tenant_id));
     let (total, rows) =
         c.state.store.list(c.tenant_id, c.kind, &query, &rt).await.map_err(|e| ApiError::from_store(e, "resources"))?;
+    if let (Some((cache, name)), Some(ticket), [user], 1) = (&cached, ticket, rows.as_slice(), total)
+        && user_name_key(user) == *name
+    {
+        let body = c.render_one(user, &search.projection).await?;
+        let entry = CachedUser { body: body.clone(), version: user.version };
+        cache.put(ticket, c.tenant_id, &user.id, name, &c.base, entry);
+        return Ok(single_list_response(&body));
+    }
     let resources = c.render_many(&rows, &search.projection).await?;
     Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
 }

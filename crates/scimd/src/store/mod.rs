@@ -3,6 +3,7 @@
 //! implements it on SQLite and PostgreSQL; [`sql`] translates filters for both.
 
 mod provision;
+pub mod read_cache;
 pub mod sql;
 pub mod sql_store;
 
@@ -252,4 +253,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Groups of several users at once: user id -> [(group id, group displayName)].
     fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser>;
+
+    /// Rendered users, where this store can keep them coherent.
+    fn read_cache(&self) -> Option<&read_cache::ReadCache> {
+        None
+    }
 }

@@ -11,6 +11,7 @@
 //! and the unique index on `user_name` decides races on a userName.
 
 use super::provision::Tx;
+use super::read_cache::ReadCache;
 use super::sql::{self, Bind, Dialect};
 use super::*;
 use scim_core::ScimError;
@@ -30,6 +31,9 @@ pub struct PoolConfig {
     pub connect_timeout: Duration,
     /// PostgreSQL `statement_timeout`; SQLite waits this long for the write lock.
     pub statement_timeout: Duration,
+    /// SQLite: bytes of rendered users kept for reads (0: none). Unused on
+    /// PostgreSQL, where other processes may write the same rows.
+    pub read_cache_bytes: usize,
 }
 
 impl Default for PoolConfig {
@@ -38,6 +42,7 @@ impl Default for PoolConfig {
             max_connections: 0,
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
+            read_cache_bytes: 32 << 20,
         }
     }
 }
@@ -1083,9 +1088,14 @@ struct Job {
 /// transaction, each inside its own savepoint (a failing write is rolled
 /// back alone), and commits once: every request is answered only after the
 /// commit that made its write durable.
+///
+/// On SQLite it also keeps the [`ReadCache`] coherent: every write drops
+/// what it changes from the cache before it runs and again once it is
+/// committed (a read that started in between cannot keep its result).
 pub struct SqlStore {
     core: Arc<Core>,
     writer: Option<tokio::sync::mpsc::Sender<Job>>,
+    cache: Option<ReadCache>,
 }
 
 impl SqlStore {
@@ -1098,7 +1108,18 @@ impl SqlStore {
         } else {
             None
         };
-        Ok(SqlStore { core, writer })
+        let cache = (writer.is_some() && config.read_cache_bytes > 0).then(|| ReadCache::new(config.read_cache_bytes));
+        Ok(SqlStore { core, writer, cache })
+    }
+
+    /// What a write of this resource changes in cached users.
+    fn invalidate(&self, tenant_id: i64, kind: Kind, id: &str) {
+        match (&self.cache, kind) {
+            (Some(cache), Kind::User) => cache.invalidate(tenant_id, id),
+            // Members show their groups: a group's write may change any of them.
+            (Some(cache), Kind::Group) => cache.invalidate_tenant(tenant_id),
+            (None, _) => {}
+        }
     }
 
     async fn submit(&self, run: JobFn) -> Result<JobOut, StoreError> {
@@ -1206,11 +1227,16 @@ impl Storage for SqlStore {
             return self.core.insert(tenant_id, new);
         }
         Box::pin(async move {
+            let kind = new.kind;
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
                 Box::pin(async move { core.insert_in(tx, tenant_id, new).await.map(JobOut::Resource) })
             });
             match self.submit(run).await? {
-                JobOut::Resource(r) => Ok(r),
+                // A user created again under a soft-deleted userName keeps its old id.
+                JobOut::Resource(r) => {
+                    self.invalidate(tenant_id, kind, &r.id);
+                    Ok(r)
+                }
                 JobOut::Unit => Err(unexpected()),
             }
         })
@@ -1231,12 +1257,15 @@ impl Storage for SqlStore {
         if self.writer.is_none() {
             return self.core.update(tenant_id, kind, id, f);
         }
-        let id = id.to_string();
         Box::pin(async move {
+            self.invalidate(tenant_id, kind, id);
+            let owned_id = id.to_string();
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
-                Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
+                Box::pin(async move { core.update_in(tx, tenant_id, kind, &owned_id, f).await.map(JobOut::Resource) })
             });
-            match self.submit(run).await? {
+            let result = self.submit(run).await;
+            self.invalidate(tenant_id, kind, id);
+            match result? {
                 JobOut::Resource(r) => Ok(r),
                 JobOut::Unit => Err(unexpected()),
             }
@@ -1246,12 +1275,17 @@ impl Storage for SqlStore {
         if self.writer.is_none() {
             return self.core.delete(tenant_id, kind, id, check);
         }
-        let id = id.to_string();
         Box::pin(async move {
+            self.invalidate(tenant_id, kind, id);
+            let owned_id = id.to_string();
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
-                Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
+                Box::pin(
+                    async move { core.delete_in(tx, tenant_id, kind, &owned_id, check).await.map(|()| JobOut::Unit) },
+                )
             });
-            match self.submit(run).await? {
+            let result = self.submit(run).await;
+            self.invalidate(tenant_id, kind, id);
+            match result? {
                 JobOut::Unit => Ok(()),
                 JobOut::Resource(_) => Err(unexpected()),
             }
@@ -1280,7 +1314,12 @@ impl Storage for SqlStore {
         self.core.list_deleted_users(tenant_id)
     }
     fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource> {
-        self.core.restore_user(tenant_id, id, now)
+        Box::pin(async move {
+            self.invalidate(tenant_id, Kind::User, id);
+            let result = self.core.restore_user(tenant_id, id, now).await;
+            self.invalidate(tenant_id, Kind::User, id);
+            result
+        })
     }
     fn create_admin_token<'a>(&'a self, name: &'a str, hash: &'a [u8], now: &'a str) -> BoxFut<'a, ()> {
         self.core.create_admin_token(name, hash, now)
@@ -1293,5 +1332,8 @@ impl Storage for SqlStore {
     }
     fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser> {
         self.core.groups_of(tenant_id, user_ids)
+    }
+    fn read_cache(&self) -> Option<&ReadCache> {
+        self.cache.as_ref()
     }
 }
