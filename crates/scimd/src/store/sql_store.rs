@@ -60,6 +60,36 @@ pub struct Core {
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
 
+/// PostgreSQL plans from statistics that only ANALYZE refreshes. Where
+/// autovacuum is off (seen on this project's own machines), a tenant loaded
+/// after start-up would keep the plans of an empty table: a user read by id
+/// through the userName index, a scan per request. So scimd analyses the
+/// tables itself once they changed by autovacuum's default measure (50 rows
+/// plus 10%); with autovacuum on, the counters rarely get there first.
+async fn keep_statistics_fresh(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let changed = sqlx::query(
+            "SELECT COALESCE(SUM(n_mod_since_analyze), 0)::BIGINT AS changed, \
+             COALESCE(SUM(n_live_tup), 0)::BIGINT AS live FROM pg_stat_user_tables \
+             WHERE relname IN ('resources', 'members')",
+        )
+        .fetch_one(&pool)
+        .await
+        .and_then(|row| Ok((row.try_get::<i64, _>("changed")?, row.try_get::<i64, _>("live")?)));
+        match changed {
+            Ok((changed, live)) if changed > 50 + live / 10 => {
+                if let Err(e) = sqlx::raw_sql("ANALYZE resources; ANALYZE members").execute(&pool).await {
+                    tracing::warn!(error = %e, "ANALYZE failed; query plans may be poor until autovacuum runs");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "could not read table statistics"),
+        }
+    }
+}
+
 fn bind_all<'q>(mut q: Query<'q>, binds: &'q [Bind]) -> Query<'q> {
     for b in binds {
         q = match b {
@@ -181,6 +211,7 @@ impl Core {
             // may read a user by id through the userName index and scan a whole
             // tenant; a start-up ANALYZE gives the planner numbers to go on.
             sqlx::raw_sql("ANALYZE resources; ANALYZE members").execute(&pool).await?;
+            tokio::spawn(keep_statistics_fresh(pool.clone()));
         }
         Ok(Core { pool, d, config_cache: std::sync::Mutex::default() })
     }
