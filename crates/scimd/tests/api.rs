@@ -339,8 +339,10 @@ on_both_backends!(
     entra_group_lifecycle,
     deleting_a_user_removes_its_memberships,
     reads_never_show_a_stale_user,
+    pages_show_resources_as_get_does,
     every_error_is_a_scim_error,
     pagination_is_exact_and_stable,
+    deep_pages_stay_exact_as_users_come_and_go,
     sql_filters_agree_with_the_reference_evaluator,
     etags_and_preconditions,
     concurrent_creates_of_one_user_name,
@@ -734,6 +736,43 @@ async fn reads_never_show_a_stale_user(b: Backend) {
     assert!(s.ids(&by_name("moved@x.org")).await.is_empty());
 }
 
+/// A page writes whole resources out without parsing them; what it shows
+/// must be what GET shows, attribute for attribute.
+async fn pages_show_resources_as_get_does(b: Backend) {
+    let s = start(b).await;
+    let plain = Server::id_of(&s.create_user("plain@x.org").await);
+    let rich = json!({"schemas": [USER, ENTERPRISE], "userName": "Rich \"Q\" \\ Ünïcode@x.org",
+        "name": {"givenName": "Zoë", "familyName": "O'Brien\n"}, "displayName": "Tab\there", "active": false,
+        "emails": [{"value": "r@x.org", "type": "work", "primary": true}, {"value": "r2@x.org", "type": "home"}],
+        "phoneNumbers": [{"value": "+1 555", "type": "mobile"}], "externalId": "ext-1",
+        ENTERPRISE: {"employeeNumber": "42", "department": "R&D", "manager": {"value": plain}}});
+    let r = s.post("/Users", rich).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rich = Server::id_of(&r.body);
+    let g = Server::id_of(&s.create_group("Team \"A\"").await);
+    s.add_member(&g, &rich).await;
+    s.add_member(&g, &plain).await;
+    s.create_group("Empty").await;
+    for kind in ["Users", "Groups"] {
+        let page = s.get(&format!("/{kind}?count=100")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let items = page.body["Resources"].as_array().unwrap();
+        assert_eq!(items.len() as u64, page.body["totalResults"].as_u64().unwrap());
+        for item in items {
+            let one = s.get(&format!("/{kind}/{}", item["id"].as_str().unwrap())).await;
+            assert_eq!(item, &one.body, "{kind}: the page and GET differ");
+        }
+    }
+    let items = s.get("/Users?count=100").await.body["Resources"].clone();
+    let rich_item = items.as_array().unwrap().iter().find(|u| u["id"] == rich.as_str()).unwrap().clone();
+    assert_eq!(rich_item["groups"][0]["display"], "Team \"A\"");
+    assert_eq!(rich_item[ENTERPRISE]["department"], "R&D");
+    // Through POST /.search as well.
+    let r = s.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["Resources"].as_array().unwrap().contains(&rich_item));
+}
+
 // ------------------------------------------------------------------ errors
 
 async fn every_error_is_a_scim_error(b: Backend) {
@@ -778,6 +817,37 @@ async fn every_error_is_a_scim_error(b: Backend) {
 }
 
 // ------------------------------------------------------------------ lists
+
+/// Unfiltered pages start from marks every 256 users (SQLite): they must stay
+/// exact however deep, and as users are created and deleted between pages.
+async fn deep_pages_stay_exact_as_users_come_and_go(b: Backend) {
+    let s = start(b).await;
+    let mut all = Vec::new();
+    for i in 0..600 {
+        all.push(Server::id_of(&s.create_user(&format!("deep{i:03}@x.org")).await));
+    }
+    let listed = |start: usize, count: usize| format!("/Users?startIndex={start}&count={count}");
+    let mut in_order = Vec::new();
+    for start in (1..=600).step_by(100) {
+        in_order.extend(s.ids(&listed(start, 100)).await);
+    }
+    assert_eq!(in_order, all, "six pages of 100 hold every user once, in creation order");
+    for start in [1, 256, 257, 258, 511, 512, 513, 599, 600] {
+        assert_eq!(s.ids(&listed(start, 3)).await, in_order[start - 1..(start + 2).min(600)], "startIndex {start}");
+    }
+    assert!(s.ids(&listed(601, 10)).await.is_empty());
+    assert_eq!(s.get(&listed(1, 1)).await.body["totalResults"], 600);
+
+    assert_eq!(s.delete(&format!("/Users/{}", in_order[9])).await.status, 204);
+    in_order.remove(9);
+    let r = s.get(&listed(257, 2)).await;
+    assert_eq!(r.body["totalResults"], 599);
+    assert_eq!(s.ids(&listed(257, 2)).await, in_order[256..258]);
+    let newest = Server::id_of(&s.create_user("deep-new@x.org").await);
+    in_order.push(newest);
+    assert_eq!(s.ids(&listed(599, 5)).await, in_order[598..600]);
+    assert_eq!(s.get(&listed(1, 1)).await.body["totalResults"], 600);
+}
 
 async fn pagination_is_exact_and_stable(b: Backend) {
     let s = start(b).await;

@@ -7,7 +7,7 @@
 use super::AppState;
 use crate::auth::hash_token;
 use crate::clock;
-use crate::store::{IndexCols, Kind, NewResource, StoreError, Tenant, Update};
+use crate::store::{IndexCols, Kind, NewResource, RawResource, StoreError, Tenant, Update};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -597,7 +597,8 @@ async fn list_users(
     }
     let rt = ResourceType::user();
     let query = crate::store::ListQuery { limit: 1000, ..Default::default() };
-    let (_, users) = s.store.list(t.id, Kind::User, &query, &rt).await?;
+    let (_, rows) = s.store.list(t.id, Kind::User, &query, &rt).await?;
+    let users = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>()?;
     Ok(ok(StatusCode::OK, json!(users.iter().map(|u| user_json(u, false)).collect::<Vec<_>>())))
 }
 

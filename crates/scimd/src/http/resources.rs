@@ -1,12 +1,10 @@
 //! `/Users` and `/Groups`: create, read, list and search, replace, patch and
 //! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
 
-use super::{
-    ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response, scim_response,
-};
+use super::{ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response};
 use crate::clock;
 use crate::store::read_cache::{CachedUser, ReadCache};
-use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, StoredResource, Update};
+use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, RawResource, StoredResource, Update};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -145,6 +143,99 @@ impl Ctx<'_> {
                 projection.apply_owned(self.render(r, m, g), &rt)
             })
             .collect())
+    }
+
+    /// A page of resources as JSON texts. A whole resource (no projection)
+    /// is spliced around its stored text; a projection works on the tree.
+    async fn render_page(&self, rows: Vec<RawResource>, projection: &Projection) -> Result<Vec<String>, ApiError> {
+        let corrupt = |e| ApiError::from_store(e, "resources");
+        if *projection != Projection::default() {
+            let parsed = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
+            return Ok(self.render_many(&parsed, projection).await?.iter().map(Value::to_string).collect());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let store = &self.state.store;
+        let members = match self.kind {
+            Kind::Group => {
+                Some(store.members_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "members"))?)
+            }
+            Kind::User => None,
+        };
+        let groups = match self.kind {
+            Kind::User if rows.iter().any(|r| r.groups_text.is_none()) => {
+                Some(store.groups_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "groups"))?)
+            }
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let own_groups = r.groups().map_err(corrupt)?;
+            let g = match (&groups, &own_groups) {
+                (Some(g), _) => g.get(&r.id).map(Vec::as_slice),
+                (None, Some(own)) => Some(own.as_slice()),
+                (None, None) => None,
+            };
+            let m = members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+            out.push(self.splice(r, m, g).ok_or_else(|| {
+                corrupt(crate::store::StoreError::Corrupt(format!("the document of {} is not an object", r.id)))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// [`Ctx::render`] as text, without parsing the stored document: its
+    /// object's members are copied between `id`/`meta` and `members`/`groups`
+    /// (it never holds those: they are read-only or kept apart).
+    fn splice(
+        &self,
+        r: &RawResource,
+        members: Option<&[Member]>,
+        groups: Option<&[(String, Option<String>)]>,
+    ) -> Option<String> {
+        let inner = r.doc_text.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
+        let mut out = String::with_capacity(r.doc_text.len() + 320);
+        out.push_str("{\"id\":");
+        push_json_str(&mut out, &r.id);
+        out.push_str(",\"meta\":{\"resourceType\":");
+        push_json_str(&mut out, r.kind.as_str());
+        out.push_str(",\"created\":");
+        push_json_str(&mut out, &r.created_at);
+        out.push_str(",\"lastModified\":");
+        push_json_str(&mut out, &r.updated_at);
+        out.push_str(",\"location\":");
+        push_json_str(&mut out, &self.location(&r.id));
+        out.push_str(",\"version\":");
+        push_json_str(&mut out, &etag(r.version));
+        out.push('}');
+        if let Some(members) = members {
+            out.push_str(",\"members\":");
+            out.push_str(&Value::Array(members.iter().map(Member::to_json).collect()).to_string());
+        }
+        if let Some(groups) = groups.filter(|g| !g.is_empty()) {
+            out.push_str(",\"groups\":[");
+            for (i, (gid, display)) in groups.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"value\":");
+                push_json_str(&mut out, gid);
+                out.push_str(",\"$ref\":");
+                push_json_str(&mut out, &format!("{}/Groups/{gid}", self.base));
+                out.push_str(",\"type\":\"direct\"");
+                if let Some(d) = display {
+                    out.push_str(",\"display\":");
+                    push_json_str(&mut out, d);
+                }
+                out.push('}');
+            }
+            out.push(']');
+        }
+        if !inner.is_empty() {
+            out.push(',');
+            out.push_str(inner);
+        }
+        out.push('}');
+        Some(out)
     }
 
     /// One resource as JSON text.
@@ -406,26 +497,41 @@ impl Search {
     }
 }
 
-/// A list of one user, spliced around its cached text.
-fn single_list_response(user: &Bytes) -> Response {
-    let head = format!(
-        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":1,\"startIndex\":1,\"itemsPerPage\":1,\"Resources\":["
-    );
-    let mut body = Vec::with_capacity(head.len() + user.len() + 2);
-    body.extend_from_slice(head.as_bytes());
-    body.extend_from_slice(user);
-    body.extend_from_slice(b"]}");
-    scim_bytes_response(StatusCode::OK, Bytes::from(body))
+/// A JSON string literal: quoted, with `"`, `\\` and control characters escaped.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
-fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+/// A ListResponse around resources that are JSON texts already.
+fn list_response<T: AsRef<[u8]>>(total: i64, start_index: i64, resources: &[T]) -> Response {
+    let head = format!(
+        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":{total},\"startIndex\":{start_index},\
+         \"itemsPerPage\":{},\"Resources\":[",
+        resources.len()
+    );
+    let size = head.len() + resources.iter().map(|r| r.as_ref().len() + 1).sum::<usize>() + 2;
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(head.as_bytes());
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r.as_ref());
+    }
+    body.extend_from_slice(b"]}");
+    scim_bytes_response(StatusCode::OK, Bytes::from(body))
 }
 
 async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
@@ -435,21 +541,25 @@ async fn list(c: Ctx<'_>, search: Search) -> Result<Response, ApiError> {
     if let Some((cache, name)) = &cached
         && let Some(hit) = cache.get_by_user_name(c.tenant_id, name, &c.base)
     {
-        return Ok(single_list_response(&hit.body));
+        return Ok(list_response(1, 1, &[hit.body]));
     }
     let ticket = cached.as_ref().map(|(cache, _)| cache.ticket(c.tenant_id));
-    let (total, rows) =
+    let (total, mut rows) =
         c.state.store.list(c.tenant_id, c.kind, &query, &rt).await.map_err(|e| ApiError::from_store(e, "resources"))?;
-    if let (Some((cache, name)), Some(ticket), [user], 1) = (&cached, ticket, rows.as_slice(), total)
-        && user_name_key(user) == *name
+    if let (Some((cache, name)), Some(ticket), 1, 1) = (&cached, ticket, rows.len(), total)
+        && let Some(row) = rows.pop()
     {
-        let body = c.render_one(user, &search.projection).await?;
-        let entry = CachedUser { body: body.clone(), version: user.version };
-        cache.put(ticket, c.tenant_id, &user.id, name, &c.base, entry);
-        return Ok(single_list_response(&body));
+        // Rendered as a GET renders it, so the cache holds one form of a user.
+        let user = row.parse().map_err(|e| ApiError::from_store(e, "resources"))?;
+        let body = c.render_one(&user, &search.projection).await?;
+        if user_name_key(&user) == *name {
+            let entry = CachedUser { body: body.clone(), version: user.version };
+            cache.put(ticket, c.tenant_id, &user.id, name, &c.base, entry);
+        }
+        return Ok(list_response(1, 1, &[body]));
     }
-    let resources = c.render_many(&rows, &search.projection).await?;
-    Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
+    let resources = c.render_page(rows, &search.projection).await?;
+    Ok(list_response(total, search.start_index(), &resources))
 }
 
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A
@@ -484,14 +594,14 @@ pub async fn search_root(
         total += n;
         skip = (skip - n).max(0);
         want -= rows.len() as i64;
-        resources.extend(c.render_many(&rows, &search.projection).await?);
+        resources.extend(c.render_page(rows, &search.projection).await?);
     }
     if applicable == 0
         && let Some(e) = first_error
     {
         return Err(e.into());
     }
-    Ok(scim_response(StatusCode::OK, &list_response(total, search.start_index(), resources)))
+    Ok(list_response(total, search.start_index(), &resources))
 }
 
 // ------------------------------------------------------------------ replace

@@ -110,6 +110,44 @@ pub struct StoredResource {
     pub groups: Option<UserGroups>,
 }
 
+/// A resource as a list reads it: the document still JSON text, so that a
+/// page of whole resources is written out without building trees.
+#[derive(Clone, Debug)]
+pub struct RawResource {
+    pub kind: Kind,
+    pub id: String,
+    /// A JSON object, without `id`, `meta` and `members`.
+    pub doc_text: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub scim_managed: bool,
+    /// A user's groups as a JSON array of [group id, displayName].
+    pub groups_text: Option<String>,
+}
+
+impl RawResource {
+    pub fn groups(&self) -> Result<Option<UserGroups>, StoreError> {
+        self.groups_text
+            .as_deref()
+            .map(|text| serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("groups: {e}"))))
+            .transpose()
+    }
+
+    pub fn parse(self) -> Result<StoredResource, StoreError> {
+        Ok(StoredResource {
+            groups: self.groups()?,
+            kind: self.kind,
+            doc: serde_json::from_str(&self.doc_text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            id: self.id,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            scim_managed: self.scim_managed,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Member {
     pub value: String,
@@ -225,7 +263,7 @@ pub trait Storage: Send + Sync + 'static {
         kind: Kind,
         query: &'a ListQuery,
         rt: &'a scim_core::ResourceType,
-    ) -> BoxFut<'a, (i64, Vec<StoredResource>)>;
+    ) -> BoxFut<'a, (i64, Vec<RawResource>)>;
     fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource>;
     fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()>;
 

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 const SHARDS: usize = 16;
 /// Bookkeeping per entry beyond its body, id and userName (map and queue slots).
@@ -56,7 +56,36 @@ pub struct Ticket {
     tenant_gen: u64,
 }
 
+/// Every [`MARK_EVERY`]th position of an unfiltered list in its stored
+/// order, so a page far down starts from the nearest mark instead of
+/// counting every row before it.
+pub const MARK_EVERY: i64 = 256;
+
+/// The live resources of one kind in one tenant: how many, and the `seq` at
+/// positions 0, [`MARK_EVERY`], 2 × [`MARK_EVERY`], …
+#[derive(Clone, Debug, Default)]
+pub struct Roster {
+    pub total: i64,
+    pub marks: Vec<i64>,
+}
+
+impl Roster {
+    /// Where a page at `offset` starts: the seq of the nearest mark at or
+    /// before it, and how many rows to skip from there. `None` past the end.
+    pub fn start(&self, offset: i64) -> Option<(i64, i64)> {
+        if offset >= self.total {
+            return None;
+        }
+        let mark = usize::try_from(offset / MARK_EVERY).ok()?;
+        self.marks.get(mark).map(|seq| (*seq, offset % MARK_EVERY))
+    }
+}
+
 pub struct ReadCache {
+    /// Rosters by (tenant, kind name), with the roster epoch they were built at.
+    rosters: Mutex<HashMap<(i64, &'static str), (u64, Arc<Roster>)>>,
+    /// Moves when a resource is created, deleted or restored (what shifts positions).
+    roster_epoch: AtomicU64,
     shards: Vec<Mutex<Shard>>,
     /// (tenant, lowercased userName) -> user id.
     names: Vec<Mutex<HashMap<Key, Box<str>>>>,
@@ -73,6 +102,8 @@ impl ReadCache {
     pub fn new(budget_bytes: usize) -> ReadCache {
         let shard_budget = budget_bytes / SHARDS;
         ReadCache {
+            rosters: Mutex::default(),
+            roster_epoch: AtomicU64::new(0),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             names: (0..SHARDS).map(|_| Mutex::default()).collect(),
             tenant_gens: RwLock::default(),
@@ -180,6 +211,34 @@ impl ReadCache {
         }
     }
 
+    /// Taken before counting and marking a list; see [`ReadCache::put_roster`].
+    pub fn roster_ticket(&self) -> u64 {
+        self.roster_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn roster(&self, tenant_id: i64, kind: &'static str) -> Option<Arc<Roster>> {
+        let now = self.roster_epoch.load(Ordering::Acquire);
+        let rosters = self.rosters.lock().ok()?;
+        rosters.get(&(tenant_id, kind)).filter(|(epoch, _)| *epoch == now).map(|(_, r)| r.clone())
+    }
+
+    /// Keep a roster read since `ticket`, unless a resource came or went meanwhile.
+    pub fn put_roster(&self, ticket: u64, tenant_id: i64, kind: &'static str, roster: Arc<Roster>) {
+        if let Ok(mut rosters) = self.rosters.lock()
+            && self.roster_epoch.load(Ordering::Acquire) == ticket
+        {
+            rosters.retain(|_, (epoch, _)| *epoch == ticket);
+            rosters.insert((tenant_id, kind), (ticket, roster));
+        }
+    }
+
+    /// A resource was created, deleted or restored: every position after it moved.
+    pub fn invalidate_rosters(&self) {
+        if let Ok(_rosters) = self.rosters.lock() {
+            self.roster_epoch.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Something that shows in many users of the tenant changed.
     pub fn invalidate_tenant(&self, tenant_id: i64) {
         if let Ok(mut gens) = self.tenant_gens.write() {
@@ -219,6 +278,25 @@ mod tests {
         assert!(cache.get(1, "u1", "b").is_none());
         assert!(cache.get_by_user_name(1, "alice", "b").is_none());
         assert!(cache.get(2, "u1", "b").is_some());
+    }
+
+    #[test]
+    fn a_roster_finds_the_mark_before_a_position_and_goes_stale_on_create_or_delete() {
+        let roster = Roster { total: 600, marks: vec![10, 500, 900] };
+        assert_eq!(roster.start(0), Some((10, 0)));
+        assert_eq!(roster.start(300), Some((500, 300 - MARK_EVERY)));
+        assert_eq!(roster.start(599), Some((900, 599 - 2 * MARK_EVERY)));
+        assert_eq!(roster.start(600), None);
+        let cache = ReadCache::new(1 << 20);
+        let ticket = cache.roster_ticket();
+        cache.put_roster(ticket, 1, "User", Arc::new(roster));
+        assert!(cache.roster(1, "User").is_some());
+        assert!(cache.roster(1, "Group").is_none());
+        let ticket = cache.roster_ticket();
+        cache.invalidate_rosters();
+        assert!(cache.roster(1, "User").is_none());
+        cache.put_roster(ticket, 1, "User", Arc::new(Roster::default()));
+        assert!(cache.roster(1, "User").is_none(), "a roster counted before a create is not kept");
     }
 
     #[test]

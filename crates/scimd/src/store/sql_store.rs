@@ -11,7 +11,7 @@
 //! and the unique index on `user_name` decides races on a userName.
 
 use super::provision::Tx;
-use super::read_cache::ReadCache;
+use super::read_cache::{MARK_EVERY, ReadCache, Roster};
 use super::sql::{self, Bind, Dialect};
 use super::*;
 use scim_core::ScimError;
@@ -108,25 +108,22 @@ fn conflict_or(e: sqlx::Error, what: &str) -> StoreError {
     }
 }
 
-fn resource_from_row(kind: Kind, row: &AnyRow) -> Result<StoredResource, StoreError> {
-    let doc: String = row.try_get("doc")?;
-    Ok(StoredResource {
+fn raw_from_row(kind: Kind, row: &AnyRow) -> Result<RawResource, StoreError> {
+    Ok(RawResource {
         kind,
         id: row.try_get("id")?,
-        doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        doc_text: row.try_get("doc")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
-        groups: groups_from_row(row)?,
+        // The `groups` column some reads add.
+        groups_text: row.try_get::<Option<String>, _>("groups").ok().flatten(),
     })
 }
 
-/// The `groups` column some reads add: a JSON array of [group id, displayName].
-fn groups_from_row(row: &AnyRow) -> Result<Option<UserGroups>, StoreError> {
-    let Ok(Some(text)) = row.try_get::<Option<String>, _>("groups") else { return Ok(None) };
-    let pairs: UserGroups = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("groups: {e}")))?;
-    Ok(Some(pairs))
+fn resource_from_row(kind: Kind, row: &AnyRow) -> Result<StoredResource, StoreError> {
+    raw_from_row(kind, row)?.parse()
 }
 
 fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
@@ -616,6 +613,59 @@ impl Core {
         }))
     }
 
+    /// How many live resources of a kind a tenant has, and where every
+    /// [`MARK_EVERY`]th of them sits in stored order (one pass over the index).
+    async fn roster(&self, tenant_id: i64, kind: Kind) -> Result<Roster, StoreError> {
+        let live = "FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL";
+        let total: i64 = self
+            .q(&format!("SELECT COUNT(*) {live}"))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let marks = self
+            .q(&format!(
+                "SELECT seq FROM (SELECT r.seq, ROW_NUMBER() OVER (ORDER BY r.seq) - 1 AS n {live}) AS numbered \
+                 WHERE n % ? = 0 ORDER BY seq"
+            ))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(MARK_EVERY)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Roster { total, marks })
+    }
+
+    /// `limit` live resources in stored order, from `skip` rows past `from_seq`.
+    async fn page_from(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        from_seq: i64,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<RawResource>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM resources r WHERE r.seq IN (SELECT r.seq FROM resources r WHERE r.tenant_id = ? \
+             AND r.kind = ? AND r.deleted_at IS NULL AND r.seq >= ? ORDER BY r.seq LIMIT ? OFFSET ?) ORDER BY r.seq",
+            self.cols_for(kind)
+        );
+        let rows = self
+            .q(&sql)
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(from_seq)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| raw_from_row(kind, r)).collect()
+    }
+
     /// Membership changes as row inserts and deletes: one row per member,
     /// whatever the size of the group.
     async fn apply_member_changes(
@@ -828,7 +878,7 @@ impl Storage for Core {
         kind: Kind,
         query: &'a ListQuery,
         rt: &'a scim_core::ResourceType,
-    ) -> BoxFut<'a, (i64, Vec<StoredResource>)> {
+    ) -> BoxFut<'a, (i64, Vec<RawResource>)> {
         Box::pin(async move {
             let cond = match &query.filter {
                 Some(f) => sql::where_clause(f, rt, kind, self.d).map_err(StoreError::Rejected)?,
@@ -862,7 +912,7 @@ impl Storage for Core {
             let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
             let q = bind_all(q, &order.binds);
             let rows = q.fetch_all(&self.pool).await?;
-            let items = rows.iter().map(|r| resource_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+            let items = rows.iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
             // A page that is not full ends the list, so the total is known
             // without counting (a `userName eq` look-up costs one statement).
             let len = items.len() as i64;
@@ -1187,13 +1237,17 @@ async fn write_batches(core: Arc<Core>, mut rx: tokio::sync::mpsc::Receiver<Job>
             }
         };
         let mut done = Vec::with_capacity(jobs.len());
+        // Each job runs in its own savepoint; closing one and opening the next
+        // is one round trip to the connection's thread, and COMMIT releases the last.
+        let mut open = sqlx::raw_sql("SAVEPOINT w").execute(&mut *tx).await.map(|_| ()).map_err(StoreError::Db);
         for job in jobs {
-            let result = match core.q("SAVEPOINT w").execute(&mut *tx).await {
-                Ok(_) => (job.run)(&core, &mut tx).await,
-                Err(e) => Err(StoreError::Db(e)),
+            let result = match &open {
+                Ok(()) => (job.run)(&core, &mut tx).await,
+                Err(e) => Err(StoreError::Corrupt(format!("could not open a savepoint: {e}"))),
             };
-            let close = if result.is_ok() { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
-            if let Err(e) = sqlx::raw_sql(close).execute(&mut *tx).await {
+            let next = if result.is_ok() { "RELEASE w; SAVEPOINT w" } else { "ROLLBACK TO w; RELEASE w; SAVEPOINT w" };
+            open = sqlx::raw_sql(next).execute(&mut *tx).await.map(|_| ()).map_err(StoreError::Db);
+            if let Err(e) = &open {
                 tracing::error!(error = %e, "savepoint failed");
             }
             done.push((job.reply, result));
@@ -1266,6 +1320,9 @@ impl Storage for SqlStore {
                 // A user created again under a soft-deleted userName keeps its old id.
                 JobOut::Resource(r) => {
                     self.invalidate(tenant_id, kind, &r.id);
+                    if let Some(cache) = &self.cache {
+                        cache.invalidate_rosters();
+                    }
                     Ok(r)
                 }
                 JobOut::Unit => Err(unexpected()),
@@ -1281,8 +1338,30 @@ impl Storage for SqlStore {
         kind: Kind,
         query: &'a ListQuery,
         rt: &'a scim_core::ResourceType,
-    ) -> BoxFut<'a, (i64, Vec<StoredResource>)> {
-        self.core.list(tenant_id, kind, query, rt)
+    ) -> BoxFut<'a, (i64, Vec<RawResource>)> {
+        let Some(cache) = self.cache.as_ref().filter(|_| query.filter.is_none() && query.sort_by.is_none()) else {
+            return self.core.list(tenant_id, kind, query, rt);
+        };
+        // An unfiltered list in stored order (how Okta imports): the total and
+        // the page's start come from the roster, not from counting rows.
+        Box::pin(async move {
+            let roster = match cache.roster(tenant_id, kind.as_str()) {
+                Some(roster) => roster,
+                None => {
+                    let ticket = cache.roster_ticket();
+                    let roster = Arc::new(self.core.roster(tenant_id, kind).await?);
+                    cache.put_roster(ticket, tenant_id, kind.as_str(), roster.clone());
+                    roster
+                }
+            };
+            let rows = match roster.start(query.offset) {
+                Some((from_seq, skip)) if query.limit > 0 => {
+                    self.core.page_from(tenant_id, kind, from_seq, skip, query.limit).await?
+                }
+                _ => Vec::new(),
+            };
+            Ok((roster.total, rows))
+        })
     }
     fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
         if self.writer.is_none() {
@@ -1316,6 +1395,9 @@ impl Storage for SqlStore {
             });
             let result = self.submit(run).await;
             self.invalidate(tenant_id, kind, id);
+            if let Some(cache) = &self.cache {
+                cache.invalidate_rosters();
+            }
             match result? {
                 JobOut::Unit => Ok(()),
                 JobOut::Resource(_) => Err(unexpected()),
@@ -1349,6 +1431,9 @@ impl Storage for SqlStore {
             self.invalidate(tenant_id, Kind::User, id);
             let result = self.core.restore_user(tenant_id, id, now).await;
             self.invalidate(tenant_id, Kind::User, id);
+            if let Some(cache) = &self.cache {
+                cache.invalidate_rosters();
+            }
             result
         })
     }
