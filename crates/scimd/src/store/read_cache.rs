@@ -81,9 +81,12 @@ impl Roster {
     }
 }
 
+/// A roster and the roster epoch it was counted at.
+type EpochRoster = (u64, Arc<Roster>);
+
 pub struct ReadCache {
     /// Rosters by (tenant, kind name), with the roster epoch they were built at.
-    rosters: Mutex<HashMap<(i64, &'static str), (u64, Arc<Roster>)>>,
+    rosters: Mutex<HashMap<(i64, &'static str), EpochRoster>>,
     /// Moves when a resource is created, deleted or restored (what shifts positions).
     roster_epoch: AtomicU64,
     shards: Vec<Mutex<Shard>>,
