@@ -203,9 +203,10 @@ impl Ctx<'_> {
         out.push_str(",\"lastModified\":");
         push_json_str(&mut out, &r.updated_at);
         out.push_str(",\"location\":");
-        push_json_str(&mut out, &self.location(&r.id));
-        out.push_str(",\"version\":");
-        push_json_str(&mut out, &etag(r.version));
+        push_json_str_of(&mut out, &[&self.base, "/", r.kind.as_str(), "s/", &r.id]);
+        out.push_str(",\"version\":\"W/\\\"");
+        out.push_str(&r.version.to_string());
+        out.push_str("\\\"\"");
         out.push('}');
         if let Some(members) = members {
             out.push_str(",\"members\":");
@@ -220,7 +221,7 @@ impl Ctx<'_> {
                 out.push_str("{\"value\":");
                 push_json_str(&mut out, gid);
                 out.push_str(",\"$ref\":");
-                push_json_str(&mut out, &format!("{}/Groups/{gid}", self.base));
+                push_json_str_of(&mut out, &[&self.base, "/Groups/", gid]);
                 out.push_str(",\"type\":\"direct\"");
                 if let Some(d) = display {
                     out.push_str(",\"display\":");
@@ -497,21 +498,32 @@ impl Search {
     }
 }
 
-/// A JSON string literal: quoted, with `"`, `\\` and control characters escaped.
-fn push_json_str(out: &mut String, s: &str) {
+/// A JSON string literal of the parts joined: quoted, with `"`, `\\` and
+/// control characters escaped.
+fn push_json_str_of(out: &mut String, parts: &[&str]) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    for part in parts {
+        if !part.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            out.push_str(part);
+            continue;
+        }
+        for c in part.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
         }
     }
     out.push('"');
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    push_json_str_of(out, &[s]);
 }
 
 /// A ListResponse around resources that are JSON texts already.
