@@ -81,6 +81,18 @@ pub struct ServeArgs {
     /// within this time. 0 checks the database on every request.
     #[arg(long, env = "SCIMD_AUTH_CACHE_TTL_MS", default_value_t = 2000)]
     pub auth_cache_ttl_ms: u64,
+    /// What a successful PATCH of a group answers when it names no
+    /// `attributes`/`excludedAttributes`: `resource` (200 with the group and
+    /// every member) or `no-content` (204, as Entra recommends: a membership
+    /// change of a 100,000-member group then sends no member list back).
+    #[arg(long, env = "SCIMD_GROUP_PATCH_RESPONSE", value_enum, default_value_t = GroupPatchResponse::Resource)]
+    pub group_patch_response: GroupPatchResponse,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupPatchResponse {
+    Resource,
+    NoContent,
 }
 
 #[derive(Subcommand, Debug)]
@@ -328,8 +340,11 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
     if !args.no_bootstrap {
         bootstrap(&store, &addr.to_string()).await?;
     }
-    let config =
-        Config { max_body_bytes: args.max_body_bytes, auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms) };
+    let config = Config {
+        max_body_bytes: args.max_body_bytes,
+        auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms),
+        group_patch_no_content: args.group_patch_response == GroupPatchResponse::NoContent,
+    };
     let state = AppState::new(store, config);
     tracing::info!(%addr, "scimd listening");
     run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())

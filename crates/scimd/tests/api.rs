@@ -145,6 +145,11 @@ macro_rules! on_both_backends {
 }
 
 async fn start(b: Backend) -> Server {
+    let config = Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO, ..Config::default() };
+    start_with(b, config).await
+}
+
+async fn start_with(b: Backend, config: Config) -> Server {
     let dir = std::env::temp_dir().join(unique_name("scimd-test-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(b, &dir).await;
@@ -154,8 +159,7 @@ async fn start(b: Backend) -> Server {
     let admin_token = cli::create_admin_token(&store, "tests").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state =
-        AppState::new(store.clone(), Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO });
+    let state = AppState::new(store.clone(), config);
     tokio::spawn(cli::run_server(listener, state, std::future::pending()));
     let root = format!("http://{addr}");
     Server {
@@ -337,6 +341,7 @@ on_both_backends!(
     okta_group_push,
     entra_user_lifecycle,
     entra_group_lifecycle,
+    group_patch_can_answer_no_content,
     deleting_a_user_removes_its_memberships,
     reads_never_show_a_stale_user,
     pages_show_resources_as_get_does,
@@ -637,6 +642,33 @@ async fn entra_user_lifecycle(b: Backend) {
     s.get(&path).await.assert_error(404, None);
     s.delete(&path).await.assert_error(404, None);
     s.patch(&path, json!([{"op": "replace", "value": {"active": true}}])).await.assert_error(404, None);
+}
+
+/// `--group-patch-response no-content`: a group PATCH answers 204 (what
+/// Entra recommends), unless it asks for attributes; users still get 200.
+async fn group_patch_can_answer_no_content(b: Backend) {
+    let config =
+        Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO, group_patch_no_content: true };
+    let s = start_with(b, config).await;
+    let u = Server::id_of(&s.create_user("nc@x.org").await);
+    let g = Server::id_of(&s.create_group("NoContent").await);
+    let path = format!("/Groups/{g}");
+    let r = s.patch(&path, json!([{"op": "add", "path": "members", "value": [{"value": u}]}])).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.body, Value::Null);
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    assert_eq!(s.get(&path).await.body["members"][0]["value"], u.as_str());
+    let r = s
+        .patch(
+            &format!("{path}?excludedAttributes=members"),
+            json!([{"op": "replace", "path": "displayName", "value": "Renamed"}]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["displayName"], "Renamed");
+    assert!(r.body.get("members").is_none());
+    let r = s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!((r.status.as_u16(), r.body["active"].clone()), (200, json!(false)));
 }
 
 async fn entra_group_lifecycle(b: Backend) {

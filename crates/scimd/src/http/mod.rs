@@ -30,11 +30,17 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long a token or tenant read from the database is trusted.
     pub auth_cache_ttl: std::time::Duration,
+    /// A group PATCH without `attributes`/`excludedAttributes` answers 204.
+    pub group_patch_no_content: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 10 * 1024 * 1024, auth_cache_ttl: std::time::Duration::from_secs(2) }
+        Config {
+            max_body_bytes: 10 * 1024 * 1024,
+            auth_cache_ttl: std::time::Duration::from_secs(2),
+            group_patch_no_content: false,
+        }
     }
 }
 

@@ -681,6 +681,14 @@ async fn patch_resource(
         Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
     });
     let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
+    // RFC 7644 §3.5.2 allows 204; Entra asks for it on groups.
+    if c.kind == Kind::Group && c.state.config.group_patch_no_content && projection == Projection::default() {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
