@@ -1060,6 +1060,28 @@ async fn concurrent_creates_of_one_user_name(b: Backend) {
         }
     }
     assert_eq!(created, 1);
+    // Failing writes among good ones (SQLite runs them in one batch): each
+    // failure is refused alone and every good write is kept.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = if i % 4 == 0 { "race@example.com".to_string() } else { format!("batch{i}@example.com") };
+            let r = s.post("/Users", json!({"schemas": [USER], "userName": name})).await;
+            (i, r)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if i % 4 == 0 {
+            r.assert_error(409, Some("uniqueness"));
+        } else {
+            assert_eq!(r.status, 201, "{}", r.body);
+            let id = r.body["id"].as_str().unwrap();
+            assert_eq!(s.get(&format!("/Users/{id}")).await.body["userName"], format!("batch{i}@example.com"));
+        }
+    }
+    assert_eq!(s.get("/Users?count=0").await.body["totalResults"], 31);
     // Renaming onto a taken name is refused too.
     let other = s.create_user("other@example.com").await;
     s.patch(

@@ -22,6 +22,7 @@ use scim_core::{ResourceType, ScimError, patch, resource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// An admin API error: `{"error": {"status": 409, "code": "scim_managed", "detail": "…"}}`.
@@ -648,11 +649,11 @@ async fn patch_user(
     }
     let rt = ResourceType::user();
     let uid = id.clone();
-    let f = Box::new(move |current: &crate::store::StoredResource| -> Result<Update, ScimError> {
+    let f = Arc::new(move |current: &crate::store::StoredResource| -> Result<Update, ScimError> {
         if current.scim_managed {
             return Err(scim_managed_error(&uid, "change"));
         }
-        let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes) }];
+        let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes.clone()) }];
         let doc = patch::apply(&current.doc, &ops, &rt)?;
         Ok(Update {
             index: IndexCols::of(&doc, Kind::User),
@@ -672,7 +673,7 @@ async fn delete_user(
     Path((_, id)): Path<(String, String)>,
 ) -> AdminResult {
     let uid = id.clone();
-    let check = Box::new(
+    let check = Arc::new(
         move |current: &crate::store::StoredResource| {
             if current.scim_managed { Err(scim_managed_error(&uid, "deprovision")) } else { Ok(()) }
         },

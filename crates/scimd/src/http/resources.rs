@@ -623,7 +623,7 @@ async fn replace(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap, body
     let rt = c.rt();
     let kind = c.kind;
     let if_match = if_match(headers);
-    let update = Box::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+    let update = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
         precondition_check(if_match.as_deref(), current)?;
         let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
         let member_changes = if kind == Kind::Group {
@@ -663,7 +663,7 @@ async fn patch_resource(
         if c.kind == Kind::Group { patch::split_members(&ops, &rt)? } else { (ops, Vec::new()) };
     let kind = c.kind;
     let if_match = if_match(headers);
-    let update = Box::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+    let update = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
         precondition_check(if_match.as_deref(), current)?;
         let mut doc = current.doc.clone();
         if !doc_ops.is_empty() {
@@ -678,6 +678,7 @@ async fn patch_resource(
                 o.remove("members");
             }
         }
+        let member_changes = member_changes.clone();
         Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
     });
     let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
@@ -696,7 +697,7 @@ async fn patch_resource(
 
 async fn delete(c: Ctx<'_>, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let if_match = if_match(headers);
-    let check = Box::new(move |current: &StoredResource| precondition_check(if_match.as_deref(), current));
+    let check = Arc::new(move |current: &StoredResource| precondition_check(if_match.as_deref(), current));
     c.state.store.delete(c.tenant_id, c.kind, id, check).await.map_err(|e| ApiError::from_store(e, &c.what(id)))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

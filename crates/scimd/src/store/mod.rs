@@ -221,8 +221,10 @@ pub struct AdminToken {
 
 pub type ConfigFn = Box<dyn FnOnce(&mut TenantConfig) -> Result<(), ScimError> + Send>;
 
-pub type UpdateFn = Box<dyn FnOnce(&StoredResource) -> Result<Update, ScimError> + Send>;
-pub type CheckFn = Box<dyn FnOnce(&StoredResource) -> Result<(), ScimError> + Send>;
+/// Decides a write from the current row. It may be called more than once (a
+/// SQLite batch that has to be run again), so it must not consume what it captures.
+pub type UpdateFn = Arc<dyn Fn(&StoredResource) -> Result<Update, ScimError> + Send + Sync>;
+pub type CheckFn = Arc<dyn Fn(&StoredResource) -> Result<(), ScimError> + Send + Sync>;
 
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {

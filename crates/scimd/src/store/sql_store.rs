@@ -1198,7 +1198,8 @@ enum JobOut {
     Unit,
 }
 
-type JobFn = Box<dyn for<'t> FnOnce(&'t Core, &'t mut Tx) -> BoxFut<'t, JobOut> + Send>;
+/// A write; callable again when its batch has to be run again.
+type JobFn = Box<dyn for<'t> Fn(&'t Core, &'t mut Tx) -> BoxFut<'t, JobOut> + Send + Sync>;
 
 struct Job {
     run: JobFn,
@@ -1269,46 +1270,70 @@ async fn write_batches(core: Arc<Core>, mut rx: tokio::sync::mpsc::Receiver<Job>
                 Err(_) => break,
             }
         }
-        let mut tx = match core.write_tx().await {
-            Ok(tx) => tx,
-            Err(e) => {
-                let text = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(StoreError::Corrupt(format!("could not start a write: {text}"))));
-                }
-                continue;
-            }
+        // Every statement is a round trip to SQLite's thread, so the batch
+        // first runs without savepoints; only a batch in which a job fails is
+        // rolled back and run again, each job in its own savepoint.
+        let results = match run_batch(&core, &jobs, false).await {
+            Ok(Some(results)) => Ok(results),
+            Ok(None) => run_batch(&core, &jobs, true).await.map(Option::unwrap_or_default),
+            Err(e) => Err(e),
         };
-        let mut done = Vec::with_capacity(jobs.len());
-        // Each job runs in its own savepoint; closing one and opening the next
-        // is one round trip to the connection's thread, and COMMIT releases the last.
+        match results {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(text) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Corrupt(text.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for `jobs`, committed once. Without savepoints it stops
+/// at the first failing job, rolls back and answers `None`; with them, a
+/// failing job is rolled back alone and every job has its result. `Err`:
+/// the transaction itself failed (begin or commit), with the reason.
+async fn run_batch(
+    core: &Core,
+    jobs: &[Job],
+    savepoints: bool,
+) -> Result<Option<Vec<Result<JobOut, StoreError>>>, String> {
+    let mut tx = core.write_tx().await.map_err(|e| format!("could not start a write: {e}"))?;
+    let mut results = Vec::with_capacity(jobs.len());
+    if savepoints {
         let mut open = sqlx::raw_sql("SAVEPOINT w").execute(&mut *tx).await.map(|_| ()).map_err(StoreError::Db);
         for job in jobs {
             let result = match &open {
-                Ok(()) => (job.run)(&core, &mut tx).await,
+                Ok(()) => (job.run)(core, &mut tx).await,
                 Err(e) => Err(StoreError::Corrupt(format!("could not open a savepoint: {e}"))),
             };
+            // Closing one savepoint and opening the next is one round trip; COMMIT releases the last.
             let next = if result.is_ok() { "RELEASE w; SAVEPOINT w" } else { "ROLLBACK TO w; RELEASE w; SAVEPOINT w" };
             open = sqlx::raw_sql(next).execute(&mut *tx).await.map(|_| ()).map_err(StoreError::Db);
             if let Err(e) = &open {
                 tracing::error!(error = %e, "savepoint failed");
             }
-            done.push((job.reply, result));
+            results.push(result);
         }
-        match tx.commit().await {
-            Ok(()) => {
-                for (reply, result) in done {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                for (reply, result) in done {
-                    let _ = reply.send(result.and(Err(StoreError::Corrupt(format!("the commit failed: {text}")))));
+    } else {
+        for job in jobs {
+            match (job.run)(core, &mut tx).await {
+                Ok(out) => results.push(Ok(out)),
+                Err(_) => {
+                    if let Err(e) = tx.rollback().await {
+                        tracing::error!(error = %e, "rollback failed");
+                    }
+                    return Ok(None);
                 }
             }
         }
     }
+    tx.commit().await.map_err(|e| format!("the commit failed: {e}"))?;
+    Ok(Some(results))
 }
 
 impl Storage for SqlStore {
@@ -1357,6 +1382,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             let kind = new.kind;
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+                let new = new.clone();
                 Box::pin(async move { core.insert_in(tx, tenant_id, new).await.map(JobOut::Resource) })
             });
             match self.submit(run).await? {
@@ -1414,7 +1440,8 @@ impl Storage for SqlStore {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
-                Box::pin(async move { core.update_in(tx, tenant_id, kind, &owned_id, f).await.map(JobOut::Resource) })
+                let (id, f) = (owned_id.clone(), f.clone());
+                Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
             });
             let result = self.submit(run).await;
             self.invalidate(tenant_id, kind, id);
@@ -1432,9 +1459,8 @@ impl Storage for SqlStore {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
-                Box::pin(
-                    async move { core.delete_in(tx, tenant_id, kind, &owned_id, check).await.map(|()| JobOut::Unit) },
-                )
+                let (id, check) = (owned_id.clone(), check.clone());
+                Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
             });
             let result = self.submit(run).await;
             self.invalidate(tenant_id, kind, id);
