@@ -288,7 +288,7 @@ impl Core {
     /// The current row, locked for the rest of the transaction.
     async fn get_for_update(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -313,7 +313,7 @@ impl Core {
 
     async fn add_member(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         group_id: &str,
         m: &Member,
@@ -335,7 +335,7 @@ impl Core {
 
     async fn remove_member(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         group_id: &str,
         member_id: &str,
@@ -351,7 +351,7 @@ impl Core {
 
     async fn remove_all_members(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         group_id: &str,
     ) -> Result<(), StoreError> {
@@ -365,7 +365,7 @@ impl Core {
 
     pub(super) async fn insert_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
@@ -454,7 +454,7 @@ impl Core {
 
     pub(super) async fn update_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -536,7 +536,7 @@ impl Core {
 
     pub(super) async fn delete_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -585,7 +585,7 @@ impl Core {
     /// that user, with the same id and the new attributes.
     async fn restore_soft_deleted(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         new: &NewResource,
     ) -> Result<Option<StoredResource>, StoreError> {
@@ -713,7 +713,7 @@ impl Core {
     /// whatever the size of the group.
     async fn apply_member_changes(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx<'_>,
         tenant_id: i64,
         group_id: &str,
         changes: &[MemberChange],
@@ -1199,7 +1199,7 @@ enum JobOut {
 }
 
 /// A write; callable again when its batch has to be run again.
-type JobFn = Box<dyn for<'t> Fn(&'t Core, &'t mut Tx) -> BoxFut<'t, JobOut> + Send + Sync>;
+type JobFn = Box<dyn for<'t, 'c> Fn(&'t Core, &'t mut Tx<'c>) -> BoxFut<'t, JobOut> + Send + Sync>;
 
 struct Job {
     run: JobFn,
@@ -1381,7 +1381,7 @@ impl Storage for SqlStore {
         }
         Box::pin(async move {
             let kind = new.kind;
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
                 let new = new.clone();
                 Box::pin(async move { core.insert_in(tx, tenant_id, new).await.map(JobOut::Resource) })
             });
@@ -1439,7 +1439,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
                 let (id, f) = (owned_id.clone(), f.clone());
                 Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
             });
@@ -1458,7 +1458,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
                 let (id, check) = (owned_id.clone(), check.clone());
                 Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
             });
