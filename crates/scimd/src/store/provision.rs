@@ -18,7 +18,12 @@ pub(super) type Tx<'c> = Transaction<'c, Any>;
 impl Core {
     /// The tenant's configuration; `lock` holds it (and so its seat counts)
     /// until the transaction ends.
-    pub(super) async fn config_in(&self, tx: &mut Tx<'_>, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
+    pub(super) async fn config_in(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant_id: i64,
+        lock: bool,
+    ) -> Result<TenantConfig, StoreError> {
         if self.dialect() != Dialect::Sqlite {
             return self.load_config(tx, tenant_id, lock).await;
         }
@@ -66,7 +71,12 @@ impl Core {
         }
     }
 
-    async fn user_facts(&self, tx: &mut Tx<'_>, tenant_id: i64, user_id: &str) -> Result<Option<UserFacts>, StoreError> {
+    async fn user_facts(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant_id: i64,
+        user_id: &str,
+    ) -> Result<Option<UserFacts>, StoreError> {
         let row = self
             .q("SELECT active, deleted_at FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
             .bind(tenant_id)

@@ -311,13 +311,7 @@ impl Core {
         }
     }
 
-    async fn add_member(
-        &self,
-        tx: &mut Tx<'_>,
-        tenant_id: i64,
-        group_id: &str,
-        m: &Member,
-    ) -> Result<(), StoreError> {
+    async fn add_member(&self, tx: &mut Tx<'_>, tenant_id: i64, group_id: &str, m: &Member) -> Result<(), StoreError> {
         self.q(
             "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) VALUES (?, ?, ?, ?, ?, ?) \
                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
@@ -349,12 +343,7 @@ impl Core {
         Ok(())
     }
 
-    async fn remove_all_members(
-        &self,
-        tx: &mut Tx<'_>,
-        tenant_id: i64,
-        group_id: &str,
-    ) -> Result<(), StoreError> {
+    async fn remove_all_members(&self, tx: &mut Tx<'_>, tenant_id: i64, group_id: &str) -> Result<(), StoreError> {
         self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ?")
             .bind(tenant_id)
             .bind(group_id)
