@@ -12,18 +12,12 @@ use scim_core::policy::{self, RoleAssignment, SeatsExhausted, Source, TenantConf
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeSet;
 
-/// A write transaction: on a pooled connection, or on SQLite's writer connection.
-pub(super) type Tx<'c> = Transaction<'c, Any>;
+pub(super) type Tx = Transaction<'static, Any>;
 
 impl Core {
     /// The tenant's configuration; `lock` holds it (and so its seat counts)
     /// until the transaction ends.
-    pub(super) async fn config_in(
-        &self,
-        tx: &mut Tx<'_>,
-        tenant_id: i64,
-        lock: bool,
-    ) -> Result<TenantConfig, StoreError> {
+    pub(super) async fn config_in(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
         if self.dialect() != Dialect::Sqlite {
             return self.load_config(tx, tenant_id, lock).await;
         }
@@ -47,7 +41,7 @@ impl Core {
     /// row is locked only when a licence type has a seat limit, so that seat
     /// counts cannot race; other writes of a tenant run side by side. (SQLite
     /// runs writes one at a time anyway.)
-    pub(super) async fn config_for_write(&self, tx: &mut Tx<'_>, tenant_id: i64) -> Result<TenantConfig, StoreError> {
+    pub(super) async fn config_for_write(&self, tx: &mut Tx, tenant_id: i64) -> Result<TenantConfig, StoreError> {
         let config = self.config_in(tx, tenant_id, false).await?;
         if self.dialect() == Dialect::Postgres && config.licence_types.iter().any(|l| l.seat_limit.is_some()) {
             return self.load_config(tx, tenant_id, true).await;
@@ -55,7 +49,7 @@ impl Core {
         Ok(config)
     }
 
-    async fn load_config(&self, tx: &mut Tx<'_>, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
+    async fn load_config(&self, tx: &mut Tx, tenant_id: i64, lock: bool) -> Result<TenantConfig, StoreError> {
         let lock = if lock && self.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let row = self
             .q(&format!("SELECT doc FROM tenant_configs WHERE tenant_id = ?{lock}"))
@@ -71,12 +65,7 @@ impl Core {
         }
     }
 
-    async fn user_facts(
-        &self,
-        tx: &mut Tx<'_>,
-        tenant_id: i64,
-        user_id: &str,
-    ) -> Result<Option<UserFacts>, StoreError> {
+    async fn user_facts(&self, tx: &mut Tx, tenant_id: i64, user_id: &str) -> Result<Option<UserFacts>, StoreError> {
         let row = self
             .q("SELECT active, deleted_at FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
             .bind(tenant_id)
@@ -107,7 +96,7 @@ impl Core {
 
     pub(super) async fn current_roles(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         user_id: &str,
     ) -> Result<Vec<RoleAssignment>, StoreError> {
@@ -133,7 +122,7 @@ impl Core {
     /// Bring the roles and licences of `user_ids` in line with the policy.
     pub(super) async fn reconcile(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         config: &TenantConfig,
         user_ids: &BTreeSet<String>,
@@ -173,7 +162,7 @@ impl Core {
 
     async fn reconcile_licence(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         config: &TenantConfig,
         user_id: &str,
@@ -259,7 +248,7 @@ impl Core {
         Ok(())
     }
 
-    pub(super) async fn forget_access(&self, tx: &mut Tx<'_>, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
+    pub(super) async fn forget_access(&self, tx: &mut Tx, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
         for table in ["role_assignments", "licence_assignments"] {
             self.q(&format!("DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?"))
                 .bind(tenant_id)
@@ -273,7 +262,7 @@ impl Core {
     /// The members of a group, now.
     pub(super) async fn member_ids(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         group_id: &str,
     ) -> Result<BTreeSet<String>, StoreError> {
@@ -291,7 +280,7 @@ impl Core {
     /// members of the groups whose mappings changed.
     pub(super) async fn affected_by_config(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         old: &TenantConfig,
         new: &TenantConfig,
@@ -336,7 +325,7 @@ impl Core {
 
     pub(super) async fn access_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         user_id: &str,
     ) -> Result<Option<Access>, StoreError> {

@@ -288,7 +288,7 @@ impl Core {
     /// The current row, locked for the rest of the transaction.
     async fn get_for_update(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -311,7 +311,7 @@ impl Core {
         }
     }
 
-    async fn add_member(&self, tx: &mut Tx<'_>, tenant_id: i64, group_id: &str, m: &Member) -> Result<(), StoreError> {
+    async fn add_member(&self, tx: &mut Tx, tenant_id: i64, group_id: &str, m: &Member) -> Result<(), StoreError> {
         self.q(
             "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) VALUES (?, ?, ?, ?, ?, ?) \
                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
@@ -329,7 +329,7 @@ impl Core {
 
     async fn remove_member(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         group_id: &str,
         member_id: &str,
@@ -343,7 +343,7 @@ impl Core {
         Ok(())
     }
 
-    async fn remove_all_members(&self, tx: &mut Tx<'_>, tenant_id: i64, group_id: &str) -> Result<(), StoreError> {
+    async fn remove_all_members(&self, tx: &mut Tx, tenant_id: i64, group_id: &str) -> Result<(), StoreError> {
         self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ?")
             .bind(tenant_id)
             .bind(group_id)
@@ -354,7 +354,7 @@ impl Core {
 
     pub(super) async fn insert_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
@@ -443,7 +443,7 @@ impl Core {
 
     pub(super) async fn update_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -525,7 +525,7 @@ impl Core {
 
     pub(super) async fn delete_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         kind: Kind,
         id: &str,
@@ -574,7 +574,7 @@ impl Core {
     /// that user, with the same id and the new attributes.
     async fn restore_soft_deleted(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         new: &NewResource,
     ) -> Result<Option<StoredResource>, StoreError> {
@@ -702,7 +702,7 @@ impl Core {
     /// whatever the size of the group.
     async fn apply_member_changes(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         tenant_id: i64,
         group_id: &str,
         changes: &[MemberChange],
@@ -1188,7 +1188,7 @@ enum JobOut {
 }
 
 /// A write; callable again when its batch has to be run again.
-type JobFn = Box<dyn for<'t, 'c> Fn(&'t Core, &'t mut Tx<'c>) -> BoxFut<'t, JobOut> + Send + Sync>;
+type JobFn = Box<dyn for<'t> Fn(&'t Core, &'t mut Tx) -> BoxFut<'t, JobOut> + Send + Sync>;
 
 struct Job {
     run: JobFn,
@@ -1370,7 +1370,7 @@ impl Storage for SqlStore {
         }
         Box::pin(async move {
             let kind = new.kind;
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
                 let new = new.clone();
                 Box::pin(async move { core.insert_in(tx, tenant_id, new).await.map(JobOut::Resource) })
             });
@@ -1428,7 +1428,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
                 let (id, f) = (owned_id.clone(), f.clone());
                 Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
             });
@@ -1447,7 +1447,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
-            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx<'_>| {
+            let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
                 let (id, check) = (owned_id.clone(), check.clone());
                 Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
             });
