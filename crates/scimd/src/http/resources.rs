@@ -153,30 +153,20 @@ impl Ctx<'_> {
             let parsed = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
             return Ok(self.render_many(&parsed, projection).await?.iter().map(Value::to_string).collect());
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let store = &self.state.store;
+        // A list reads users with their groups; groups' members come apart.
         let members = match self.kind {
             Kind::Group => {
-                Some(store.members_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "members"))?)
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let members = self.state.store.members_of(self.tenant_id, &ids).await;
+                Some(members.map_err(|e| ApiError::from_store(e, "members"))?)
             }
             Kind::User => None,
         };
-        let groups = match self.kind {
-            Kind::User if rows.iter().any(|r| r.groups_text.is_none()) => {
-                Some(store.groups_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "groups"))?)
-            }
-            _ => None,
-        };
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let own_groups = r.groups().map_err(corrupt)?;
-            let g = match (&groups, &own_groups) {
-                (Some(g), _) => g.get(&r.id).map(Vec::as_slice),
-                (None, Some(own)) => Some(own.as_slice()),
-                (None, None) => None,
-            };
+            let groups = r.groups().map_err(corrupt)?;
             let m = members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
-            out.push(self.splice(r, m, g).ok_or_else(|| {
+            out.push(self.splice(r, m, groups.as_deref()).ok_or_else(|| {
                 corrupt(crate::store::StoreError::Corrupt(format!("the document of {} is not an object", r.id)))
             })?);
         }
@@ -270,20 +260,15 @@ impl Ctx<'_> {
     }
 }
 
-fn one_response(status: StatusCode, body: Bytes, version: i64) -> Response {
-    let mut resp = scim_bytes_response(status, body);
+fn with_etag(mut resp: Response, version: i64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag(version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     resp
 }
 
-fn not_modified(version: i64) -> Response {
-    let mut resp = StatusCode::NOT_MODIFIED.into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
+fn one_response(status: StatusCode, body: Bytes, version: i64) -> Response {
+    with_etag(scim_bytes_response(status, body), version)
 }
 
 /// Which resource type a request is for, from the endpoint it reached.
@@ -350,7 +335,7 @@ async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Resu
     let cache = c.cache_for(&projection);
     if let Some(hit) = cache.and_then(|cache| cache.get(c.tenant_id, id, &c.base)) {
         if if_none_match.is_some_and(|tags| etag_matches(tags, hit.version)) {
-            return Ok(not_modified(hit.version));
+            return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), hit.version));
         }
         return Ok(one_response(StatusCode::OK, hit.body, hit.version));
     }
@@ -363,7 +348,7 @@ async fn read(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap) -> Resu
         .map_err(|e| ApiError::from_store(e, "resource"))?
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} not found", c.what(id)))))?;
     if if_none_match.is_some_and(|tags| etag_matches(tags, stored.version)) {
-        return Ok(not_modified(stored.version));
+        return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), stored.version));
     }
     let body = c.render_one(&stored, &projection).await?;
     if let (Some(cache), Some(ticket)) = (cache, ticket) {
@@ -684,11 +669,7 @@ async fn patch_resource(
     let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
     // RFC 7644 §3.5.2 allows 204; Entra asks for it on groups.
     if c.kind == Kind::Group && c.state.config.group_patch_no_content && projection == Projection::default() {
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+        return Ok(with_etag(StatusCode::NO_CONTENT.into_response(), stored.version));
     }
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
