@@ -206,6 +206,7 @@ pub async fn run(cli: Cli) -> CliResult {
         connect_timeout: Duration::from_secs(cli.db_connect_timeout),
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
         read_cache_bytes: cli.read_cache_mb << 20,
+        maintain_tables: matches!(cli.command, Command::Serve(_)),
     };
     let store = open_store_with(&cli.database, &config).await?;
     match cli.command {

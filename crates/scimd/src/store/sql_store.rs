@@ -34,6 +34,9 @@ pub struct PoolConfig {
     /// SQLite: bytes of rendered users kept for reads (0: none). Unused on
     /// PostgreSQL, where other processes may write the same rows.
     pub read_cache_bytes: usize,
+    /// PostgreSQL: vacuum and analyse in the background while autovacuum is
+    /// off. For the server only: a CLI command would start work and leave.
+    pub maintain_tables: bool,
 }
 
 impl Default for PoolConfig {
@@ -43,6 +46,7 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             read_cache_bytes: 32 << 20,
+            maintain_tables: false,
         }
     }
 }
@@ -222,7 +226,7 @@ impl Core {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| StoreError::Db(e.into()))?;
-        if d == Dialect::Postgres {
+        if d == Dialect::Postgres && config.maintain_tables {
             // Its first round runs now, in the background: start-up does not wait for it.
             tokio::spawn(keep_statistics_fresh(pool.clone()));
         }
@@ -1236,6 +1240,15 @@ impl SqlStore {
         }
     }
 
+    /// A resource was created, deleted or restored: as [`SqlStore::invalidate`],
+    /// and every list position after it moved.
+    fn invalidate_with_rosters(&self, tenant_id: i64, kind: Kind, id: &str) {
+        self.invalidate(tenant_id, kind, id);
+        if let Some(cache) = &self.cache {
+            cache.invalidate_rosters();
+        }
+    }
+
     async fn submit(&self, run: JobFn) -> Result<JobOut, StoreError> {
         let Some(writer) = &self.writer else {
             return Err(StoreError::Corrupt("no writer".into()));
@@ -1377,10 +1390,7 @@ impl Storage for SqlStore {
             match self.submit(run).await? {
                 // A user created again under a soft-deleted userName keeps its old id.
                 JobOut::Resource(r) => {
-                    self.invalidate(tenant_id, kind, &r.id);
-                    if let Some(cache) = &self.cache {
-                        cache.invalidate_rosters();
-                    }
+                    self.invalidate_with_rosters(tenant_id, kind, &r.id);
                     Ok(r)
                 }
                 JobOut::Unit => Err(unexpected()),
@@ -1452,10 +1462,7 @@ impl Storage for SqlStore {
                 Box::pin(async move { core.delete_in(tx, tenant_id, kind, &id, check).await.map(|()| JobOut::Unit) })
             });
             let result = self.submit(run).await;
-            self.invalidate(tenant_id, kind, id);
-            if let Some(cache) = &self.cache {
-                cache.invalidate_rosters();
-            }
+            self.invalidate_with_rosters(tenant_id, kind, id);
             match result? {
                 JobOut::Unit => Ok(()),
                 JobOut::Resource(_) => Err(unexpected()),
@@ -1488,10 +1495,7 @@ impl Storage for SqlStore {
         Box::pin(async move {
             self.invalidate(tenant_id, Kind::User, id);
             let result = self.core.restore_user(tenant_id, id, now).await;
-            self.invalidate(tenant_id, Kind::User, id);
-            if let Some(cache) = &self.cache {
-                cache.invalidate_rosters();
-            }
+            self.invalidate_with_rosters(tenant_id, Kind::User, id);
             result
         })
     }
