@@ -97,6 +97,17 @@ pub struct Policy {
     /// E-mail domains SCIM may create users in; empty: any.
     pub allowed_domains: Vec<String>,
     pub seats_exhausted: SeatsExhausted,
+    /// This tenant's own request rate; `None`: the server's default.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Requests a second a tenant's identity provider may send, and how many at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// 0: unlimited.
+    pub requests_per_second: u32,
+    pub burst: u32,
 }
 
 /// A tenant's whole provisioning configuration.

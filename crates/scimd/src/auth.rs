@@ -52,7 +52,9 @@ fn unauthorized(detail: &str) -> ScimError {
     ScimError::new(401, None, detail)
 }
 
-/// Check the `Authorization` header for the tenant named in the URL.
+/// Check the `Authorization` header for the tenant named in the URL. With
+/// `may_look_up` false (the client's address sent too many unknown tokens),
+/// only tokens already in the cache are accepted, and the database is not asked.
 pub async fn authenticate(
     store: &Store,
     cache: &AuthCache,
@@ -60,6 +62,7 @@ pub async fn authenticate(
     tenant_name: &str,
     header: Option<&str>,
     now: &str,
+    may_look_up: bool,
 ) -> Result<Caller, ScimError> {
     let internal = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "token look-up failed");
@@ -74,6 +77,14 @@ pub async fn authenticate(
     let hash = hash_token(token);
     let info = match cache.token(&hash) {
         Some(info) => Some(info),
+        None if !may_look_up => {
+            return Err(ScimError::new(
+                429,
+                None,
+                "too many requests with tokens this server does not know came from this address; \
+                 wait before retrying, and check the token pasted into the identity provider",
+            ));
+        }
         None => {
             let found = store.token_by_hash(&hash).await.map_err(internal)?;
             if let Some(info) = &found {

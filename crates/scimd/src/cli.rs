@@ -4,10 +4,12 @@
 use crate::auth;
 use crate::clock;
 use crate::http::{self, AppState, Config};
+use crate::ratelimit::Rate;
+use crate::server::NetConfig;
 use crate::store::sql_store::{PoolConfig, SqlStore};
 use crate::store::{Store, StoreError};
+use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +37,9 @@ pub struct Cli {
     /// `userName eq` look-ups (0 turns it off). PostgreSQL keeps none.
     #[arg(long, env = "SCIMD_READ_CACHE_MB", default_value_t = 32, global = true)]
     pub read_cache_mb: usize,
+    /// Log lines as `text` (colour only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "SCIMD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,6 +81,39 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SCIMD_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// MiB of request bodies read and parsed at once, over all requests;
+    /// past it a request gets 503 with Retry-After.
+    #[arg(long, env = "SCIMD_MAX_INFLIGHT_BODY_MB", default_value_t = 256)]
+    pub max_inflight_body_mb: usize,
+    /// Connections open at once; past it a new connection gets 503 and is closed.
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; a kept-alive
+    /// connection that sends no next request for this long is closed.
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "SCIMD_BODY_READ_TIMEOUT", default_value_t = 30)]
+    pub body_read_timeout: u64,
+    /// Seconds shutdown waits for requests in flight before cutting them.
+    #[arg(long, env = "SCIMD_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+    /// The URL clients reach scimd at (`https://scim.example.com`, with any
+    /// path prefix): `Location` and `meta.location` are built from it. Without
+    /// it they come from the request's `Host` and `X-Forwarded-Proto`.
+    #[arg(long, env = "SCIMD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Requests a second one tenant may send (0: no limit); a tenant's policy
+    /// may set its own. Past it: 429 with Retry-After.
+    #[arg(long, env = "SCIMD_TENANT_RATE_LIMIT", default_value_t = http::DEFAULT_TENANT_RATE)]
+    pub tenant_rate_limit: u32,
+    /// Requests one tenant may send at once above its rate; 0: twice the rate.
+    #[arg(long, env = "SCIMD_TENANT_RATE_BURST", default_value_t = 0)]
+    pub tenant_rate_burst: u32,
+    /// Requests a second with a token the server does not know, per client
+    /// address (each costs a database look-up); past it: 429.
+    #[arg(long, env = "SCIMD_UNKNOWN_TOKEN_RATE_LIMIT", default_value_t = 10)]
+    pub unknown_token_rate_limit: u32,
     /// Milliseconds a token or tenant read from the database is trusted; a
     /// revocation or a tenant switched off by another process takes effect
     /// within this time. 0 checks the database on every request.
@@ -134,6 +172,16 @@ pub enum TokenCommand {
 }
 
 pub type CliResult = Result<(), String>;
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !text.contains(['?', '#']) => {
+            Ok(text.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!("'{text}' is not a URL such as https://scim.example.com")),
+    }
+}
 
 pub async fn open_store(url: &str) -> Result<Store, String> {
     open_store_with(url, &PoolConfig::default()).await
@@ -341,39 +389,38 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
     if !args.no_bootstrap {
         bootstrap(&store, &addr.to_string()).await?;
     }
+    let mut max_connections = args.max_connections;
+    if let Some(open_files) = crate::server::raise_open_files_limit() {
+        // Room for the database, the log and the listener besides the clients.
+        let room = usize::try_from(open_files.saturating_sub(64)).unwrap_or(usize::MAX).max(16);
+        if room < max_connections {
+            tracing::warn!(open_files, max_connections = room, "the open-files limit lowers --max-connections");
+            max_connections = room;
+        }
+    }
+    let burst =
+        if args.tenant_rate_burst == 0 { args.tenant_rate_limit.saturating_mul(2) } else { args.tenant_rate_burst };
     let config = Config {
         max_body_bytes: args.max_body_bytes,
+        max_inflight_body_bytes: args.max_inflight_body_mb.saturating_mul(1 << 20).max(args.max_body_bytes),
         auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms),
         group_patch_no_content: args.group_patch_response == GroupPatchResponse::NoContent,
+        net: NetConfig {
+            max_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout.max(1)),
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        },
+        public_url: args.public_url,
+        tenant_rate: Rate::new(args.tenant_rate_limit, burst),
+        unknown_token_rate: Rate::new(args.unknown_token_rate_limit, args.unknown_token_rate_limit.saturating_mul(2)),
     };
     let state = AppState::new(store, config);
     tracing::info!(%addr, "scimd listening");
     run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
-/// Serve until `shutdown` resolves, then finish in-flight requests and flush
-/// token last-use times.
-pub async fn run_server(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let flusher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(15));
-            loop {
-                tick.tick().await;
-                state.token_uses.flush(&state.store).await;
-            }
-        })
-    };
-    let result = axum::serve(listener, http::app(state.clone())).with_graceful_shutdown(shutdown).await;
-    flusher.abort();
-    state.token_uses.flush(&state.store).await;
-    tracing::info!("scimd stopped");
-    result
-}
+pub use crate::server::run as run_server;
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -4,4 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod http;
+pub mod ratelimit;
+pub mod server;
 pub mod store;
+pub mod telemetry;

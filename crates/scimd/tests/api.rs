@@ -144,9 +144,18 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Small bodies, no auth cache (revocations show at once), no rate limit.
+fn test_config() -> Config {
+    Config {
+        max_body_bytes: 64 * 1024,
+        auth_cache_ttl: std::time::Duration::ZERO,
+        tenant_rate: scimd::ratelimit::Rate::OFF,
+        ..Config::default()
+    }
+}
+
 async fn start(b: Backend) -> Server {
-    let config = Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO, ..Config::default() };
-    start_with(b, config).await
+    start_with(b, test_config()).await
 }
 
 async fn start_with(b: Backend, config: Config) -> Server {
@@ -647,8 +656,7 @@ async fn entra_user_lifecycle(b: Backend) {
 /// `--group-patch-response no-content`: a group PATCH answers 204 (what
 /// Entra recommends), unless it asks for attributes; users still get 200.
 async fn group_patch_can_answer_no_content(b: Backend) {
-    let config =
-        Config { max_body_bytes: 64 * 1024, auth_cache_ttl: std::time::Duration::ZERO, group_patch_no_content: true };
+    let config = Config { group_patch_no_content: true, ..test_config() };
     let s = start_with(b, config).await;
     let u = Server::id_of(&s.create_user("nc@x.org").await);
     let g = Server::id_of(&s.create_group("NoContent").await);

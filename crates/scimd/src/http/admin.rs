@@ -7,7 +7,7 @@
 use super::AppState;
 use crate::auth::hash_token;
 use crate::clock;
-use crate::store::{IndexCols, Kind, NewResource, RawResource, StoreError, Tenant, Update};
+use crate::store::{Doc, Kind, NewResource, RawResource, StoreError, Tenant, Update, update_from_current};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use scim_core::policy::{
-    GroupMapping, LicenceType, OnCreate, OnDeactivate, OnDelete, Role, SeatsExhausted, TenantConfig, Workspace,
+    GroupMapping, LicenceType, OnCreate, OnDeactivate, OnDelete, RateLimit, Role, SeatsExhausted, TenantConfig,
+    Workspace,
 };
 use scim_core::{ResourceType, ScimError, patch, resource};
 use serde::Deserialize;
@@ -495,6 +496,14 @@ struct PolicyBody {
     allowed_domains: Option<Vec<String>>,
     seats_exhausted: Option<SeatsExhausted>,
     scim_enabled: Option<bool>,
+    /// `{"requests_per_second": N, "burst": N}`, or `null` for the server's default.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<RateLimit>>,
+}
+
+/// A field that may be sent as `null` (clear it) or left out (keep it).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
@@ -508,6 +517,7 @@ fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
         "allowed_domains": p.allowed_domains,
         "seats_exhausted": p.seats_exhausted,
         "scim_enabled": t.enabled,
+        "rate_limit": p.rate_limit,
     })
 }
 
@@ -521,6 +531,9 @@ async fn put_policy(State(s): State<AppState>, Extension(mut t): Extension<Tenan
     let scim_enabled = b.scim_enabled;
     let c = change(&s, &t, move |c| {
         let p = &mut c.policy;
+        if let Some(v) = b.rate_limit {
+            p.rate_limit = v;
+        }
         if let Some(v) = b.on_create {
             p.on_create = v;
         }
@@ -552,6 +565,7 @@ async fn put_policy(State(s): State<AppState>, Extension(mut t): Extension<Tenan
         s.auth_cache.clear();
         t.enabled = enabled;
     }
+    s.forget_tenant_rate(t.id);
     Ok(ok(StatusCode::OK, policy_json(&c, &t)))
 }
 
@@ -622,8 +636,7 @@ async fn create_user(State(s): State<AppState>, Extension(t): Extension<Tenant>,
     let new = NewResource {
         kind: Kind::User,
         id: new_id(),
-        index: IndexCols::of(&doc, Kind::User),
-        doc,
+        doc: Doc::new(doc, Kind::User),
         now: clock::now(),
         members: Vec::new(),
         scim_managed: false,
@@ -656,14 +669,14 @@ async fn patch_user(
         let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes.clone()) }];
         let doc = patch::apply(&current.doc, &ops, &rt)?;
         Ok(Update {
-            index: IndexCols::of(&doc, Kind::User),
-            doc,
+            doc: Some(Doc::new(doc, Kind::User)),
             member_changes: Vec::new(),
             now: clock::now(),
             scim_managed: false,
+            based_on: Some(current.version),
         })
     });
-    let stored = s.store.update(t.id, Kind::User, &id, f).await?;
+    let stored = update_from_current(&s.store, t.id, Kind::User, &id, false, f).await?;
     Ok(ok(StatusCode::OK, user_json(&stored, false)))
 }
 

@@ -14,8 +14,8 @@ const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderC
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-pub async fn service_provider_config(caller: CallerExt, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, &caller.tenant.name);
+pub async fn service_provider_config(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(
         StatusCode::OK,
         &json!({
@@ -77,7 +77,7 @@ fn list(items: Vec<Value>) -> Value {
 }
 
 pub async fn resource_types(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, &caller.tenant.name);
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(
         StatusCode::OK,
         &list(vec![resource_type_json(&s.users, &base), resource_type_json(&s.groups, &base)]),
@@ -90,7 +90,7 @@ pub async fn resource_type(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&headers, &caller.tenant.name);
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
     [&s.users, &s.groups]
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&id))
@@ -99,7 +99,7 @@ pub async fn resource_type(
 }
 
 pub async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
-    let base = base_url(&headers, &caller.tenant.name);
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(StatusCode::OK, &list(schema_list(&s).into_iter().map(|sc| schema_json(sc, &base)).collect()))
 }
 
@@ -109,7 +109,7 @@ pub async fn schema(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&headers, &caller.tenant.name);
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
     schema_list(&s)
         .into_iter()
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))

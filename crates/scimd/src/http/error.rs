@@ -39,11 +39,24 @@ impl ApiError {
     }
 }
 
+/// What a client was told, for the request's log line.
+#[derive(Clone, Debug)]
+pub struct ShownError {
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, self.0.to_json().to_string()).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            // Okta and Entra back off on these; tell them for how long.
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp.extensions_mut()
+            .insert(ShownError { scim_type: self.0.scim_type.map(|t| t.as_str()), detail: self.0.detail });
         resp
     }
 }

@@ -7,9 +7,11 @@ pub mod error;
 pub mod resources;
 
 use crate::auth::{self, Caller, TokenUses};
+use crate::ratelimit::{Buckets, Rate, retry_after_secs};
+use crate::server::NetConfig;
 use crate::store::Store;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,9 +20,12 @@ use axum::{Extension, Router};
 pub use error::{ApiError, SCIM_JSON};
 use scim_core::{ResourceType, ScimError};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Largest number of resources one list response carries (`filter.maxResults`).
 pub const MAX_RESULTS: i64 = 1000;
@@ -28,21 +33,49 @@ pub const MAX_RESULTS: i64 = 1000;
 pub struct Config {
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// Bytes of request bodies read and parsed at once, over all requests;
+    /// past it a request gets 503 with `Retry-After`.
+    pub max_inflight_body_bytes: usize,
     /// How long a token or tenant read from the database is trusted.
-    pub auth_cache_ttl: std::time::Duration,
+    pub auth_cache_ttl: Duration,
     /// A group PATCH without `attributes`/`excludedAttributes` answers 204.
     pub group_patch_no_content: bool,
+    /// Connections, timeouts and the shutdown deadline.
+    pub net: NetConfig,
+    /// `scheme://host[:port][/prefix]` that `Location` and `meta.location`
+    /// are built from; without it, the request's `Host` and `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
+    /// Requests a tenant may send, unless its policy says otherwise.
+    pub tenant_rate: Rate,
+    /// Requests with a token the server does not know, per client address.
+    pub unknown_token_rate: Rate,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_body_bytes: 10 * 1024 * 1024,
-            auth_cache_ttl: std::time::Duration::from_secs(2),
+            max_inflight_body_bytes: 256 * 1024 * 1024,
+            auth_cache_ttl: Duration::from_secs(2),
             group_patch_no_content: false,
+            net: NetConfig::default(),
+            public_url: None,
+            tenant_rate: Rate::new(DEFAULT_TENANT_RATE, DEFAULT_TENANT_BURST),
+            unknown_token_rate: Rate::new(10, 20),
         }
     }
 }
+
+/// Requests per second a tenant may send by default, and its burst. An
+/// identity provider sends one tenant's changes one request at a time or a
+/// few at once (Okta and Entra send tens a second at most), so this never
+/// slows a real provisioning run; it keeps one tenant's token from taking a
+/// 2-core server's capacity (thousands of writes a second) from the others.
+pub const DEFAULT_TENANT_RATE: u32 = 200;
+pub const DEFAULT_TENANT_BURST: u32 = 400;
+
+/// How long a tenant's own rate (from its policy) is used before it is read again.
+const TENANT_RATE_TTL: Duration = Duration::from_secs(10);
 
 pub struct Inner {
     pub store: Store,
@@ -51,6 +84,12 @@ pub struct Inner {
     pub token_uses: TokenUses,
     pub auth_cache: auth::AuthCache,
     pub config: Config,
+    tenant_buckets: Buckets<i64>,
+    /// Each tenant's rate as its policy set it, and when it was read.
+    tenant_rates: Mutex<HashMap<i64, (Instant, Rate)>>,
+    address_buckets: Buckets<IpAddr>,
+    /// Request bodies in flight, in KiB.
+    body_budget: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -71,9 +110,49 @@ impl AppState {
             groups: Arc::new(ResourceType::group()),
             token_uses: TokenUses::default(),
             auth_cache: auth::AuthCache::new(config.auth_cache_ttl),
+            tenant_buckets: Buckets::new(100_000),
+            tenant_rates: Mutex::default(),
+            address_buckets: Buckets::new(100_000),
+            body_budget: Arc::new(Semaphore::new(kib(config.max_inflight_body_bytes).max(1) as usize)),
             config,
         }))
     }
+
+    /// The rate a tenant's requests are held to: its policy's, or the server's.
+    async fn tenant_rate(&self, tenant_id: i64) -> Rate {
+        if let Ok(rates) = self.tenant_rates.lock()
+            && let Some((at, rate)) = rates.get(&tenant_id)
+            && at.elapsed() < TENANT_RATE_TTL
+        {
+            return *rate;
+        }
+        let rate = match self.store.tenant_config(tenant_id).await {
+            Ok(config) => match config.policy.rate_limit {
+                Some(own) => Rate::new(own.requests_per_second, own.burst),
+                None => self.config.tenant_rate,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a tenant's rate limit; using the server's");
+                self.config.tenant_rate
+            }
+        };
+        if let Ok(mut rates) = self.tenant_rates.lock() {
+            rates.insert(tenant_id, (Instant::now(), rate));
+        }
+        rate
+    }
+
+    /// A tenant's policy changed here: its rate is read again on its next request.
+    pub fn forget_tenant_rate(&self, tenant_id: i64) {
+        if let Ok(mut rates) = self.tenant_rates.lock() {
+            rates.remove(&tenant_id);
+        }
+        self.tenant_buckets.forget(&tenant_id);
+    }
+}
+
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 pub fn app(state: AppState) -> Router {
@@ -103,6 +182,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .nest("/scim/v2/{tenant}", scim)
         .merge(admin::router(state.clone()))
         .fallback(not_found)
@@ -127,6 +207,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus text. It names tenants: keep it on an internal network.
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.store.pool_use();
+    metrics::gauge!("scimd_db_connections_open").set(f64::from(open));
+    metrics::gauge!("scimd_db_connections_idle").set(idle as f64);
+    let mut resp = crate::telemetry::render().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    resp
+}
+
 async fn not_found(req: Request) -> Response {
     let detail = format!("there is no endpoint at {} {}", req.method(), req.uri().path());
     if req.uri().path().starts_with("/admin/") {
@@ -142,7 +232,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 async fn authenticate(
     State(state): State<AppState>,
-    Path(params): Path<std::collections::HashMap<String, String>>,
+    Path(params): Path<HashMap<String, String>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -151,21 +241,58 @@ async fn authenticate(
     };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = crate::clock::now();
-    match auth::authenticate(&state.store, &state.auth_cache, &state.token_uses, tenant, header, &now).await {
-        Ok(caller) => {
-            let tenant_name = caller.tenant.name.clone();
-            req.extensions_mut().insert(caller);
-            let mut resp = next.run(req).await;
-            resp.extensions_mut().insert(LoggedTenant(tenant_name));
-            resp
-        }
+    let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let unknown_rate = state.config.unknown_token_rate;
+    let may_look_up = address.is_none_or(|ip| state.address_buckets.has_token(&ip, unknown_rate, Instant::now()));
+    let result =
+        auth::authenticate(&state.store, &state.auth_cache, &state.token_uses, tenant, header, &now, may_look_up).await;
+    let caller = match result {
+        Ok(caller) => caller,
         Err(e) => {
-            let mut resp = ApiError(e).into_response();
-            if resp.status() == StatusCode::UNAUTHORIZED {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimd\""));
+            if e.status == 401
+                && let Some(ip) = address
+            {
+                let _ = state.address_buckets.take(&ip, unknown_rate, Instant::now());
             }
-            resp
+            let mut resp = ApiError(e).into_response();
+            match resp.status() {
+                StatusCode::UNAUTHORIZED => {
+                    resp.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimd\""));
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let wait = Duration::from_secs_f64(1.0 / unknown_rate.per_second.max(0.001));
+                    set_retry_after(&mut resp, wait);
+                }
+                _ => {}
+            }
+            return resp;
         }
+    };
+    let rate = state.tenant_rate(caller.tenant.id).await;
+    if let Err(wait) = state.tenant_buckets.take(&caller.tenant.id, rate, Instant::now()) {
+        let detail = format!(
+            "tenant '{}' may send {} requests a second (bursts of {}); retry after {} s",
+            caller.tenant.name,
+            rate.per_second,
+            rate.burst,
+            retry_after_secs(wait)
+        );
+        let mut resp = ApiError::status(429, detail).into_response();
+        set_retry_after(&mut resp, wait);
+        resp.extensions_mut().insert(LoggedTenant(caller.tenant.name.clone()));
+        return resp;
+    }
+    let tenant_name = caller.tenant.name.clone();
+    req.extensions_mut().insert(caller);
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(LoggedTenant(tenant_name));
+    resp
+}
+
+fn set_retry_after(resp: &mut Response, wait: Duration) {
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
 }
 
@@ -197,33 +324,70 @@ struct LoggedTenant(String);
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// One structured log line per request: id, method, path, status, latency,
-/// tenant. Never headers (they carry the token) and never the query string
-/// (filters carry personal data).
+/// tenant, and for a client error the `scimType` and `detail` the client was
+/// shown. Never headers (they carry the token), bodies, or the query string
+/// (filters carry personal data). Metrics count requests by route template
+/// (never a raw path: ids would make a series each).
 async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = format!("{:x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     let mut resp = next.run(req).await;
     let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.0.clone()).unwrap_or_default();
     let status = resp.status().as_u16();
-    let latency_us = started.elapsed().as_micros() as u64;
-    tracing::info!(request_id, %method, path, status, latency_us, tenant, "request");
+    let elapsed = started.elapsed();
+    let latency_us = elapsed.as_micros() as u64;
+    match resp.extensions().get::<error::ShownError>() {
+        Some(shown) if (400..500).contains(&status) => {
+            let scim_type = shown.scim_type.unwrap_or("");
+            let detail = shown.detail.as_str();
+            tracing::info!(request_id, %method, path, status, latency_us, tenant, scim_type, detail, "request");
+        }
+        _ => tracing::info!(request_id, %method, path, status, latency_us, tenant, "request"),
+    }
+    crate::telemetry::record_request(route.as_deref(), method.as_str(), status, &tenant, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
 }
 
+/// Bodies past this size are parsed, validated and patched on a blocking
+/// thread, so that one large request cannot hold an async worker that other
+/// requests are waiting for.
+pub const LARGE_BODY_BYTES: usize = 64 * 1024;
+
 /// A JSON request body: `application/scim+json` or `application/json` (or no
 /// content type: Entra does not always send one). Anything else is 415; a body
-/// over the limit is 413; malformed JSON is 400 `invalidSyntax`.
-pub struct ScimJson(pub Value);
+/// over the limit is 413; malformed JSON is 400 `invalidSyntax`. While it is
+/// read and parsed it holds its size of the server's body budget. The second
+/// field says whether it was large (see [`LARGE_BODY_BYTES`]).
+pub struct ScimJson(pub Value, pub BodySize);
 
-impl<S: Send + Sync> FromRequest<S> for ScimJson {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySize {
+    Small,
+    Large,
+}
+
+impl BodySize {
+    /// Run CPU work on request-sized input where it cannot block other requests.
+    pub async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        match self {
+            BodySize::Small => Ok(work()),
+            BodySize::Large => {
+                tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
+            }
+        }
+    }
+}
+
+impl FromRequest<AppState> for ScimJson {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
             let mime = ct.split(';').next().unwrap_or("").trim();
@@ -234,19 +398,53 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status().as_u16();
-            if status == 413 {
-                ApiError::status(413, "the request body is larger than the server accepts")
-            } else {
-                ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {rejection}")))
+        let max = state.config.max_body_bytes;
+        let too_large = || {
+            ApiError::status(
+                413,
+                format!("the request body is larger than the server accepts ({max} bytes, --max-body-bytes)"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        // A body of unknown length may be as large as the limit.
+        let Ok(_budget) = state.body_budget.clone().try_acquire_many_owned(kib(declared.unwrap_or(max))) else {
+            metrics::counter!("scimd_body_budget_refusals_total").increment(1);
+            return Err(ApiError::status(
+                503,
+                "the server is reading as many request bodies as its memory budget allows \
+                 (--max-inflight-body-mb); retry shortly",
+            ));
+        };
+        let timeout = state.config.net.body_read_timeout;
+        let bytes = match tokio::time::timeout(timeout, Bytes::from_request(req, state)).await {
+            Err(_) => {
+                return Err(ApiError::status(
+                    408,
+                    format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
+                ));
             }
-        })?;
+            Ok(Err(rejection)) if rejection.status().as_u16() == 413 => return Err(too_large()),
+            Ok(Err(rejection)) => {
+                return Err(ApiError(ScimError::invalid_syntax(format!(
+                    "the request body could not be read: {rejection}"
+                ))));
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
         if bytes.is_empty() {
             return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        serde_json::from_slice(&bytes)
-            .map(ScimJson)
+        let size = if bytes.len() > LARGE_BODY_BYTES { BodySize::Large } else { BodySize::Small };
+        let parsed = size.run(move || serde_json::from_slice::<Value>(&bytes)).await?;
+        parsed
+            .map(|v| ScimJson(v, size))
             .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))
     }
 }
@@ -270,8 +468,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     }
 }
 
-/// The base URL of a tenant as the client reached it (for `meta.location`).
-pub fn base_url(headers: &HeaderMap, tenant: &str) -> String {
+/// The base URL of a tenant: from `--public-url` when it is set, otherwise
+/// as the client reached it (`Host` and `X-Forwarded-Proto`).
+pub fn base_url(config: &Config, headers: &HeaderMap, tenant: &str) -> String {
+    if let Some(public) = &config.public_url {
+        return format!("{}/scim/v2/{tenant}", public.trim_end_matches('/'));
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let proto = headers
         .get("x-forwarded-proto")

@@ -1,10 +1,12 @@
 //! `/Users` and `/Groups`: create, read, list and search, replace, patch and
 //! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
 
-use super::{ApiError, AppState, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response};
+use super::{ApiError, AppState, BodySize, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response};
 use crate::clock;
 use crate::store::read_cache::{CachedUser, ReadCache};
-use crate::store::{IndexCols, Kind, ListQuery, Member, NewResource, RawResource, StoredResource, Update};
+use crate::store::{
+    Doc, Kind, ListQuery, Member, NewResource, RawResource, StoredResource, Update, update_from_current,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -286,7 +288,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Endpoint {
 }
 
 fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
-    Ctx { state, tenant_id: caller.tenant.id, base: base_url(headers, &caller.tenant.name), kind }
+    Ctx { state, tenant_id: caller.tenant.id, base: base_url(&state.config, headers, &caller.tenant.name), kind }
 }
 
 fn projection(params: &Params) -> Result<Projection, ApiError> {
@@ -307,17 +309,23 @@ fn new_id() -> String {
 
 // ------------------------------------------------------------------ create
 
-async fn create(c: Ctx<'_>, params: Params, body: Value) -> Result<Response, ApiError> {
+async fn create(c: Ctx<'_>, params: Params, body: Value, size: BodySize) -> Result<Response, ApiError> {
     let rt = c.rt();
     let projection = projection(&params)?;
-    let mut doc = resource::prepare(&body, &rt, None)?;
-    let members = if c.kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
-    if c.kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
-        return Err(ScimError::invalid_value("every member needs a 'value'").into());
-    }
-    let index = IndexCols::of(&doc, c.kind);
-    let new = NewResource { kind: c.kind, id: new_id(), doc, index, now: clock::now(), members, scim_managed: true };
-    let user_name = new.doc.get("userName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = c.kind;
+    let prepared = size
+        .run(move || -> Result<(Doc, Vec<Member>), ScimError> {
+            let mut doc = resource::prepare(&body, &rt, None)?;
+            let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
+            if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
+                return Err(ScimError::invalid_value("every member needs a 'value'"));
+            }
+            Ok((Doc::new(doc, kind), members))
+        })
+        .await?;
+    let (doc, members) = prepared?;
+    let user_name = doc.value.get("userName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let new = NewResource { kind: c.kind, id: new_id(), doc, now: clock::now(), members, scim_managed: true };
     let stored = c.state.store.insert(c.tenant_id, new).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => ApiError(ScimError::uniqueness(format!(
             "a User with userName '{user_name}' already exists in this tenant (userName is unique, ignoring case)"
@@ -565,7 +573,7 @@ pub async fn search_root(
     State(s): State<AppState>,
     caller: CallerExt,
     headers: HeaderMap,
-    ScimJson(body): ScimJson,
+    ScimJson(body, _): ScimJson,
 ) -> Result<Response, ApiError> {
     let search = Search::from_body(&body)?;
     let query = search.query()?;
@@ -603,12 +611,19 @@ pub async fn search_root(
 
 // ------------------------------------------------------------------ replace
 
-async fn replace(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap, body: Value) -> Result<Response, ApiError> {
+async fn replace(
+    c: Ctx<'_>,
+    id: &str,
+    params: Params,
+    headers: &HeaderMap,
+    body: Value,
+    size: BodySize,
+) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let rt = c.rt();
     let kind = c.kind;
     let if_match = if_match(headers);
-    let update = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+    let decide = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
         precondition_check(if_match.as_deref(), current)?;
         let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
         let member_changes = if kind == Kind::Group {
@@ -617,9 +632,18 @@ async fn replace(c: Ctx<'_>, id: &str, params: Params, headers: &HeaderMap, body
         } else {
             Vec::new()
         };
-        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
+        Ok(Update {
+            doc: Some(Doc::new(doc, kind)),
+            member_changes,
+            now: clock::now(),
+            scim_managed: true,
+            based_on: Some(current.version),
+        })
     });
-    let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
+    let off_thread = size == BodySize::Large;
+    let stored = update_from_current(&c.state.store, c.tenant_id, c.kind, id, off_thread, decide)
+        .await
+        .map_err(|e| conflict_detail(e, &c, id))?;
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
@@ -640,18 +664,29 @@ async fn patch_resource(
     params: Params,
     headers: &HeaderMap,
     body: Value,
+    size: BodySize,
 ) -> Result<Response, ApiError> {
     let projection = projection(&params)?;
     let rt = c.rt();
-    let ops = patch::parse(&body)?;
-    let (doc_ops, member_changes) =
-        if c.kind == Kind::Group { patch::split_members(&ops, &rt)? } else { (ops, Vec::new()) };
     let kind = c.kind;
+    let parse_rt = rt.clone();
+    let parsed = size
+        .run(move || -> Result<_, ScimError> {
+            let ops = patch::parse(&body)?;
+            if kind == Kind::Group { patch::split_members(&ops, &parse_rt) } else { Ok((ops, Vec::new())) }
+        })
+        .await?;
+    let (doc_ops, member_changes) = parsed?;
     let if_match = if_match(headers);
-    let update = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
+    // A PATCH of members alone does not depend on the document: it needs no
+    // version check (concurrent membership changes of one group all apply).
+    let depends_on_current = !doc_ops.is_empty() || if_match.is_some();
+    let decide = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
         precondition_check(if_match.as_deref(), current)?;
-        let mut doc = current.doc.clone();
-        if !doc_ops.is_empty() {
+        let doc = if doc_ops.is_empty() {
+            None
+        } else {
+            let mut doc = current.doc.clone();
             // The id is in the document while patching, so Okta's rename that
             // repeats it is recognised as unchanged.
             if let Some(o) = doc.as_object_mut() {
@@ -662,11 +697,20 @@ async fn patch_resource(
                 o.remove("id");
                 o.remove("members");
             }
-        }
-        let member_changes = member_changes.clone();
-        Ok(Update { index: IndexCols::of(&doc, kind), doc, member_changes, now: clock::now(), scim_managed: true })
+            Some(Doc::new(doc, kind))
+        };
+        Ok(Update {
+            doc,
+            member_changes: member_changes.clone(),
+            now: clock::now(),
+            scim_managed: true,
+            based_on: depends_on_current.then_some(current.version),
+        })
     });
-    let stored = c.state.store.update(c.tenant_id, c.kind, id, update).await.map_err(|e| conflict_detail(e, &c, id))?;
+    let off_thread = size == BodySize::Large;
+    let stored = update_from_current(&c.state.store, c.tenant_id, c.kind, id, off_thread, decide)
+        .await
+        .map_err(|e| conflict_detail(e, &c, id))?;
     // RFC 7644 §3.5.2 allows 204; Entra asks for it on groups.
     if c.kind == Kind::Group && c.state.config.group_patch_no_content && projection == Projection::default() {
         return Ok(with_etag(StatusCode::NO_CONTENT.into_response(), stored.version));
@@ -691,9 +735,9 @@ pub async fn create_one(
     caller: CallerExt,
     headers: HeaderMap,
     params: Params,
-    ScimJson(body): ScimJson,
+    ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    create(ctx(&s, &caller, &headers, kind), params, body).await
+    create(ctx(&s, &caller, &headers, kind), params, body, size).await
 }
 
 pub async fn get_one(
@@ -722,7 +766,7 @@ pub async fn search(
     Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    ScimJson(body): ScimJson,
+    ScimJson(body, _): ScimJson,
 ) -> Result<Response, ApiError> {
     list(ctx(&s, &caller, &headers, kind), Search::from_body(&body)?).await
 }
@@ -734,9 +778,9 @@ pub async fn replace_one(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
     params: Params,
-    ScimJson(body): ScimJson,
+    ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    replace(ctx(&s, &caller, &headers, kind), &id, params, &headers, body).await
+    replace(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
 }
 
 pub async fn patch_one(
@@ -746,9 +790,9 @@ pub async fn patch_one(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
     params: Params,
-    ScimJson(body): ScimJson,
+    ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    patch_resource(ctx(&s, &caller, &headers, kind), &id, params, &headers, body).await
+    patch_resource(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
 }
 
 pub async fn delete_one(

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// A request-level refusal raised inside a transaction (the write is rolled back).
     #[error("{0}")]
     Rejected(ScimError),
+    /// The resource has a newer version than the one a write was computed from.
+    #[error("the resource changed while the write was prepared")]
+    VersionMoved,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -177,25 +180,43 @@ impl Member {
     }
 }
 
+/// A document as it is written: the tree, its text and its indexed columns,
+/// all made before the write, so a transaction only runs statements.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub value: Value,
+    pub text: String,
+    pub index: IndexCols,
+}
+
+impl Doc {
+    pub fn new(value: Value, kind: Kind) -> Doc {
+        Doc { text: value.to_string(), index: IndexCols::of(&value, kind), value }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NewResource {
     pub kind: Kind,
     pub id: String,
-    pub doc: Value,
-    pub index: IndexCols,
+    pub doc: Doc,
     pub now: String,
     pub members: Vec<Member>,
     pub scim_managed: bool,
 }
 
-/// What an update writes, decided by the caller from the current row.
+/// What an update writes, decided by the caller from the resource it read.
 #[derive(Clone, Debug)]
 pub struct Update {
-    pub doc: Value,
-    pub index: IndexCols,
+    /// The new document; `None` keeps the stored one (a PATCH of members only).
+    pub doc: Option<Doc>,
     pub member_changes: Vec<MemberChange>,
     pub now: String,
     pub scim_managed: bool,
+    /// The version the update was computed from: if the resource has moved
+    /// on, the write fails with [`StoreError::VersionMoved`] and is decided
+    /// again. `None`: the update does not depend on the current document.
+    pub based_on: Option<i64>,
 }
 
 /// What a user may do in the product, and why.
@@ -221,8 +242,8 @@ pub struct AdminToken {
 
 pub type ConfigFn = Box<dyn FnOnce(&mut TenantConfig) -> Result<(), ScimError> + Send>;
 
-/// Decides a write from the current row. It may be called more than once (a
-/// SQLite batch that has to be run again), so it must not consume what it captures.
+/// Decides a write from the resource as read. It is called again when the
+/// resource moved on before the write, so it must not consume what it captures.
 pub type UpdateFn = Arc<dyn Fn(&StoredResource) -> Result<Update, ScimError> + Send + Sync>;
 pub type CheckFn = Arc<dyn Fn(&StoredResource) -> Result<(), ScimError> + Send + Sync>;
 
@@ -266,7 +287,8 @@ pub trait Storage: Send + Sync + 'static {
         query: &'a ListQuery,
         rt: &'a scim_core::ResourceType,
     ) -> BoxFut<'a, (i64, Vec<RawResource>)>;
-    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource>;
+    /// Write `update` in one transaction; answers the new version.
+    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, update: Arc<Update>) -> BoxFut<'a, i64>;
     fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()>;
 
     /// Members of several groups at once (a page of a list).
@@ -298,4 +320,66 @@ pub trait Storage: Send + Sync + 'static {
     fn read_cache(&self) -> Option<&read_cache::ReadCache> {
         None
     }
+
+    /// Returns once every write queued before the call is committed (shutdown).
+    fn drain(&self) -> BoxFut<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Database connections open, and how many of them are idle.
+    fn pool_use(&self) -> (u32, usize) {
+        (0, 0)
+    }
+}
+
+/// How often a write is decided again when its resource keeps moving on.
+const MAX_UPDATE_TRIES: usize = 16;
+
+/// Read a resource, decide its update from what was read (on a blocking
+/// thread when `off_thread`: the work is request-sized), and write it with a
+/// version check, deciding again if the resource changed in between. The
+/// decision never runs inside a transaction, so a large PATCH holds no lock
+/// and no writer while it computes.
+pub async fn update_from_current(
+    store: &Store,
+    tenant_id: i64,
+    kind: Kind,
+    id: &str,
+    off_thread: bool,
+    decide: UpdateFn,
+) -> Result<StoredResource, StoreError> {
+    for _ in 0..MAX_UPDATE_TRIES {
+        let current = store.get(tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
+        let (update, current) = if off_thread {
+            let decide = decide.clone();
+            tokio::task::spawn_blocking(move || (decide(&current), current))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("an update could not be computed: {e}")))?
+        } else {
+            (decide(&current), current)
+        };
+        let update = Arc::new(update.map_err(StoreError::Rejected)?);
+        match store.update(tenant_id, kind, id, update.clone()).await {
+            Err(StoreError::VersionMoved) => continue,
+            Err(e) => return Err(e),
+            Ok(version) => {
+                let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
+                return Ok(StoredResource {
+                    kind,
+                    doc: update.doc.map(|d| d.value).unwrap_or(current.doc),
+                    id: current.id,
+                    version,
+                    created_at: current.created_at,
+                    updated_at: update.now,
+                    scim_managed: update.scim_managed,
+                    groups: current.groups,
+                });
+            }
+        }
+    }
+    Err(StoreError::Rejected(ScimError::new(
+        409,
+        None,
+        format!("the {} changed {MAX_UPDATE_TRIES} times while this request was applied; send it again", kind.as_str()),
+    )))
 }

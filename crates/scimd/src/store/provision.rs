@@ -8,7 +8,7 @@ use super::sql::Dialect;
 use super::sql_store::Core;
 use super::{Access, StoreError};
 use scim_core::ScimError;
-use scim_core::policy::{self, RoleAssignment, SeatsExhausted, Source, TenantConfig, UserFacts};
+use scim_core::policy::{self, Policy, RoleAssignment, SeatsExhausted, Source, TenantConfig, UserFacts};
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeSet;
 
@@ -285,7 +285,10 @@ impl Core {
         old: &TenantConfig,
         new: &TenantConfig,
     ) -> Result<BTreeSet<String>, StoreError> {
-        let everything = old.policy != new.policy || old.roles != new.roles || old.licence_types != new.licence_types;
+        // A tenant's rate limit moves nobody's access.
+        let policy_moved =
+            Policy { rate_limit: None, ..old.policy.clone() } != Policy { rate_limit: None, ..new.policy.clone() };
+        let everything = policy_moved || old.roles != new.roles || old.licence_types != new.licence_types;
         if everything {
             let rows = self
                 .q("SELECT id FROM resources WHERE tenant_id = ? AND kind = 'User'")

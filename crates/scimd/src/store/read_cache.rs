@@ -133,6 +133,10 @@ impl ReadCache {
 
     /// The user with this id, as rendered for `base`.
     pub fn get(&self, tenant_id: i64, id: &str, base: &str) -> Option<CachedUser> {
+        counted(self.lookup(tenant_id, id, base))
+    }
+
+    fn lookup(&self, tenant_id: i64, id: &str, base: &str) -> Option<CachedUser> {
         let gen_now = self.tenant_gen(tenant_id);
         let key: Key = (tenant_id, id.into());
         let shard = self.shards[self.shard_of(&key)].lock().ok()?;
@@ -142,6 +146,10 @@ impl ReadCache {
 
     /// The user whose lowercased userName is `user_name`.
     pub fn get_by_user_name(&self, tenant_id: i64, user_name: &str, base: &str) -> Option<CachedUser> {
+        counted(self.lookup_name(tenant_id, user_name, base))
+    }
+
+    fn lookup_name(&self, tenant_id: i64, user_name: &str, base: &str) -> Option<CachedUser> {
         let name_key: Key = (tenant_id, user_name.into());
         let id = self.names[self.shard_of(&name_key)].lock().ok()?.get(&name_key)?.clone();
         let gen_now = self.tenant_gen(tenant_id);
@@ -249,6 +257,12 @@ impl ReadCache {
         }
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+fn counted(found: Option<CachedUser>) -> Option<CachedUser> {
+    let outcome = if found.is_some() { "hit" } else { "miss" };
+    metrics::counter!("scimd_read_cache_lookups_total", "outcome" => outcome).increment(1);
+    found
 }
 
 #[cfg(test)]

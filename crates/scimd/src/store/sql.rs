@@ -108,6 +108,30 @@ impl Dialect {
         }
     }
 
+    /// The elements of a JSON array bound as text, as rows `j(value)` of a `FROM`.
+    pub fn json_rows(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "json_each(?) AS j",
+            Dialect::Postgres => "jsonb_array_elements(CAST(? AS JSONB)) AS j(value)",
+        }
+    }
+
+    /// The strings of a JSON array bound as text, as a one-column sub-select `v`.
+    pub fn json_texts(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT value AS v FROM json_each(?)",
+            Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS JSONB)) AS v",
+        }
+    }
+
+    /// A resource's displayName from its document, aliased `r`.
+    pub fn resource_display(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "json_extract(r.doc, '$.displayName')",
+            Dialect::Postgres => "(r.doc ->> 'displayName')",
+        }
+    }
+
     /// A group's displayName from its document, aliased `g`.
     pub fn group_display(self) -> &'static str {
         match self {
@@ -241,7 +265,8 @@ pub fn order_by(
     };
     let dir = if descending { "DESC" } else { "ASC" };
     let e2 = expr.clone();
-    Ok(Frag::join(&format!("({{}}) IS NULL, {{}} {dir}, r.seq"), vec![expr, e2]))
+    // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending.
+    Ok(Frag::join(&format!("({{}}) IS NULL {dir}, {{}} {dir}, r.seq"), vec![expr, e2]))
 }
 
 fn is_text(attr: &Attribute) -> bool {

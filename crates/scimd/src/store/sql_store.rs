@@ -315,45 +315,180 @@ impl Core {
         }
     }
 
-    async fn add_member(&self, tx: &mut Tx, tenant_id: i64, group_id: &str, m: &Member) -> Result<(), StoreError> {
-        self.q(
-            "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) VALUES (?, ?, ?, ?, ?, ?) \
-                ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
-        )
+    /// Add members to a group in one statement. Values that are not live
+    /// resources of this tenant are not stored (and logged); a group cannot
+    /// hold itself. Answers the ids that became members.
+    async fn add_members(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        group_id: &str,
+        members: &[Member],
+    ) -> Result<Vec<String>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        if members.iter().any(|m| m.value == group_id) {
+            return Err(StoreError::Rejected(ScimError::invalid_value(format!(
+                "group '{group_id}' cannot be a member of itself"
+            ))));
+        }
+        // One JSON row per member: [value, type, display, $ref].
+        let rows: Vec<[Option<&str>; 4]> = members
+            .iter()
+            .map(|m| [Some(m.value.as_str()), m.member_type.as_deref(), m.display.as_deref(), m.reference.as_deref()])
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let added: Vec<String> = self
+            .q(&format!(
+                "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                 SELECT ?, ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM {rows_from} \
+                 WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? AND r.kind IN ('User', 'Group') \
+                 AND r.id = j.value ->> 0 AND r.deleted_at IS NULL) \
+                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
+                rows_from = self.d.json_rows()
+            ))
+            .bind(tenant_id)
+            .bind(group_id)
+            .bind(rows)
+            .bind(tenant_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        if added.len() < members.len() {
+            self.log_unknown_members(tx, tenant_id, group_id, members).await?;
+        }
+        Ok(added)
+    }
+
+    /// Say which member values of a request were not stored because they
+    /// name nothing in this tenant (Eptura: members that exist are mapped).
+    async fn log_unknown_members(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        group_id: &str,
+        members: &[Member],
+    ) -> Result<(), StoreError> {
+        let ids = serde_json::to_string(&members.iter().map(|m| m.value.as_str()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let unknown: Vec<String> = self
+            .q(&format!(
+                "SELECT t.v FROM ({texts}) AS t WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? \
+                 AND r.kind IN ('User', 'Group') AND r.id = t.v AND r.deleted_at IS NULL)",
+                texts = self.d.json_texts()
+            ))
+            .bind(ids)
+            .bind(tenant_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        if !unknown.is_empty() {
+            let first: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
+            tracing::info!(
+                tenant_id,
+                group_id,
+                ignored = unknown.len(),
+                first = ?first,
+                "member values that are not users or groups of this tenant were not stored"
+            );
+        }
+        Ok(())
+    }
+
+    /// Remove some members (`Some(ids)`) or all of them; answers who left.
+    async fn remove_members(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        group_id: &str,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = match ids {
+            Some([]) => return Ok(Vec::new()),
+            Some(ids) => {
+                let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                self.q(&format!(
+                    "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id IN ({}) RETURNING member_id",
+                    self.d.json_texts()
+                ))
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(ids)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            None => {
+                self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? RETURNING member_id")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+        };
+        Ok(rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
+    }
+
+    /// The representation of these resources changed (a user's `groups`, a
+    /// group's `members`): their version and lastModified move.
+    async fn touch(
+        &self,
+        tx: &mut Tx,
+        tenant_id: i64,
+        kind: Kind,
+        ids: &[String],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.q(&format!(
+            "UPDATE resources SET version = version + 1, updated_at = ? WHERE tenant_id = ? AND kind = ? \
+             AND id IN ({}) AND deleted_at IS NULL",
+            self.d.json_texts()
+        ))
+        .bind(now)
         .bind(tenant_id)
-        .bind(group_id)
-        .bind(&m.value)
-        .bind(&m.member_type)
-        .bind(&m.display)
-        .bind(&m.reference)
+        .bind(kind.as_str())
+        .bind(ids)
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
-    async fn remove_member(
+    /// A resource goes: it leaves every group it was in, and a group loses
+    /// its members; everyone on the other side of those rows is touched.
+    async fn drop_memberships(
         &self,
         tx: &mut Tx,
         tenant_id: i64,
-        group_id: &str,
-        member_id: &str,
-    ) -> Result<(), StoreError> {
-        self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?")
+        kind: Kind,
+        id: &str,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let parents: Vec<String> = self
+            .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
             .bind(tenant_id)
-            .bind(group_id)
-            .bind(member_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn remove_all_members(&self, tx: &mut Tx, tenant_id: i64, group_id: &str) -> Result<(), StoreError> {
-        self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ?")
-            .bind(tenant_id)
-            .bind(group_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        self.touch(tx, tenant_id, Kind::Group, &parents, now).await?;
+        let members = if kind == Kind::Group {
+            let members = self.remove_members(tx, tenant_id, id, None).await?;
+            self.touch(tx, tenant_id, Kind::User, &members, now).await?;
+            members
+        } else {
+            Vec::new()
+        };
+        Ok(members)
     }
 
     pub(super) async fn insert_in(
@@ -366,11 +501,12 @@ impl Core {
         if new.kind == Kind::User && new.scim_managed {
             let mut addresses: Vec<&str> = new
                 .doc
+                .value
                 .get("emails")
                 .and_then(Value::as_array)
                 .map(|emails| emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).collect())
                 .unwrap_or_default();
-            if let Some(user_name) = new.doc.get("userName").and_then(Value::as_str) {
+            if let Some(user_name) = new.doc.value.get("userName").and_then(Value::as_str) {
                 addresses.push(user_name);
             }
             if let Some(domain) = scim_core::policy::disallowed_domain(&config.policy, addresses) {
@@ -396,11 +532,11 @@ impl Core {
             .bind(tenant_id)
             .bind(new.kind.as_str())
             .bind(&new.id)
-            .bind(&new.index.user_name)
-            .bind(&new.index.external_id)
-            .bind(&new.index.display_name)
-            .bind(new.index.active.map(i64::from))
-            .bind(new.doc.to_string())
+            .bind(&new.doc.index.user_name)
+            .bind(&new.doc.index.external_id)
+            .bind(&new.doc.index.display_name)
+            .bind(new.doc.index.active.map(i64::from))
+            .bind(new.doc.text.as_str())
             .bind(&new.now)
             .bind(&new.now)
             .bind(i64::from(new.scim_managed))
@@ -408,14 +544,14 @@ impl Core {
             .await?
             .rows_affected()
             > 0;
+        let mut added = Vec::new();
         let stored = if inserted {
-            for m in &new.members {
-                self.add_member(tx, tenant_id, &new.id, m).await?;
-            }
+            added = self.add_members(tx, tenant_id, &new.id, &new.members).await?;
+            self.touch(tx, tenant_id, Kind::User, &added, &new.now).await?;
             StoredResource {
                 kind: new.kind,
                 id: new.id.clone(),
-                doc: new.doc.clone(),
+                doc: new.doc.value.clone(),
                 version: 1,
                 created_at: new.now.clone(),
                 updated_at: new.now.clone(),
@@ -432,12 +568,8 @@ impl Core {
             let affected: BTreeSet<String> = match new.kind {
                 Kind::User => BTreeSet::from([stored.id.clone()]),
                 Kind::Group => {
-                    let name = new.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-                    if config.maps_group(&stored.id, name) {
-                        new.members.iter().map(|m| m.value.clone()).collect()
-                    } else {
-                        BTreeSet::new()
-                    }
+                    let name = new.doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default();
+                    if config.maps_group(&stored.id, name) { added.into_iter().collect() } else { BTreeSet::new() }
                 }
             };
             self.reconcile(tx, tenant_id, &config, &affected).await?;
@@ -451,80 +583,83 @@ impl Core {
         tenant_id: i64,
         kind: Kind,
         id: &str,
-        f: UpdateFn,
-    ) -> Result<StoredResource, StoreError> {
+        update: &Update,
+    ) -> Result<i64, StoreError> {
         let config = self.config_for_write(tx, tenant_id).await?;
-        let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
-        let update = f(&current).map_err(StoreError::Rejected)?;
-        let version = current.version + 1;
-        // Whose access may this change move? Worked out before and after the write.
-        let display = |doc: &Value| doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
-        let group_mapped = kind == Kind::Group
-            && !config.is_empty()
-            && (config.maps_group(id, &display(&current.doc)) || config.maps_group(id, &display(&update.doc)));
-        let whole_group = group_mapped
-            && (display(&current.doc) != display(&update.doc)
-                || update.member_changes.iter().any(|c| {
-                    matches!(c, MemberChange::Replace(_) | MemberChange::RemoveAll | MemberChange::RemoveWhere(_))
-                }));
-        let mut affected = BTreeSet::new();
-        if whole_group {
-            affected.extend(self.member_ids(tx, tenant_id, id).await?);
+        let lock = if self.d == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let row = self
+            .q(&format!(
+                "SELECT r.seq, r.version, {} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
+                 AND r.id = ? AND r.deleted_at IS NULL{lock}",
+                self.d.resource_display()
+            ))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let seq: i64 = row.try_get("seq")?;
+        let version: i64 = row.try_get::<i64, _>("version")?;
+        if update.based_on.is_some_and(|based_on| based_on != version) {
+            return Err(StoreError::VersionMoved);
         }
-        self.q(&format!(
-            "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
-             version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
-            self.doc_param()
-        ))
-        .bind(&update.index.user_name)
-        .bind(&update.index.external_id)
-        .bind(&update.index.display_name)
-        .bind(update.index.active.map(i64::from))
-        .bind(update.doc.to_string())
-        .bind(version)
-        .bind(&update.now)
-        .bind(i64::from(update.scim_managed))
-        .bind(seq)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| conflict_or(e, "userName"))?;
-        if !update.member_changes.is_empty() {
-            self.apply_member_changes(tx, tenant_id, id, &update.member_changes).await?;
+        let old_display: String = row.try_get::<Option<String>, _>("display")?.unwrap_or_default();
+        let new_display = match &update.doc {
+            Some(doc) => doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
+            None => old_display.clone(),
+        };
+        let new_version = version + 1;
+        match &update.doc {
+            Some(doc) => {
+                self.q(&format!(
+                    "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
+                     version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
+                    self.doc_param()
+                ))
+                .bind(&doc.index.user_name)
+                .bind(&doc.index.external_id)
+                .bind(&doc.index.display_name)
+                .bind(doc.index.active.map(i64::from))
+                .bind(doc.text.as_str())
+                .bind(new_version)
+                .bind(&update.now)
+                .bind(i64::from(update.scim_managed))
+                .bind(seq)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| conflict_or(e, "userName"))?;
+            }
+            None => {
+                self.q("UPDATE resources SET version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?")
+                    .bind(new_version)
+                    .bind(&update.now)
+                    .bind(i64::from(update.scim_managed))
+                    .bind(seq)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
+        let changed = self.apply_member_changes(tx, tenant_id, id, &update.member_changes, &update.now).await?;
         if !config.is_empty() {
+            let mut affected = BTreeSet::new();
             match kind {
                 Kind::User => {
                     affected.insert(id.to_string());
                 }
-                Kind::Group if whole_group => affected.extend(self.member_ids(tx, tenant_id, id).await?),
-                Kind::Group if group_mapped => {
-                    for change in &update.member_changes {
-                        match change {
-                            MemberChange::Add(values) => affected.extend(
-                                values
-                                    .iter()
-                                    .filter_map(|v| v.get("value").and_then(Value::as_str))
-                                    .map(str::to_string),
-                            ),
-                            MemberChange::Remove(ids) => affected.extend(ids.iter().cloned()),
-                            _ => {}
-                        }
+                // Whose access may this change move? Those who joined or left,
+                // and on a rename (mappings may match by name) every member.
+                Kind::Group if config.maps_group(id, &old_display) || config.maps_group(id, &new_display) => {
+                    affected.extend(changed);
+                    if old_display != new_display {
+                        affected.extend(self.member_ids(tx, tenant_id, id).await?);
                     }
                 }
                 Kind::Group => {}
             }
             self.reconcile(tx, tenant_id, &config, &affected).await?;
         }
-        Ok(StoredResource {
-            kind,
-            id: current.id,
-            doc: update.doc,
-            version,
-            created_at: current.created_at,
-            updated_at: update.now,
-            scim_managed: update.scim_managed,
-            groups: current.groups,
-        })
+        Ok(new_version)
     }
 
     pub(super) async fn delete_in(
@@ -538,29 +673,25 @@ impl Core {
         let config = self.config_for_write(tx, tenant_id).await?;
         let (seq, current) = self.get_for_update(tx, tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
         check(&current).map_err(StoreError::Rejected)?;
-        let mut affected = BTreeSet::new();
-        if kind == Kind::Group {
-            let name = current.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-            if config.maps_group(id, name) {
-                affected = self.member_ids(tx, tenant_id, id).await?;
-            }
-        }
+        let now = crate::clock::now();
         let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
         if soft {
             self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
-                .bind(crate::clock::now())
+                .bind(&now)
                 .bind(seq)
                 .execute(&mut **tx)
                 .await?;
         } else {
             self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut **tx).await?;
         }
-        let column = if kind == Kind::Group { "group_id" } else { "member_id" };
-        self.q(&format!("DELETE FROM members WHERE tenant_id = ? AND {column} = ?"))
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        let former_members = self.drop_memberships(tx, tenant_id, kind, id, &now).await?;
+        let mut affected = BTreeSet::new();
+        if kind == Kind::Group {
+            let name = current.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+            if config.maps_group(id, name) {
+                affected.extend(former_members);
+            }
+        }
         if kind == Kind::User {
             if soft {
                 affected.insert(id.to_string());
@@ -582,7 +713,7 @@ impl Core {
         tenant_id: i64,
         new: &NewResource,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let Some(user_name) = new.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
+        let Some(user_name) = new.doc.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
             return Ok(None);
         };
         let row = self
@@ -600,10 +731,10 @@ impl Core {
              scim_managed = ?, deleted_at = NULL WHERE seq = ?",
             self.doc_param()
         ))
-        .bind(&new.index.external_id)
-        .bind(&new.index.display_name)
-        .bind(new.index.active.map(i64::from))
-        .bind(new.doc.to_string())
+        .bind(&new.doc.index.external_id)
+        .bind(&new.doc.index.display_name)
+        .bind(new.doc.index.active.map(i64::from))
+        .bind(new.doc.text.as_str())
         .bind(version)
         .bind(&new.now)
         .bind(i64::from(new.scim_managed))
@@ -613,7 +744,7 @@ impl Core {
         Ok(Some(StoredResource {
             kind: Kind::User,
             id: row.try_get("id")?,
-            doc: new.doc.clone(),
+            doc: new.doc.value.clone(),
             version,
             created_at: row.try_get("created_at")?,
             updated_at: new.now.clone(),
@@ -702,34 +833,29 @@ impl Core {
             .collect())
     }
 
-    /// Membership changes as row inserts and deletes: one row per member,
-    /// whatever the size of the group.
+    /// Membership changes as row inserts and deletes: one statement per
+    /// change, whatever the size of the group. Answers every member id that
+    /// joined or left; those users' versions move.
     async fn apply_member_changes(
         &self,
         tx: &mut Tx,
         tenant_id: i64,
         group_id: &str,
         changes: &[MemberChange],
-    ) -> Result<(), StoreError> {
+        now: &str,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let mut changed = BTreeSet::new();
+        let members_of = |values: &[Value]| values.iter().filter_map(Member::from_json).collect::<Vec<_>>();
         for change in changes {
-            match change {
-                MemberChange::Add(values) => {
-                    for m in values.iter().filter_map(Member::from_json) {
-                        self.add_member(tx, tenant_id, group_id, &m).await?;
-                    }
-                }
+            let moved = match change {
+                MemberChange::Add(values) => self.add_members(tx, tenant_id, group_id, &members_of(values)).await?,
                 MemberChange::Replace(values) => {
-                    self.remove_all_members(tx, tenant_id, group_id).await?;
-                    for m in values.iter().filter_map(Member::from_json) {
-                        self.add_member(tx, tenant_id, group_id, &m).await?;
-                    }
+                    let mut moved = self.remove_members(tx, tenant_id, group_id, None).await?;
+                    moved.extend(self.add_members(tx, tenant_id, group_id, &members_of(values)).await?);
+                    moved
                 }
-                MemberChange::RemoveAll => self.remove_all_members(tx, tenant_id, group_id).await?,
-                MemberChange::Remove(ids) => {
-                    for id in ids {
-                        self.remove_member(tx, tenant_id, group_id, id).await?;
-                    }
-                }
+                MemberChange::RemoveAll => self.remove_members(tx, tenant_id, group_id, None).await?,
+                MemberChange::Remove(ids) => self.remove_members(tx, tenant_id, group_id, Some(ids)).await?,
                 MemberChange::RemoveWhere(filter) => {
                     // Rare (a filter on type, display or $ref): evaluate it on the rows.
                     let members_attr = scim_core::schema::group_schema()
@@ -742,16 +868,21 @@ impl Core {
                         .bind(group_id)
                         .fetch_all(&mut **tx)
                         .await?;
+                    let mut ids = Vec::new();
                     for row in rows {
                         let m = member_from_row(&row)?;
                         if matches_element(filter, &m.to_json(), &members_attr) {
-                            self.remove_member(tx, tenant_id, group_id, &m.value).await?;
+                            ids.push(m.value);
                         }
                     }
+                    self.remove_members(tx, tenant_id, group_id, Some(&ids)).await?
                 }
-            }
+            };
+            changed.extend(moved);
         }
-        Ok(())
+        let touched: Vec<String> = changed.iter().cloned().collect();
+        self.touch(tx, tenant_id, Kind::User, &touched, now).await?;
+        Ok(changed)
     }
 }
 
@@ -961,12 +1092,12 @@ impl Storage for Core {
         })
     }
 
-    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
+    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, update: Arc<Update>) -> BoxFut<'a, i64> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            let out = self.update_in(&mut tx, tenant_id, kind, id, f).await?;
+            let version = self.update_in(&mut tx, tenant_id, kind, id, &update).await?;
             tx.commit().await?;
-            Ok(out)
+            Ok(version)
         })
     }
 
@@ -1188,6 +1319,7 @@ const MAX_BATCH: usize = 128;
 
 enum JobOut {
     Resource(StoredResource),
+    Version(i64),
     Unit,
 }
 
@@ -1275,11 +1407,14 @@ async fn write_batches(core: Arc<Core>, mut rx: tokio::sync::mpsc::Receiver<Job>
         // Every statement is a round trip to SQLite's thread, so the batch
         // first runs without savepoints; only a batch in which a job fails is
         // rolled back and run again, each job in its own savepoint.
+        let started = std::time::Instant::now();
+        metrics::histogram!("scimd_sqlite_writer_batch_size").record(jobs.len() as f64);
         let results = match run_batch(&core, &jobs, false).await {
             Ok(Some(results)) => Ok(results),
             Ok(None) => run_batch(&core, &jobs, true).await.map(Option::unwrap_or_default),
             Err(e) => Err(e),
         };
+        metrics::histogram!("scimd_sqlite_writer_batch_seconds").record(started.elapsed().as_secs_f64());
         match results {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
@@ -1393,7 +1528,7 @@ impl Storage for SqlStore {
                     self.invalidate_with_rosters(tenant_id, kind, &r.id);
                     Ok(r)
                 }
-                JobOut::Unit => Err(unexpected()),
+                _ => Err(unexpected()),
             }
         })
     }
@@ -1431,22 +1566,22 @@ impl Storage for SqlStore {
             Ok((roster.total, rows))
         })
     }
-    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, f: UpdateFn) -> BoxFut<'a, StoredResource> {
+    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, update: Arc<Update>) -> BoxFut<'a, i64> {
         if self.writer.is_none() {
-            return self.core.update(tenant_id, kind, id, f);
+            return self.core.update(tenant_id, kind, id, update);
         }
         Box::pin(async move {
             self.invalidate(tenant_id, kind, id);
             let owned_id = id.to_string();
             let run: JobFn = Box::new(move |core: &Core, tx: &mut Tx| {
-                let (id, f) = (owned_id.clone(), f.clone());
-                Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, f).await.map(JobOut::Resource) })
+                let (id, update) = (owned_id.clone(), update.clone());
+                Box::pin(async move { core.update_in(tx, tenant_id, kind, &id, &update).await.map(JobOut::Version) })
             });
             let result = self.submit(run).await;
             self.invalidate(tenant_id, kind, id);
             match result? {
-                JobOut::Resource(r) => Ok(r),
-                JobOut::Unit => Err(unexpected()),
+                JobOut::Version(v) => Ok(v),
+                _ => Err(unexpected()),
             }
         })
     }
@@ -1465,7 +1600,7 @@ impl Storage for SqlStore {
             self.invalidate_with_rosters(tenant_id, kind, id);
             match result? {
                 JobOut::Unit => Ok(()),
-                JobOut::Resource(_) => Err(unexpected()),
+                _ => Err(unexpected()),
             }
         })
     }
@@ -1513,5 +1648,18 @@ impl Storage for SqlStore {
     }
     fn read_cache(&self) -> Option<&ReadCache> {
         self.cache.as_ref()
+    }
+    fn drain(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            if self.writer.is_some() {
+                // Jobs run in order: once this one is answered, every earlier one is committed.
+                let run: JobFn = Box::new(|_: &Core, _: &mut Tx| Box::pin(async { Ok(JobOut::Unit) }));
+                self.submit(run).await?;
+            }
+            Ok(())
+        })
+    }
+    fn pool_use(&self) -> (u32, usize) {
+        (self.core.pool.size(), self.core.pool.num_idle())
     }
 }

@@ -1,0 +1,145 @@
+//! Token buckets that keep one client from taking the server: requests per
+//! tenant, and failed authentications per client address.
+//!
+//! A bucket holds up to `burst` tokens and gains `per_second` a second; a
+//! request takes one. An empty bucket answers how long until the next token,
+//! which becomes the 429's `Retry-After`.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// 0: unlimited.
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Rate {
+    pub const OFF: Rate = Rate { per_second: 0.0, burst: 0.0 };
+
+    pub fn new(per_second: u32, burst: u32) -> Rate {
+        Rate { per_second: f64::from(per_second), burst: f64::from(burst.max(1)) }
+    }
+    pub fn is_off(&self) -> bool {
+        self.per_second <= 0.0
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Buckets by key, bounded: past `max_keys` the full (idle) ones are dropped,
+/// which loses nothing, since a new bucket starts full.
+pub struct Buckets<K> {
+    map: Mutex<HashMap<K, Bucket>>,
+    max_keys: usize,
+}
+
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    pub fn new(max_keys: usize) -> Self {
+        Buckets { map: Mutex::new(HashMap::new()), max_keys }
+    }
+
+    fn refill(bucket: &mut Bucket, rate: Rate, now: Instant) {
+        let gained = now.saturating_duration_since(bucket.last).as_secs_f64() * rate.per_second;
+        bucket.tokens = (bucket.tokens + gained).min(rate.burst);
+        bucket.last = now;
+    }
+
+    /// Take a token for `key`, or say how long until one is there.
+    pub fn take(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
+        if rate.is_off() {
+            return Ok(());
+        }
+        let Ok(mut map) = self.map.lock() else { return Ok(()) };
+        if map.len() >= self.max_keys && !map.contains_key(key) {
+            map.retain(|_, b| {
+                Self::refill(b, rate, now);
+                b.tokens < rate.burst
+            });
+            if map.len() >= self.max_keys {
+                // Every bucket is in use: the oldest claim is forgotten first.
+                map.clear();
+            }
+        }
+        let bucket = map.entry(key.clone()).or_insert(Bucket { tokens: rate.burst, last: now });
+        Self::refill(bucket, rate, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_second))
+        }
+    }
+
+    /// Would `take` succeed? (Takes nothing.)
+    pub fn has_token(&self, key: &K, rate: Rate, now: Instant) -> bool {
+        if rate.is_off() {
+            return true;
+        }
+        let Ok(mut map) = self.map.lock() else { return true };
+        match map.get_mut(key) {
+            Some(bucket) => {
+                Self::refill(bucket, rate, now);
+                bucket.tokens >= 1.0
+            }
+            None => true,
+        }
+    }
+
+    /// Forget `key`'s bucket (its rate changed).
+    pub fn forget(&self, key: &K) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Whole seconds for a `Retry-After` header: at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let buckets = Buckets::new(10);
+        let rate = Rate::new(10, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(buckets.take(&1, rate, t0).is_ok());
+        }
+        let wait = buckets.take(&1, rate, t0).err().unwrap_or_default();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(buckets.take(&1, rate, t0 + Duration::from_millis(100)).is_ok());
+        // Another key has its own bucket.
+        assert!(buckets.take(&2, rate, t0).is_ok());
+    }
+
+    #[test]
+    fn buckets_stay_bounded() {
+        let buckets = Buckets::new(4);
+        let rate = Rate::new(1, 1);
+        let t0 = Instant::now();
+        for key in 0..100 {
+            assert!(buckets.take(&key, rate, t0).is_ok());
+        }
+        assert!(buckets.map.lock().map(|m| m.len()).unwrap_or(0) <= 4);
+    }
+
+    #[test]
+    fn an_off_rate_never_limits() {
+        let buckets = Buckets::new(1);
+        for _ in 0..1000 {
+            assert!(buckets.take(&0, Rate::OFF, Instant::now()).is_ok());
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The running server: the accept loop, HTTP/1.1 connections with their
+//! timeouts and a cap on how many are open, SCIM error bodies for what hyper
+//! refuses before the router sees a request, and shutdown with a deadline.
+//! It owns the background tasks of a running server (the token-use flusher)
+//! and stops them last.
+
+use crate::http::{self, AppState};
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::Service;
+
+/// Raise the soft limit on open files to the hard limit, so the connection
+/// cap (not the kernel's default of 1024) decides how many clients are served.
+/// Returns the soft limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-files limit");
+            None
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves; then stop accepting, let requests in
+/// flight finish for up to `shutdown_timeout`, cut the rest, wait for the
+/// store's queued writes and flush token last-use times.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                state.token_uses.flush(&state.store).await;
+            }
+        })
+    };
+    let app = http::app(state.clone());
+    let net = state.config.net.clone();
+    let slots = Arc::new(Semaphore::new(net.max_connections.max(1)));
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let (app, net, stopping) = (app.clone(), net.clone(), stopping.clone());
+                        connections.spawn(async move {
+                            serve_connection(stream, peer, app, &net, stopping).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        metrics::counter!("scimd_connections_refused_total").increment(1);
+                        connections.spawn(refuse_connection(stream));
+                    }
+                },
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let deadline = tokio::time::sleep(net.shutdown_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = connections.join_next() => if next.is_none() { break },
+            _ = &mut deadline => {
+                tracing::warn!(
+                    connections = connections.len(),
+                    "shutdown deadline reached: cutting the requests still in flight"
+                );
+                connections.abort_all();
+                while connections.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+    flusher.abort();
+    if let Err(e) = state.store.drain().await {
+        tracing::error!(error = %e, "queued writes could not be finished");
+    }
+    state.token_uses.flush(&state.store).await;
+    tracing::info!("scimd stopped");
+    Ok(())
+}
+
+/// Connection settings of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Connections open at once; past it a new one is answered 503 and closed.
+    pub max_connections: usize,
+    /// A client has this long to send a request's headers. It also closes a
+    /// kept-alive connection that sends no next request for this long.
+    pub header_read_timeout: Duration,
+    /// A client has this long to send a request's body.
+    pub body_read_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: axum::Router,
+    net: &NetConfig,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    metrics::gauge!("scimd_connections_open").increment(1.0);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        async move { app.call(req).await }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(net.header_read_timeout).keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(BareErrorsAsScim::new(stream)), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "connection ended");
+            }
+        }
+        _ = async { stopping.wait_for(|stop| *stop).await.map(|_| ()) } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+    metrics::gauge!("scimd_connections_open").decrement(1.0);
+}
+
+/// Past the connection cap: a short SCIM error instead of a silent reset.
+async fn refuse_connection(mut stream: TcpStream) {
+    let body = scim_core::ScimError::new(
+        503,
+        None,
+        "the server has as many connections open as it accepts (--max-connections); retry shortly",
+    )
+    .to_json()
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\nretry-after: 1\r\n\
+         connection: close\r\n\r\n{body}",
+        http::SCIM_JSON,
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// hyper answers a request it cannot parse (a bad request line, a URL past
+/// 64 KiB, too many or too large headers) itself, with an empty body. This
+/// wrapper of the socket recognises those answers (a 4xx head with
+/// `content-length: 0` and no content type: every answer of scimd's own has
+/// one) and writes a SCIM error in their place. hyper closes the connection
+/// after such an answer, so nothing follows it.
+struct BareErrorsAsScim<T> {
+    inner: T,
+    /// The replacement being written, how much of it is written, and how
+    /// many bytes of hyper's answer it stands for.
+    pending: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<T> BareErrorsAsScim<T> {
+    fn new(inner: T) -> Self {
+        BareErrorsAsScim { inner, pending: None }
+    }
+}
+
+/// The SCIM replacement for hyper's bare error answer at the start of `buf`,
+/// and the length of that answer.
+fn scim_answer_for_bare_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ").or_else(|| buf.strip_prefix(b"HTTP/1.0 "))?;
+    let status: u16 = std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()?;
+    if !(400..500).contains(&status) {
+        return None;
+    }
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    if head.contains("\r\ncontent-type:") || !head.contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let detail = match status {
+        414 => "the request URL is longer than the server accepts (64 KiB)",
+        431 => "the request headers are more or larger than the server accepts (at most 100 headers)",
+        400 => "the request could not be read as HTTP/1.1: check the request line, the headers and the URL encoding",
+        _ => "the request could not be read",
+    };
+    let body = scim_core::ScimError::new(status, None, detail).to_json().to_string();
+    let reason = axum::http::StatusCode::from_u16(status).ok()?.canonical_reason().unwrap_or("Error");
+    let answer = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        http::SCIM_JSON,
+        body.len()
+    );
+    Some((answer.into_bytes(), end))
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for BareErrorsAsScim<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for BareErrorsAsScim<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            match scim_answer_for_bare_error(buf) {
+                Some((answer, stands_for)) => this.pending = Some((answer, 0, stands_for)),
+                None => return Pin::new(&mut this.inner).poll_write(cx, buf),
+            }
+        }
+        let Some((answer, written, stands_for)) = &mut this.pending else {
+            return Poll::Ready(Ok(0));
+        };
+        while *written < answer.len() {
+            let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+        let done = *stands_for;
+        this.pending = None;
+        Poll::Ready(Ok(done))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scim_answer_for_bare_error;
+
+    #[test]
+    fn a_bare_431_becomes_a_scim_error() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let (answer, len) = scim_answer_for_bare_error(hyper).unwrap_or_default();
+        assert_eq!(len, hyper.len());
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+        assert!(text.contains("content-type: application/scim+json"), "{text}");
+        assert!(text.contains("\"status\":\"431\""), "{text}");
+    }
+
+    #[test]
+    fn answers_with_a_content_type_pass_untouched() {
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/scim+json\r\ncontent-length: 0\r\n\r\n";
+        assert!(scim_answer_for_bare_error(ours).is_none());
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert!(scim_answer_for_bare_error(ok).is_none());
+    }
+}
