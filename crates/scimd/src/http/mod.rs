@@ -104,6 +104,8 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Store, config: Config) -> Self {
+        // Metrics recorded before the recorder exists are lost.
+        let _ = crate::telemetry::handle();
         AppState(Arc::new(Inner {
             store,
             users: Arc::new(ResourceType::user()),
@@ -314,7 +316,14 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => String::new(),
     };
-    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let detail = if text.starts_with("Invalid URL") {
+        // axum's words for a path segment that is not UTF-8 once percent-decoded.
+        "the URL path is not valid UTF-8 once percent-decoded".to_string()
+    } else if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
     ApiError::status(status.as_u16(), detail).into_response()
 }
 

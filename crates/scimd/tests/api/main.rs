@@ -154,6 +154,8 @@ fn test_config() -> Config {
     }
 }
 
+mod hardening;
+
 async fn start(b: Backend) -> Server {
     start_with(b, test_config()).await
 }

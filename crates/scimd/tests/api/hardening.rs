@@ -1,0 +1,392 @@
+//! No single client can stop the server: connections, timeouts, rate limits,
+//! the body budget, the shutdown deadline, and SCIM errors from the HTTP layer.
+
+use super::*;
+use scimd::ratelimit::Rate;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    tenants_are_rate_limited_with_a_scim_429,
+    locations_come_from_the_public_url,
+    members_are_resources_of_the_tenant_and_versions_follow_membership,
+    sorting_puts_missing_values_last_ascending_and_first_descending,
+);
+
+impl Server {
+    fn addr(&self) -> String {
+        self.root.trim_start_matches("http://").to_string()
+    }
+}
+
+/// Send raw bytes, read the answer until the server closes or `wait` passes.
+fn raw_exchange(addr: &str, request: &[u8], wait: Duration) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(wait)).unwrap();
+    let _ = conn.write_all(request);
+    let mut out = Vec::new();
+    let _ = conn.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The SCIM error body at the end of a raw HTTP answer.
+#[track_caller]
+fn assert_scim_error_text(answer: &str, status: u16) {
+    assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: application/scim+json"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(body["schemas"], json!([ERROR]), "{answer}");
+    assert_eq!(body["status"], json!(status.to_string()), "{answer}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.len() > 10), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_http_layer_refuses_is_a_scim_error() {
+    let s = start(Backend::Sqlite).await;
+    let addr = s.addr();
+    let answers = tokio::task::spawn_blocking(move || {
+        let headers: String = (0..2000).map(|i| format!("X-Filler-{i}: v\r\n")).collect();
+        let many_headers = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+        let long_url = format!("GET /scim/v2/acme/Users/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000));
+        let mut bad_byte = b"GET /scim/v2/acme/Users/".to_vec();
+        bad_byte.extend_from_slice(b"\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n");
+        let wait = Duration::from_secs(5);
+        [
+            (431, raw_exchange(&addr, many_headers.as_bytes(), wait)),
+            (414, raw_exchange(&addr, long_url.as_bytes(), wait)),
+            (400, raw_exchange(&addr, &bad_byte, wait)),
+            (400, raw_exchange(&addr, b"NONSENSE\r\n\r\n", wait)),
+        ]
+    })
+    .await
+    .unwrap();
+    for (status, answer) in answers {
+        assert_scim_error_text(&answer, status);
+    }
+    // A percent-encoded path that is not UTF-8 reaches the router.
+    let r = s.get("/Users/%ff%fe").await;
+    r.assert_error(400, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("UTF-8"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_closed_while_others_are_served() {
+    let mut config = test_config();
+    config.net.header_read_timeout = Duration::from_secs(1);
+    config.net.body_read_timeout = Duration::from_secs(1);
+    let s = start_with(Backend::Sqlite, config).await;
+    let addr = s.addr();
+    let (dripping, idle, slow_body) = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            // Headers that never finish (slowloris): closed without an answer.
+            let dripping = raw_exchange(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: ", Duration::from_secs(5));
+            let dripping_took = started.elapsed();
+            // A kept-alive connection that sends nothing more.
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut first = [0u8; 256];
+            let n = conn.read(&mut first).unwrap();
+            assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+            let idle_started = Instant::now();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+            let idle_took = idle_started.elapsed();
+            // A body that stops arriving: 408.
+            let slow_body = raw_exchange(
+                &addr,
+                b"POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nContent-Type: application/scim+json\r\n\
+                  Content-Length: 100\r\n\r\n{\"userName\":",
+                Duration::from_secs(5),
+            );
+            ((dripping, dripping_took), idle_took, slow_body)
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(dripping.0, "", "a client that never finishes its headers gets no answer");
+    assert!(dripping.1 < Duration::from_secs(4), "closed after the header timeout, took {:?}", dripping.1);
+    assert!(idle < Duration::from_secs(4), "an idle kept-alive connection is closed, took {idle:?}");
+    // The slow body was sent without a token: authentication answers first.
+    assert!(slow_body.starts_with("HTTP/1.1 401") || slow_body.starts_with("HTTP/1.1 408"), "{slow_body}");
+    // With a token, the body timeout answers 408.
+    let auth = format!("Authorization: Bearer {}\r\n", s.token);
+    let request = format!(
+        "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/scim+json\r\n\
+         Content-Length: 100\r\n\r\n{{\"userName\":"
+    );
+    let answer = tokio::task::spawn_blocking(move || raw_exchange(&addr, request.as_bytes(), Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_scim_error_text(&answer, 408);
+    // Everyone else was served meanwhile.
+    assert_eq!(s.get("/Users").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_refused_with_a_scim_503() {
+    let mut config = test_config();
+    config.net.max_connections = 2;
+    let s = start_with(Backend::Sqlite, config).await;
+    let addr = s.addr();
+    let answer = tokio::task::spawn_blocking(move || {
+        let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let answer = raw_exchange(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+        drop(held);
+        answer
+    })
+    .await
+    .unwrap();
+    assert_scim_error_text(&answer, 503);
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    // Once the held connections are gone, new clients are served again.
+    let mut served = false;
+    for _ in 0..50 {
+        if s.client.get(format!("{}/healthz", s.root)).send().await.is_ok_and(|r| r.status() == 200) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served);
+}
+
+async fn tenants_are_rate_limited_with_a_scim_429(b: Backend) {
+    let mut config = test_config();
+    config.tenant_rate = Rate::new(1, 3);
+    let s = start_with(b, config).await;
+    for _ in 0..3 {
+        assert_eq!(s.get("/Users").await.status, 200);
+    }
+    let r = s.get("/Users").await;
+    r.assert_error(429, None);
+    assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n >= 1)), "{:?}", r.headers);
+    assert!(r.body["detail"].as_str().unwrap().contains("acme"));
+    // Another tenant has its own bucket.
+    s.store.create_tenant("beta", "2026-01-01T00:00:00.000Z").await.unwrap();
+    let beta = cli::create_token(&s.store, "beta", "entra", None).await.unwrap();
+    let auth = format!("Bearer {beta}");
+    let r = s.raw(Method::GET, &format!("{}/scim/v2/beta/Users", s.root), None, &[("Authorization", &auth)]).await;
+    assert_eq!(r.status, 200);
+    // A tenant's policy may give it its own rate.
+    let own = json!({"rate_limit": {"requests_per_second": 1000, "burst": 1000}});
+    let r = s.adm(Method::PUT, "/policy", Some(own)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rate_limit"]["burst"], 1000);
+    for _ in 0..20 {
+        assert_eq!(s.get("/Users").await.status, 200);
+    }
+    // `null` goes back to the server's rate.
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"rate_limit": null}))).await;
+    assert_eq!(r.body["rate_limit"], Value::Null);
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(s.get("/Users").await.status.as_u16());
+        }
+        v
+    };
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tokens_are_limited_per_address_without_a_lookup_each() {
+    let mut config = test_config();
+    config.unknown_token_rate = Rate::new(1, 3);
+    config.auth_cache_ttl = Duration::from_secs(60);
+    let s = start_with(Backend::Sqlite, config).await;
+    assert_eq!(s.get("/Users").await.status, 200); // the good token is now known
+    let bad = [("Authorization", "Bearer scimd_not_a_real_token")];
+    for _ in 0..3 {
+        s.raw(Method::GET, "/Users", None, &bad).await.assert_error(401, None);
+    }
+    let r = s.raw(Method::GET, "/Users", None, &bad).await;
+    r.assert_error(429, None);
+    assert!(r.header("retry-after").is_some());
+    // A token the server knows keeps working from the same address.
+    assert_eq!(s.get("/Users").await.status, 200);
+}
+
+async fn locations_come_from_the_public_url(b: Backend) {
+    let mut config = test_config();
+    config.public_url = Some("https://scim.example.com/idp".into());
+    let s = start_with(b, config).await;
+    let r = s
+        .raw(
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER], "userName": "loc@acme.com"}).to_string()),
+            &[("Host", "evil.example"), ("Content-Type", "application/scim+json")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let expected = format!("https://scim.example.com/idp/scim/v2/acme/Users/{id}");
+    assert_eq!(r.header("location"), Some(expected.as_str()));
+    assert_eq!(r.body["meta"]["location"], expected);
+    // Without --public-url, the Host header is used (documented).
+    let plain = start(b).await;
+    let r = plain.raw(Method::GET, "/ServiceProviderConfig", None, &[("Host", "scim.internal:8080")]).await;
+    assert!(r.body["meta"]["location"].as_str().unwrap_or_default().starts_with("http://scim.internal:8080/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_past_the_memory_budget_wait_with_503() {
+    let mut config = test_config();
+    config.max_inflight_body_bytes = 64 * 1024;
+    config.net.body_read_timeout = Duration::from_secs(3);
+    let s = start_with(Backend::Sqlite, config).await;
+    let addr = s.addr();
+    let token = s.token.clone();
+    // One client declares a 60 KB body and sends it slowly: it holds the budget.
+    let holder = std::thread::spawn(move || {
+        let head = format!(
+            "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/scim+json\r\nContent-Length: 60000\r\n\r\n{{"
+        );
+        raw_exchange(&addr, head.as_bytes(), Duration::from_secs(6))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = json!({"schemas": [USER], "userName": "budget@acme.com", "displayName": "x".repeat(20_000)});
+    let r = s.post("/Users", body.clone()).await;
+    r.assert_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.body["detail"].as_str().unwrap().contains("--max-inflight-body-mb"));
+    let held = tokio::task::spawn_blocking(move || holder.join().unwrap()).await.unwrap();
+    assert!(held.starts_with("HTTP/1.1 408"), "{held}");
+    // Once the budget is free, the same request is served.
+    assert_eq!(s.post("/Users", body).await.status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_requests_past_its_deadline() {
+    let dir = std::env::temp_dir().join(unique_name("scimd-shutdown-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = cli::open_store(&format!("sqlite://{}", dir.join("s.db").display())).await.unwrap();
+    store.create_tenant("acme", "2026-01-01T00:00:00.000Z").await.unwrap();
+    let token = cli::create_token(&store, "acme", "okta", None).await.unwrap();
+    let mut config = test_config();
+    config.net.shutdown_timeout = Duration::from_millis(500);
+    config.net.body_read_timeout = Duration::from_secs(60);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cli::run_server(listener, AppState::new(store, config), async {
+        let _ = stopped.await;
+    }));
+    // A request whose body never comes keeps a connection busy.
+    let slow = std::thread::spawn(move || {
+        let head = format!(
+            "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Length: 100\r\n\r\n{{"
+        );
+        raw_exchange(&addr, head.as_bytes(), Duration::from_secs(10))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("shutdown waited past its deadline")
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "{took:?}");
+    let _ = tokio::task::spawn_blocking(move || slow.join()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_template() {
+    let s = start(Backend::Sqlite).await;
+    let user = s.create_user("metrics@acme.com").await;
+    let id = Server::id_of(&user);
+    assert_eq!(s.get(&format!("/Users/{id}")).await.status, 200);
+    let r = s.client.get(format!("{}/metrics", s.root)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("scimd_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/scim/v2/{tenant}/Users/{id}\""), "{text}");
+    assert!(text.contains("scimd_http_request_duration_seconds_bucket"), "{text}");
+    assert!(!text.contains(&id), "a raw id in the metrics");
+}
+
+// ------------------------------------------------------------------ membership integrity
+
+async fn members_are_resources_of_the_tenant_and_versions_follow_membership(b: Backend) {
+    let s = start(b).await;
+    let alice = Server::id_of(&s.create_user("alice@acme.com").await);
+    let bob = Server::id_of(&s.create_user("bob@acme.com").await);
+    let alice_v1 = s.get(&format!("/Users/{alice}")).await.body["meta"]["version"].clone();
+    // Unknown member values are not stored; the request succeeds for the rest.
+    let r = s
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": alice}, {"value": "not-a-user"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let eng = Server::id_of(&r.body);
+    let members: Vec<&str> =
+        r.body["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(members, [alice.as_str()]);
+    // Alice's representation changed (groups): so did her version.
+    let a = s.get(&format!("/Users/{alice}")).await;
+    assert_ne!(a.body["meta"]["version"], alice_v1);
+    assert_eq!(a.body["groups"][0]["value"], eng);
+    s.add_member(&eng, "ghost").await;
+    let g = s.get(&format!("/Groups/{eng}")).await;
+    assert_eq!(g.body["members"].as_array().unwrap().len(), 1, "{}", g.body);
+    // A group cannot contain itself.
+    let r =
+        s.patch(&format!("/Groups/{eng}"), json!([{"op": "add", "path": "members", "value": [{"value": eng}]}])).await;
+    r.assert_error(400, Some("invalidValue"));
+    // Nested: a group in a group; deleting the inner one removes it from the outer.
+    let all = Server::id_of(&s.create_group("All").await);
+    s.add_member(&all, &eng).await;
+    s.add_member(&all, &bob).await;
+    let all_before = s.get(&format!("/Groups/{all}")).await;
+    assert_eq!(all_before.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(s.delete(&format!("/Groups/{eng}")).await.status, 204);
+    let all_after = s.get(&format!("/Groups/{all}")).await;
+    let left: Vec<&str> =
+        all_after.body["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(left, [bob.as_str()]);
+    assert_ne!(all_after.body["meta"]["version"], all_before.body["meta"]["version"]);
+    // Alice lost her group with it, and her version moved.
+    let a2 = s.get(&format!("/Users/{alice}")).await;
+    assert!(a2.body.get("groups").is_none(), "{}", a2.body);
+    assert_ne!(a2.body["meta"]["version"], a.body["meta"]["version"]);
+    // Deleting a member moves the group's version.
+    assert_eq!(s.delete(&format!("/Users/{bob}")).await.status, 204);
+    let all_last = s.get(&format!("/Groups/{all}")).await;
+    assert!(all_last.body.get("members").is_none_or(|m| m.as_array().is_some_and(Vec::is_empty)));
+    assert_ne!(all_last.body["meta"]["version"], all_after.body["meta"]["version"]);
+    // If-None-Match with the old ETag no longer answers 304.
+    let old = all_after.header("etag").unwrap().to_string();
+    let r = s.raw(Method::GET, &format!("/Groups/{all}"), None, &[("If-None-Match", &old)]).await;
+    assert_eq!(r.status, 200);
+}
+
+async fn sorting_puts_missing_values_last_ascending_and_first_descending(b: Backend) {
+    let s = start(b).await;
+    for (name, title) in [("a@acme.com", Some("B")), ("b@acme.com", None), ("c@acme.com", Some("A"))] {
+        let mut u = json!({"schemas": [USER], "userName": name});
+        if let Some(t) = title {
+            u["title"] = json!(t);
+        }
+        assert_eq!(s.post("/Users", u).await.status, 201);
+    }
+    let names = |r: &Resp| -> Vec<String> {
+        r.body["Resources"].as_array().unwrap().iter().map(|u| u["userName"].as_str().unwrap().to_string()).collect()
+    };
+    let asc = s.get("/Users?sortBy=title").await;
+    assert_eq!(names(&asc), ["c@acme.com", "a@acme.com", "b@acme.com"]);
+    let desc = s.get("/Users?sortBy=title&sortOrder=descending").await;
+    assert_eq!(names(&desc), ["b@acme.com", "a@acme.com", "c@acme.com"]);
+}
