@@ -134,6 +134,9 @@ async fn authenticate(
     let Some(name) = params.get("tenant") else {
         return AdminError::not_found("no tenant in the URL").into_response();
     };
+    if name.contains('\0') {
+        return AdminError::not_found("there is no tenant with a NUL character in its name").into_response();
+    }
     match state.store.tenant_by_name(name).await {
         Ok(Some(tenant)) => {
             req.extensions_mut().insert(tenant);
@@ -146,6 +149,10 @@ async fn authenticate(
 
 /// A JSON body, with our error shape when it is not JSON.
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> {
+    // JSON can carry NUL only as the escape \u0000, which PostgreSQL cannot store.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(AdminError::bad("the request body contains a NUL character (\\u0000), which cannot be stored"));
+    }
     serde_json::from_slice(bytes).map_err(|e| AdminError::bad(format!("the request body is not valid: {e}")))
 }
 

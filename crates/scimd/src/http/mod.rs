@@ -238,8 +238,8 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(tenant) = params.get("tenant") else {
-        return ApiError::status(404, "no tenant in the URL").into_response();
+    let Some(tenant) = params.get("tenant").filter(|t| !t.contains('\0')) else {
+        return ApiError::status(404, "no such tenant in the URL").into_response();
     };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = crate::clock::now();
@@ -370,26 +370,28 @@ pub const LARGE_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON request body: `application/scim+json` or `application/json` (or no
 /// content type: Entra does not always send one). Anything else is 415; a body
-/// over the limit is 413; malformed JSON is 400 `invalidSyntax`. While it is
-/// read and parsed it holds its size of the server's body budget. The second
-/// field says whether it was large (see [`LARGE_BODY_BYTES`]).
+/// over the limit is 413; malformed JSON is 400 `invalidSyntax`. The second
+/// field holds the body's share of the server's body budget for as long as
+/// the handler keeps it, and says whether the body was large.
 pub struct ScimJson(pub Value, pub BodySize);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodySize {
-    Small,
-    Large,
+pub struct BodySize {
+    large: bool,
+    _budget: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl BodySize {
+    /// Past [`LARGE_BODY_BYTES`]: its work runs on a blocking thread.
+    pub fn is_large(&self) -> bool {
+        self.large
+    }
+
     /// Run CPU work on request-sized input where it cannot block other requests.
-    pub async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        match self {
-            BodySize::Small => Ok(work()),
-            BodySize::Large => {
-                tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
-            }
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        if !self.large {
+            return Ok(work());
         }
+        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
     }
 }
 
@@ -423,7 +425,7 @@ impl FromRequest<AppState> for ScimJson {
             return Err(too_large());
         }
         // A body of unknown length may be as large as the limit.
-        let Ok(_budget) = state.body_budget.clone().try_acquire_many_owned(kib(declared.unwrap_or(max))) else {
+        let Ok(budget) = state.body_budget.clone().try_acquire_many_owned(kib(declared.unwrap_or(max))) else {
             metrics::counter!("scimd_body_budget_refusals_total").increment(1);
             return Err(ApiError::status(
                 503,
@@ -450,12 +452,35 @@ impl FromRequest<AppState> for ScimJson {
         if bytes.is_empty() {
             return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        let size = if bytes.len() > LARGE_BODY_BYTES { BodySize::Large } else { BodySize::Small };
+        if let Some(at) = nul_escape_at(&bytes) {
+            return Err(ApiError(ScimError::invalid_value(format!(
+                "the request body contains a NUL character (\\u0000) at byte {at}, which cannot be stored"
+            ))));
+        }
+        let size = BodySize { large: bytes.len() > LARGE_BODY_BYTES, _budget: budget };
         let parsed = size.run(move || serde_json::from_slice::<Value>(&bytes)).await?;
         parsed
             .map(|v| ScimJson(v, size))
             .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))
     }
+}
+
+/// Where JSON text holds the escape `\u0000` (the only way JSON carries a
+/// NUL character), counting backslashes so that an escaped backslash
+/// followed by `u0000` is not taken for one.
+fn nul_escape_at(json: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1..i + 6).is_some_and(|e| e.eq_ignore_ascii_case(b"u0000")) {
+                return Some(i);
+            }
+            i += 2; // skip the escaped character, whatever it is
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Query parameters, matched ignoring case (`startindex` = `startIndex`).
@@ -473,7 +498,14 @@ impl Params {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Params::from_query(parts.uri.query()))
+        let params = Params::from_query(parts.uri.query());
+        if let Some((name, _)) = params.0.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(ApiError(ScimError::invalid_value(format!(
+                "the query parameter '{}' contains a NUL character (%00), which no attribute can hold",
+                name.replace('\0', "\\0")
+            ))));
+        }
+        Ok(params)
     }
 }
 
@@ -505,3 +537,17 @@ pub fn scim_bytes_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 pub type CallerExt = Extension<Caller>;
+
+#[cfg(test)]
+mod tests {
+    use super::nul_escape_at;
+
+    #[test]
+    fn only_a_real_nul_escape_is_found() {
+        assert_eq!(nul_escape_at(br#"{"a":"x\u0000"}"#), Some(7));
+        assert_eq!(nul_escape_at(br#"{"a":"x\U0000"}"#), Some(7));
+        assert_eq!(nul_escape_at(br#"{"a":"x\\u0000"}"#), None, "an escaped backslash, then text");
+        assert_eq!(nul_escape_at(br#"{"a":"\u00001"}"#), Some(6));
+        assert_eq!(nul_escape_at(br#"{"a":"\u0001"}"#), None);
+    }
+}

@@ -287,6 +287,17 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Endpoint {
     }
 }
 
+/// An id from the path: one with a NUL character names nothing (and
+/// PostgreSQL could not even compare it).
+fn path_id<'i>(kind: Kind, id: &'i str) -> Result<&'i str, ApiError> {
+    if id.contains('\0') {
+        return Err(
+            ScimError::not_found(format!("{} not found: its id contains a NUL character", kind.as_str())).into()
+        );
+    }
+    Ok(id)
+}
+
 fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
     Ctx { state, tenant_id: caller.tenant.id, base: base_url(&state.config, headers, &caller.tenant.name), kind }
 }
@@ -640,7 +651,7 @@ async fn replace(
             based_on: Some(current.version),
         })
     });
-    let off_thread = size == BodySize::Large;
+    let off_thread = size.is_large();
     let stored = update_from_current(&c.state.store, c.tenant_id, c.kind, id, off_thread, decide)
         .await
         .map_err(|e| conflict_detail(e, &c, id))?;
@@ -707,7 +718,7 @@ async fn patch_resource(
             based_on: depends_on_current.then_some(current.version),
         })
     });
-    let off_thread = size == BodySize::Large;
+    let off_thread = size.is_large();
     let stored = update_from_current(&c.state.store, c.tenant_id, c.kind, id, off_thread, decide)
         .await
         .map_err(|e| conflict_detail(e, &c, id))?;
@@ -748,7 +759,7 @@ pub async fn get_one(
     Path((_, id)): Path<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    read(ctx(&s, &caller, &headers, kind), &id, params, &headers).await
+    read(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers).await
 }
 
 pub async fn list_all(
@@ -780,7 +791,7 @@ pub async fn replace_one(
     params: Params,
     ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    replace(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
+    replace(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers, body, size).await
 }
 
 pub async fn patch_one(
@@ -792,7 +803,7 @@ pub async fn patch_one(
     params: Params,
     ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    patch_resource(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
+    patch_resource(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers, body, size).await
 }
 
 pub async fn delete_one(
@@ -802,5 +813,5 @@ pub async fn delete_one(
     headers: HeaderMap,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    delete(ctx(&s, &caller, &headers, kind), &id, &headers).await
+    delete(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, &headers).await
 }

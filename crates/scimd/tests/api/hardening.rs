@@ -12,6 +12,7 @@ on_both_backends!(
     locations_come_from_the_public_url,
     members_are_resources_of_the_tenant_and_versions_follow_membership,
     sorting_puts_missing_values_last_ascending_and_first_descending,
+    nul_characters_get_the_same_clear_answer_on_both_backends,
 );
 
 impl Server {
@@ -389,4 +390,35 @@ async fn sorting_puts_missing_values_last_ascending_and_first_descending(b: Back
     assert_eq!(names(&asc), ["c@acme.com", "a@acme.com", "b@acme.com"]);
     let desc = s.get("/Users?sortBy=title&sortOrder=descending").await;
     assert_eq!(names(&desc), ["b@acme.com", "a@acme.com", "c@acme.com"]);
+}
+
+// ------------------------------------------------------------------ input the database cannot hold
+
+async fn nul_characters_get_the_same_clear_answer_on_both_backends(b: Backend) {
+    let s = start(b).await;
+    let user = Server::id_of(&s.create_user("nul@acme.com").await);
+    let with_nul = json!({"schemas": [USER], "userName": "n\u{0}ul@acme.com"});
+    s.post("/Users", with_nul.clone()).await.assert_error(400, Some("invalidValue"));
+    let unknown_attr = json!({"schemas": [USER], "userName": "x@acme.com", "nickName\u{0}": "a"});
+    s.post("/Users", unknown_attr).await.assert_error(400, Some("invalidValue"));
+    s.put(&format!("/Users/{user}"), with_nul).await.assert_error(400, Some("invalidValue"));
+    s.patch(&format!("/Users/{user}"), json!([{"op": "replace", "path": "displayName", "value": "a\u{0}b"}]))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let group = json!({"schemas": [GROUP], "displayName": "G", "members": [{"value": user, "display": "a\u{0}"}]});
+    s.post("/Groups", group).await.assert_error(400, Some("invalidValue"));
+    // Ids in paths: nothing has them.
+    s.get("/Users/abc%00def").await.assert_error(404, None);
+    s.delete("/Groups/%00").await.assert_error(404, None);
+    // Filters and other query parameters.
+    s.get(&format!("/Users?filter={}", q("userName eq \"a\u{0}b\""))).await.assert_error(400, Some("invalidValue"));
+    s.get("/Users?attributes=userName%00").await.assert_error(400, Some("invalidValue"));
+    // A tenant name.
+    s.get(&format!("{}/scim/v2/ac%00me/Users", s.root)).await.assert_error(404, None);
+    // The admin API says it in its own words.
+    let r = s.adm(Method::POST, "/workspaces", Some(json!({"name": "w\u{0}"}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("NUL"), "{}", r.body);
+    // Nothing was written.
+    assert_eq!(s.get("/Users").await.body["totalResults"], 1);
 }
