@@ -289,7 +289,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Endpoint {
 
 /// An id from the path: one with a NUL character names nothing (and
 /// PostgreSQL could not even compare it).
-fn path_id<'i>(kind: Kind, id: &'i str) -> Result<&'i str, ApiError> {
+fn path_id(kind: Kind, id: &str) -> Result<&str, ApiError> {
     if id.contains('\0') {
         return Err(
             ScimError::not_found(format!("{} not found: its id contains a NUL character", kind.as_str())).into()
