@@ -72,6 +72,28 @@ impl Http {
         Ok((status, bytes.to_vec()))
     }
 
+    /// As [`Http::call`], and whether the answer carried `Retry-After`.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, bool, Vec<u8>), String> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.client.request(method.clone(), &url);
+        if let Some(auth) = &self.auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth.as_ref());
+        }
+        if let Some(body) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, SCIM_JSON).body(body);
+        }
+        let resp = req.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = resp.status().as_u16();
+        let retry = resp.headers().contains_key(reqwest::header::RETRY_AFTER);
+        let bytes = resp.bytes().await.map_err(|e| format!("{method} {path}: reading the body: {e}"))?;
+        Ok((status, retry, bytes.to_vec()))
+    }
+
     /// As [`Http::call`], and an error unless the status is one of `ok`.
     pub async fn expect(
         &self,

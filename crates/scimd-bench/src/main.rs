@@ -5,6 +5,7 @@
 //! Exit status: 0 when every scenario ran without errors, 1 when any had
 //! errors, 2 on bad arguments. Never on time: speed is reported, not judged.
 
+mod abuse;
 mod http;
 mod report;
 mod stats;
@@ -30,6 +31,34 @@ enum Command {
     Run(RunArgs),
     /// Run the same workload, in one run, against the bare route, scimd and a peer, and print ratios.
     Compare(CompareArgs),
+    /// What one hostile client can do: huge attributes and PATCHes, idle and
+    /// dripping connections, big bodies, bad-token and rate-limited floods.
+    Abuse(AbuseArgs),
+}
+
+#[derive(Args, Debug)]
+struct AbuseArgs {
+    /// The attacked tenant's SCIM base URL.
+    #[arg(long)]
+    base_url: String,
+    /// Its bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Another tenant's base URL: its small writes are timed beside the large ones.
+    #[arg(long)]
+    other_base_url: Option<String>,
+    /// The other tenant's token (or SCIMD_BENCH_OTHER_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_OTHER_TOKEN", hide_env_values = true)]
+    other_token: Option<String>,
+    /// The server's process id (memory readings).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Small sizes (CI): fails on a 5xx or a dead server, never on time.
+    #[arg(long)]
+    smoke: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -252,6 +281,34 @@ fn compare(args: CompareArgs) -> Result<bool, String> {
     Ok(targets.iter().all(|t| t.errors() == 0))
 }
 
+fn abuse_run(args: AbuseArgs) -> Result<bool, String> {
+    let root = abuse::root_of(&args.base_url)?;
+    let timeout = Duration::from_secs(300);
+    let scim = Http::new(&args.base_url, args.token.as_deref(), 64, timeout)?;
+    let other = match &args.other_base_url {
+        Some(url) => Some(Http::new(url, args.other_token.as_deref(), 4, timeout)?),
+        None => None,
+    };
+    let target = abuse::Target { scim, other, root: root.clone(), server_pid: args.server_pid };
+    let sizes = if args.smoke { abuse::Sizes::smoke() } else { abuse::Sizes::full() };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let rt = runtime(2)?;
+    let (outcomes, alive) = rt.block_on(async {
+        let outcomes = abuse::run(&target, &sizes, &format!("a{now:x}")).await;
+        (outcomes, abuse::alive(&root).await)
+    });
+    print!("{}", abuse::table(&outcomes));
+    if !alive {
+        println!("\nthe server no longer answers /healthz");
+    }
+    let doc = serde_json::json!({
+        "abuse": outcomes.iter().map(abuse::Outcome::to_json).collect::<Vec<_>>(),
+        "server_alive_after": alive,
+    });
+    write_json(args.json.as_ref(), &doc)?;
+    Ok(alive && outcomes.iter().all(|o| o.failed.is_none()))
+}
+
 fn plan_json(label: &str, p: &Plan) -> serde_json::Value {
     serde_json::json!({
         "target": label,
@@ -278,6 +335,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(a) => run(a),
         Command::Compare(a) => compare(a),
+        Command::Abuse(a) => abuse_run(a),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
