@@ -26,6 +26,7 @@ use crate::limits::{self, Limits, ValueLimit, raw_count};
 use crate::path::{AttrPath, PatchPath, split_attr_path};
 use crate::resource::{
     check_one_primary, check_required, check_storable, coerce, coerce_single, equality_key, set_schemas, value_limit,
+    write_equality_key,
 };
 use crate::schema::{Attribute, Mutability, ResourceType};
 use serde_json::{Map, Value};
@@ -214,10 +215,18 @@ fn identified_by_value(attr: &Attribute) -> bool {
 /// exactly when they are equal, or when both have a `value` and
 /// `identified_by_value` and their values are equal.
 fn element_key(identified_by_value: bool, element: &Value) -> String {
+    let mut key = String::new();
     match element.get("value") {
-        Some(id) if identified_by_value => format!("v{}", equality_key(id)),
-        _ => format!("w{}", equality_key(element)),
+        Some(id) if identified_by_value => {
+            key.push('v');
+            write_equality_key(id, &mut key);
+        }
+        _ => {
+            key.push('w');
+            write_equality_key(element, &mut key);
+        }
     }
+    key
 }
 
 /// When a written element is primary, the others stop being primary (RFC 7643 §2.4).
@@ -743,7 +752,7 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Res
             None => Vec::new(),
         };
         for member in &coerced {
-            check_member(member, shown)?;
+            check_member(member)?;
         }
         Ok(coerced)
     };
@@ -765,7 +774,7 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Res
                         changes.push(match member_ids_of(filter) {
                             Some(ids) => {
                                 for id in &ids {
-                                    limits::check_indexed_len(&format!("{shown}.value"), id)?;
+                                    limits::check_indexed_len("members.value", id)?;
                                 }
                                 MemberChange::Remove(ids)
                             }
@@ -828,12 +837,13 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Res
 }
 
 /// What a database cannot store in a member: an over-long `value` (it is
-/// indexed) or a NUL character anywhere.
-fn check_member(member: &Value, shown: &str) -> Result<()> {
+/// indexed) or a NUL character anywhere. Named as in a stored group, whatever
+/// path the operation used.
+fn check_member(member: &Value) -> Result<()> {
     if let Some(Value::String(id)) = member.get("value") {
-        limits::check_indexed_len(&format!("{shown}.value"), id)?;
+        limits::check_indexed_len("members.value", id)?;
     }
-    limits::check_no_nul(member, shown)
+    limits::check_no_nul(member, "members")
 }
 
 /// How many member values one operation carries, counted before any is read:

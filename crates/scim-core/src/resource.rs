@@ -2,7 +2,11 @@
 //! RFC 7644 §3.3, §3.5.1): canonical attribute names, value types, required
 //! attributes, read-only and immutable rules. What identity providers send
 //! that is harmless (unknown attributes, `null`s, `meta`, `groups: []`,
-//! unknown schema URNs) is dropped, never refused.
+//! unknown schema URNs) is dropped, never refused. What would harm the server
+//! or its database is refused, the same way after PATCH: a body whose
+//! `schemas` does not name the core schema, more values than the server's
+//! [`Limits`] allow (413), NUL characters, over-long indexed strings and a
+//! blank `userName` (400 invalidValue).
 
 use crate::datetime;
 use crate::error::{Result, ScimError};
@@ -11,7 +15,7 @@ use crate::limits::{self, INDEXED_ATTRIBUTES, Limits, ValueLimit};
 use crate::schema::{AttrType, Attribute, Mutability, ResourceType, USER_SCHEMA};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 /// The pre-RFC User URN that OneLogin's SCIM templates send in `schemas`.
 /// Accepted there as naming the User schema, and nowhere else (attribute
@@ -39,7 +43,7 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
         // Duplicates go, the first occurrence stays; a hash set keeps this linear.
         let mut seen = HashSet::with_capacity(items.len());
         for item in items {
-            if let Some(v) = coerce_single(attr, item, path)?
+            if let Some(v) = coerce_value(attr, item, &path)?
                 && seen.insert(equality_key(&v))
             {
                 out.push(v);
@@ -71,7 +75,7 @@ pub(crate) fn equality_key(value: &Value) -> String {
     out
 }
 
-fn write_equality_key(value: &Value, out: &mut String) {
+pub(crate) fn write_equality_key(value: &Value, out: &mut String) {
     // Every item is tagged and either length-prefixed or ';'-terminated, so
     // concatenations cannot collide. Writing to a String cannot fail.
     match value {
@@ -136,6 +140,20 @@ fn kind_name(kind: AttrType) -> &'static str {
 }
 
 pub fn coerce_single(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Value>> {
+    coerce_value(attr, value, &path)
+}
+
+/// `parent.sub`, written only if an error needs it: formatting the path of
+/// every sub-attribute of every value up front would be most of the work.
+struct SubPath<'a>(&'a dyn fmt::Display, &'a str);
+
+impl fmt::Display for SubPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+fn coerce_value(attr: &Attribute, value: &Value, path: &dyn fmt::Display) -> Result<Option<Value>> {
     let wrong = || {
         Err(ScimError::invalid_value(format!(
             "'{path}' must be {}, not {}",
@@ -159,14 +177,14 @@ pub fn coerce_single(attr: &Attribute, value: &Value, path: &str) -> Result<Opti
                 if sub.mutability == Mutability::ReadOnly {
                     continue;
                 }
-                if let Some(v) = coerce_single(sub, v, &format!("{path}.{}", sub.name))? {
+                if let Some(v) = coerce_value(sub, v, &SubPath(path, &sub.name))? {
                     out.insert(sub.name.clone(), v);
                 }
             }
             Ok(if out.is_empty() { None } else { Some(Value::Object(out)) })
         }
         (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_)) if attr.sub("value").is_some() => {
-            coerce_single(attr, &serde_json::json!({ "value": value }), path)
+            coerce_value(attr, &serde_json::json!({ "value": value }), path)
         }
         _ => wrong(),
     }
