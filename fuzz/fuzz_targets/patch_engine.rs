@@ -20,8 +20,8 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use scim_core::patch::{self, PatchOp};
-use scim_core::{Limits, ResourceType};
 use scim_core::resource;
+use scim_core::{Limits, ResourceType};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 
