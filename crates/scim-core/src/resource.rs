@@ -338,6 +338,7 @@ pub(crate) fn check_storable(doc: &Value, rt: &ResourceType, limits: &Limits) ->
             for (k, v) in value.as_object().into_iter().flatten() {
                 if let (Some(attr), Value::Array(items)) = (ext.attribute(k), v)
                     && attr.multi_valued
+                    && attr.mutability != Mutability::ReadOnly
                 {
                     value_limit(limits, rt, Some(&ext.id), attr)
                         .check(&format!("{}:{}", ext.id, attr.name), items.len())?;
@@ -345,6 +346,8 @@ pub(crate) fn check_storable(doc: &Value, rt: &ResourceType, limits: &Limits) ->
             }
         } else if let (Some(r), Value::Array(items)) = (rt.resolve(None, key), value)
             && r.attr.multi_valued
+            // Read-only values (`groups`, `schemas`) are the server's, never a client's.
+            && r.attr.mutability != Mutability::ReadOnly
         {
             value_limit(limits, rt, None, r.attr).check(&r.attr.name, items.len())?;
         }
