@@ -67,8 +67,8 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
 }
 
 /// A text that two values share exactly when they are `==`, for hash sets and
-/// maps: serde's own text would tell `0.0` from `-0.0` (equal numbers) and
-/// depends on key order, which `==` ignores.
+/// maps. serde's own text is not that: it tells `0.0` from `-0.0`, which `==`
+/// holds equal, and would follow key order if `preserve_order` were enabled.
 pub(crate) fn equality_key(value: &Value) -> String {
     let mut out = String::new();
     write_equality_key(value, &mut out);
