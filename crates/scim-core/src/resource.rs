@@ -409,3 +409,36 @@ pub fn set_schemas(doc: &mut Value, rt: &ResourceType) {
         obj.insert("schemas".into(), Value::Array(schemas));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::equality_key;
+    use serde_json::json;
+
+    #[test]
+    fn equality_key_is_value_equality() {
+        let same = [
+            (json!(0.0), json!(-0.0)),
+            (json!({"a": 1, "b": [true, null]}), json!({"b": [true, null], "a": 1})),
+            (json!("x"), json!("x")),
+        ];
+        for (a, b) in same {
+            assert_eq!(a, b);
+            assert_eq!(equality_key(&a), equality_key(&b), "{a} {b}");
+        }
+        let different = [
+            (json!(1), json!(1.0)),
+            (json!(0), json!(-0.0)),
+            (json!(-1), json!(18446744073709551615u64)),
+            (json!(["ab", "c"]), json!(["a", "bc"])),
+            (json!({"ab": "c"}), json!({"a": "bc"})),
+            (json!([1, 2]), json!([12])),
+            (json!("1"), json!(1)),
+            (json!([]), json!({})),
+        ];
+        for (a, b) in different {
+            assert_ne!(a, b);
+            assert_ne!(equality_key(&a), equality_key(&b), "{a} {b}");
+        }
+    }
+}
