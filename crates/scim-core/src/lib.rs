@@ -5,6 +5,7 @@
 pub mod datetime;
 pub mod error;
 pub mod filter;
+pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod policy;
@@ -14,6 +15,7 @@ pub mod schema;
 
 pub use error::{Result, ScimError, ScimType};
 pub use filter::{CompValue, CompareOp, Filter, parse_filter};
+pub use limits::Limits;
 pub use path::{AttrPath, PatchPath};
 pub use projection::Projection;
 pub use schema::{Attribute, ResourceType, Schema};

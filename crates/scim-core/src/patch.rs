@@ -9,18 +9,29 @@
 //!   `id` equal to the current one (Okta's group rename);
 //! - `remove` on a multi-valued attribute with a value list removes only the
 //!   listed values (Entra's member removal);
-//! - a value-path `replace`/`add` whose filter matches nothing adds an element
-//!   built from the filter's `eq` terms (Entra's `emails[type eq "work"].value`);
+//! - a value-path `add` whose filter matches nothing adds an element built
+//!   from the filter's `eq` terms; a `replace` does so only in Entra's form, a
+//!   filter that is exactly `type eq` one of the attribute's canonical types,
+//!   followed by a sub-attribute (`emails[type eq "work"].value`). Any other
+//!   unmatched `replace` is `noTarget` (RFC 7644 §3.5.2.3);
+//! - an unquoted filter value is a string (`emails[type eq work].value`, a
+//!   Keycloak SCIM client), in [`crate::filter::parser`];
 //! - re-adding an existing member does not duplicate it; booleans as strings
 //!   and a bare-string manager are coerced in [`crate::resource::coerce`].
 
 use crate::error::{Result, ScimError};
 use crate::filter::eval::{get_ci, matches_element};
 use crate::filter::{CompValue, CompareOp, Filter};
+use crate::limits::{self, Limits, ValueLimit, raw_count};
 use crate::path::{AttrPath, PatchPath, split_attr_path};
-use crate::resource::{check_one_primary, check_required, coerce, coerce_single, set_schemas};
+use crate::resource::{
+    check_one_primary, check_required, check_storable, coerce, coerce_single, equality_key, set_schemas, value_limit,
+    write_equality_key,
+};
 use crate::schema::{Attribute, Mutability, ResourceType};
 use serde_json::{Map, Value};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -39,7 +50,9 @@ pub struct PatchOp {
 }
 
 /// Parse a PatchOp request body. Keys and `op` names are matched ignoring case.
-pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
+/// More operations than `limits.max_patch_operations` are refused (413)
+/// before any of them is read.
+pub fn parse(body: &Value, limits: &Limits) -> Result<Vec<PatchOp>> {
     let Some(obj) = body.as_object() else {
         return Err(ScimError::invalid_syntax("the PATCH body must be a JSON object"));
     };
@@ -60,6 +73,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
     if ops.is_empty() {
         return Err(ScimError::invalid_syntax("'Operations' is empty"));
     }
+    limits.check_patch_operations(ops.len())?;
     ops.iter()
         .enumerate()
         .map(|(i, op)| {
@@ -96,16 +110,22 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
 
 /// Apply every operation, in order, to a copy of `resource`. Either all
 /// succeed and the new resource is returned, or the first failure is.
-pub fn apply(resource: &Value, ops: &[PatchOp], rt: &ResourceType) -> Result<Value> {
+///
+/// The result is held to what `resource::prepare` accepts: no multi-valued
+/// attribute over its limit in `limits` (413; checked after each operation
+/// that adds values, so the work stays bounded), no blank `userName`, no
+/// over-long indexed string and no NUL character (400 invalidValue).
+pub fn apply(resource: &Value, ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Result<Value> {
     let mut doc = resource.clone();
     if !doc.is_object() {
         return Err(ScimError::invalid_syntax("the resource is not an object"));
     }
     for op in ops {
-        apply_op(&mut doc, op, rt)?;
+        apply_op(&mut doc, op, rt, limits)?;
     }
     check_required(&doc, rt)?;
     set_schemas(&mut doc, rt);
+    check_storable(&doc, rt, limits)?;
     Ok(doc)
 }
 
@@ -118,7 +138,7 @@ fn whole_extension<'a>(path: &PatchPath, rt: &'a ResourceType) -> Option<&'a str
     rt.extension(&format!("{urn}:{}", path.attr.name)).map(|s| s.id.as_str())
 }
 
-fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
+fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType, limits: &Limits) -> Result<()> {
     if let Some(ext) = op.path.as_ref().and_then(|p| whole_extension(p, rt)) {
         return match (op.kind, &op.value) {
             (OpKind::Remove, _) => {
@@ -127,12 +147,12 @@ fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
                 }
                 Ok(())
             }
-            (kind, Some(value)) => apply_pathless_key(doc, kind, ext, value, rt),
+            (kind, Some(value)) => apply_pathless_key(doc, kind, ext, value, rt, limits),
             (_, None) => Err(ScimError::invalid_value(format!("'{ext}' needs a value"))),
         };
     }
     match (&op.path, op.kind) {
-        (Some(path), _) => apply_path(doc, op.kind, path, op.value.as_ref(), rt, false),
+        (Some(path), _) => apply_path(doc, op.kind, path, op.value.as_ref(), rt, limits, false),
         (None, OpKind::Remove) => Err(ScimError::no_target("'remove' needs a 'path'")),
         (None, kind) => {
             let Some(Value::Object(fields)) = &op.value else {
@@ -142,14 +162,21 @@ fn apply_op(doc: &mut Value, op: &PatchOp, rt: &ResourceType) -> Result<()> {
                 )));
             };
             for (key, value) in fields {
-                apply_pathless_key(doc, kind, key, value, rt)?;
+                apply_pathless_key(doc, kind, key, value, rt, limits)?;
             }
             Ok(())
         }
     }
 }
 
-fn apply_pathless_key(doc: &mut Value, kind: OpKind, key: &str, value: &Value, rt: &ResourceType) -> Result<()> {
+fn apply_pathless_key(
+    doc: &mut Value,
+    kind: OpKind,
+    key: &str,
+    value: &Value,
+    rt: &ResourceType,
+    limits: &Limits,
+) -> Result<()> {
     if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
         return Ok(());
     }
@@ -164,7 +191,7 @@ fn apply_pathless_key(doc: &mut Value, kind: OpKind, key: &str, value: &Value, r
             }
             let attr = AttrPath { urn: Some(ext_id.clone()), ..AttrPath::new(k) };
             let path = PatchPath { attr, filter: None, sub_after_filter: None };
-            apply_path(doc, kind, &path, Some(v), rt, true)?;
+            apply_path(doc, kind, &path, Some(v), rt, limits, true)?;
         }
         return Ok(());
     }
@@ -175,21 +202,31 @@ fn apply_pathless_key(doc: &mut Value, kind: OpKind, key: &str, value: &Value, r
         return Ok(()); // unknown attribute in a value object: tolerated
     }
     let path = PatchPath { attr, filter: None, sub_after_filter: None };
-    apply_path(doc, kind, &path, Some(value), rt, true)
+    apply_path(doc, kind, &path, Some(value), rt, limits, true)
 }
 
-/// Identity of an element of a multi-valued attribute: an immutable `value`
-/// (a group member) identifies it; otherwise the whole element does.
-fn same_element(attr: &Attribute, a: &Value, b: &Value) -> bool {
-    if a == b {
-        return true;
-    }
-    match attr.sub("value") {
-        Some(v) if v.mutability == Mutability::Immutable => {
-            a.get("value").is_some() && a.get("value") == b.get("value")
+/// Is an element of `attr` identified by its `value`? When `value` is
+/// immutable (a group member), yes; otherwise the whole element is its identity.
+fn identified_by_value(attr: &Attribute) -> bool {
+    attr.sub("value").is_some_and(|v| v.mutability == Mutability::Immutable)
+}
+
+/// The identity of an element as a hash key: two elements are the same one
+/// exactly when they are equal, or when both have a `value` and
+/// `identified_by_value` and their values are equal.
+fn element_key(identified_by_value: bool, element: &Value) -> String {
+    let mut key = String::new();
+    match element.get("value") {
+        Some(id) if identified_by_value => {
+            key.push('v');
+            write_equality_key(id, &mut key);
         }
-        _ => false,
+        _ => {
+            key.push('w');
+            write_equality_key(element, &mut key);
+        }
     }
+    key
 }
 
 /// When a written element is primary, the others stop being primary (RFC 7643 §2.4).
@@ -198,7 +235,7 @@ fn settle_primary(attr: &Attribute, items: &mut [Value], written: &[usize], path
         return Ok(());
     }
     let is_primary = |v: &Value| v.get("primary") == Some(&Value::Bool(true));
-    let new_primaries: Vec<usize> = written.iter().copied().filter(|&i| is_primary(&items[i])).collect();
+    let new_primaries: Vec<usize> = written.iter().copied().filter(|&i| items.get(i).is_some_and(is_primary)).collect();
     if new_primaries.len() > 1 {
         return Err(ScimError::invalid_value(format!("only one value of '{path}' may be primary")));
     }
@@ -238,6 +275,7 @@ fn apply_path(
     path: &PatchPath,
     value: Option<&Value>,
     rt: &ResourceType,
+    limits: &Limits,
     from_value_object: bool,
 ) -> Result<()> {
     let resolved = rt
@@ -254,6 +292,7 @@ fn apply_path(
         None => None,
     };
     let shown = path.to_string();
+    let limit = value_limit(limits, rt, ext, attr);
 
     if attr.mutability == Mutability::WriteOnly {
         // Passwords are checked but never stored (see resource::prepare).
@@ -285,7 +324,7 @@ fn apply_path(
     }
 
     match (kind, sub) {
-        (OpKind::Remove, None) => remove_attr(doc, attr, ext, value, &shown),
+        (OpKind::Remove, None) => remove_attr(doc, attr, ext, value, &shown, limit),
         (OpKind::Remove, Some(sub)) => {
             if sub.mutability == Mutability::Immutable {
                 return Err(ScimError::mutability(format!("'{shown}' is immutable")));
@@ -306,9 +345,12 @@ fn apply_path(
         }
         (_, None) => {
             let value = value.ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
+            if attr.multi_valued {
+                limit.check(&shown, raw_count(value))?;
+            }
             let new = coerce(attr, value, &shown)?;
             let c = container(doc, ext, true).ok_or_else(|| ScimError::invalid_syntax("resource is not an object"))?;
-            set_attr(c, kind, attr, new, &shown)?;
+            set_attr(c, kind, attr, new, &shown, limit)?;
             prune_ext(doc, ext);
             Ok(())
         }
@@ -378,7 +420,14 @@ fn prune_ext(doc: &mut Value, ext: Option<&str>) {
     }
 }
 
-fn set_attr(c: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, new: Option<Value>, shown: &str) -> Result<()> {
+fn set_attr(
+    c: &mut Map<String, Value>,
+    kind: OpKind,
+    attr: &Attribute,
+    new: Option<Value>,
+    shown: &str,
+    limit: ValueLimit,
+) -> Result<()> {
     let name = attr.name.as_str();
     let Some(new) = new else {
         // Setting to null / [] / {}: for replace this unassigns (RFC 7644 §3.5.2.3);
@@ -404,19 +453,32 @@ fn set_attr(c: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, new: Opt
         };
         match (kind, c.get_mut(name)) {
             (OpKind::Add, Some(Value::Array(items))) => {
-                let mut written = Vec::new();
+                // An added element replaces the first one it is the same as, or
+                // is appended; the map from identity to first index keeps this linear.
+                let by_value = identified_by_value(attr);
+                let mut first_index: HashMap<String, usize> = HashMap::with_capacity(items.len() + new_items.len());
+                for (i, old) in items.iter().enumerate() {
+                    first_index.entry(element_key(by_value, old)).or_insert(i);
+                }
+                let mut written = Vec::with_capacity(new_items.len());
                 for item in new_items {
-                    match items.iter().position(|old| same_element(attr, old, &item)) {
-                        Some(i) => {
-                            items[i] = item;
+                    match first_index.entry(element_key(by_value, &item)) {
+                        Entry::Occupied(slot) => {
+                            let i = *slot.get();
+                            // The replacement has the same identity, so the map stays right.
+                            if let Some(old) = items.get_mut(i) {
+                                *old = item;
+                            }
                             written.push(i);
                         }
-                        None => {
+                        Entry::Vacant(slot) => {
+                            slot.insert(items.len());
+                            written.push(items.len());
                             items.push(item);
-                            written.push(items.len() - 1);
                         }
                     }
                 }
+                limit.check(shown, items.len())?;
                 settle_primary(attr, items, &written, shown)?;
             }
             _ => {
@@ -439,7 +501,14 @@ fn set_attr(c: &mut Map<String, Value>, kind: OpKind, attr: &Attribute, new: Opt
     Ok(())
 }
 
-fn remove_attr(doc: &mut Value, attr: &Attribute, ext: Option<&str>, value: Option<&Value>, shown: &str) -> Result<()> {
+fn remove_attr(
+    doc: &mut Value,
+    attr: &Attribute,
+    ext: Option<&str>,
+    value: Option<&Value>,
+    shown: &str,
+    limit: ValueLimit,
+) -> Result<()> {
     let name = attr.name.as_str();
     if attr.required {
         return Err(ScimError::invalid_value(format!("'{shown}' is required and cannot be removed")));
@@ -450,10 +519,27 @@ fn remove_attr(doc: &mut Value, attr: &Attribute, ext: Option<&str>, value: Opti
     match (attr.multi_valued, value) {
         // Entra's member removal: `remove members` with a value list removes only those.
         (true, Some(v)) if !v.is_null() => {
-            let listed = coerce(attr, v, shown)?.unwrap_or(Value::Array(Vec::new()));
-            let listed = listed.as_array().cloned().unwrap_or_default();
+            limit.check(shown, raw_count(v))?;
+            let listed = coerce(attr, v, shown)?;
+            let listed = match &listed {
+                Some(Value::Array(items)) => items.as_slice(),
+                _ => &[],
+            };
+            let by_value = identified_by_value(attr);
+            let same: HashSet<String> = listed.iter().map(|l| element_key(by_value, l)).collect();
+            // A listed `{ "value": x }` alone removes every element whose `value` is x.
+            let bare_values: HashSet<String> = listed
+                .iter()
+                .filter_map(Value::as_object)
+                .filter(|o| o.len() == 1)
+                .filter_map(|o| o.get("value"))
+                .map(equality_key)
+                .collect();
             if let Some(Value::Array(items)) = c.get_mut(name) {
-                items.retain(|old| !listed.iter().any(|l| same_element(attr, old, l) || value_matches(old, l)));
+                items.retain(|old| {
+                    !same.contains(&element_key(by_value, old))
+                        && !old.get("value").is_some_and(|v| bare_values.contains(&equality_key(v)))
+                });
             }
             prune(c, name);
         }
@@ -465,12 +551,24 @@ fn remove_attr(doc: &mut Value, attr: &Attribute, ext: Option<&str>, value: Opti
     Ok(())
 }
 
-/// A listed `{ "value": x }` removes the element whose `value` is x.
-fn value_matches(element: &Value, listed: &Value) -> bool {
-    match (element.get("value"), listed.get("value")) {
-        (Some(a), Some(b)) => listed.as_object().is_some_and(|o| o.len() == 1) && a == b,
-        _ => false,
+/// Entra's `emails[type eq "work"].value`: a filter that is exactly `type eq`
+/// one of the canonical values of the attribute's `type` (compared as its
+/// `caseExact` says). An unmatched `replace` may create the element only then.
+fn is_canonical_type_filter(filter: &Filter, attr: &Attribute) -> bool {
+    let Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(wanted) } = filter else {
+        return false;
+    };
+    if path.urn.is_some() || path.sub.is_some() || !path.name.eq_ignore_ascii_case("type") {
+        return false;
     }
+    let Some(type_attr) = attr.sub("type") else {
+        return false;
+    };
+    let wanted_lower = wanted.to_lowercase();
+    type_attr
+        .canonical_values
+        .iter()
+        .any(|c| if type_attr.case_exact { c == wanted } else { c.to_lowercase() == wanted_lower })
 }
 
 /// The element an unmatched `attr[a eq x and b eq y].sub` write creates: `{a: x, b: y}`.
@@ -520,7 +618,8 @@ fn apply_value_path(
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    let hits: Vec<usize> = (0..items.len()).filter(|&i| matches_element(filter, &items[i], attr)).collect();
+    let is_hit: Vec<bool> = items.iter().map(|el| matches_element(filter, el, attr)).collect();
+    let hits: Vec<usize> = is_hit.iter().enumerate().filter(|(_, hit)| **hit).map(|(i, _)| i).collect();
     let result = (|| -> Result<()> {
         match kind {
             OpKind::Remove => {
@@ -529,21 +628,26 @@ fn apply_value_path(
                         return Err(ScimError::mutability(format!("'{shown}' is immutable")));
                     }
                     for &i in &hits {
-                        if let Some(o) = items[i].as_object_mut() {
+                        if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut) {
                             o.remove(&sub.name);
                         }
                     }
                 } else {
-                    let mut i = 0;
-                    items.retain(|_| {
-                        i += 1;
-                        !hits.contains(&(i - 1))
-                    });
+                    let mut hit = is_hit.iter();
+                    items.retain(|_| !hit.next().copied().unwrap_or(false));
                 }
                 Ok(())
             }
             OpKind::Add | OpKind::Replace => {
                 let value = value.ok_or_else(|| ScimError::invalid_value(format!("'{shown}' needs a value")))?;
+                // RFC 7644 §3.5.2.3: a replace whose filter matches nothing is noTarget,
+                // except Entra's form, which creates the element it names.
+                if hits.is_empty()
+                    && kind == OpKind::Replace
+                    && !(sub.is_some() && is_canonical_type_filter(filter, attr))
+                {
+                    return Err(ScimError::no_target(format!("no value of '{name}' matches '{shown}'")));
+                }
                 let mut written = hits.clone();
                 match sub {
                     Some(sub) => {
@@ -557,7 +661,7 @@ fn apply_value_path(
                             written.push(items.len() - 1);
                         }
                         for &i in &written {
-                            if let Some(o) = items[i].as_object_mut() {
+                            if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut) {
                                 if sub.mutability == Mutability::Immutable
                                     && o.get(&sub.name).is_some_and(|old| Some(old) != new.as_ref())
                                 {
@@ -584,9 +688,10 @@ fn apply_value_path(
                             written.push(items.len() - 1);
                         } else {
                             for &i in &hits {
-                                match (kind, items[i].as_object_mut(), &new) {
+                                let Some(item) = items.get_mut(i) else { continue };
+                                match (kind, item.as_object_mut(), &new) {
                                     (OpKind::Add, Some(o), Value::Object(fields)) => o.extend(fields.clone()),
-                                    _ => items[i] = new.clone(),
+                                    _ => *item = new.clone(),
                                 }
                             }
                         }
@@ -618,12 +723,18 @@ pub enum MemberChange {
 
 /// Split a group PATCH into operations on the group document and changes to
 /// `members`, in order. Member values come out coerced (`{value, type, $ref}`).
-pub fn split_members(ops: &[PatchOp], rt: &ResourceType) -> Result<(Vec<PatchOp>, Vec<MemberChange>)> {
+///
+/// More member values over all operations than `limits.max_members` are
+/// refused (413) before any is read; a member value longer than
+/// [`limits::MAX_INDEXED_BYTES`] or a NUL character in a member is 400 invalidValue.
+pub fn split_members(ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Result<(Vec<PatchOp>, Vec<MemberChange>)> {
     let Some(members) = rt.core.attribute("members") else {
         return Ok((ops.to_vec(), Vec::new()));
     };
     let is_members =
         |p: &AttrPath| p.name.eq_ignore_ascii_case("members") && p.urn.as_deref().is_none_or(|u| rt.is_core_urn(u));
+    let carried: usize = ops.iter().map(|op| member_values_carried(op, &is_members)).fold(0, usize::saturating_add);
+    limits.check_members_in_request(carried)?;
     let values = |v: Option<&Value>, shown: &str| -> Result<Vec<Value>> {
         let raw: Vec<&Value> = match v {
             Some(Value::Array(items)) => items.iter().collect(),
@@ -633,13 +744,17 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType) -> Result<(Vec<PatchOp>
         if raw.iter().any(|m| get_ci(m, "value").is_none_or(|v| !v.is_string())) {
             return Err(ScimError::invalid_value(format!("every value of '{shown}' needs a 'value': the member's id")));
         }
-        Ok(match v {
+        let coerced = match v {
             Some(v) => match coerce(members, v, shown)? {
                 Some(Value::Array(items)) => items,
                 _ => Vec::new(),
             },
             None => Vec::new(),
-        })
+        };
+        for member in &coerced {
+            check_member(member)?;
+        }
+        Ok(coerced)
     };
     let mut doc_ops = Vec::new();
     let mut changes = Vec::new();
@@ -657,7 +772,12 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType) -> Result<(Vec<PatchOp>
                         crate::filter::eval::validate_inner_public(filter, members)
                             .map_err(|e| ScimError::invalid_path(e.detail))?;
                         changes.push(match member_ids_of(filter) {
-                            Some(ids) => MemberChange::Remove(ids),
+                            Some(ids) => {
+                                for id in &ids {
+                                    limits::check_indexed_len("members.value", id)?;
+                                }
+                                MemberChange::Remove(ids)
+                            }
                             None => MemberChange::RemoveWhere(filter.clone()),
                         });
                     }
@@ -714,6 +834,38 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType) -> Result<(Vec<PatchOp>
         }
     }
     Ok((doc_ops, changes))
+}
+
+/// What a database cannot store in a member: an over-long `value` (it is
+/// indexed) or a NUL character anywhere. Named as in a stored group, whatever
+/// path the operation used.
+fn check_member(member: &Value) -> Result<()> {
+    if let Some(Value::String(id)) = member.get("value") {
+        limits::check_indexed_len("members.value", id)?;
+    }
+    limits::check_no_nul(member, "members")
+}
+
+/// How many member values one operation carries, counted before any is read:
+/// the values of an add, replace or remove of `members` (with a path or in a
+/// path-less value object) and the ids a removal filter lists.
+fn member_values_carried(op: &PatchOp, is_members: &dyn Fn(&AttrPath) -> bool) -> usize {
+    match &op.path {
+        Some(path) if is_members(&path.attr) => match (&path.filter, &op.value) {
+            (Some(filter), _) => member_ids_of(filter).map_or(0, |ids| ids.len()),
+            (None, Some(v)) => raw_count(v),
+            (None, None) => 0,
+        },
+        None if op.kind != OpKind::Remove => match &op.value {
+            Some(Value::Object(fields)) => fields
+                .iter()
+                .filter(|(k, _)| split_attr_path(k).is_some_and(|p| is_members(&p)))
+                .map(|(_, v)| raw_count(v))
+                .fold(0, usize::saturating_add),
+            _ => 0,
+        },
+        _ => 0,
+    }
 }
 
 /// `value eq "a"` or `value eq "a" or value eq "b"`: the ids, when that is all the filter says.

@@ -5,6 +5,7 @@ use crate::error::{Result, ScimError};
 use crate::path::{AttrPath, split_attr_path};
 use crate::schema::{Attribute, ResourceType, Returned};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 
 /// What the client asked to see.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,9 +21,14 @@ impl Projection {
             let Some(text) = text else {
                 return Ok(Vec::new());
             };
+            crate::filter::parser::refuse_nul(text, &format!("'{param}'"))?;
+            // A path listed twice decides nothing more: keeping one of each
+            // (ignoring case, as every match here does) bounds later work.
+            let mut seen = HashSet::new();
             text.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
+                .filter(|s| seen.insert(s.to_ascii_lowercase()))
                 .map(|s| {
                     // A bare schema URN names the whole extension.
                     if crate::path::has_urn_prefix(s)
@@ -79,7 +85,7 @@ impl Projection {
         if !self.attributes.is_empty() {
             return match Self::names(&self.attributes, rt, ext, attr) {
                 Some(subs) if subs.iter().any(Option::is_none) => Decision::Keep,
-                Some(subs) => Decision::Only(subs.into_iter().flatten().collect()),
+                Some(subs) => Decision::Only(lowercase_set(subs)),
                 None => Decision::Drop,
             };
         }
@@ -88,7 +94,7 @@ impl Projection {
         }
         match Self::names(&self.excluded, rt, ext, attr) {
             Some(subs) if subs.iter().any(Option::is_none) => Decision::Drop,
-            Some(subs) => Decision::Except(subs.into_iter().flatten().collect()),
+            Some(subs) => Decision::Except(lowercase_set(subs)),
             None => Decision::Keep,
         }
     }
@@ -141,12 +147,20 @@ impl Projection {
     }
 }
 
+/// Sub-attribute names, lowercased: a set, so a long `attributes=` list costs
+/// one look-up per key rather than a scan of the list.
+fn lowercase_set(subs: Vec<Option<String>>) -> HashSet<String> {
+    subs.into_iter().flatten().map(|s| s.to_ascii_lowercase()).collect()
+}
+
 #[derive(Debug, PartialEq)]
 enum Decision {
     Keep,
     Drop,
-    Only(Vec<String>),
-    Except(Vec<String>),
+    /// Only these sub-attributes (lowercased).
+    Only(HashSet<String>),
+    /// All but these sub-attributes (lowercased).
+    Except(HashSet<String>),
 }
 
 impl Decision {
@@ -189,10 +203,9 @@ impl Decision {
             Decision::Drop => None,
             Decision::Keep => map_value(value, &|_| true),
             Decision::Only(subs) => map_value(value, &|k| {
-                subs.iter().any(|s| s.eq_ignore_ascii_case(k))
-                    || attr.sub(k).is_some_and(|s| s.returned == Returned::Always)
+                subs.contains(&k.to_ascii_lowercase()) || attr.sub(k).is_some_and(|s| s.returned == Returned::Always)
             }),
-            Decision::Except(subs) => map_value(value, &|k| !subs.iter().any(|s| s.eq_ignore_ascii_case(k))),
+            Decision::Except(subs) => map_value(value, &|k| !subs.contains(&k.to_ascii_lowercase())),
         }
     }
 }

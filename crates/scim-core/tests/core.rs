@@ -5,11 +5,15 @@
 
 use proptest::prelude::*;
 use scim_core::filter::{self, CompValue, CompareOp, Filter};
-use scim_core::patch::{self, MemberChange};
+use scim_core::patch::{self, MemberChange, OpKind};
 use scim_core::resource;
-use scim_core::schema::{ENTERPRISE_USER_SCHEMA, ResourceType, Schema};
-use scim_core::{AttrPath, Projection, ScimType};
+use scim_core::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ResourceType, Schema, USER_SCHEMA};
+use scim_core::{AttrPath, Limits, Projection, ScimType};
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+
+/// The server's default limits, for every test not about limits.
+const LIMITS: Limits = Limits { max_multi_values: 1_000, max_members: 10_000, max_patch_operations: 1_000 };
 
 fn user() -> ResourceType {
     ResourceType::user()
@@ -205,7 +209,7 @@ fn multibyte_text_never_splits_a_character() {
     assert!(AttrPath::parse(" nҞ").is_err());
     assert!(Projection::parse(Some("abcé"), None).is_err());
     let ops = patch_ops(json!([{"op": "add", "value": {"abcé": 1}}]));
-    assert!(patch::apply(&bjensen(), &ops, &user()).is_ok());
+    assert!(patch::apply(&bjensen(), &ops, &user(), &LIMITS).is_ok());
 }
 
 #[test]
@@ -243,7 +247,7 @@ fn create_tolerates_what_idps_send() {
         "password": "1mz050nq",
         ENTERPRISE_USER_SCHEMA: {"department": null, "employeeNumber": "42"}
     });
-    let doc = resource::prepare(&body, &rt, None).unwrap();
+    let doc = resource::prepare(&body, &rt, None, &LIMITS).unwrap();
     assert_eq!(doc["userName"], "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1");
     assert_eq!(doc["emails"][0]["primary"], true);
     for absent in ["meta", "roles", "groups", "addresses", "title", "unknownThing", "id", "password", "UserName"] {
@@ -257,24 +261,26 @@ fn create_tolerates_what_idps_send() {
 fn create_validates_types_and_required() {
     let rt = user();
     let cases = [
-        (json!({"name": {"givenName": "x"}}), "'userName' is required"),
-        (json!({"userName": 5}), "'userName' must be a string"),
-        (json!({"userName": "a", "active": "maybe"}), "'active' must be a boolean"),
-        (json!({"userName": "a", "name": "x"}), "'name' must be an object"),
+        (json!({"schemas": [USER_SCHEMA], "name": {"givenName": "x"}}), "'userName' is required"),
+        (json!({"schemas": [USER_SCHEMA], "userName": 5}), "'userName' must be a string"),
+        (json!({"schemas": [USER_SCHEMA], "userName": "a", "active": "maybe"}), "'active' must be a boolean"),
+        (json!({"schemas": [USER_SCHEMA], "userName": "a", "name": "x"}), "'name' must be an object"),
         (
-            json!({"userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
+            json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
             "only one value of 'emails' may be primary",
         ),
-        (json!({"userName": "a", "x509Certificates": [{"value": 3}]}), "must be base64"),
+        (json!({"schemas": [USER_SCHEMA], "userName": "a", "x509Certificates": [{"value": 3}]}), "must be base64"),
         (json!([1]), "JSON object"),
     ];
     for (body, needle) in cases {
-        let err = resource::prepare(&body, &rt, None).expect_err(&body.to_string());
+        let err = resource::prepare(&body, &rt, None, &LIMITS).expect_err(&body.to_string());
         assert_eq!(err.status, 400);
         assert!(err.detail.contains(needle), "{body}: {}", err.detail);
     }
     // Booleans as strings are accepted (Entra) and stored as booleans.
-    let doc = resource::prepare(&json!({"userName": "a", "active": "False"}), &rt, None).unwrap();
+    let doc =
+        resource::prepare(&json!({"schemas": [USER_SCHEMA], "userName": "a", "active": "False"}), &rt, None, &LIMITS)
+            .unwrap();
     assert_eq!(doc["active"], false);
 }
 
@@ -285,13 +291,13 @@ fn groups_accept_the_adscim_schema_and_empty_members() {
                                   "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
                       "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1",
                       "meta": {"resourceType": "Group"}, "members": []});
-    let doc = resource::prepare(&body, &rt, None).unwrap();
+    let doc = resource::prepare(&body, &rt, None, &LIMITS).unwrap();
     assert_eq!(
         doc,
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                            "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1"})
     );
-    assert!(resource::prepare(&json!({"members": []}), &rt, None).is_err());
+    assert!(resource::prepare(&json!({"schemas": [GROUP_SCHEMA], "members": []}), &rt, None, &LIMITS).is_err());
 }
 
 #[test]
@@ -307,9 +313,17 @@ fn runtime_extension_schema() {
     .unwrap();
     let rt = user().with_extension(ext, false);
     let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
-    let doc = resource::prepare(&json!({"userName": "a", urn: {"Badge": 7}}), &rt, None).unwrap();
+    let doc =
+        resource::prepare(&json!({"schemas": [USER_SCHEMA], "userName": "a", urn: {"Badge": 7}}), &rt, None, &LIMITS)
+            .unwrap();
     assert_eq!(doc[urn]["badge"], 7);
-    let err = resource::prepare(&json!({"userName": "a", urn: {"costCode": "x"}}), &rt, None).unwrap_err();
+    let err = resource::prepare(
+        &json!({"schemas": [USER_SCHEMA], "userName": "a", urn: {"costCode": "x"}}),
+        &rt,
+        None,
+        &LIMITS,
+    )
+    .unwrap_err();
     assert!(err.detail.contains("badge' is required"), "{}", err.detail);
     let f = filter::parse_filter(&format!("{urn}:badge gt 5")).unwrap();
     filter::validate(&f, &rt).unwrap();
@@ -321,11 +335,11 @@ fn runtime_extension_schema() {
 // ---------------------------------------------------------------- PATCH
 
 fn patch_ops(ops: Value) -> Vec<patch::PatchOp> {
-    patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops})).unwrap()
+    patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops}), &LIMITS).unwrap()
 }
 
 fn run(doc: &Value, ops: Value, rt: &ResourceType) -> scim_core::Result<Value> {
-    patch::apply(doc, &patch_ops(ops), rt)
+    patch::apply(doc, &patch_ops(ops), rt, &LIMITS)
 }
 
 fn group_doc() -> Value {
@@ -484,10 +498,10 @@ fn patch_errors() {
     ];
     for (ops, scim_type) in cases {
         let before = bjensen();
-        match patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops})) {
+        match patch::parse(&json!({"schemas": [patch::PATCH_SCHEMA], "Operations": ops}), &LIMITS) {
             Err(e) => assert_eq!(e.scim_type, Some(scim_type), "{ops}: {e}"),
             Ok(parsed) => {
-                let e = patch::apply(&before, &parsed, &u).expect_err(&ops.to_string());
+                let e = patch::apply(&before, &parsed, &u, &LIMITS).expect_err(&ops.to_string());
                 assert_eq!(e.scim_type, Some(scim_type), "{ops}: {e}");
                 assert_eq!(e.status, 400);
             }
@@ -497,7 +511,7 @@ fn patch_errors() {
     for body in
         [json!({"Operations": [{"op": "move", "path": "a"}]}), json!({"schemas": ["x"], "Operations": []}), json!([])]
     {
-        assert_eq!(patch::parse(&body).unwrap_err().scim_type, Some(ScimType::InvalidSyntax), "{body}");
+        assert_eq!(patch::parse(&body, &LIMITS).unwrap_err().scim_type, Some(ScimType::InvalidSyntax), "{body}");
     }
 }
 
@@ -507,7 +521,7 @@ fn patch_is_atomic() {
     let ops = patch_ops(json!([{"op": "replace", "path": "displayName", "value": "changed"},
                                {"op": "replace", "path": "nope", "value": 1}]));
     let doc = bjensen();
-    assert!(patch::apply(&doc, &ops, &u).is_err());
+    assert!(patch::apply(&doc, &ops, &u, &LIMITS).is_err());
     assert_eq!(doc["displayName"], "Babs Jensen");
 }
 
@@ -660,7 +674,7 @@ fn member_changes_split_from_group_patch() {
         {"op": "remove", "path": "members"},
         {"op": "remove", "path": "members[type eq \"Group\"]"},
     ]));
-    let (doc_ops, changes) = patch::split_members(&ops, &g).unwrap();
+    let (doc_ops, changes) = patch::split_members(&ops, &g, &LIMITS).unwrap();
     assert_eq!(doc_ops.len(), 1);
     assert_eq!(
         changes,
@@ -678,7 +692,7 @@ fn member_changes_split_from_group_patch() {
         ]
     );
     let bad = patch_ops(json!([{"op": "add", "path": "members", "value": [{"display": "no id"}]}]));
-    assert!(patch::split_members(&bad, &g).is_err());
+    assert!(patch::split_members(&bad, &g, &LIMITS).is_err());
 }
 
 // ---------------------------------------------------------------- projection
@@ -747,7 +761,8 @@ fn arb_value() -> impl Strategy<Value = CompValue> {
         any::<bool>().prop_map(CompValue::Bool),
         any::<i64>().prop_map(|n| CompValue::Num(n.into())),
         (-1.0e6f64..1.0e6).prop_map(|f| CompValue::Num(serde_json::Number::from_f64(f).unwrap())),
-        any::<String>().prop_map(CompValue::Str),
+        // No NUL: a filter holding one is refused (invalidValue), tested on its own.
+        any::<String>().prop_map(|s| CompValue::Str(s.replace('\0', ""))),
     ]
 }
 
@@ -891,13 +906,13 @@ proptest! {
     #[test]
     fn patch_never_panics_and_fails_cleanly(ops in prop::collection::vec(arb_patch_op(), 1..5)) {
         let rt = user();
-        let doc = resource::prepare(&bjensen(), &rt, None).unwrap();
+        let doc = resource::prepare(&bjensen(), &rt, None, &LIMITS).unwrap();
         let before = doc.clone();
-        if let Ok(parsed) = patch::parse(&json!({"Operations": ops})) {
-            match patch::apply(&doc, &parsed, &rt) {
+        if let Ok(parsed) = patch::parse(&json!({"Operations": ops}), &LIMITS) {
+            match patch::apply(&doc, &parsed, &rt, &LIMITS) {
                 Ok(out) => {
                     // The result is still a valid user: it survives validation unchanged in its required parts.
-                    prop_assert!(resource::prepare(&out, &rt, None).is_ok(), "result invalid: {}", out);
+                    prop_assert!(resource::prepare(&out, &rt, None, &LIMITS).is_ok(), "result invalid: {}", out);
                 }
                 Err(e) => prop_assert_eq!(e.status, 400),
             }
@@ -929,12 +944,758 @@ fn value_path_writes_create_only_valid_elements() {
     let ops = patch_ops(json!([{"op": "add", "path": "x509Certificates[value eq 5].display", "value": "x"}]));
     assert!(
         patch::parse(
-            &json!({"Operations": [{"op": "add", "path": "x509Certificates[value eq 5].display", "value": "x"}]})
+            &json!({"Operations": [{"op": "add", "path": "x509Certificates[value eq 5].display", "value": "x"}]}),
+            &LIMITS
         )
         .is_ok()
     );
-    let err = patch::apply(&bjensen(), &ops, &user()).unwrap_err();
+    let err = patch::apply(&bjensen(), &ops, &user(), &LIMITS).unwrap_err();
     assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{err}");
     let f = filter::parse_filter("x509Certificates.value eq true").unwrap();
     assert_eq!(filter::validate(&f, &user()).unwrap_err().scim_type, Some(ScimType::InvalidFilter));
+}
+
+// ---------------------------------------------------------------- limits
+
+/// Limits no test input reaches, for tests about something else.
+const NO_LIMITS: Limits =
+    Limits { max_multi_values: usize::MAX, max_members: usize::MAX, max_patch_operations: usize::MAX };
+
+fn group() -> ResourceType {
+    ResourceType::group()
+}
+
+fn emails(n: usize) -> Value {
+    Value::Array((0..n).map(|i| json!({"value": format!("u{i}@example.com"), "type": "work"})).collect())
+}
+
+fn members(n: usize) -> Value {
+    Value::Array((0..n).map(|i| json!({"value": format!("m{i}")})).collect())
+}
+
+#[test]
+fn limits_defaults() {
+    assert_eq!(Limits::default(), Limits { max_multi_values: 1_000, max_members: 10_000, max_patch_operations: 1_000 });
+    assert_eq!(Limits::default(), LIMITS);
+    assert_eq!(scim_core::limits::MAX_INDEXED_BYTES, 1024);
+}
+
+#[test]
+fn prepare_refuses_too_many_values_with_413() {
+    let body = json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": emails(20_000)});
+    let err = resource::prepare(&body, &user(), None, &LIMITS).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert_eq!(err.scim_type, None);
+    assert_eq!(
+        err.detail,
+        "'emails' has 20000 values; this server accepts at most 1000 values per attribute (--max-multi-values)"
+    );
+    // At the limit is fine, and a PUT is held to the same limit.
+    let body = json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": emails(1_000)});
+    assert_eq!(resource::prepare(&body, &user(), None, &LIMITS).unwrap()["emails"].as_array().unwrap().len(), 1_000);
+    let over = json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": emails(1_001)});
+    let existing = resource::prepare(&body, &user(), None, &LIMITS).unwrap();
+    assert_eq!(resource::prepare(&over, &user(), Some(&existing), &LIMITS).unwrap_err().status, 413);
+    // Extension attributes count too.
+    let ext = Schema::from_json(&json!({
+        "id": "urn:example:params:scim:schemas:extension:acme:2.0:User",
+        "attributes": [{"name": "badges", "type": "string", "multiValued": true}]
+    }))
+    .unwrap();
+    let rt = user().with_extension(ext, false);
+    let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+    let badges: Vec<String> = (0..1_001).map(|i| format!("b{i}")).collect();
+    let err = resource::prepare(
+        &json!({"schemas": [USER_SCHEMA], "userName": "a", urn: {"badges": badges}}),
+        &rt,
+        None,
+        &LIMITS,
+    )
+    .unwrap_err();
+    assert_eq!(err.status, 413);
+    assert!(err.detail.starts_with(&format!("'{urn}:badges' has 1001 values")), "{}", err.detail);
+}
+
+#[test]
+fn prepare_counts_group_members_against_max_members() {
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": members(20_000)});
+    let err = resource::prepare(&body, &group(), None, &LIMITS).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert_eq!(
+        err.detail,
+        "'members' has 20000 values; this server accepts at most 10000 members per request (--max-members-per-request)"
+    );
+    // More members than max_multi_values is fine: members have their own limit.
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": members(5_000)});
+    assert_eq!(resource::prepare(&body, &group(), None, &LIMITS).unwrap()["members"].as_array().unwrap().len(), 5_000);
+}
+
+#[test]
+fn prepare_counts_values_before_reading_them() {
+    // 100,000 values that are each invalid: the count is refused first (413, not 400),
+    // so the values are never coerced.
+    let junk = Value::Array(vec![json!(42); 100_000]);
+    let body = json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": junk});
+    let err = resource::prepare(&body, &user(), None, &LIMITS).unwrap_err();
+    assert_eq!(err.status, 413, "{}", err.detail);
+    assert!(err.detail.contains("100000"), "{}", err.detail);
+}
+
+#[test]
+fn patch_parse_refuses_too_many_operations() {
+    let op = json!({"op": "replace", "path": "displayName", "value": "x"});
+    let body = json!({"schemas": [patch::PATCH_SCHEMA], "Operations": vec![op.clone(); 1_001]});
+    let err = patch::parse(&body, &LIMITS).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert_eq!(
+        err.detail,
+        "'Operations' has 1001 operations; this server accepts at most 1000 operations per request \
+         (--max-patch-operations)"
+    );
+    let body = json!({"schemas": [patch::PATCH_SCHEMA], "Operations": vec![op.clone(); 1_000]});
+    assert_eq!(patch::parse(&body, &LIMITS).unwrap().len(), 1_000);
+    // Counted before any operation is read: 100,000 invalid operations are a 413.
+    let body = json!({"Operations": vec![json!({"op": "move"}); 100_000]});
+    assert_eq!(patch::parse(&body, &LIMITS).unwrap_err().status, 413);
+}
+
+#[test]
+fn patch_apply_refuses_a_result_over_the_limit() {
+    let u = user();
+    let mut doc = bjensen();
+    doc.as_object_mut().unwrap().remove("emails");
+    let add = |from: usize, n: usize| {
+        let values: Vec<Value> =
+            (from..from + n).map(|i| json!({"value": format!("u{i}@example.com"), "type": "work"})).collect();
+        json!({"op": "add", "path": "emails", "value": values})
+    };
+    // One operation with too many values: refused before they are read.
+    let err = run(&doc, json!([add(0, 1_001)]), &u).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert!(
+        err.detail.contains("'emails' has 1001 values") && err.detail.contains("--max-multi-values"),
+        "{}",
+        err.detail
+    );
+    // Counted before the values are read: 100,000 invalid values are a 413, not a 400.
+    let junk = Value::Array(vec![json!(42); 100_000]);
+    assert_eq!(run(&doc, json!([{"op": "add", "path": "emails", "value": junk}]), &u).unwrap_err().status, 413);
+    let junk = Value::Array(vec![json!(42); 100_000]);
+    assert_eq!(run(&doc, json!([{"op": "remove", "path": "emails", "value": junk}]), &u).unwrap_err().status, 413);
+    // Two operations that together pass the limit.
+    let err = run(&doc, json!([add(0, 600), add(600, 600)]), &u).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert!(err.detail.contains("'emails' has 1200 values"), "{}", err.detail);
+    // The limit holds after each operation: a later removal does not make an
+    // intermediate excess acceptable, so the work a request can cause stays bounded.
+    let err = run(&doc, json!([add(0, 600), add(600, 600), {"op": "remove", "path": "emails"}]), &u).unwrap_err();
+    assert_eq!(err.status, 413);
+    // Re-adding the same values does not count twice.
+    let out = run(&doc, json!([add(0, 600), add(0, 600), add(300, 400)]), &u).unwrap();
+    assert_eq!(out["emails"].as_array().unwrap().len(), 700);
+    // A path-less value object and a replace are held to the same limit.
+    let err = run(&doc, json!([{"op": "replace", "value": {"emails": emails(1_001)}}]), &u).unwrap_err();
+    assert_eq!(err.status, 413);
+    // Read-only values the server keeps in a document (a user's groups) are not counted.
+    let mut in_many_groups = bjensen();
+    in_many_groups["groups"] = members(1_500);
+    let out = run(&in_many_groups, json!([{"op": "replace", "path": "title", "value": "T"}]), &u).unwrap();
+    assert_eq!(out["groups"].as_array().unwrap().len(), 1_500);
+    // Group members in a patched document count against max_members.
+    let small = Limits { max_members: 3, ..LIMITS };
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]}]));
+    let err = patch::apply(&group_doc(), &ops, &group(), &small).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert!(err.detail.contains("'members' has 4 values") && err.detail.contains("--max-members-per-request"));
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": "a"}]}]));
+    assert!(patch::apply(&group_doc(), &ops, &group(), &small).is_ok());
+}
+
+#[test]
+fn split_members_counts_member_values_over_all_operations() {
+    let g = group();
+    let ops = patch_ops(json!([
+        {"op": "add", "path": "members", "value": members(6_000)},
+        {"op": "remove", "path": "members", "value": members(3_000)},
+        {"op": "replace", "value": {"members": members(2_000), "displayName": "x"}},
+    ]));
+    let err = patch::split_members(&ops, &g, &LIMITS).unwrap_err();
+    assert_eq!(err.status, 413);
+    assert_eq!(
+        err.detail,
+        "'members' has 11000 values over all operations; this server accepts at most 10000 members per request \
+         (--max-members-per-request)"
+    );
+    let ops = patch_ops(json!([
+        {"op": "add", "path": "members", "value": members(6_000)},
+        {"op": "remove", "path": "members[value eq \"a\" or value eq \"b\"]"},
+    ]));
+    let (_, changes) = patch::split_members(&ops, &g, &LIMITS).unwrap();
+    assert_eq!(changes.len(), 2);
+    let tight = Limits { max_members: 6_001, ..LIMITS };
+    assert_eq!(patch::split_members(&ops, &g, &tight).unwrap_err().status, 413, "filter ids count too");
+    // Counted before reading: 100,000 members without ids are a 413, not a 400.
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": vec![json!({}); 100_000]}]));
+    assert_eq!(patch::split_members(&ops, &g, &LIMITS).unwrap_err().status, 413);
+}
+
+// ------------------------------------------- what a database cannot hold
+
+fn user_body(fields: Value) -> Value {
+    let mut body = json!({"schemas": [USER_SCHEMA], "userName": "a"});
+    body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    body
+}
+
+fn assert_invalid_value(result: scim_core::Result<impl std::fmt::Debug>, detail: &str) {
+    let err = result.expect_err(detail);
+    assert_eq!((err.status, err.scim_type), (400, Some(ScimType::InvalidValue)), "{}", err.detail);
+    assert_eq!(err.detail, detail);
+}
+
+#[test]
+fn nul_characters_are_refused_in_resources() {
+    let u = user();
+    let nul = |name: &str| format!("'{name}' contains a NUL character (\\u0000), which cannot be stored");
+    assert_invalid_value(
+        resource::prepare(&user_body(json!({"displayName": "a\u{0}b"})), &u, None, &LIMITS),
+        &nul("displayName"),
+    );
+    assert_invalid_value(
+        resource::prepare(&user_body(json!({"emails": [{"value": "x\u{0}@y"}]})), &u, None, &LIMITS),
+        &nul("emails.value"),
+    );
+    assert_invalid_value(
+        resource::prepare(&user_body(json!({"name": {"givenName": "\u{0}"}})), &u, None, &LIMITS),
+        &nul("name.givenName"),
+    );
+    assert_invalid_value(
+        resource::prepare(&user_body(json!({ENTERPRISE_USER_SCHEMA: {"department": "\u{0}"}})), &u, None, &LIMITS),
+        &nul(&format!("{ENTERPRISE_USER_SCHEMA}:department")),
+    );
+    assert_invalid_value(
+        resource::prepare(&user_body(json!({ENTERPRISE_USER_SCHEMA: {"manager": "m\u{0}"}})), &u, None, &LIMITS),
+        &nul(&format!("{ENTERPRISE_USER_SCHEMA}:manager.value")),
+    );
+    let group_body =
+        json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "m", "display": "\u{0}"}]});
+    assert_invalid_value(resource::prepare(&group_body, &group(), None, &LIMITS), &nul("members.display"));
+    // What is not kept may hold anything: unknown attributes, the password.
+    let body = user_body(json!({"unknown": "\u{0}", "password": "p\u{0}"}));
+    assert!(resource::prepare(&body, &u, None, &LIMITS).is_ok());
+    // PATCH results, with and without a path.
+    assert_invalid_value(
+        run(&bjensen(), json!([{"op": "replace", "path": "displayName", "value": "\u{0}"}]), &u),
+        &nul("displayName"),
+    );
+    assert_invalid_value(run(&bjensen(), json!([{"op": "add", "value": {"nickName": "\u{0}"}}]), &u), &nul("nickName"));
+    assert_invalid_value(
+        run(&bjensen(), json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "\u{0}"}]), &u),
+        &nul("emails.value"),
+    );
+    // Member values split from a group PATCH.
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": "m\u{0}"}]}]));
+    assert_invalid_value(patch::split_members(&ops, &group(), &LIMITS), &nul("members.value"));
+    let ops = patch_ops(json!([{"op": "replace", "value": {"members": [{"value": "m", "display": "\u{0}"}]}}]));
+    assert_invalid_value(patch::split_members(&ops, &group(), &LIMITS), &nul("members.display"));
+}
+
+#[test]
+fn nul_characters_are_refused_in_filters_and_paths() {
+    assert_invalid_value(
+        filter::parse_filter(r#"userName eq "a\u0000""#),
+        "the value compared with 'userName' contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        filter::parse_filter(r#"emails[value eq "\u0000"]"#),
+        "the value compared with 'value' contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        filter::parse_filter("userName eq \"a\u{0}\""),
+        "the filter contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        filter::parse_filter("user\u{0}Name pr"),
+        "the filter contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        scim_core::PatchPath::parse("emails[type eq \"w\u{0}\"].value"),
+        "the PATCH path contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        scim_core::PatchPath::parse(r#"emails[type eq "\u0000"].value"#),
+        "the value compared with 'type' contains a NUL character (\\u0000), which cannot be stored",
+    );
+    let body = json!({"Operations": [{"op": "remove", "path": "title\u{0}"}]});
+    assert_eq!(patch::parse(&body, &LIMITS).unwrap_err().scim_type, Some(ScimType::InvalidValue));
+    assert_invalid_value(
+        AttrPath::parse("userName\u{0}"),
+        "the attribute path contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        Projection::parse(Some("userName,\u{0}"), None),
+        "'attributes' contains a NUL character (\\u0000), which cannot be stored",
+    );
+    assert_invalid_value(
+        Projection::parse(None, Some("\u{0}")),
+        "'excludedAttributes' contains a NUL character (\\u0000), which cannot be stored",
+    );
+}
+
+#[test]
+fn indexed_strings_are_bounded() {
+    let u = user();
+    let long = "x".repeat(2_700);
+    let too_long = |name: &str, n: usize| format!("'{name}' is {n} bytes long; at most 1024 bytes are accepted");
+    for name in ["userName", "externalId", "displayName"] {
+        assert_invalid_value(
+            resource::prepare(&user_body(json!({name: long})), &u, None, &LIMITS),
+            &too_long(name, 2_700),
+        );
+        // At the limit is fine; bytes are counted, not characters.
+        assert!(resource::prepare(&user_body(json!({name: "x".repeat(1_024)})), &u, None, &LIMITS).is_ok());
+        assert_invalid_value(
+            resource::prepare(&user_body(json!({name: "é".repeat(513)})), &u, None, &LIMITS),
+            &too_long(name, 1_026),
+        );
+        assert_invalid_value(
+            run(&bjensen(), json!([{"op": "replace", "path": name, "value": long}]), &u),
+            &too_long(name, 2_700),
+        );
+    }
+    let g = group();
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": long});
+    assert_invalid_value(resource::prepare(&body, &g, None, &LIMITS), &too_long("displayName", 2_700));
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "externalId": long});
+    assert_invalid_value(resource::prepare(&body, &g, None, &LIMITS), &too_long("externalId", 2_700));
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": long}]});
+    assert_invalid_value(resource::prepare(&body, &g, None, &LIMITS), &too_long("members.value", 2_700));
+    assert_invalid_value(
+        run(&group_doc(), json!([{"op": "replace", "value": {"displayName": long}}]), &g),
+        &too_long("displayName", 2_700),
+    );
+    assert_invalid_value(
+        run(&group_doc(), json!([{"op": "add", "path": "members", "value": [{"value": long}]}]), &g),
+        &too_long("members.value", 2_700),
+    );
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": long}]}]));
+    assert_invalid_value(patch::split_members(&ops, &g, &LIMITS), &too_long("members.value", 2_700));
+    let ops = patch_ops(json!([{"op": "remove", "path": format!("members[value eq \"{long}\"]")}]));
+    assert_invalid_value(patch::split_members(&ops, &g, &LIMITS), &too_long("members.value", 2_700));
+    // Strings nobody indexes may be longer.
+    assert!(resource::prepare(&user_body(json!({"title": long})), &u, None, &LIMITS).is_ok());
+}
+
+#[test]
+fn blank_user_name_is_refused() {
+    let u = user();
+    for blank in ["", "   ", "\t\n"] {
+        assert_invalid_value(
+            resource::prepare(&json!({"schemas": [USER_SCHEMA], "userName": blank}), &u, None, &LIMITS),
+            "'userName' must not be empty",
+        );
+        assert_invalid_value(
+            run(&bjensen(), json!([{"op": "replace", "path": "userName", "value": blank}]), &u),
+            "'userName' must not be empty",
+        );
+        assert_invalid_value(
+            run(&bjensen(), json!([{"op": "replace", "value": {"userName": blank}}]), &u),
+            "'userName' must not be empty",
+        );
+    }
+}
+
+#[test]
+fn schemas_must_name_the_core_schema() {
+    let u = user();
+    let expected = format!("'schemas' must include '{USER_SCHEMA}'");
+    assert_invalid_value(
+        resource::prepare(&json!({"userName": "a"}), &u, None, &LIMITS),
+        &format!("'schemas' is missing; it must include '{USER_SCHEMA}'"),
+    );
+    assert_invalid_value(
+        resource::prepare(&json!({"schemas": null, "userName": "a"}), &u, None, &LIMITS),
+        &format!("'schemas' is missing; it must include '{USER_SCHEMA}'"),
+    );
+    assert_invalid_value(
+        resource::prepare(&json!({"schemas": 5, "userName": "a"}), &u, None, &LIMITS),
+        &format!("'schemas' must be an array of schema URNs that includes '{USER_SCHEMA}'"),
+    );
+    for wrong in [json!([GROUP_SCHEMA]), json!([]), json!([ENTERPRISE_USER_SCHEMA]), json!(GROUP_SCHEMA), json!([7])] {
+        assert_invalid_value(
+            resource::prepare(&json!({"schemas": wrong, "userName": "a"}), &u, None, &LIMITS),
+            &expected,
+        );
+    }
+    // A PUT is held to the same rule.
+    let existing = resource::prepare(&bjensen(), &u, None, &LIMITS).unwrap();
+    assert_invalid_value(
+        resource::prepare(&json!({"userName": "a"}), &u, Some(&existing), &LIMITS),
+        &format!("'schemas' is missing; it must include '{USER_SCHEMA}'"),
+    );
+    // Tolerated: any case, a lone string, unknown URNs beside it, the key in any case.
+    for ok in [
+        json!({"schemas": [USER_SCHEMA.to_uppercase()], "userName": "a"}),
+        json!({"schemas": USER_SCHEMA, "userName": "a"}),
+        json!({"schemas": ["urn:unknown", 3, USER_SCHEMA], "userName": "a"}),
+        json!({"Schemas": [USER_SCHEMA], "userName": "a"}),
+    ] {
+        let doc = resource::prepare(&ok, &u, None, &LIMITS).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(doc["schemas"], json!([USER_SCHEMA]));
+    }
+    // A group body must name the Group schema.
+    let g = group();
+    assert_invalid_value(
+        resource::prepare(&json!({"schemas": [USER_SCHEMA], "displayName": "G"}), &g, None, &LIMITS),
+        &format!("'schemas' must include '{GROUP_SCHEMA}'"),
+    );
+}
+
+#[test]
+fn onelogin_pre_rfc_core_urn_in_schemas() {
+    // OneLogin's SCIM templates send the pre-RFC URN: accepted for a User only.
+    let body = json!({"schemas": ["urn:scim:schemas:core:2.0"], "userName": "a"});
+    let doc = resource::prepare(&body, &user(), None, &LIMITS).unwrap();
+    assert_eq!(doc["schemas"], json!([USER_SCHEMA]));
+    let body = json!({"schemas": ["urn:scim:schemas:core:2.0"], "displayName": "G"});
+    assert_eq!(resource::prepare(&body, &group(), None, &LIMITS).unwrap_err().scim_type, Some(ScimType::InvalidValue));
+}
+
+// -------------------------------------------- value filters that match nothing
+
+#[test]
+fn replace_with_an_unmatched_value_filter_is_no_target() {
+    let u = user();
+    for path in [
+        r#"emails[type eq "pager"].value"#,                     // not a canonical email type
+        r#"emails[value eq "nobody@example.com"].type"#,        // not a type filter
+        r#"emails[type eq "other"]"#,                           // no sub-attribute after the filter
+        r#"emails[type eq "other" and primary eq true].value"#, // more than the type
+        r#"emails[type ne "work" and type ne "home"].value"#,
+        r#"roles[type eq "admin"].value"#, // roles have no canonical types
+    ] {
+        let err = run(&bjensen(), json!([{"op": "replace", "path": path, "value": "x"}]), &u).unwrap_err();
+        assert_eq!(err.scim_type, Some(ScimType::NoTarget), "{path}: {err}");
+        assert_eq!(err.status, 400);
+    }
+    // `add` keeps creating the element from the filter's eq terms.
+    let out =
+        run(&bjensen(), json!([{"op": "add", "path": "emails[type eq \"pager\"].value", "value": "p@x.org"}]), &u)
+            .unwrap();
+    assert_eq!(out["emails"][2], json!({"type": "pager", "value": "p@x.org"}));
+    // Entra's form creates it; the canonical type is compared ignoring case (emails.type is not caseExact).
+    let out =
+        run(&bjensen(), json!([{"op": "replace", "path": "emails[type eq \"OTHER\"].value", "value": "o@x.org"}]), &u)
+            .unwrap();
+    assert_eq!(out["emails"][2], json!({"type": "OTHER", "value": "o@x.org"}));
+    // A matching replace is untouched by the rule.
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"value": "h@x.org"}}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["emails"][1], json!({"value": "h@x.org"}));
+}
+
+#[test]
+fn unmatched_replace_follows_the_case_rules_of_the_type() {
+    let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+    let ext = Schema::from_json(&json!({
+        "id": urn,
+        "attributes": [{"name": "badges", "type": "complex", "multiValued": true, "subAttributes": [
+            {"name": "value", "type": "string"},
+            {"name": "type", "type": "string", "caseExact": true, "canonicalValues": ["Gold", "Silver"]}
+        ]}]
+    }))
+    .unwrap();
+    let rt = user().with_extension(ext, false);
+    let err = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": format!("{urn}:badges[type eq \"gold\"].value"), "value": "1"}]),
+        &rt,
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::NoTarget), "{err}");
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": format!("{urn}:badges[type eq \"Gold\"].value"), "value": "1"}]),
+        &rt,
+    )
+    .unwrap();
+    assert_eq!(out[urn]["badges"], json!([{"type": "Gold", "value": "1"}]));
+}
+
+// ------------------------------------------- unquoted filter values (tolerated)
+
+#[test]
+fn authentik_unquoted_filter_value() {
+    // authentik up to 2025.6 looks users up with `userName eq alice`, unquoted.
+    let f = filter::parse_filter("userName eq alice").unwrap();
+    assert_eq!(f, Filter::eq(AttrPath::new("userName"), CompValue::Str("alice".into())));
+    filter::validate(&f, &user()).unwrap();
+    let alice =
+        resource::prepare(&json!({"schemas": [USER_SCHEMA], "userName": "alice"}), &user(), None, &LIMITS).unwrap();
+    assert!(filter::matches(&f, &alice, &user()));
+    assert!(!filter::matches(&f, &bjensen(), &user()));
+}
+
+#[test]
+fn keycloak_scim2_storage_unquoted_value_path() {
+    // suvera keycloak-scim2-storage writes `emails[type eq work].value`, unquoted.
+    let u = user();
+    let out = run(
+        &bjensen(),
+        json!([{"op": "replace", "path": "emails[type eq work].value", "value": "kc@example.com"}]),
+        &u,
+    )
+    .unwrap();
+    assert_eq!(out["emails"][0], json!({"value": "kc@example.com", "type": "work", "primary": true}));
+    let mut bare = bjensen();
+    bare.as_object_mut().unwrap().remove("emails");
+    let out =
+        run(&bare, json!([{"op": "replace", "path": "emails[type eq work].value", "value": "kc@example.com"}]), &u)
+            .unwrap();
+    assert_eq!(out["emails"], json!([{"type": "work", "value": "kc@example.com"}]));
+}
+
+// ------------------------------------------- linear work on 100,000 values
+
+/// A deterministic stream of numbers below `pool` (xorshift), so that 100,000
+/// values with many repeats cost no proptest shrinking machinery.
+fn picks(seed: u64, n: usize, pool: u64) -> Vec<u64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % pool
+        })
+        .collect()
+}
+
+fn email_of(k: u64) -> Value {
+    let kinds = ["work", "home", "other"];
+    json!({"value": format!("u{}@example.com", k / 3), "type": kinds[(k % 3) as usize]})
+}
+
+fn member_of(k: u64) -> Value {
+    // Several displays for one id: the same member, identified by value.
+    json!({"value": format!("m{}", k / 2), "display": format!("d{}", k % 2)})
+}
+
+/// The reference de-duplication: keep the first of each value, by JSON text.
+fn dedup_reference(items: impl IntoIterator<Item = Value>) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    items.into_iter().filter(|v| seen.insert(v.to_string())).collect()
+}
+
+/// The reference `add` for members: an added member replaces the first with its value, or is appended.
+fn add_members_reference(existing: Vec<Value>, added: Vec<Value>) -> Vec<Value> {
+    let mut out = existing;
+    let mut index = HashMap::new();
+    for (i, m) in out.iter().enumerate() {
+        index.entry(m["value"].to_string()).or_insert(i);
+    }
+    for m in dedup_reference(added) {
+        match index.get(&m["value"].to_string()) {
+            Some(&i) => out[i] = m,
+            None => {
+                index.insert(m["value"].to_string(), out.len());
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+// The helpers below move or clone 100,000 values rather than pass them
+// through `json!`, which would serialise each one again.
+
+fn emails_doc(emails: &[Value]) -> Value {
+    let mut body = json!({"schemas": [USER_SCHEMA], "userName": "a"});
+    body["emails"] = Value::Array(emails.to_vec());
+    resource::prepare(&body, &user(), None, &NO_LIMITS).unwrap()
+}
+
+fn group_with(members: &[Value]) -> Value {
+    let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": "G"});
+    body["members"] = Value::Array(members.to_vec());
+    resource::prepare(&body, &group(), None, &NO_LIMITS).unwrap()
+}
+
+/// One PATCH operation on `path` with these values.
+fn op_with(kind: patch::OpKind, path: &str, values: &[Value]) -> Vec<patch::PatchOp> {
+    let path = Some(scim_core::PatchPath::parse(path).unwrap());
+    vec![patch::PatchOp { kind, path, value: Some(Value::Array(values.to_vec())) }]
+}
+
+fn values_of(doc: &Value, name: &str) -> Vec<Value> {
+    doc.get(name).and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+fn check_prepare_dedup(seed: u64, pool: u64, n: usize) -> Result<(), TestCaseError> {
+    let sent: Vec<Value> = picks(seed, n, pool).into_iter().map(email_of).collect();
+    prop_assert_eq!(values_of(&emails_doc(&sent), "emails"), dedup_reference(sent));
+    Ok(())
+}
+
+fn check_patch_add(seed: u64, pool: u64, n: usize) -> Result<(), TestCaseError> {
+    let existing: Vec<Value> = picks(seed ^ 0x5eed, n / 2, pool).into_iter().map(email_of).collect();
+    let added: Vec<Value> = picks(seed, n, pool).into_iter().map(email_of).collect();
+    let ops = op_with(OpKind::Add, "emails", &added);
+    let out = patch::apply(&emails_doc(&existing), &ops, &user(), &NO_LIMITS).unwrap();
+    prop_assert_eq!(values_of(&out, "emails"), dedup_reference(existing.into_iter().chain(added)));
+
+    // Group members are identified by value.
+    let existing: Vec<Value> = picks(seed ^ 0xfeed, n / 2, pool).into_iter().map(member_of).collect();
+    let added: Vec<Value> = picks(seed, n, pool).into_iter().map(member_of).collect();
+    let ops = op_with(OpKind::Add, "members", &added);
+    let out = patch::apply(&group_with(&existing), &ops, &group(), &NO_LIMITS).unwrap();
+    prop_assert_eq!(values_of(&out, "members"), add_members_reference(dedup_reference(existing), added));
+    Ok(())
+}
+
+fn check_patch_remove(seed: u64, pool: u64, n: usize) -> Result<(), TestCaseError> {
+    // Members: a listed member, bare `{value}` or with a display, removes by value.
+    let existing = dedup_reference(picks(seed ^ 0xfeed, n, pool).into_iter().map(member_of));
+    let listed: Vec<Value> = picks(seed, n, pool)
+        .into_iter()
+        .map(|k| if k % 4 == 0 { json!({"value": member_of(k)["value"]}) } else { member_of(k) })
+        .collect();
+    let gone: HashSet<String> = listed.iter().map(|m| m["value"].to_string()).collect();
+    let ops = op_with(OpKind::Remove, "members", &listed);
+    let out = patch::apply(&group_with(&existing), &ops, &group(), &NO_LIMITS).unwrap();
+    let expected: Vec<Value> = existing.into_iter().filter(|m| !gone.contains(&m["value"].to_string())).collect();
+    prop_assert_eq!(values_of(&out, "members"), expected);
+
+    // Emails: a listed email removes the equal one; a bare `{value}` every one with that value.
+    let existing = dedup_reference(picks(seed ^ 0x5eed, n, pool).into_iter().map(email_of));
+    let listed: Vec<Value> = picks(seed, n, pool)
+        .into_iter()
+        .map(|k| if k % 5 == 0 { json!({"value": email_of(k)["value"]}) } else { email_of(k) })
+        .collect();
+    let whole: HashSet<String> = listed.iter().map(Value::to_string).collect();
+    let bare: HashSet<String> =
+        listed.iter().filter(|l| l.as_object().unwrap().len() == 1).map(|l| l["value"].to_string()).collect();
+    let ops = op_with(OpKind::Remove, "emails", &listed);
+    let out = patch::apply(&emails_doc(&existing), &ops, &user(), &NO_LIMITS).unwrap();
+    let expected: Vec<Value> = existing
+        .into_iter()
+        .filter(|e| !whole.contains(&e.to_string()) && !bare.contains(&e["value"].to_string()))
+        .collect();
+    prop_assert_eq!(values_of(&out, "emails"), expected);
+    Ok(())
+}
+
+fn check_patch_replace(seed: u64, pool: u64, n: usize) -> Result<(), TestCaseError> {
+    let existing: Vec<Value> = picks(seed ^ 0x5eed, n / 10, pool).into_iter().map(email_of).collect();
+    let sent: Vec<Value> = picks(seed, n, pool).into_iter().map(email_of).collect();
+    let ops = op_with(OpKind::Replace, "emails", &sent);
+    let out = patch::apply(&emails_doc(&existing), &ops, &user(), &NO_LIMITS).unwrap();
+    prop_assert_eq!(values_of(&out, "emails"), dedup_reference(sent));
+    Ok(())
+}
+
+fn check_split_members(seed: u64, pool: u64, n: usize) -> Result<(), TestCaseError> {
+    let added: Vec<Value> = picks(seed, n, pool).into_iter().map(member_of).collect();
+    let removed: Vec<Value> = picks(seed ^ 1, n, pool).into_iter().map(|k| json!({"value": format!("m{k}")})).collect();
+    let ops = [op_with(OpKind::Add, "members", &added), op_with(OpKind::Remove, "members", &removed)].concat();
+    let (doc_ops, changes) = patch::split_members(&ops, &group(), &Limits { max_members: 2 * n, ..LIMITS }).unwrap();
+    prop_assert!(doc_ops.is_empty());
+    let removed_ids: Vec<String> =
+        dedup_reference(removed).into_iter().map(|m| m["value"].as_str().unwrap().to_string()).collect();
+    prop_assert_eq!(changes, vec![MemberChange::Add(dedup_reference(added)), MemberChange::Remove(removed_ids)]);
+    if n > 0 {
+        let err = patch::split_members(&ops, &group(), &Limits { max_members: 2 * n - 1, ..LIMITS }).unwrap_err();
+        prop_assert_eq!(err.status, 413);
+    }
+    Ok(())
+}
+
+// Many small cases check the results against the references; a few cases of
+// 100,000 values check the same at a size no quadratic step would finish.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn prepare_dedup_is_the_reference(seed in any::<u64>(), pool in 1u64..400, n in 0usize..300) {
+        check_prepare_dedup(seed, pool, n)?;
+    }
+
+    #[test]
+    fn patch_add_is_the_reference(seed in any::<u64>(), pool in 1u64..400, n in 0usize..300) {
+        check_patch_add(seed, pool, n)?;
+    }
+
+    #[test]
+    fn patch_remove_is_the_reference(seed in any::<u64>(), pool in 1u64..400, n in 0usize..300) {
+        check_patch_remove(seed, pool, n)?;
+    }
+
+    #[test]
+    fn patch_replace_is_the_reference(seed in any::<u64>(), pool in 1u64..400, n in 0usize..300) {
+        check_patch_replace(seed, pool, n)?;
+    }
+
+    #[test]
+    fn split_members_is_the_reference(seed in any::<u64>(), pool in 1u64..400, n in 0usize..300) {
+        check_split_members(seed, pool, n)?;
+    }
+}
+
+const BIG: usize = 100_000;
+
+// One new case each (proptest also replays the seeds saved in
+// core.proptest-regressions): the small cases above check the results, these
+// check that 100,000 values take linear time, in a debug build under a minute.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1))]
+
+    #[test]
+    fn prepare_dedups_100k_values(seed in any::<u64>(), pool in 1u64..200_000) {
+        check_prepare_dedup(seed, pool, BIG)?;
+    }
+
+    #[test]
+    fn patch_add_of_100k_values(seed in any::<u64>(), pool in 1u64..200_000) {
+        check_patch_add(seed, pool, BIG)?;
+    }
+
+    #[test]
+    fn patch_remove_of_100k_values(seed in any::<u64>(), pool in 1u64..200_000) {
+        check_patch_remove(seed, pool, BIG)?;
+    }
+
+    #[test]
+    fn patch_replace_of_100k_values(seed in any::<u64>(), pool in 1u64..200_000) {
+        check_patch_replace(seed, pool, BIG)?;
+    }
+
+    #[test]
+    fn split_members_of_100k_values(seed in any::<u64>(), pool in 1u64..200_000) {
+        check_split_members(seed, pool, BIG)?;
+    }
+}
+
+#[test]
+fn projection_with_a_long_attributes_list() {
+    let u = user();
+    let doc = resource::prepare(
+        &json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": emails(1_000)}),
+        &u,
+        None,
+        &LIMITS,
+    )
+    .unwrap();
+    // 50,000 entries: repeats, and distinct sub-attribute names no schema has.
+    let mut list: Vec<String> = vec!["emails.value".to_string(); 25_000];
+    list.extend((0..25_000).map(|i| format!("emails.x{i}")));
+    let long = Projection::parse(Some(&list.join(",")), None).unwrap();
+    let short = Projection::parse(Some("emails.value"), None).unwrap();
+    assert_eq!(long.apply(&doc, &u), short.apply(&doc, &u));
+    let long = Projection::parse(None, Some(&list.join(","))).unwrap();
+    let short = Projection::parse(None, Some("emails.value")).unwrap();
+    assert_eq!(long.apply(&doc, &u), short.apply(&doc, &u));
 }

@@ -90,7 +90,8 @@ pub fn user_doc(rt: &ResourceType) -> Value {
         },
         "meta": {"resourceType": "User", "version": "W/\"3694e05e9dff591\""}
     });
-    let doc = scim_core::resource::prepare(&input, rt, None).expect("the fixture user is valid");
+    let doc = scim_core::resource::prepare(&input, rt, None, &scim_core::Limits::default())
+        .expect("the fixture user is valid");
     with_id(doc, USER_ID)
 }
 
@@ -114,6 +115,7 @@ pub fn group_doc(rt: &ResourceType) -> Value {
             }
         ]
     });
-    let doc = scim_core::resource::prepare(&input, rt, None).expect("the fixture group is valid");
+    let doc = scim_core::resource::prepare(&input, rt, None, &scim_core::Limits::default())
+        .expect("the fixture group is valid");
     with_id(doc, GROUP_ID)
 }

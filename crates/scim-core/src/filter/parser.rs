@@ -1,6 +1,8 @@
 //! A recursive-descent parser for the filter grammar of RFC 7644 §3.4.2.2 and
 //! the PATCH path grammar of §3.5.2. Depth is bounded so a hostile filter
-//! cannot exhaust the stack; every error says where the problem is.
+//! cannot exhaust the stack; every error says where the problem is. A NUL
+//! character, which no stored value can hold, is `invalidValue` wherever it
+//! appears, as in resources and PATCH.
 
 use super::{CompValue, CompareOp, Filter};
 use crate::error::{Result, ScimError};
@@ -18,6 +20,7 @@ pub fn parse_filter(text: &str) -> Result<Filter> {
             text.len()
         )));
     }
+    refuse_nul(text, "the filter")?;
     let mut p = Parser::new(text, ScimError::invalid_filter);
     p.skip_ws();
     if p.at_end() {
@@ -32,6 +35,7 @@ pub fn parse_filter(text: &str) -> Result<Filter> {
 }
 
 pub(crate) fn parse_attr_path_only(text: &str) -> Result<AttrPath> {
+    refuse_nul(text, "the attribute path")?;
     let t = text.trim();
     split_attr_path(t).ok_or_else(|| ScimError::invalid_path(format!("'{t}' is not a valid attribute path")))
 }
@@ -40,6 +44,7 @@ pub(crate) fn parse_patch_path(text: &str) -> Result<PatchPath> {
     if text.len() > MAX_FILTER_LEN {
         return Err(ScimError::invalid_path("the path is too long"));
     }
+    refuse_nul(text, "the PATCH path")?;
     let mut p = Parser::new(text, ScimError::invalid_path);
     p.skip_ws();
     let attr = p.attr_path()?;
@@ -50,7 +55,7 @@ pub(crate) fn parse_patch_path(text: &str) -> Result<PatchPath> {
         }
         p.pos += 1;
         p.depth += 1;
-        let inner = p.or_expr(true).map_err(|e| ScimError::invalid_path(e.detail))?;
+        let inner = p.or_expr(true)?;
         p.skip_ws();
         p.expect(']')?;
         path.filter = Some(inner);
@@ -68,6 +73,14 @@ pub(crate) fn parse_patch_path(text: &str) -> Result<PatchPath> {
         return Err(p.err_here("unexpected text after the path"));
     }
     Ok(path)
+}
+
+/// A NUL character in raw text is refused as in any stored value (invalidValue).
+pub(crate) fn refuse_nul(text: &str, what: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(ScimError::invalid_value(crate::limits::nul_detail(what)));
+    }
+    Ok(())
 }
 
 struct Parser<'a> {
@@ -273,6 +286,14 @@ impl<'a> Parser<'a> {
             return Err(self.err_here(&format!("expected a space and a value after '{}'", op.as_str())));
         }
         let value = self.value()?;
+        // `"\u0000"` decodes to a NUL: refused like a raw one, naming the attribute.
+        if let CompValue::Str(s) = &value
+            && s.contains('\0')
+        {
+            return Err(ScimError::invalid_value(crate::limits::nul_detail(&format!(
+                "the value compared with '{path}'"
+            ))));
+        }
         Ok(Filter::Compare { path, op, value })
     }
 
@@ -307,8 +328,10 @@ impl<'a> Parser<'a> {
                     "true" => CompValue::Bool(true),
                     "false" => CompValue::Bool(false),
                     "null" => CompValue::Null,
-                    // Microsoft's documented `externalId eq jyoung` leaves the string
-                    // unquoted; the live service quotes it. Accept the bare word.
+                    // A bare word is a string: Microsoft's documented `externalId eq jyoung`
+                    // (the live service quotes it), authentik up to 2025.6
+                    // (`userName eq alice`), and a Keycloak SCIM client (suvera
+                    // keycloak-scim2-storage) in PATCH paths (`emails[type eq work].value`).
                     _ if word.chars().all(|c| c.is_alphanumeric() || "-_.@".contains(c)) => {
                         CompValue::Str(word.to_string())
                     }
