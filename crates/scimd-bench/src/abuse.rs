@@ -310,7 +310,8 @@ pub async fn run(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<Outcome> {
 async fn large_write_vs_small(t: &Target, sizes: &Sizes, run_id: &str, victim: &str, group: &str) -> Outcome {
     let small = t.other.clone().unwrap_or_else(|| t.scim.clone());
     let n = sizes.small_writes;
-    let sent = format!("{n} small creates in another tenant, alone, then beside 1,000-op PATCHes and 10,000-member PUTs");
+    let sent =
+        format!("{n} small creates in another tenant, alone, then beside 1,000-op PATCHes and 10,000-member PUTs");
     measured(t, "large_write_vs_small", sent, |mut o| async move {
         // Paced below any default rate limit: this measures waiting, not refusals.
         async fn creates(http: &Http, n: usize, tag: &str, o: &mut Outcome) -> Vec<f64> {
@@ -392,7 +393,11 @@ async fn idle_connections(t: &Target, sizes: &Sizes) -> Outcome {
             },
             Err(_) => o.count("healthz:no-client"),
         }
-        o.note = format!("{} held open; a new client's /healthz took {:.1} ms", held.len(), t0.elapsed().as_secs_f64() * 1e3);
+        o.note = format!(
+            "{} held open; a new client's /healthz took {:.1} ms",
+            held.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         drop(held);
         o
     })
@@ -403,42 +408,47 @@ async fn idle_connections(t: &Target, sizes: &Sizes) -> Outcome {
 async fn dripping_connections(t: &Target, sizes: &Sizes) -> Outcome {
     let n = sizes.dripping_connections;
     let addr = t.root.trim_start_matches("http://").to_string();
-    measured(t, "dripping_connections", format!("{n} connections sending a header byte every 500 ms"), |mut o| async move {
-        let tasks: Vec<_> = (0..n)
-            .map(|_| {
-                let addr = addr.clone();
-                tokio::spawn(async move {
-                    let t0 = Instant::now();
-                    let Ok(mut c) = TcpStream::connect(&addr).await else { return (false, 0.0) };
-                    if c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: ").await.is_err() {
-                        return (true, t0.elapsed().as_secs_f64());
-                    }
-                    let mut buf = [0u8; 512];
-                    while t0.elapsed() < Duration::from_secs(60) {
-                        if c.write_all(b"a").await.is_err() {
+    measured(
+        t,
+        "dripping_connections",
+        format!("{n} connections sending a header byte every 500 ms"),
+        |mut o| async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let addr = addr.clone();
+                    tokio::spawn(async move {
+                        let t0 = Instant::now();
+                        let Ok(mut c) = TcpStream::connect(&addr).await else { return (false, 0.0) };
+                        if c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: ").await.is_err() {
                             return (true, t0.elapsed().as_secs_f64());
                         }
-                        match tokio::time::timeout(Duration::from_millis(500), c.read(&mut buf)).await {
-                            Ok(Ok(0)) | Ok(Err(_)) => return (true, t0.elapsed().as_secs_f64()),
-                            _ => {}
+                        let mut buf = [0u8; 512];
+                        while t0.elapsed() < Duration::from_secs(60) {
+                            if c.write_all(b"a").await.is_err() {
+                                return (true, t0.elapsed().as_secs_f64());
+                            }
+                            match tokio::time::timeout(Duration::from_millis(500), c.read(&mut buf)).await {
+                                Ok(Ok(0)) | Ok(Err(_)) => return (true, t0.elapsed().as_secs_f64()),
+                                _ => {}
+                            }
                         }
-                    }
-                    (false, t0.elapsed().as_secs_f64())
+                        (false, t0.elapsed().as_secs_f64())
+                    })
                 })
-            })
-            .collect();
-        let mut longest: f64 = 0.0;
-        for task in tasks {
-            let (closed, secs) = task.await.unwrap_or((false, 0.0));
-            o.count(if closed { "closed-by-server" } else { "still-open-at-60s" });
-            longest = longest.max(secs);
-        }
-        o.note = format!("the last one was closed after {longest:.1} s");
-        if o.answers.contains_key("still-open-at-60s") {
-            o.failed = Some("dripping connections were never closed".into());
-        }
-        o
-    })
+                .collect();
+            let mut longest: f64 = 0.0;
+            for task in tasks {
+                let (closed, secs) = task.await.unwrap_or((false, 0.0));
+                o.count(if closed { "closed-by-server" } else { "still-open-at-60s" });
+                longest = longest.max(secs);
+            }
+            o.note = format!("the last one was closed after {longest:.1} s");
+            if o.answers.contains_key("still-open-at-60s") {
+                o.failed = Some("dripping connections were never closed".into());
+            }
+            o
+        },
+    )
     .await
 }
 
@@ -495,12 +505,17 @@ async fn bad_token_flood(t: &Target, sizes: &Sizes) -> Outcome {
 /// One tenant sending far past its rate.
 async fn rate_limited_flood(t: &Target, sizes: &Sizes) -> Outcome {
     let n = sizes.flood;
-    measured(t, "rate_limited_flood", format!("{n} GET /Users?count=1 with the tenant's token, 32 at a time"), |mut o| async move {
-        for a in flood(&t.scim, n).await {
-            o.count(a);
-        }
-        o
-    })
+    measured(
+        t,
+        "rate_limited_flood",
+        format!("{n} GET /Users?count=1 with the tenant's token, 32 at a time"),
+        |mut o| async move {
+            for a in flood(&t.scim, n).await {
+                o.count(a);
+            }
+            o
+        },
+    )
     .await
 }
 

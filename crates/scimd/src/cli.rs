@@ -110,6 +110,16 @@ pub struct ServeArgs {
     /// Requests one tenant may send at once above its rate; 0: twice the rate.
     #[arg(long, env = "SCIMD_TENANT_RATE_BURST", default_value_t = 0)]
     pub tenant_rate_burst: u32,
+    /// Values one multi-valued attribute of a user may hold (emails,
+    /// phoneNumbers, ...); past it: 413.
+    #[arg(long, env = "SCIMD_MAX_MULTI_VALUES", default_value_t = scim_core::Limits::default().max_multi_values)]
+    pub max_multi_values: usize,
+    /// Member values one request may carry (Okta sends a few hundred at most); past it: 413.
+    #[arg(long, env = "SCIMD_MAX_MEMBERS_PER_REQUEST", default_value_t = scim_core::Limits::default().max_members)]
+    pub max_members_per_request: usize,
+    /// Operations one PATCH may carry; past it: 413.
+    #[arg(long, env = "SCIMD_MAX_PATCH_OPERATIONS", default_value_t = scim_core::Limits::default().max_patch_operations)]
+    pub max_patch_operations: usize,
     /// Requests a second with a token the server does not know, per client
     /// address (each costs a database look-up); past it: 429.
     #[arg(long, env = "SCIMD_UNKNOWN_TOKEN_RATE_LIMIT", default_value_t = 10)]
@@ -414,6 +424,11 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
         public_url: args.public_url,
         tenant_rate: Rate::new(args.tenant_rate_limit, burst),
         unknown_token_rate: Rate::new(args.unknown_token_rate_limit, args.unknown_token_rate_limit.saturating_mul(2)),
+        limits: scim_core::Limits {
+            max_multi_values: args.max_multi_values,
+            max_members: args.max_members_per_request,
+            max_patch_operations: args.max_patch_operations,
+        },
     };
     let state = AppState::new(store, config);
     tracing::info!(%addr, "scimd listening");

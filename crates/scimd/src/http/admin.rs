@@ -637,9 +637,15 @@ async fn get_user(
 /// A user created by hand (an external collaborator, say): not SCIM-managed,
 /// but visible in SCIM lists so an identity provider's import can match it.
 async fn create_user(State(s): State<AppState>, Extension(t): Extension<Tenant>, bytes: Bytes) -> AdminResult {
-    let input: Value = body(&bytes)?;
+    let mut input: Value = body(&bytes)?;
     let rt = ResourceType::user();
-    let doc = resource::prepare(&input, &rt, None)?;
+    // The admin API speaks plain JSON: the SCIM envelope is ours to add.
+    if let Some(obj) = input.as_object_mut()
+        && !obj.keys().any(|k| k.eq_ignore_ascii_case("schemas"))
+    {
+        obj.insert("schemas".into(), json!([rt.core.id]));
+    }
+    let doc = resource::prepare(&input, &rt, None, &s.config.limits)?;
     let new = NewResource {
         kind: Kind::User,
         id: new_id(),
@@ -669,12 +675,13 @@ async fn patch_user(
     }
     let rt = ResourceType::user();
     let uid = id.clone();
+    let limits = s.config.limits;
     let f = Arc::new(move |current: &crate::store::StoredResource| -> Result<Update, ScimError> {
         if current.scim_managed {
             return Err(scim_managed_error(&uid, "change"));
         }
         let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes.clone()) }];
-        let doc = patch::apply(&current.doc, &ops, &rt)?;
+        let doc = patch::apply(&current.doc, &ops, &rt, &limits)?;
         Ok(Update {
             doc: Some(Doc::new(doc, Kind::User)),
             member_changes: Vec::new(),

@@ -55,6 +55,10 @@ impl IntoResponse for ApiError {
             // Okta and Entra back off on these; tell them for how long.
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if matches!(status.as_u16(), 408 | 413 | 503) {
+            // The request body may be unread: this connection cannot carry another request.
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp.extensions_mut()
             .insert(ShownError { scim_type: self.0.scim_type.map(|t| t.as_str()), detail: self.0.detail });
         resp

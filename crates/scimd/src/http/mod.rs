@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 pub use error::{ApiError, SCIM_JSON};
-use scim_core::{ResourceType, ScimError};
+use scim_core::{Limits, ResourceType, ScimError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +49,8 @@ pub struct Config {
     pub tenant_rate: Rate,
     /// Requests with a token the server does not know, per client address.
     pub unknown_token_rate: Rate,
+    /// Values per attribute, members per request, operations per PATCH.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             public_url: None,
             tenant_rate: Rate::new(DEFAULT_TENANT_RATE, DEFAULT_TENANT_BURST),
             unknown_token_rate: Rate::new(10, 20),
+            limits: Limits::default(),
         }
     }
 }

@@ -324,9 +324,10 @@ async fn create(c: Ctx<'_>, params: Params, body: Value, size: BodySize) -> Resu
     let rt = c.rt();
     let projection = projection(&params)?;
     let kind = c.kind;
+    let limits = c.state.config.limits;
     let prepared = size
         .run(move || -> Result<(Doc, Vec<Member>), ScimError> {
-            let mut doc = resource::prepare(&body, &rt, None)?;
+            let mut doc = resource::prepare(&body, &rt, None, &limits)?;
             let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
             if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
                 return Err(ScimError::invalid_value("every member needs a 'value'"));
@@ -634,9 +635,10 @@ async fn replace(
     let rt = c.rt();
     let kind = c.kind;
     let if_match = if_match(headers);
+    let limits = c.state.config.limits;
     let decide = Arc::new(move |current: &StoredResource| -> Result<Update, ScimError> {
         precondition_check(if_match.as_deref(), current)?;
-        let mut doc = resource::prepare(&body, &rt, Some(&current.doc))?;
+        let mut doc = resource::prepare(&body, &rt, Some(&current.doc), &limits)?;
         let member_changes = if kind == Kind::Group {
             let members = take_members(&mut doc);
             vec![MemberChange::Replace(members.iter().map(Member::to_json).collect())]
@@ -681,10 +683,11 @@ async fn patch_resource(
     let rt = c.rt();
     let kind = c.kind;
     let parse_rt = rt.clone();
+    let limits = c.state.config.limits;
     let parsed = size
         .run(move || -> Result<_, ScimError> {
-            let ops = patch::parse(&body)?;
-            if kind == Kind::Group { patch::split_members(&ops, &parse_rt) } else { Ok((ops, Vec::new())) }
+            let ops = patch::parse(&body, &limits)?;
+            if kind == Kind::Group { patch::split_members(&ops, &parse_rt, &limits) } else { Ok((ops, Vec::new())) }
         })
         .await?;
     let (doc_ops, member_changes) = parsed?;
@@ -703,7 +706,7 @@ async fn patch_resource(
             if let Some(o) = doc.as_object_mut() {
                 o.insert("id".into(), current.id.clone().into());
             }
-            doc = patch::apply(&doc, &doc_ops, &rt)?;
+            doc = patch::apply(&doc, &doc_ops, &rt, &limits)?;
             if let Some(o) = doc.as_object_mut() {
                 o.remove("id");
                 o.remove("members");

@@ -13,6 +13,8 @@ on_both_backends!(
     members_are_resources_of_the_tenant_and_versions_follow_membership,
     sorting_puts_missing_values_last_ascending_and_first_descending,
     nul_characters_get_the_same_clear_answer_on_both_backends,
+    request_size_limits_answer_413_naming_their_flag,
+    strings_an_index_cannot_hold_are_refused_clearly,
 );
 
 impl Server {
@@ -253,7 +255,7 @@ async fn bodies_past_the_memory_budget_wait_with_503() {
         raw_exchange(&addr, head.as_bytes(), Duration::from_secs(6))
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let body = json!({"schemas": [USER], "userName": "budget@acme.com", "displayName": "x".repeat(20_000)});
+    let body = json!({"schemas": [USER], "userName": "budget@acme.com", "title": "x".repeat(20_000)});
     let r = s.post("/Users", body.clone()).await;
     r.assert_error(503, None);
     assert_eq!(r.header("retry-after"), Some("1"));
@@ -421,4 +423,95 @@ async fn nul_characters_get_the_same_clear_answer_on_both_backends(b: Backend) {
     assert!(r.body["error"]["detail"].as_str().unwrap().contains("NUL"), "{}", r.body);
     // Nothing was written.
     assert_eq!(s.get("/Users").await.body["totalResults"], 1);
+}
+
+async fn request_size_limits_answer_413_naming_their_flag(b: Backend) {
+    let mut config = test_config();
+    config.max_body_bytes = 4 << 20;
+    config.limits = scim_core::Limits { max_multi_values: 50, max_members: 100, max_patch_operations: 20 };
+    let s = start_with(b, config).await;
+    let user = Server::id_of(&s.create_user("limits@acme.com").await);
+    let group = Server::id_of(&s.create_group("Limits").await);
+    let emails: Vec<Value> = (0..51).map(|i| json!({"value": format!("e{i}@acme.com")})).collect();
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "many@acme.com", "emails": emails})).await;
+    r.assert_error(413, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("--max-multi-values"), "{}", r.body);
+    let members: Vec<Value> = (0..101).map(|i| json!({"value": format!("m{i}")})).collect();
+    let r = s.post("/Groups", json!({"schemas": [GROUP], "displayName": "Big", "members": members.clone()})).await;
+    r.assert_error(413, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("--max-members-per-request"), "{}", r.body);
+    let r = s.patch(&format!("/Groups/{group}"), json!([{"op": "add", "path": "members", "value": members}])).await;
+    r.assert_error(413, None);
+    let ops: Vec<Value> =
+        (0..21).map(|i| json!({"op": "replace", "path": "displayName", "value": format!("d{i}")})).collect();
+    let r = s.patch(&format!("/Users/{user}"), json!(ops)).await;
+    r.assert_error(413, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("--max-patch-operations"), "{}", r.body);
+    // PATCH cannot grow an attribute past the limit either.
+    let more: Vec<Value> = (0..51).map(|i| json!({"value": format!("p{i}@acme.com")})).collect();
+    s.patch(&format!("/Users/{user}"), json!([{"op": "add", "path": "emails", "value": more}]))
+        .await
+        .assert_error(413, None);
+    // At the limits, everything is accepted; and a 100,000-value body is refused as quickly.
+    let fifty: Vec<Value> = (0..50).map(|i| json!({"value": format!("f{i}@acme.com")})).collect();
+    assert_eq!(
+        s.post("/Users", json!({"schemas": [USER], "userName": "fifty@acme.com", "emails": fifty})).await.status,
+        201
+    );
+    let huge: Vec<Value> = (0..100_000).map(|i| json!({"value": format!("h{i}")})).collect();
+    s.post("/Groups", json!({"schemas": [GROUP], "displayName": "Huge", "members": huge}))
+        .await
+        .assert_error(413, None);
+    assert_eq!(s.get("/Groups").await.body["totalResults"], 1, "nothing of the refused requests was written");
+}
+
+async fn strings_an_index_cannot_hold_are_refused_clearly(b: Backend) {
+    let s = start(b).await;
+    let long = "x".repeat(2_800);
+    for (body, attr) in [
+        (json!({"schemas": [USER], "userName": format!("{long}@acme.com")}), "userName"),
+        (json!({"schemas": [USER], "userName": "ext@acme.com", "externalId": long}), "externalId"),
+        (json!({"schemas": [USER], "userName": "dn@acme.com", "displayName": "d".repeat(8_200)}), "displayName"),
+    ] {
+        let r = s.post("/Users", body).await;
+        r.assert_error(400, Some("invalidValue"));
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains(attr) && detail.contains("1024"), "{detail}");
+    }
+    let r = s.post("/Groups", json!({"schemas": [GROUP], "displayName": "g".repeat(8_200)})).await;
+    r.assert_error(400, Some("invalidValue"));
+    let group = Server::id_of(&s.create_group("G").await);
+    s.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": "m".repeat(8_200)}]}]),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
+    // Blank userNames, and bodies that do not say what they are.
+    s.post("/Users", json!({"schemas": [USER], "userName": "  "})).await.assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"schemas": [USER], "userName": ""})).await.assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"schemas": "x", "userName": "s@acme.com"})).await.assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"schemas": [GROUP], "userName": "s@acme.com"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let user = Server::id_of(&s.create_user("blank@acme.com").await);
+    s.patch(&format!("/Users/{user}"), json!([{"op": "replace", "path": "userName", "value": " "}]))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    // RFC 7644 §3.5.2.3: a replace whose value filter matches nothing has no target...
+    s.patch(
+        &format!("/Users/{user}"),
+        json!([{"op": "replace", "path": "emails[value eq \"none\"].type", "value": "home"}]),
+    )
+    .await
+    .assert_error(400, Some("noTarget"));
+    // ...except Entra's form, which creates the element.
+    let r = s
+        .patch(
+            &format!("/Users/{user}"),
+            json!([{"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555"}]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["phoneNumbers"][0]["value"], "+1 555");
 }

@@ -829,7 +829,7 @@ async fn every_error_is_a_scim_error(b: Backend) {
     s.raw(Method::POST, "/Users", Some("userName=x".into()), &[("Content-Type", "application/x-www-form-urlencoded")])
         .await
         .assert_error(415, None);
-    let big = json!({"userName": "x".repeat(100 * 1024)});
+    let big = json!({"schemas": [USER], "userName": "x".repeat(100 * 1024)});
     s.post("/Users", big).await.assert_error(413, None);
     s.get("/Nope").await.assert_error(404, None);
     s.raw(Method::GET, &format!("{}/nope", s.root), None, &[]).await.assert_error(404, None);
@@ -842,7 +842,9 @@ async fn every_error_is_a_scim_error(b: Backend) {
     s.get("/Users?startIndex=abc").await.assert_error(400, Some("invalidValue"));
     s.get("/Users?sortOrder=sideways").await.assert_error(400, Some("invalidValue"));
     s.post("/Users", json!({"name": {"givenName": "no userName"}})).await.assert_error(400, Some("invalidValue"));
-    s.post("/Users", json!({"userName": "x", "active": "maybe"})).await.assert_error(400, Some("invalidValue"));
+    s.post("/Users", json!({"schemas": [USER], "userName": "x", "active": "maybe"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
     s.post("/Groups", json!({"members": []})).await.assert_error(400, Some("invalidValue"));
     let path = format!("/Users/{u}");
     s.patch(&path, json!([{"op": "remove"}])).await.assert_error(400, Some("noTarget"));
@@ -951,14 +953,14 @@ async fn pagination_is_exact_and_stable(b: Backend) {
 async fn sql_filters_agree_with_the_reference_evaluator(b: Backend) {
     let s = start(b).await;
     let people = [
-        json!({"userName": "alice@example.com", "displayName": "Alice", "title": "Engineer", "userType": "Employee", "active": true,
+        json!({"schemas": [USER], "userName": "alice@example.com", "displayName": "Alice", "title": "Engineer", "userType": "Employee", "active": true,
                "emails": [{"value": "alice@example.com", "type": "work", "primary": true}, {"value": "a@home.org", "type": "home"}],
                "name": {"givenName": "Alice", "familyName": "O'Malley"}, ENTERPRISE: {"employeeNumber": "7", "department": "R&D"}}),
-        json!({"userName": "bob@example.org", "displayName": "Bob", "userType": "Intern", "active": false,
+        json!({"schemas": [USER], "userName": "bob@example.org", "displayName": "Bob", "userType": "Intern", "active": false,
                "emails": [{"value": "bob@example.org", "type": "work"}], "name": {"givenName": "Bob"}}),
-        json!({"userName": "Carol@Example.com", "title": "Manager", "active": true, "nickName": "",
+        json!({"schemas": [USER], "userName": "Carol@Example.com", "title": "Manager", "active": true, "nickName": "",
                "ims": [{"value": "carol@foo.com", "type": "xmpp"}], ENTERPRISE: {"department": "Sales"}}),
-        json!({"userName": "dave", "externalId": "EXT-1"}),
+        json!({"schemas": [USER], "userName": "dave", "externalId": "EXT-1"}),
     ];
     for p in &people {
         let r = s.post("/Users", p.clone()).await;
@@ -1122,7 +1124,7 @@ async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
         .raw(
             Method::POST,
             &format!("{beta_base}/Users"),
-            Some(json!({"userName": "a@acme.com"}).to_string()),
+            Some(json!({"schemas": [USER], "userName": "a@acme.com"}).to_string()),
             &[("Authorization", &auth)],
         )
         .await;
@@ -1209,12 +1211,22 @@ async fn scim_refuses_users_outside_the_allowed_domains(b: Backend) {
     let s = start(b).await;
     let r = s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.post("/Users", json!({"userName": "vendor@other.io", "emails": [{"value": "vendor@other.io"}]})).await;
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "vendor@other.io", "emails": [{"value": "vendor@other.io"}]}),
+        )
+        .await;
     r.assert_error(403, None);
     assert!(r.body["detail"].as_str().unwrap().contains("'other.io'"), "{}", r.body);
-    let r = s.post("/Users", json!({"userName": "jo", "emails": [{"value": "jo@gmail.com", "type": "work"}]})).await;
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "jo", "emails": [{"value": "jo@gmail.com", "type": "work"}]}),
+        )
+        .await;
     r.assert_error(403, None);
-    assert_eq!(s.post("/Users", json!({"userName": "a@ACME.com"})).await.status, 201);
+    assert_eq!(s.post("/Users", json!({"schemas": [USER], "userName": "a@ACME.com"})).await.status, 201);
     // External users are created by hand.
     let r = s.adm(Method::POST, "/users", Some(json!({"userName": "vendor@other.io"}))).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -1356,7 +1368,9 @@ async fn licences_count_seats_exactly(b: Backend) {
     let tasks: Vec<_> = (0..12)
         .map(|i| {
             let s = s.clone();
-            tokio::spawn(async move { s.post("/Users", json!({"userName": format!("c{i}@acme.com")})).await })
+            tokio::spawn(async move {
+                s.post("/Users", json!({"schemas": [USER], "userName": format!("c{i}@acme.com")})).await
+            })
         })
         .collect();
     let mut created = 0;
@@ -1387,11 +1401,11 @@ async fn licences_count_seats_exactly(b: Backend) {
         (a["licence"]["type"]["name"].clone(), a["licence"]["source"].clone()),
         (json!("Pro"), json!(format!("group:{pro}")))
     );
-    assert_eq!(s.post("/Users", json!({"userName": "sixth@acme.com"})).await.status, 201);
-    s.post("/Users", json!({"userName": "seventh@acme.com"})).await.assert_error(409, None);
+    assert_eq!(s.post("/Users", json!({"schemas": [USER], "userName": "sixth@acme.com"})).await.status, 201);
+    s.post("/Users", json!({"schemas": [USER], "userName": "seventh@acme.com"})).await.assert_error(409, None);
     // create_unlicensed: the user is created, without a licence, and /access says why.
     s.adm(Method::PUT, "/policy", Some(json!({"seats_exhausted": "create_unlicensed"}))).await;
-    let r = s.post("/Users", json!({"userName": "eighth@acme.com"})).await;
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "eighth@acme.com"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let a = s.access(&Server::id_of(&r.body)).await;
     assert_eq!(a["licence_status"], "unlicensed_no_seats");
@@ -1474,7 +1488,7 @@ async fn soft_delete_keeps_the_user_for_restore(b: Backend) {
     assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Viewer", "default")]);
     // Deleted again, then created again by SCIM with the same userName: the same id comes back.
     s.delete(&format!("/Users/{u}")).await;
-    let r = s.post("/Users", json!({"userName": "SOFT@acme.com", "displayName": "Back"})).await;
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "SOFT@acme.com", "displayName": "Back"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["id"], u);
     assert_eq!(r.body["displayName"], "Back");
@@ -1593,7 +1607,13 @@ async fn replicas_share_one_postgres_database() {
     // 50 concurrent creates of one userName, spread over both replicas.
     let tasks: Vec<_> = (0..50)
         .map(|i| {
-            tokio::spawn(send(i, Method::POST, "/Users".into(), Some(json!({"userName": "Same@Example.com"})), None))
+            tokio::spawn(send(
+                i,
+                Method::POST,
+                "/Users".into(),
+                Some(json!({"schemas": [USER], "userName": "Same@Example.com"})),
+                None,
+            ))
         })
         .collect();
     let mut statuses = Vec::new();
@@ -1612,12 +1632,20 @@ async fn replicas_share_one_postgres_database() {
     // 200 users, then 200 concurrent member additions to one group over both.
     let mut users = Vec::new();
     for i in 0..200 {
-        let (status, _, body) =
-            send(i, Method::POST, "/Users".into(), Some(json!({"userName": format!("m{i}@x.org")})), None).await;
+        let (status, _, body) = send(
+            i,
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"schemas": [USER], "userName": format!("m{i}@x.org")})),
+            None,
+        )
+        .await;
         assert_eq!(status, 201);
         users.push(body["id"].as_str().unwrap().to_string());
     }
-    let (_, _, group) = send(0, Method::POST, "/Groups".into(), Some(json!({"displayName": "Everyone"})), None).await;
+    let (_, _, group) =
+        send(0, Method::POST, "/Groups".into(), Some(json!({"schemas": [GROUP], "displayName": "Everyone"})), None)
+            .await;
     let gid = group["id"].as_str().unwrap().to_string();
     let tasks: Vec<_> = users
         .iter()
