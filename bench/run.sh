@@ -3,7 +3,7 @@
 # stack and the Python reference server scim2-server, on SQLite and PostgreSQL,
 # then scimd alone at scale (a tenant of --scale-users users).
 #
-#   bash bench/run.sh [--smoke] [--backends sqlite,postgres] [--no-peer] [--no-compare] [--no-scale]
+#   bash bench/run.sh [--smoke] [--backends sqlite,postgres] [--no-peer] [--no-compare] [--no-scale] [--no-abuse]
 #                     [--scale-users N] [--out DIR] [-- EXTRA scimd-bench compare FLAGS]
 #
 # Phase 1, per backend: a fresh database, `scimd tenant create` / `token create`,
@@ -13,6 +13,10 @@
 #   (bench/load_users.sh), scimd's startup time on it, latency at concurrency 1
 #   (GET by id, filter userName eq, the last page), throughput at concurrency 32,
 #   one group filled to 100,000 members, and scimd's resident memory.
+# Phase 3, per backend: `scimd-bench abuse` against scimd with its default
+#   limits (two tenants): huge attributes and PATCHes, a large writer beside
+#   another tenant's small writes, idle and dripping connections, big bodies,
+#   bad-token and rate-limited floods (--no-abuse skips it).
 #
 # --smoke: seconds and small sizes, every scenario, both phases (CI runs this:
 #   it fails only when a scenario had errors, never on time).
@@ -23,13 +27,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SMOKE=0; PEER=1; COMPARE=1; SCALE=1; BACKENDS=""; SCALE_USERS=""; OUT="bench/results"; EXTRA=()
+SMOKE=0; PEER=1; COMPARE=1; SCALE=1; ABUSE=1; BACKENDS=""; SCALE_USERS=""; OUT="bench/results"; EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
     --no-peer) PEER=0 ;;
     --no-compare) COMPARE=0 ;;
     --no-scale) SCALE=0 ;;
+    --no-abuse) ABUSE=0 ;;
     --backends) BACKENDS="$2"; shift ;;
     --scale-users) SCALE_USERS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
@@ -112,11 +117,15 @@ make_tenant() {
 }
 
 # Serve DB_URL; sets SCIMD_PID, SCIMD_PORT and STARTUP_MS (exec to /readyz answering 200).
+# Further arguments go to `scimd serve`; without any, the tenant rate limit is
+# off (phases 1 and 2 measure capacity, and one tenant drives all of it).
 start_scimd() {
-  local url="$1" log="$2"
+  local url="$1" log="$2"; shift 2
+  local extra=("$@")
+  if [ ${#extra[@]} -eq 0 ]; then extra=(--tenant-rate-limit 0); fi
   SCIMD_PORT="$(free_port)"
   local t0; t0="$(now_ms)"
-  SCIMD_DATABASE_URL="$url" "$BIN" serve --listen "127.0.0.1:$SCIMD_PORT" --no-bootstrap 2>> "$log" &
+  SCIMD_DATABASE_URL="$url" "$BIN" serve --listen "127.0.0.1:$SCIMD_PORT" --no-bootstrap "${extra[@]}" 2>> "$log" &
   SCIMD_PID=$!
   PIDS+=("$SCIMD_PID")
   for _ in $(seq 1 3000); do
@@ -223,6 +232,29 @@ for backend in "${BACKEND_LIST[@]}"; do
     start_scimd "$url" "$WORK/scimd-scale-$backend.log"
     note "[$backend] scimd restart with $SCALE_USERS users: ${STARTUP_MS} ms; $(mem "$SCIMD_PID")"
     stop_pid "$SCIMD_PID"
+  fi
+
+  if [ "$ABUSE" = 1 ]; then
+    echo "=== phase 3 ($backend): abuse, scimd with its default limits"
+    url="$(new_db "$backend" abuse)"
+    make_tenant "$url"
+    SCIMD_DATABASE_URL="$url" "$BIN" tenant create other > /dev/null 2>&1
+    OTHER_TOKEN="$(SCIMD_DATABASE_URL="$url" "$BIN" token create --tenant other --name bench 2> /dev/null)"
+    abuse_serve=(--tenant-rate-limit 200)
+    abuse_args=()
+    if [ "$SMOKE" = 1 ]; then abuse_serve+=(--header-read-timeout 2); abuse_args+=(--smoke); fi
+    start_scimd "$url" "$WORK/scimd-abuse-$backend.log" "${abuse_serve[@]}"
+    rc=0
+    SCIMD_BENCH_TOKEN="$TOKEN" SCIMD_BENCH_OTHER_TOKEN="$OTHER_TOKEN" "$BENCH" abuse \
+        --base-url "http://127.0.0.1:$SCIMD_PORT/scim/v2/bench" \
+        --other-base-url "http://127.0.0.1:$SCIMD_PORT/scim/v2/other" --server-pid "$SCIMD_PID" "${abuse_args[@]}" \
+        --json "$OUT/abuse-$backend.json" > "$OUT/abuse-$backend.txt" || rc=$?
+    cat "$OUT/abuse-$backend.txt"
+    note "[$backend] scimd memory after the abuse runs: $(mem "$SCIMD_PID")"
+    if [ "$rc" != 0 ]; then note "[$backend] abuse: a 5xx or a dead server (exit $rc)"; STATUS=1; fi
+    t0="$(now_ms)"
+    stop_pid "$SCIMD_PID"
+    note "[$backend] scimd stopped $(($(now_ms) - t0)) ms after SIGTERM"
   fi
 done
 

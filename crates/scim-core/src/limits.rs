@@ -24,6 +24,94 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The longest array any request may hold, and the flag that sets it.
+    fn longest_array(&self) -> (usize, &'static str) {
+        [
+            (self.max_multi_values, "--max-multi-values"),
+            (self.max_members, "--max-members-per-request"),
+            (self.max_patch_operations, "--max-patch-operations"),
+        ]
+        .into_iter()
+        .max_by_key(|(n, _)| *n)
+        .unwrap_or((0, "--max-members-per-request"))
+    }
+
+    /// Look at a JSON request body before it is parsed: no array in it may
+    /// hold more values than the longest any request may hold, and the whole
+    /// body no more than 20 times that. A parsed tree costs tens of bytes per
+    /// value, so what the limits refuse anyway is refused before the tree is
+    /// built (a 4 MB body of 100,000 members would take ~150 MB). One pass,
+    /// no allocation but the stack of open arrays; malformed JSON is left for
+    /// the parser to explain.
+    pub fn check_json_size(&self, json: &[u8]) -> Result<()> {
+        let (longest, flag) = self.longest_array();
+        let most_values = longest.saturating_mul(20).max(1000);
+        // Per open container: Some(values so far) for an array, None for an object.
+        let mut open: Vec<Option<usize>> = Vec::new();
+        let mut values = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        // After `[`, `,` or `:` (or at the start) the next token begins a value.
+        let mut expect_value = true;
+        for &b in json {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if expect_value && b != b']' && b != b'}' {
+                expect_value = false;
+                values += 1;
+                if let Some(Some(n)) = open.last_mut() {
+                    *n += 1;
+                    if *n > longest {
+                        return Err(ScimError::new(
+                            413,
+                            None,
+                            format!(
+                                "the request body holds an array of more than {longest} values; no attribute, \
+                                 member list or operation list may be longer ({flag})"
+                            ),
+                        ));
+                    }
+                }
+                if values > most_values {
+                    return Err(ScimError::new(
+                        413,
+                        None,
+                        format!(
+                            "the request body holds more than {most_values} values; this server accepts fewer ({flag})"
+                        ),
+                    ));
+                }
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' => open.push(None),
+                b'[' => {
+                    open.push(Some(0));
+                    expect_value = true;
+                }
+                b']' | b'}' => {
+                    open.pop();
+                }
+                b',' => expect_value = matches!(open.last(), Some(Some(_))),
+                b':' => expect_value = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Longest value, in bytes, of an indexed string: userName, externalId,
 /// displayName and a member's value (PostgreSQL's btree index refuses rows past ~2.7 KB).
 pub const MAX_INDEXED_BYTES: usize = 1024;
@@ -157,5 +245,37 @@ fn nul_at(value: &Value) -> Option<Vec<&str>> {
             })
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::Limits;
+
+    fn limits() -> Limits {
+        Limits { max_multi_values: 3, max_members: 5, max_patch_operations: 2 }
+    }
+
+    #[test]
+    fn arrays_past_the_longest_limit_are_refused_before_parsing() {
+        let ok = br#"{"members":[{"value":"a"},{"value":"b"},1,2,"x,y]"]}"#;
+        assert!(limits().check_json_size(ok).is_ok());
+        let long = br#"{"members":[1,2,3,4,5,6]}"#;
+        let e = limits().check_json_size(long).err().map(|e| (e.status, e.detail)).unwrap_or_default();
+        assert_eq!(e.0, 413);
+        assert!(e.1.contains("--max-members-per-request"), "{}", e.1);
+        // Commas inside strings and nested arrays count for their own array.
+        assert!(limits().check_json_size(br#"{"a":["1,2,3,4,5,6,7",[1,2,3],[4,5]]}"#).is_ok());
+        assert!(limits().check_json_size(br#"[[1,2,3,4,5,6]]"#).is_err());
+        assert!(limits().check_json_size(br#"{"a": [ ]}"#).is_ok());
+    }
+
+    #[test]
+    fn bodies_of_too_many_values_are_refused() {
+        // 20 x 5 = 100 is below the floor of 1000 values.
+        let many: String = format!("{{{}}}", (0..1001).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
+        assert!(limits().check_json_size(many.as_bytes()).is_err());
+        let some: String = format!("{{{}}}", (0..400).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
+        assert!(limits().check_json_size(some.as_bytes()).is_ok());
     }
 }

@@ -234,8 +234,24 @@ fn member_values(n: usize, run: &str) -> Vec<Value> {
     (0..n).map(|i| json!({"value": format!("{run}-member-{i}")})).collect()
 }
 
-/// Every scenario, in order; the floods last (they empty the tenant's bucket).
-pub async fn run(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<Outcome> {
+/// Every scenario, in order.
+pub const SCENARIOS: &[&str] = &[
+    "multi_values",
+    "group_members",
+    "patch_members",
+    "patch_operations",
+    "large_write_vs_small",
+    "idle_connections",
+    "dripping_connections",
+    "big_bodies",
+    "bad_token_flood",
+    "rate_limited_flood",
+];
+
+/// The scenarios named in `only` (all when empty), in order; the floods
+/// last (they empty the tenant's bucket).
+pub async fn run(t: &Target, sizes: &Sizes, run_id: &str, only: &[String]) -> Vec<Outcome> {
+    let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut out = Vec::new();
     let victim = match make_user(&t.scim, &format!("{run_id}-victim@example.com")).await {
         Ok(id) => id,
@@ -248,60 +264,80 @@ pub async fn run(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<Outcome> {
     let group = make_group(&t.scim, &format!("{run_id}-group")).await.unwrap_or_default();
 
     let n = sizes.multi_values;
-    out.push(
-        measured(t, "multi_values", format!("POST /Users with {n} emails"), |mut o| async move {
-            let emails: Vec<Value> =
-                (0..n).map(|i| json!({"value": format!("{run_id}.{i}@example.com"), "type": "work"})).collect();
-            let mut body = user(&format!("{run_id}-many@example.com"));
-            body["emails"] = Value::Array(emails);
-            o.count(send(&t.scim, Method::POST, "/Users", Some(body.to_string())).await.0);
-            o
-        })
-        .await,
-    );
+    if wants("multi_values") {
+        out.push(
+            measured(t, "multi_values", format!("POST /Users with {n} emails"), |mut o| async move {
+                let emails: Vec<Value> =
+                    (0..n).map(|i| json!({"value": format!("{run_id}.{i}@example.com"), "type": "work"})).collect();
+                let mut body = user(&format!("{run_id}-many@example.com"));
+                body["emails"] = Value::Array(emails);
+                o.count(send(&t.scim, Method::POST, "/Users", Some(body.to_string())).await.0);
+                o
+            })
+            .await,
+        );
+    }
 
     let n = sizes.group_members;
-    out.push(
-        measured(t, "group_members", format!("POST /Groups with {n} members"), |mut o| async move {
-            let body = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("{run_id}-big"),
+    if wants("group_members") {
+        out.push(
+            measured(t, "group_members", format!("POST /Groups with {n} members"), |mut o| async move {
+                let body = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("{run_id}-big"),
                               "members": member_values(n, run_id)});
-            o.count(send(&t.scim, Method::POST, "/Groups", Some(body.to_string())).await.0);
-            o
-        })
-        .await,
-    );
+                o.count(send(&t.scim, Method::POST, "/Groups", Some(body.to_string())).await.0);
+                o
+            })
+            .await,
+        );
+    }
 
     let n = sizes.patch_members;
     let path = format!("/Groups/{group}");
-    out.push(
-        measured(t, "patch_members", format!("PATCH a group with {n} member values"), |mut o| async move {
-            let body = json!({"schemas": [PATCH_OP], "Operations": [
+    if wants("patch_members") {
+        out.push(
+            measured(t, "patch_members", format!("PATCH a group with {n} member values"), |mut o| async move {
+                let body = json!({"schemas": [PATCH_OP], "Operations": [
                 {"op": "add", "path": "members", "value": member_values(n, run_id)}]});
-            o.count(send(&t.scim, Method::PATCH, &path, Some(body.to_string())).await.0);
-            o
-        })
-        .await,
-    );
+                o.count(send(&t.scim, Method::PATCH, &path, Some(body.to_string())).await.0);
+                o
+            })
+            .await,
+        );
+    }
 
     let n = sizes.patch_ops;
     let path = format!("/Users/{victim}");
-    out.push(
-        measured(t, "patch_operations", format!("PATCH a user with {n} operations"), |mut o| async move {
-            let ops: Vec<Value> =
-                (0..n).map(|i| json!({"op": "replace", "path": "displayName", "value": format!("d{i}")})).collect();
-            let body = json!({"schemas": [PATCH_OP], "Operations": ops});
-            o.count(send(&t.scim, Method::PATCH, &path, Some(body.to_string())).await.0);
-            o
-        })
-        .await,
-    );
+    if wants("patch_operations") {
+        out.push(
+            measured(t, "patch_operations", format!("PATCH a user with {n} operations"), |mut o| async move {
+                let ops: Vec<Value> =
+                    (0..n).map(|i| json!({"op": "replace", "path": "displayName", "value": format!("d{i}")})).collect();
+                let body = json!({"schemas": [PATCH_OP], "Operations": ops});
+                o.count(send(&t.scim, Method::PATCH, &path, Some(body.to_string())).await.0);
+                o
+            })
+            .await,
+        );
+    }
 
-    out.push(large_write_vs_small(t, sizes, run_id, &victim, &group).await);
-    out.push(idle_connections(t, sizes).await);
-    out.push(dripping_connections(t, sizes).await);
-    out.push(big_bodies(t, sizes, run_id).await);
-    out.push(bad_token_flood(t, sizes).await);
-    out.push(rate_limited_flood(t, sizes).await);
+    if wants("large_write_vs_small") {
+        out.push(large_write_vs_small(t, sizes, run_id, &victim, &group).await);
+    }
+    if wants("idle_connections") {
+        out.push(idle_connections(t, sizes).await);
+    }
+    if wants("dripping_connections") {
+        out.push(dripping_connections(t, sizes).await);
+    }
+    if wants("big_bodies") {
+        out.extend(big_bodies(t, sizes, run_id).await);
+    }
+    if wants("bad_token_flood") {
+        out.push(bad_token_flood(t, sizes).await);
+    }
+    if wants("rate_limited_flood") {
+        out.push(rate_limited_flood(t, sizes).await);
+    }
     out
 }
 
@@ -452,36 +488,48 @@ async fn dripping_connections(t: &Target, sizes: &Sizes) -> Outcome {
     .await
 }
 
-/// One body just under the size limit, then several at once.
-async fn big_bodies(t: &Target, sizes: &Sizes, run_id: &str) -> Outcome {
+/// One body just under the size limit, then several at once; the memory
+/// they cost, and what is left after a pause.
+async fn big_bodies(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<Outcome> {
     let (bytes, k) = (sizes.big_body_bytes, sizes.big_bodies_at_once);
-    let sent = format!("POST /Users of {:.1} MiB once, then {k} at once", bytes as f64 / 1048576.0);
-    let before = t.server_pid.and_then(|p| status_file(p, "VmRSS:"));
-    let mut o = measured(t, "big_bodies", sent, |mut o| async move {
-        let body = |i: usize| {
-            let mut u = user(&format!("{run_id}-big{i}@example.com"));
-            u["title"] = json!("t".repeat(bytes.saturating_sub(200)));
-            u.to_string()
-        };
+    let mib = bytes as f64 / 1048576.0;
+    let body = move |i: usize| {
+        let mut u = user(&format!("{run_id}-big{i}@example.com"));
+        u["title"] = json!("t".repeat(bytes.saturating_sub(200)));
+        u.to_string()
+    };
+    let rss = || t.server_pid.and_then(|p| status_file(p, "VmRSS:"));
+    let before = rss();
+    let mut once = measured(t, "big_body", format!("POST /Users of {mib:.1} MiB"), |mut o| async move {
         o.count(send(&t.scim, Method::POST, "/Users", Some(body(0))).await.0);
-        let tasks: Vec<_> = (1..=k)
-            .map(|i| {
-                let (http, b) = (t.scim.clone(), body(i));
-                tokio::spawn(async move { send(&http, Method::POST, "/Users", Some(b)).await.0 })
-            })
-            .collect();
-        for task in tasks {
-            o.count(task.await.unwrap_or_else(|_| "task-failed".into()));
-        }
         // Give the allocator a moment to hand memory back.
         tokio::time::sleep(Duration::from_secs(2)).await;
         o
     })
     .await;
-    if let Some(b) = before {
-        o.note = format!("RSS before {b:.1} MiB; body {:.1} MiB", bytes as f64 / 1048576.0);
+    if let (Some(b), Some(p)) = (before, once.peak_rss_mib) {
+        once.note = format!("RSS before {b:.1} MiB; peak - before = {:.1} MiB = {:.1}x the body", p - b, (p - b) / mib);
     }
-    o
+    let before = rss();
+    let mut many =
+        measured(t, "big_bodies_at_once", format!("{k} POST /Users of {mib:.1} MiB at once"), |mut o| async move {
+            let tasks: Vec<_> = (1..=k)
+                .map(|i| {
+                    let (http, b) = (t.scim.clone(), body(i));
+                    tokio::spawn(async move { send(&http, Method::POST, "/Users", Some(b)).await.0 })
+                })
+                .collect();
+            for task in tasks {
+                o.count(task.await.unwrap_or_else(|_| "task-failed".into()));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            o
+        })
+        .await;
+    if let Some(b) = before {
+        many.note = format!("RSS before {b:.1} MiB");
+    }
+    vec![once, many]
 }
 
 /// Requests with tokens the server never issued.

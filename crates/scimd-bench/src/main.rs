@@ -56,6 +56,11 @@ struct AbuseArgs {
     /// Small sizes (CI): fails on a 5xx or a dead server, never on time.
     #[arg(long)]
     smoke: bool,
+    /// Scenarios to run (comma-separated) [default: all]. Known: multi_values, group_members,
+    /// patch_members, patch_operations, large_write_vs_small, idle_connections,
+    /// dripping_connections, big_bodies, bad_token_flood, rate_limited_flood.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -291,10 +296,13 @@ fn abuse_run(args: AbuseArgs) -> Result<bool, String> {
     };
     let target = abuse::Target { scim, other, root: root.clone(), server_pid: args.server_pid };
     let sizes = if args.smoke { abuse::Sizes::smoke() } else { abuse::Sizes::full() };
+    if let Some(bad) = args.scenarios.iter().find(|s| !abuse::SCENARIOS.contains(&s.as_str())) {
+        return Err(format!("unknown abuse scenario '{bad}'; known: {}", abuse::SCENARIOS.join(", ")));
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let rt = runtime(2)?;
     let (outcomes, alive) = rt.block_on(async {
-        let outcomes = abuse::run(&target, &sizes, &format!("a{now:x}")).await;
+        let outcomes = abuse::run(&target, &sizes, &format!("a{now:x}"), &args.scenarios).await;
         (outcomes, abuse::alive(&root).await)
     });
     print!("{}", abuse::table(&outcomes));

@@ -83,7 +83,7 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
     /// MiB of request bodies read and parsed at once, over all requests;
     /// past it a request gets 503 with Retry-After.
-    #[arg(long, env = "SCIMD_MAX_INFLIGHT_BODY_MB", default_value_t = 256)]
+    #[arg(long, env = "SCIMD_MAX_INFLIGHT_BODY_MB", default_value_t = 64)]
     pub max_inflight_body_mb: usize,
     /// Connections open at once; past it a new connection gets 503 and is closed.
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 4096)]

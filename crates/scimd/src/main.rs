@@ -4,6 +4,10 @@ use clap::Parser;
 use scimd::cli::{Cli, run};
 use std::time::Duration;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     scimd::telemetry::init_logs(cli.log_format);

@@ -57,7 +57,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_body_bytes: 10 * 1024 * 1024,
-            max_inflight_body_bytes: 256 * 1024 * 1024,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
             auth_cache_ttl: Duration::from_secs(2),
             group_patch_no_content: false,
             net: NetConfig::default(),
@@ -437,18 +437,16 @@ impl FromRequest<AppState> for ScimJson {
             ));
         };
         let timeout = state.config.net.body_read_timeout;
-        let bytes = match tokio::time::timeout(timeout, Bytes::from_request(req, state)).await {
+        let bytes = match tokio::time::timeout(timeout, read_body(req, declared)).await {
             Err(_) => {
                 return Err(ApiError::status(
                     408,
                     format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
                 ));
             }
-            Ok(Err(rejection)) if rejection.status().as_u16() == 413 => return Err(too_large()),
-            Ok(Err(rejection)) => {
-                return Err(ApiError(ScimError::invalid_syntax(format!(
-                    "the request body could not be read: {rejection}"
-                ))));
+            Ok(Err(BodyReadError::TooLarge)) => return Err(too_large()),
+            Ok(Err(BodyReadError::Broken(why))) => {
+                return Err(ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {why}"))));
             }
             Ok(Ok(bytes)) => bytes,
         };
@@ -461,11 +459,44 @@ impl FromRequest<AppState> for ScimJson {
             ))));
         }
         let size = BodySize { large: bytes.len() > LARGE_BODY_BYTES, _budget: budget };
-        let parsed = size.run(move || serde_json::from_slice::<Value>(&bytes)).await?;
-        parsed
-            .map(|v| ScimJson(v, size))
-            .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))
+        let limits = state.config.limits;
+        let parsed = size
+            .run(move || {
+                limits.check_json_size(&bytes)?;
+                serde_json::from_slice::<Value>(&bytes)
+                    .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+            })
+            .await?;
+        Ok(ScimJson(parsed?, size))
     }
+}
+
+/// A request body in one buffer of the declared size (collecting frames and
+/// joining them would hold the body twice). Past the limit it is 413, from
+/// the `DefaultBodyLimit` layer.
+async fn read_body(req: Request, declared: Option<usize>) -> Result<Bytes, BodyReadError> {
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let cause = e.into_inner();
+            if cause.is::<http_body_util::LengthLimitError>() {
+                BodyReadError::TooLarge
+            } else {
+                BodyReadError::Broken(cause.to_string())
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+enum BodyReadError {
+    TooLarge,
+    Broken(String),
 }
 
 /// Where JSON text holds the escape `\u0000` (the only way JSON carries a

@@ -100,48 +100,59 @@ impl Ctx<'_> {
         if let Some(groups) = groups
             && !groups.is_empty()
         {
-            let items = groups
-                .iter()
-                .map(|(gid, display)| {
-                    let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
-                    if let (Some(d), Some(o)) = (display, g.as_object_mut()) {
-                        o.insert("display".into(), d.clone().into());
-                    }
-                    g
-                })
-                .collect();
-            obj.insert("groups".into(), Value::Array(items));
+            obj.insert("groups".into(), self.groups_json(groups));
         }
         Value::Object(obj)
+    }
+
+    /// A user's `groups`: each with its `$ref` and display name.
+    fn groups_json(&self, groups: &[(String, Option<String>)]) -> Value {
+        let items = groups
+            .iter()
+            .map(|(gid, display)| {
+                let mut g = json!({"value": gid, "$ref": format!("{}/Groups/{gid}", self.base), "type": "direct"});
+                if let (Some(d), Some(o)) = (display, g.as_object_mut()) {
+                    o.insert("display".into(), d.clone().into());
+                }
+                g
+            })
+            .collect();
+        Value::Array(items)
+    }
+
+    /// Members (of groups) or groups (of users) of `rows`, fetched only when
+    /// the projection returns them and the read did not bring them.
+    async fn relations(&self, rows: &[StoredResource], projection: &Projection) -> Result<Relations, ApiError> {
+        let rt = self.rt();
+        let ids = || rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let store = &self.state.store;
+        Ok(match self.kind {
+            Kind::Group if projection.includes(&rt, "members") => Relations {
+                members: Some(
+                    store.members_of(self.tenant_id, &ids()).await.map_err(|e| ApiError::from_store(e, "members"))?,
+                ),
+                groups: None,
+            },
+            // Reads bring a user's groups along; writes' results may not.
+            Kind::User if projection.includes(&rt, "groups") && rows.iter().any(|r| r.groups.is_none()) => Relations {
+                members: None,
+                groups: Some(
+                    store.groups_of(self.tenant_id, &ids()).await.map_err(|e| ApiError::from_store(e, "groups"))?,
+                ),
+            },
+            _ => Relations::default(),
+        })
     }
 
     /// Render several resources, fetching members or groups only when the
     /// projection returns them.
     async fn render_many(&self, rows: &[StoredResource], projection: &Projection) -> Result<Vec<Value>, ApiError> {
         let rt = self.rt();
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let store = &self.state.store;
-        let (members, groups) = match self.kind {
-            Kind::Group if projection.includes(&rt, "members") => (
-                Some(store.members_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "members"))?),
-                None,
-            ),
-            // Reads bring a user's groups along; writes' results may not.
-            Kind::User if projection.includes(&rt, "groups") && rows.iter().any(|r| r.groups.is_none()) => (
-                None,
-                Some(store.groups_of(self.tenant_id, &ids).await.map_err(|e| ApiError::from_store(e, "groups"))?),
-            ),
-            _ => (None, None),
-        };
+        let rel = self.relations(rows, projection).await?;
         Ok(rows
             .iter()
             .map(|r| {
-                let m = members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
-                let g = match (&groups, &r.groups) {
-                    (Some(g), _) => Some(g.get(&r.id).map(Vec::as_slice).unwrap_or(&[])),
-                    (None, Some(own)) => Some(own.as_slice()),
-                    (None, None) => None,
-                };
+                let (m, g) = rel.of(r);
                 projection.apply_owned(self.render(r, m, g), &rt)
             })
             .collect())
@@ -231,10 +242,17 @@ impl Ctx<'_> {
         Some(out)
     }
 
-    /// One resource as JSON text.
+    /// One resource as JSON text. A whole resource is written straight from
+    /// its document, without a copy of the tree (a document may be megabytes).
     async fn render_one(&self, r: &StoredResource, projection: &Projection) -> Result<Bytes, ApiError> {
-        let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
-        Ok(Bytes::from(body.to_string()))
+        if *projection != Projection::default() {
+            let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
+            return Ok(Bytes::from(body.to_string()));
+        }
+        let rel = self.relations(std::slice::from_ref(r), projection).await?;
+        let (members, groups) = rel.of(r);
+        let shown = Shown { ctx: self, r, members, groups };
+        Ok(Bytes::from(crate::store::json_bytes(&shown)))
     }
 
     async fn respond_one(
@@ -259,6 +277,62 @@ impl Ctx<'_> {
         (self.kind == Kind::User && *projection == Projection::default())
             .then(|| self.state.store.read_cache())
             .flatten()
+    }
+}
+
+#[derive(Default)]
+struct Relations {
+    members: Option<std::collections::HashMap<String, Vec<Member>>>,
+    groups: Option<crate::store::GroupsByUser>,
+}
+
+impl Relations {
+    fn of<'r>(&'r self, r: &'r StoredResource) -> (Option<&'r [Member]>, Option<&'r [(String, Option<String>)]>) {
+        let m = self.members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
+        let g = match (&self.groups, &r.groups) {
+            (Some(g), _) => Some(g.get(&r.id).map(Vec::as_slice).unwrap_or(&[])),
+            (None, Some(own)) => Some(own.as_slice()),
+            (None, None) => None,
+        };
+        (m, g)
+    }
+}
+
+/// [`Ctx::render`] as a serializer: the same object, written from the
+/// stored document without copying it.
+struct Shown<'a> {
+    ctx: &'a Ctx<'a>,
+    r: &'a StoredResource,
+    members: Option<&'a [Member]>,
+    groups: Option<&'a [(String, Option<String>)]>,
+}
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (r, c) = (self.r, self.ctx);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &r.id)?;
+        let meta = json!({
+            "resourceType": r.kind.as_str(),
+            "created": r.created_at,
+            "lastModified": r.updated_at,
+            "location": c.location(&r.id),
+            "version": etag(r.version),
+        });
+        map.serialize_entry("meta", &meta)?;
+        if let Value::Object(doc) = &r.doc {
+            for (k, v) in doc.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "meta" | "members" | "groups")) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if let Some(members) = self.members {
+            map.serialize_entry("members", &members.iter().map(Member::to_json).collect::<Vec<_>>())?;
+        }
+        if let Some(groups) = self.groups.filter(|g| !g.is_empty()) {
+            map.serialize_entry("groups", &c.groups_json(groups))?;
+        }
+        map.end()
     }
 }
 
@@ -328,6 +402,7 @@ async fn create(c: Ctx<'_>, params: Params, body: Value, size: BodySize) -> Resu
     let prepared = size
         .run(move || -> Result<(Doc, Vec<Member>), ScimError> {
             let mut doc = resource::prepare(&body, &rt, None, &limits)?;
+            drop(body); // before the text is made: never three copies at once
             let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
             if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
                 return Err(ScimError::invalid_value("every member needs a 'value'"));

@@ -191,8 +191,30 @@ pub struct Doc {
 
 impl Doc {
     pub fn new(value: Value, kind: Kind) -> Doc {
-        Doc { text: value.to_string(), index: IndexCols::of(&value, kind), value }
+        let text = String::from_utf8(json_bytes(&value)).unwrap_or_else(|_| value.to_string());
+        Doc { text, index: IndexCols::of(&value, kind), value }
     }
+}
+
+/// JSON text in a buffer of exactly its size: measured first, then written.
+/// Growing a buffer by doubling would hold up to three times a large
+/// document's size while it is written.
+pub fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    let mut out = Vec::with_capacity(count.0);
+    let _ = serde_json::to_writer(&mut out, value);
+    out
 }
 
 #[derive(Clone, Debug)]

@@ -108,11 +108,19 @@ impl Dialect {
         }
     }
 
-    /// The elements of a JSON array bound as text, as rows `j(value)` of a `FROM`.
-    pub fn json_rows(self) -> &'static str {
+    /// The elements of a JSON array bound as text, as rows `alias(value)` of a `FROM`.
+    pub fn json_rows(self, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_each(?) AS {alias}"),
+            Dialect::Postgres => format!("jsonb_array_elements(CAST(? AS JSONB)) AS {alias}(value)"),
+        }
+    }
+
+    /// The strings of a JSON array bound as text, as rows `j(value)` of a `FROM`.
+    pub fn json_text_rows(self) -> &'static str {
         match self {
             Dialect::Sqlite => "json_each(?) AS j",
-            Dialect::Postgres => "jsonb_array_elements(CAST(? AS JSONB)) AS j(value)",
+            Dialect::Postgres => "jsonb_array_elements_text(CAST(? AS JSONB)) AS j(value)",
         }
     }
 
