@@ -280,6 +280,9 @@ impl Ctx<'_> {
     }
 }
 
+/// A user's groups as (id, displayName).
+type GroupRefs<'r> = &'r [(String, Option<String>)];
+
 #[derive(Default)]
 struct Relations {
     members: Option<std::collections::HashMap<String, Vec<Member>>>,
@@ -287,7 +290,7 @@ struct Relations {
 }
 
 impl Relations {
-    fn of<'r>(&'r self, r: &'r StoredResource) -> (Option<&'r [Member]>, Option<&'r [(String, Option<String>)]>) {
+    fn of<'r>(&'r self, r: &'r StoredResource) -> (Option<&'r [Member]>, Option<GroupRefs<'r>>) {
         let m = self.members.as_ref().map(|m| m.get(&r.id).map(Vec::as_slice).unwrap_or(&[]));
         let g = match (&self.groups, &r.groups) {
             (Some(g), _) => Some(g.get(&r.id).map(Vec::as_slice).unwrap_or(&[])),
