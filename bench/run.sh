@@ -14,7 +14,8 @@
 #   (GET by id, filter userName eq, the last page), throughput at concurrency 32,
 #   one group filled to 100,000 members, and scimd's resident memory.
 # Phase 3, per backend: `scimd-bench abuse` against scimd with its default
-#   limits (two tenants): huge attributes and PATCHes, a large writer beside
+#   limits but a tenant rate of 200/s in bursts of 400 (so the flood meets it),
+#   two tenants: huge attributes and PATCHes, a large writer beside
 #   another tenant's small writes, idle and dripping connections, big bodies,
 #   bad-token and rate-limited floods (--no-abuse skips it).
 #
@@ -235,12 +236,12 @@ for backend in "${BACKEND_LIST[@]}"; do
   fi
 
   if [ "$ABUSE" = 1 ]; then
-    echo "=== phase 3 ($backend): abuse, scimd with its default limits"
+    echo "=== phase 3 ($backend): abuse, scimd with its default limits (tenant rate 200/s, bursts of 400)"
     url="$(new_db "$backend" abuse)"
     make_tenant "$url"
     SCIMD_DATABASE_URL="$url" "$BIN" tenant create other > /dev/null 2>&1
     OTHER_TOKEN="$(SCIMD_DATABASE_URL="$url" "$BIN" token create --tenant other --name bench 2> /dev/null)"
-    abuse_serve=(--tenant-rate-limit 200)
+    abuse_serve=(--tenant-rate-limit 200 --tenant-rate-burst 400)
     abuse_args=()
     if [ "$SMOKE" = 1 ]; then abuse_serve+=(--header-read-timeout 2); abuse_args+=(--smoke); fi
     start_scimd "$url" "$WORK/scimd-abuse-$backend.log" "${abuse_serve[@]}"

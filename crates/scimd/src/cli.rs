@@ -107,7 +107,7 @@ pub struct ServeArgs {
     /// may set its own. Past it: 429 with Retry-After.
     #[arg(long, env = "SCIMD_TENANT_RATE_LIMIT", default_value_t = http::DEFAULT_TENANT_RATE)]
     pub tenant_rate_limit: u32,
-    /// Requests one tenant may send at once above its rate; 0: twice the rate.
+    /// Requests one tenant may send at once above its rate; 0: five times the rate.
     #[arg(long, env = "SCIMD_TENANT_RATE_BURST", default_value_t = 0)]
     pub tenant_rate_burst: u32,
     /// Values one multi-valued attribute of a user may hold (emails,

@@ -70,12 +70,14 @@ impl Default for Config {
 }
 
 /// Requests per second a tenant may send by default, and its burst. An
-/// identity provider sends one tenant's changes one request at a time or a
-/// few at once (Okta and Entra send tens a second at most), so this never
-/// slows a real provisioning run; it keeps one tenant's token from taking a
-/// 2-core server's capacity (thousands of writes a second) from the others.
-pub const DEFAULT_TENANT_RATE: u32 = 200;
-pub const DEFAULT_TENANT_BURST: u32 = 400;
+/// identity provider sends one tenant's changes a request at a time or a few
+/// at once (tens a second; an import or a first full sync a few hundred),
+/// and conformance checkers send as fast as the server answers, without
+/// backing off: neither is slowed by these. What they stop is one tenant's
+/// token taking most of a 2-core server (thousands of writes, tens of
+/// thousands of reads a second) from the other tenants.
+pub const DEFAULT_TENANT_RATE: u32 = 1000;
+pub const DEFAULT_TENANT_BURST: u32 = 5000;
 
 /// How long a tenant's own rate (from its policy) is used before it is read again.
 const TENANT_RATE_TTL: Duration = Duration::from_secs(10);
