@@ -77,7 +77,10 @@ pub async fn authenticate(
     let hash = hash_token(token);
     let info = match cache.token(&hash) {
         Some(info) => Some(info),
-        None if !may_look_up => {
+        // A token that was valid lately is looked up even from an address
+        // that sent too many unknown ones: identity providers send many
+        // tenants' requests from the same few addresses.
+        None if !may_look_up && !cache.was_valid(&hash) => {
             return Err(ScimError::new(
                 429,
                 None,
@@ -89,6 +92,7 @@ pub async fn authenticate(
             let found = store.token_by_hash(&hash).await.map_err(internal)?;
             if let Some(info) = &found {
                 cache.put_token(&hash, info.clone());
+                cache.remember_valid(&hash);
             }
             found
         }
@@ -134,13 +138,16 @@ pub struct AuthCache {
     ttl: Duration,
     tokens: Mutex<HashMap<Vec<u8>, (Instant, TokenInfo)>>,
     tenants: Mutex<HashMap<String, (Instant, Tenant)>>,
+    /// Hashes of tokens found in the database, kept whatever the TTL, so the
+    /// unknown-token limit never shuts out a token that exists.
+    valid: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 const AUTH_CACHE_MAX: usize = 10_000;
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
-        AuthCache { ttl, tokens: Mutex::default(), tenants: Mutex::default() }
+        AuthCache { ttl, tokens: Mutex::default(), tenants: Mutex::default(), valid: Mutex::default() }
     }
 
     fn fresh<K, Q, V>(&self, map: &Mutex<HashMap<K, (Instant, V)>>, key: &Q) -> Option<V>
@@ -168,6 +175,17 @@ impl AuthCache {
         }
     }
 
+    fn remember_valid(&self, hash: &[u8]) {
+        if let Ok(mut valid) = self.valid.lock() {
+            if valid.len() >= AUTH_CACHE_MAX {
+                valid.clear();
+            }
+            valid.insert(hash.to_vec());
+        }
+    }
+    fn was_valid(&self, hash: &[u8]) -> bool {
+        self.valid.lock().is_ok_and(|v| v.contains(hash))
+    }
     fn token(&self, hash: &[u8]) -> Option<TokenInfo> {
         self.fresh(&self.tokens, hash)
     }
