@@ -15,6 +15,7 @@ on_both_backends!(
     nul_characters_get_the_same_clear_answer_on_both_backends,
     request_size_limits_answer_413_naming_their_flag,
     strings_an_index_cannot_hold_are_refused_clearly,
+    unquoted_values_of_authentik_and_keycloak_are_read_as_strings,
 );
 
 impl Server {
@@ -517,4 +518,23 @@ async fn strings_an_index_cannot_hold_are_refused_clearly(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["phoneNumbers"][0]["value"], "+1 555");
+}
+
+/// Named tolerances: authentik up to 2025.6 sends `userName eq alice`; a
+/// Keycloak SCIM client (suvera keycloak-scim2-storage) `emails[type eq work].value`.
+async fn unquoted_values_of_authentik_and_keycloak_are_read_as_strings(b: Backend) {
+    let s = start(b).await;
+    let id = Server::id_of(&s.create_user("alice").await);
+    let r = s.get(&format!("/Users?filter={}", q("userName eq alice"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["Resources"][0]["id"], id);
+    let r = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "emails[type eq work].value", "value": "a@kc.example"}]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["emails"][0]["value"], "a@kc.example");
 }
