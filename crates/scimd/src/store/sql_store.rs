@@ -335,6 +335,32 @@ impl Core {
         }
         let exists = "EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? AND r.kind IN ('User', 'Group') \
                       AND r.id = j.value AND r.deleted_at IS NULL)";
+        if let [m] = members {
+            // One member (Entra's PATCH, one at a time): no JSON to unpack.
+            let one = "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                       SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? \
+                       AND r.kind IN ('User', 'Group') AND r.id = ? AND r.deleted_at IS NULL) \
+                       ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id";
+            let added: Vec<String> = self
+                .q(one)
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(&m.value)
+                .bind(&m.member_type)
+                .bind(&m.display)
+                .bind(&m.reference)
+                .bind(tenant_id)
+                .bind(&m.value)
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
+            if added.is_empty() {
+                self.only_live_members(&mut **tx, tenant_id, group_id, &[m.to_json()]).await?;
+            }
+            return Ok(added);
+        }
         let plain = members.iter().all(|m| m.member_type.is_none() && m.display.is_none() && m.reference.is_none());
         // Ids alone (Entra's form) as a flat JSON array: SQLite reads it several
         // times faster than an array of rows.
@@ -483,15 +509,26 @@ impl Core {
     ) -> Result<Vec<String>, StoreError> {
         let rows = match ids {
             Some([]) => return Ok(Vec::new()),
+            // One member (how Okta and Entra remove): the plain statement plans best everywhere.
+            Some([id]) => {
+                self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ? RETURNING member_id")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .bind(id)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
             Some(ids) => {
                 let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // Driven by the ids: PostgreSQL otherwise reads the whole group.
                 self.q(&format!(
-                    "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id IN ({}) RETURNING member_id",
-                    self.d.json_texts()
+                    "DELETE FROM members WHERE seq IN (SELECT m.seq FROM {} CROSS JOIN members m \
+                     WHERE m.tenant_id = ? AND m.group_id = ? AND m.member_id = j.value) RETURNING member_id",
+                    self.d.json_text_rows()
                 ))
+                .bind(ids)
                 .bind(tenant_id)
                 .bind(group_id)
-                .bind(ids)
                 .fetch_all(&mut **tx)
                 .await?
             }
@@ -516,6 +553,17 @@ impl Core {
         ids: &[String],
         now: &str,
     ) -> Result<(), StoreError> {
+        if let [id] = ids {
+            self.q("UPDATE resources SET version = version + 1, updated_at = ? WHERE tenant_id = ? AND kind = ? \
+                 AND id = ? AND deleted_at IS NULL")
+                .bind(now)
+                .bind(tenant_id)
+                .bind(kind.as_str())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(());
+        }
         if ids.is_empty() {
             return Ok(());
         }
