@@ -264,6 +264,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for BareErrorsAsScim<T> {
         Poll::Ready(Ok(done))
     }
 
+    /// Vectored writes pass through (hyper then sends a large page without
+    /// copying it into its own buffer); a bare error head is always the
+    /// first slice of its write, and nothing follows it.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let bare = this.pending.is_some() || bufs.first().is_some_and(|b| scim_answer_for_bare_error(b).is_some());
+        if !bare {
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        let first: &[u8] = bufs.first().map(|b| &**b).unwrap_or_default();
+        Pin::new(this).poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
