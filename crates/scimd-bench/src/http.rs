@@ -58,18 +58,7 @@ impl Http {
     /// Send one request (`path` is appended to the base URL) and read the
     /// whole response, so the connection goes back to the pool.
     pub async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<(u16, Vec<u8>), String> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.client.request(method.clone(), &url);
-        if let Some(auth) = &self.auth {
-            req = req.header(reqwest::header::AUTHORIZATION, auth.as_ref());
-        }
-        if let Some(body) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, SCIM_JSON).body(body);
-        }
-        let resp = req.send().await.map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| format!("{method} {path}: reading the body: {e}"))?;
-        Ok((status, bytes.to_vec()))
+        self.call_with_headers(method, path, body).await.map(|(status, _, bytes)| (status, bytes))
     }
 
     /// As [`Http::call`], and whether the answer carried `Retry-After`.
