@@ -82,7 +82,7 @@ impl Core {
                 "SELECT m.group_id, {} AS display FROM members m \
                  JOIN resources g ON g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id \
                  WHERE m.tenant_id = ? AND m.member_id = ?",
-                self.dialect().group_display()
+                self.dialect().display_name_of("g")
             ))
             .bind(tenant_id)
             .bind(user_id)
@@ -310,7 +310,7 @@ impl Core {
         let rows = self
             .q(&format!(
                 "SELECT g.id, {} AS display FROM resources g WHERE g.tenant_id = ? AND g.kind = 'Group'",
-                self.dialect().group_display()
+                self.dialect().display_name_of("g")
             ))
             .bind(tenant_id)
             .fetch_all(&mut **tx)

@@ -124,27 +124,11 @@ impl Dialect {
         }
     }
 
-    /// The strings of a JSON array bound as text, as a one-column sub-select `v`.
-    pub fn json_texts(self) -> &'static str {
+    /// The displayName in the document of the resource aliased `alias`.
+    pub fn display_name_of(self, alias: &str) -> String {
         match self {
-            Dialect::Sqlite => "SELECT value AS v FROM json_each(?)",
-            Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS JSONB)) AS v",
-        }
-    }
-
-    /// A resource's displayName from its document, aliased `r`.
-    pub fn resource_display(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "json_extract(r.doc, '$.displayName')",
-            Dialect::Postgres => "(r.doc ->> 'displayName')",
-        }
-    }
-
-    /// A group's displayName from its document, aliased `g`.
-    pub fn group_display(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "json_extract(g.doc, '$.displayName')",
-            Dialect::Postgres => "(g.doc ->> 'displayName')",
+            Dialect::Sqlite => format!("json_extract({alias}.doc, '$.displayName')"),
+            Dialect::Postgres => format!("({alias}.doc ->> 'displayName')"),
         }
     }
 
@@ -328,7 +312,7 @@ impl Tr<'_> {
             (Rows::Groups, Some("display")) => (
                 Frag::raw(format!(
                     "(SELECT {} FROM resources g WHERE g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id)",
-                    self.d.group_display()
+                    self.d.display_name_of("g")
                 )),
                 false,
             ),

@@ -171,6 +171,19 @@ fn token_from_row(row: &AnyRow) -> Result<TokenInfo, StoreError> {
     })
 }
 
+/// The first column of each row, as text (the ids a statement returned).
+fn first_texts(rows: &[AnyRow]) -> Result<Vec<String>, StoreError> {
+    Ok(rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
+}
+
+/// Does `id` name a live user or group of the tenant (the first `?`)?
+fn live_resource(id: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? AND r.kind IN ('User', 'Group') AND r.id = {id} \
+         AND r.deleted_at IS NULL)"
+    )
+}
+
 fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
     Ok(Member {
         value: row.try_get("member_id")?,
@@ -333,16 +346,16 @@ impl Core {
                 "group '{group_id}' cannot be a member of itself"
             ))));
         }
-        let exists = "EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? AND r.kind IN ('User', 'Group') \
-                      AND r.id = j.value AND r.deleted_at IS NULL)";
         if let [m] = members {
             // One member (Entra's PATCH, one at a time): no JSON to unpack.
-            let one = "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
-                       SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? \
-                       AND r.kind IN ('User', 'Group') AND r.id = ? AND r.deleted_at IS NULL) \
-                       ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id";
-            let added: Vec<String> = self
-                .q(one)
+            let one = format!(
+                "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                 SELECT ?, ?, ?, ?, ?, ? WHERE {} \
+                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
+                live_resource("?")
+            );
+            let rows = self
+                .q(&one)
                 .bind(tenant_id)
                 .bind(group_id)
                 .bind(&m.value)
@@ -352,15 +365,14 @@ impl Core {
                 .bind(tenant_id)
                 .bind(&m.value)
                 .fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()?;
+                .await?;
+            let added = first_texts(&rows)?;
             if added.is_empty() {
                 self.only_live_members(&mut **tx, tenant_id, group_id, &[m.to_json()]).await?;
             }
             return Ok(added);
         }
+        let exists = live_resource("j.value");
         let plain = members.iter().all(|m| m.member_type.is_none() && m.display.is_none() && m.reference.is_none());
         // Ids alone (Entra's form) as a flat JSON array: SQLite reads it several
         // times faster than an array of rows.
@@ -394,17 +406,9 @@ impl Core {
             )
         };
         let rows = rows.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let added: Vec<String> = self
-            .q(&sql)
-            .bind(tenant_id)
-            .bind(group_id)
-            .bind(rows)
-            .bind(tenant_id)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let added = first_texts(
+            &self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id).fetch_all(&mut **tx).await?,
+        )?;
         // Large lists were narrowed to live resources before the write
         // ([`Core::only_live_members`]); a short one is checked here, where
         // it costs little, and only when some value was not added.
@@ -432,19 +436,9 @@ impl Core {
             return Ok(Vec::new());
         }
         let ids_json = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let live: std::collections::HashSet<String> = self
-            .q(&format!(
-                "SELECT j.value FROM {} WHERE EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? \
-                 AND r.kind IN ('User', 'Group') AND r.id = j.value AND r.deleted_at IS NULL)",
-                self.d.json_text_rows()
-            ))
-            .bind(ids_json)
-            .bind(tenant_id)
-            .fetch_all(db)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let sql = format!("SELECT j.value FROM {} WHERE {}", self.d.json_text_rows(), live_resource("j.value"));
+        let rows = self.q(&sql).bind(ids_json).bind(tenant_id).fetch_all(db).await?;
+        let live: std::collections::HashSet<String> = first_texts(&rows)?.into_iter().collect();
         if live.len() == ids.len() {
             return Ok(values.to_vec());
         }
@@ -540,7 +534,7 @@ impl Core {
                     .await?
             }
         };
-        Ok(rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
+        first_texts(&rows)
     }
 
     /// The representation of these resources changed (a user's `groups`, a
@@ -594,15 +588,14 @@ impl Core {
         id: &str,
         now: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let parents: Vec<String> = self
-            .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let parents = first_texts(
+            &self
+                .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_all(&mut **tx)
+                .await?,
+        )?;
         self.touch(tx, tenant_id, Kind::Group, &parents, now).await?;
         let members = if kind == Kind::Group {
             let members = self.remove_members(tx, tenant_id, id, None).await?;
@@ -713,11 +706,13 @@ impl Core {
     ) -> Result<i64, StoreError> {
         let config = self.config_for_write(tx, tenant_id).await?;
         let lock = if self.d == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        // Only a group's name matters here (mappings may match it); a user's
+        // document is not parsed in the writer.
+        let display = if kind == Kind::Group { self.d.display_name_of("r") } else { "NULL".to_string() };
         let row = self
             .q(&format!(
-                "SELECT r.seq, r.version, {} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
-                 AND r.id = ? AND r.deleted_at IS NULL{lock}",
-                self.d.resource_display()
+                "SELECT r.seq, r.version, {display} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
+                 AND r.id = ? AND r.deleted_at IS NULL{lock}"
             ))
             .bind(tenant_id)
             .bind(kind.as_str())
@@ -1426,7 +1421,7 @@ impl Storage for Core {
                         "SELECT m.member_id, m.group_id, {} AS display FROM members m \
                          JOIN resources g ON g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id \
                          WHERE m.tenant_id = ? AND m.member_id IN ({marks}) ORDER BY m.seq",
-                        self.d.group_display()
+                        self.d.display_name_of("g")
                     ))
                     .bind(tenant_id);
                 for id in chunk {
