@@ -37,14 +37,18 @@ impl Limits {
         .unwrap_or((0, "--max-members-per-request"))
     }
 
-    /// Look at a JSON request body before it is parsed: no array in it may
-    /// hold more values than the longest any request may hold, and the whole
-    /// body no more than 20 times that. A parsed tree costs tens of bytes per
-    /// value, so what the limits refuse anyway is refused before the tree is
-    /// built (a 4 MB body of 100,000 members would take ~150 MB). One pass,
-    /// no allocation but the stack of open arrays; malformed JSON is left for
-    /// the parser to explain.
-    pub fn check_json_size(&self, json: &[u8]) -> Result<()> {
+    /// Look at a JSON request body before it is parsed, in one pass with no
+    /// allocation but the stack of open arrays:
+    /// - no array in it may hold more values than the longest any request
+    ///   may hold, and the whole body no more than 20 times that (413). A
+    ///   parsed tree costs tens of bytes per value, so what the limits refuse
+    ///   anyway is refused before the tree is built (a 4 MB body of 100,000
+    ///   members would take ~150 MB);
+    /// - no string may hold the escape `\u0000`, the only way JSON carries a
+    ///   NUL character, which no database here can store (400 invalidValue).
+    ///
+    /// Malformed JSON is left for the parser to explain.
+    pub fn check_json_body(&self, json: &[u8]) -> Result<()> {
         let (longest, flag) = self.longest_array();
         let most_values = longest.saturating_mul(20).max(1000);
         // Per open container: Some(values so far) for an array, None for an object.
@@ -54,9 +58,15 @@ impl Limits {
         let mut escaped = false;
         // After `[`, `,` or `:` (or at the start) the next token begins a value.
         let mut expect_value = true;
-        for &b in json {
+        for (at, &b) in json.iter().enumerate() {
             if in_string {
                 match (escaped, b) {
+                    (true, b'u' | b'U') if json.get(at + 1..at + 5) == Some(&b"0000"[..]) => {
+                        return Err(ScimError::invalid_value(format!(
+                            "the request body contains a NUL character (\\u0000) at byte {}, which cannot be stored",
+                            at.saturating_sub(1)
+                        )));
+                    }
                     (true, _) => escaped = false,
                     (false, b'\\') => escaped = true,
                     (false, b'"') => in_string = false,
@@ -259,23 +269,41 @@ mod size_tests {
     #[test]
     fn arrays_past_the_longest_limit_are_refused_before_parsing() {
         let ok = br#"{"members":[{"value":"a"},{"value":"b"},1,2,"x,y]"]}"#;
-        assert!(limits().check_json_size(ok).is_ok());
+        assert!(limits().check_json_body(ok).is_ok());
         let long = br#"{"members":[1,2,3,4,5,6]}"#;
-        let e = limits().check_json_size(long).err().map(|e| (e.status, e.detail)).unwrap_or_default();
+        let e = limits().check_json_body(long).err().map(|e| (e.status, e.detail)).unwrap_or_default();
         assert_eq!(e.0, 413);
         assert!(e.1.contains("--max-members-per-request"), "{}", e.1);
         // Commas inside strings and nested arrays count for their own array.
-        assert!(limits().check_json_size(br#"{"a":["1,2,3,4,5,6,7",[1,2,3],[4,5]]}"#).is_ok());
-        assert!(limits().check_json_size(br#"[[1,2,3,4,5,6]]"#).is_err());
-        assert!(limits().check_json_size(br#"{"a": [ ]}"#).is_ok());
+        assert!(limits().check_json_body(br#"{"a":["1,2,3,4,5,6,7",[1,2,3],[4,5]]}"#).is_ok());
+        assert!(limits().check_json_body(br#"[[1,2,3,4,5,6]]"#).is_err());
+        assert!(limits().check_json_body(br#"{"a": [ ]}"#).is_ok());
+    }
+
+    #[test]
+    fn only_a_real_nul_escape_is_refused() {
+        let nul_at = |json: &[u8]| {
+            limits().check_json_body(json).err().map(|e| (e.status, e.scim_type.map(|t| t.as_str()), e.detail))
+        };
+        let at = |n: usize| {
+            let detail =
+                format!("the request body contains a NUL character (\\u0000) at byte {n}, which cannot be stored");
+            Some((400, Some("invalidValue"), detail))
+        };
+        assert_eq!(nul_at(br#"{"a":"x\u0000"}"#), at(7));
+        assert_eq!(nul_at(br#"{"a":"x\U0000"}"#), at(7));
+        assert_eq!(nul_at(br#"{"a":"x\\u0000"}"#), None, "an escaped backslash, then text");
+        assert_eq!(nul_at(br#"{"a":"\u00001"}"#), at(6));
+        assert_eq!(nul_at(br#"{"a":"\u0001"}"#), None);
+        assert_eq!(nul_at(br#"{"k\u0000":1}"#), at(3), "keys are strings too");
     }
 
     #[test]
     fn bodies_of_too_many_values_are_refused() {
         // 20 x 5 = 100 is below the floor of 1000 values.
         let many: String = format!("{{{}}}", (0..1001).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
-        assert!(limits().check_json_size(many.as_bytes()).is_err());
+        assert!(limits().check_json_body(many.as_bytes()).is_err());
         let some: String = format!("{{{}}}", (0..400).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
-        assert!(limits().check_json_size(some.as_bytes()).is_ok());
+        assert!(limits().check_json_body(some.as_bytes()).is_ok());
     }
 }

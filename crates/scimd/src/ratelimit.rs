@@ -62,8 +62,9 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
                 Self::refill(b, rate, now);
                 b.tokens < rate.burst
             });
-            if map.len() >= self.max_keys {
-                // Every bucket is in use: the oldest claim is forgotten first.
+            // Still nearly full: start afresh, so that this pass over the map
+            // is paid once per max_keys/10 new keys, never once per request.
+            if map.len() >= self.max_keys - self.max_keys / 10 {
                 map.clear();
             }
         }
@@ -100,6 +101,19 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     }
 }
 
+/// The key a client address is limited under: an IPv4 address, or the /64
+/// network of an IPv6 one (a single host is handed a whole /64 and can
+/// send from any address in it).
+pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 /// Whole seconds for a `Retry-After` header: at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
@@ -133,6 +147,17 @@ mod tests {
             assert!(buckets.take(&key, rate, t0).is_ok());
         }
         assert!(buckets.map.lock().map(|m| m.len()).unwrap_or(0) <= 4);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_limited_as_its_64_network() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap_or(std::net::IpAddr::V4([0; 4].into()));
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap_or(std::net::IpAddr::V4([0; 4].into()));
+        let other: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap_or(std::net::IpAddr::V4([0; 4].into()));
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let v4: std::net::IpAddr = std::net::Ipv4Addr::new(10, 1, 2, 3).into();
+        assert_eq!(client_key(v4), v4);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! supports. Bulk and /Me are answered with a clear 501.
 
 use super::resources::LIST_RESPONSE;
-use super::{ApiError, AppState, CallerExt, MAX_RESULTS, base_url, scim_response};
-use axum::extract::{Path, State};
+use super::{ApiError, AppState, CallerExt, MAX_RESULTS, ResourceId, base_url, scim_response};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use scim_core::ResourceType;
@@ -88,7 +88,7 @@ pub async fn resource_type(
     State(s): State<AppState>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
     [&s.users, &s.groups]
@@ -107,7 +107,7 @@ pub async fn schema(
     State(s): State<AppState>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
     schema_list(&s)

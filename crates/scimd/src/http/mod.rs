@@ -11,7 +11,7 @@ use crate::ratelimit::{Buckets, Rate, retry_after_secs};
 use crate::server::NetConfig;
 use crate::store::Store;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -239,7 +239,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 async fn authenticate(
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    PathParams(params): PathParams,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -248,7 +248,7 @@ async fn authenticate(
     };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = crate::clock::now();
-    let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| crate::ratelimit::client_key(c.0.ip()));
     let unknown_rate = state.config.unknown_token_rate;
     let may_look_up = address.is_none_or(|ip| state.address_buckets.has_token(&ip, unknown_rate, Instant::now()));
     let result =
@@ -321,14 +321,7 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
         Err(_) => String::new(),
     };
-    let detail = if text.starts_with("Invalid URL") {
-        // axum's words for a path segment that is not UTF-8 once percent-decoded.
-        "the URL path is not valid UTF-8 once percent-decoded".to_string()
-    } else if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
-    } else {
-        text
-    };
+    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
     ApiError::status(status.as_u16(), detail).into_response()
 }
 
@@ -361,7 +354,7 @@ async fn log_requests(req: Request, next: Next) -> Response {
         }
         _ => tracing::info!(request_id, %method, path, status, latency_us, tenant, "request"),
     }
-    crate::telemetry::record_request(route.as_deref(), method.as_str(), status, &tenant, elapsed);
+    crate::telemetry::record_request(route, &method, status, &tenant, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -455,16 +448,11 @@ impl FromRequest<AppState> for ScimJson {
         if bytes.is_empty() {
             return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        if let Some(at) = nul_escape_at(&bytes) {
-            return Err(ApiError(ScimError::invalid_value(format!(
-                "the request body contains a NUL character (\\u0000) at byte {at}, which cannot be stored"
-            ))));
-        }
         let size = BodySize { large: bytes.len() > LARGE_BODY_BYTES, _budget: budget };
         let limits = state.config.limits;
         let parsed = size
             .run(move || {
-                limits.check_json_size(&bytes)?;
+                limits.check_json_body(&bytes)?;
                 serde_json::from_slice::<Value>(&bytes)
                     .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
             })
@@ -501,22 +489,43 @@ enum BodyReadError {
     Broken(String),
 }
 
-/// Where JSON text holds the escape `\u0000` (the only way JSON carries a
-/// NUL character), counting backslashes so that an escaped backslash
-/// followed by `u0000` is not taken for one.
-fn nul_escape_at(json: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < json.len() {
-        if json[i] == b'\\' {
-            if json.get(i + 1..i + 6).is_some_and(|e| e.eq_ignore_ascii_case(b"u0000")) {
-                return Some(i);
+/// The parameters of a URL path (`{tenant}`, `{id}`), with our error for a
+/// segment that is not UTF-8 once percent-decoded (axum's would be its own text).
+pub struct PathParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::{ErrorKind, Path};
+        use axum::extract::rejection::PathRejection;
+        match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => Ok(PathParams(params)),
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Err(ApiError::status(400, "the URL path is not valid UTF-8 once percent-decoded"))
             }
-            i += 2; // skip the escaped character, whatever it is
-        } else {
-            i += 1;
+            Err(other) => Err(ApiError::status(other.status().as_u16(), other.body_text())),
         }
     }
-    None
+}
+
+/// The `{id}` of a resource's URL. An id with a NUL character names nothing
+/// (and PostgreSQL could not even compare it): 404.
+pub struct ResourceId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ResourceId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParams(mut params) = PathParams::from_request_parts(parts, state).await?;
+        match params.remove("id") {
+            Some(id) if id.contains('\0') => {
+                Err(ApiError(ScimError::not_found("nothing here has an id with a NUL character in it")))
+            }
+            Some(id) => Ok(ResourceId(id)),
+            None => Err(ApiError::status(404, format!("there is no endpoint at {}", parts.uri.path()))),
+        }
+    }
 }
 
 /// Query parameters, matched ignoring case (`startindex` = `startIndex`).
@@ -573,17 +582,3 @@ pub fn scim_bytes_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 pub type CallerExt = Extension<Caller>;
-
-#[cfg(test)]
-mod tests {
-    use super::nul_escape_at;
-
-    #[test]
-    fn only_a_real_nul_escape_is_found() {
-        assert_eq!(nul_escape_at(br#"{"a":"x\u0000"}"#), Some(7));
-        assert_eq!(nul_escape_at(br#"{"a":"x\U0000"}"#), Some(7));
-        assert_eq!(nul_escape_at(br#"{"a":"x\\u0000"}"#), None, "an escaped backslash, then text");
-        assert_eq!(nul_escape_at(br#"{"a":"\u00001"}"#), Some(6));
-        assert_eq!(nul_escape_at(br#"{"a":"\u0001"}"#), None);
-    }
-}

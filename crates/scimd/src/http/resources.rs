@@ -1,20 +1,22 @@
 //! `/Users` and `/Groups`: create, read, list and search, replace, patch and
 //! delete (RFC 7644 §3.3–§3.7), with ETags, projections and pagination.
 
-use super::{ApiError, AppState, BodySize, CallerExt, MAX_RESULTS, Params, ScimJson, base_url, scim_bytes_response};
+use super::{
+    ApiError, AppState, BodySize, CallerExt, MAX_RESULTS, Params, ResourceId, ScimJson, base_url, scim_bytes_response,
+};
 use crate::clock;
 use crate::store::read_cache::{CachedUser, ReadCache};
 use crate::store::{
     Doc, Kind, ListQuery, Member, NewResource, RawResource, StoredResource, Update, update_from_current,
 };
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::filter::{CompValue, CompareOp, Filter};
 use scim_core::patch::{self, MemberChange};
 use scim_core::{AttrPath, Projection, ResourceType, ScimError, parse_filter, resource};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -72,37 +74,16 @@ impl Ctx<'_> {
         format!("{}/{}s/{id}", self.base, self.kind.as_str())
     }
 
-    /// The full resource a client sees, before projection.
+    /// The full resource a client sees, before projection, as a tree: the
+    /// same object [`Shown`] writes as text.
     fn render(
         &self,
         r: &StoredResource,
         members: Option<&[Member]>,
         groups: Option<&[(String, Option<String>)]>,
     ) -> Value {
-        let mut obj = match &r.doc {
-            Value::Object(o) => o.clone(),
-            _ => Map::new(),
-        };
-        obj.insert("id".into(), r.id.clone().into());
-        obj.insert(
-            "meta".into(),
-            json!({
-                "resourceType": r.kind.as_str(),
-                "created": r.created_at,
-                "lastModified": r.updated_at,
-                "location": self.location(&r.id),
-                "version": etag(r.version),
-            }),
-        );
-        if let Some(members) = members {
-            obj.insert("members".into(), Value::Array(members.iter().map(Member::to_json).collect()));
-        }
-        if let Some(groups) = groups
-            && !groups.is_empty()
-        {
-            obj.insert("groups".into(), self.groups_json(groups));
-        }
-        Value::Object(obj)
+        // Serialising a tree of values into a tree cannot fail.
+        serde_json::to_value(Shown { ctx: self, r, members, groups }).unwrap_or(Value::Null)
     }
 
     /// A user's `groups`: each with its `$ref` and display name.
@@ -301,8 +282,9 @@ impl Relations {
     }
 }
 
-/// [`Ctx::render`] as a serializer: the same object, written from the
-/// stored document without copying it.
+/// The one rendering of a resource: `id`, `meta`, the stored document, then
+/// `members` (when read) and `groups` (when the user has some). Written
+/// straight from the stored document, it copies nothing.
 struct Shown<'a> {
     ctx: &'a Ctx<'a>,
     r: &'a StoredResource,
@@ -362,17 +344,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Endpoint {
             None => Err(ApiError::status(404, format!("there is no endpoint at {}", parts.uri.path()))),
         }
     }
-}
-
-/// An id from the path: one with a NUL character names nothing (and
-/// PostgreSQL could not even compare it).
-fn path_id(kind: Kind, id: &str) -> Result<&str, ApiError> {
-    if id.contains('\0') {
-        return Err(
-            ScimError::not_found(format!("{} not found: its id contains a NUL character", kind.as_str())).into()
-        );
-    }
-    Ok(id)
 }
 
 fn ctx<'a>(state: &'a AppState, caller: &CallerExt, headers: &HeaderMap, kind: Kind) -> Ctx<'a> {
@@ -837,10 +808,10 @@ pub async fn get_one(
     Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
     params: Params,
 ) -> Result<Response, ApiError> {
-    read(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers).await
+    read(ctx(&s, &caller, &headers, kind), &id, params, &headers).await
 }
 
 pub async fn list_all(
@@ -868,11 +839,11 @@ pub async fn replace_one(
     Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
     params: Params,
     ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    replace(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers, body, size).await
+    replace(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
 }
 
 pub async fn patch_one(
@@ -880,11 +851,11 @@ pub async fn patch_one(
     Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
     params: Params,
     ScimJson(body, size): ScimJson,
 ) -> Result<Response, ApiError> {
-    patch_resource(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, params, &headers, body, size).await
+    patch_resource(ctx(&s, &caller, &headers, kind), &id, params, &headers, body, size).await
 }
 
 pub async fn delete_one(
@@ -892,7 +863,7 @@ pub async fn delete_one(
     Endpoint(kind): Endpoint,
     caller: CallerExt,
     headers: HeaderMap,
-    Path((_, id)): Path<(String, String)>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    delete(ctx(&s, &caller, &headers, kind), path_id(kind, &id)?, &headers).await
+    delete(ctx(&s, &caller, &headers, kind), &id, &headers).await
 }
