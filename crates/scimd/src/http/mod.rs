@@ -361,11 +361,6 @@ async fn log_requests(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Bodies past this size are parsed, validated and patched on a blocking
-/// thread, so that one large request cannot hold an async worker that other
-/// requests are waiting for.
-pub const LARGE_BODY_BYTES: usize = 64 * 1024;
-
 /// A JSON request body: `application/scim+json` or `application/json` (or no
 /// content type: Entra does not always send one). Anything else is 415; a body
 /// over the limit is 413; malformed JSON is 400 `invalidSyntax`. The second
@@ -379,7 +374,7 @@ pub struct BodySize {
 }
 
 impl BodySize {
-    /// Past [`LARGE_BODY_BYTES`]: its work runs on a blocking thread.
+    /// Past [`crate::store::LARGE_BYTES`]: its work runs on a blocking thread.
     pub fn is_large(&self) -> bool {
         self.large
     }
@@ -448,7 +443,7 @@ impl FromRequest<AppState> for ScimJson {
         if bytes.is_empty() {
             return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        let size = BodySize { large: bytes.len() > LARGE_BODY_BYTES, _budget: budget };
+        let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget };
         let limits = state.config.limits;
         let parsed = size
             .run(move || {

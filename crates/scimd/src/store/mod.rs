@@ -111,7 +111,15 @@ pub struct StoredResource {
     pub scim_managed: bool,
     /// A user's groups (id, displayName), when the read fetched them with the user.
     pub groups: Option<UserGroups>,
+    /// Bytes of the document's stored text: past [`LARGE_BYTES`], work on it
+    /// (parsing, patching) runs on a blocking thread.
+    pub stored_bytes: usize,
 }
+
+/// Bodies and documents past this size are parsed, validated and patched on
+/// a blocking thread, so that one large request or resource cannot hold an
+/// async worker that other requests are waiting for.
+pub const LARGE_BYTES: usize = 64 * 1024;
 
 /// A resource as a list reads it: the document still JSON text, so that a
 /// page of whole resources is written out without building trees.
@@ -137,8 +145,19 @@ impl RawResource {
             .transpose()
     }
 
+    /// [`RawResource::parse`], on a blocking thread when the document is large.
+    pub async fn parse_off_thread(self) -> Result<StoredResource, StoreError> {
+        if self.doc_text.len() <= LARGE_BYTES {
+            return self.parse();
+        }
+        tokio::task::spawn_blocking(move || self.parse())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("a document could not be read: {e}")))?
+    }
+
     pub fn parse(self) -> Result<StoredResource, StoreError> {
         Ok(StoredResource {
+            stored_bytes: self.doc_text.len(),
             groups: self.groups()?,
             kind: self.kind,
             doc: serde_json::from_str(&self.doc_text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -358,7 +377,8 @@ pub trait Storage: Send + Sync + 'static {
 const MAX_UPDATE_TRIES: usize = 16;
 
 /// Read a resource, decide its update from what was read (on a blocking
-/// thread when `off_thread`: the work is request-sized), and write it with a
+/// thread when `off_thread`, the request being large, or when the stored
+/// document is: the work is that size), and write it with a
 /// version check, deciding again if the resource changed in between. The
 /// decision never runs inside a transaction, so a large PATCH holds no lock
 /// and no writer while it computes.
@@ -372,7 +392,7 @@ pub async fn update_from_current(
 ) -> Result<StoredResource, StoreError> {
     for _ in 0..MAX_UPDATE_TRIES {
         let current = store.get(tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
-        let (update, current) = if off_thread {
+        let (update, current) = if off_thread || current.stored_bytes > LARGE_BYTES {
             let decide = decide.clone();
             tokio::task::spawn_blocking(move || (decide(&current), current))
                 .await
@@ -387,6 +407,7 @@ pub async fn update_from_current(
             Ok(version) => {
                 let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
                 return Ok(StoredResource {
+                    stored_bytes: update.doc.as_ref().map_or(current.stored_bytes, |d| d.text.len()),
                     kind,
                     doc: update.doc.map(|d| d.value).unwrap_or(current.doc),
                     id: current.id,

@@ -671,6 +671,7 @@ impl Core {
                 kind: new.kind,
                 id: new.id.clone(),
                 doc: Value::Null, // the caller attaches the document it wrote
+                stored_bytes: new.doc.text.len(),
                 version: 1,
                 created_at: new.now.clone(),
                 updated_at: new.now.clone(),
@@ -866,6 +867,7 @@ impl Core {
             kind: Kind::User,
             id: row.try_get("id")?,
             doc: Value::Null, // the caller attaches the document it wrote
+            stored_bytes: new.doc.text.len(),
             version,
             created_at: row.try_get("created_at")?,
             updated_at: new.now.clone(),
@@ -1158,7 +1160,10 @@ impl Storage for Core {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-            row.map(|r| resource_from_row(kind, &r)).transpose()
+            match row {
+                Some(row) => Ok(Some(raw_from_row(kind, &row)?.parse_off_thread().await?)),
+                None => Ok(None),
+            }
         })
     }
 
