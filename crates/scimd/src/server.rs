@@ -170,20 +170,22 @@ async fn serve_connection(
 
 /// Past the connection cap: a short SCIM error instead of a silent reset.
 async fn refuse_connection(mut stream: TcpStream) {
-    let body = scim_core::ScimError::new(
-        503,
-        None,
-        "the server has as many connections open as it accepts (--max-connections); retry shortly",
-    )
-    .to_json()
-    .to_string();
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\nretry-after: 1\r\n\
-         connection: close\r\n\r\n{body}",
+    let detail = "the server has as many connections open as it accepts (--max-connections); retry shortly";
+    let response = closing_scim_answer(503, detail);
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// A whole HTTP answer written below hyper: a SCIM error, after which the
+/// connection closes (a 503 also says when to come back, as the router's do).
+fn closing_scim_answer(status: u16, detail: &str) -> String {
+    let body = scim_core::ScimError::new(status, None, detail).to_json().to_string();
+    let reason = axum::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+    let retry = if status == 503 { "retry-after: 1\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\n{retry}connection: close\r\n\r\n{body}",
         http::SCIM_JSON,
         body.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+    )
 }
 
 /// hyper answers a request it cannot parse (a bad request line, a URL past
@@ -224,14 +226,7 @@ fn scim_answer_for_bare_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
         400 => "the request could not be read as HTTP/1.1: check the request line, the headers and the URL encoding",
         _ => "the request could not be read",
     };
-    let body = scim_core::ScimError::new(status, None, detail).to_json().to_string();
-    let reason = axum::http::StatusCode::from_u16(status).ok()?.canonical_reason().unwrap_or("Error");
-    let answer = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        http::SCIM_JSON,
-        body.len()
-    );
-    Some((answer.into_bytes(), end))
+    Some((closing_scim_answer(status, detail).into_bytes(), end))
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for BareErrorsAsScim<T> {

@@ -149,10 +149,9 @@ async fn authenticate(
 
 /// A JSON body, with our error shape when it is not JSON.
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> {
-    // JSON can carry NUL only as the escape \u0000, which PostgreSQL cannot store.
-    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(AdminError::bad("the request body contains a NUL character (\\u0000), which cannot be stored"));
-    }
+    // The same scan as SCIM bodies: a NUL character (PostgreSQL cannot store
+    // one) or an absurdly long array is refused before parsing.
+    scim_core::Limits::default().check_json_body(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| AdminError::bad(format!("the request body is not valid: {e}")))
 }
 
