@@ -408,15 +408,25 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
             max_connections = room;
         }
     }
+    let mut config = serve_config(args);
+    config.net.max_connections = max_connections;
+    let state = AppState::new(store, config);
+    tracing::info!(%addr, "scimd listening");
+    run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// The server's configuration as the flags say (the connection cap before
+/// the open-files limit may lower it).
+pub fn serve_config(args: ServeArgs) -> Config {
     let burst =
-        if args.tenant_rate_burst == 0 { args.tenant_rate_limit.saturating_mul(2) } else { args.tenant_rate_burst };
-    let config = Config {
+        if args.tenant_rate_burst == 0 { args.tenant_rate_limit.saturating_mul(5) } else { args.tenant_rate_burst };
+    Config {
         max_body_bytes: args.max_body_bytes,
         max_inflight_body_bytes: args.max_inflight_body_mb.saturating_mul(1 << 20).max(args.max_body_bytes),
         auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms),
         group_patch_no_content: args.group_patch_response == GroupPatchResponse::NoContent,
         net: NetConfig {
-            max_connections,
+            max_connections: args.max_connections,
             header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
             body_read_timeout: Duration::from_secs(args.body_read_timeout.max(1)),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
@@ -429,10 +439,7 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
             max_members: args.max_members_per_request,
             max_patch_operations: args.max_patch_operations,
         },
-    };
-    let state = AppState::new(store, config);
-    tracing::info!(%addr, "scimd listening");
-    run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
+    }
 }
 
 pub use crate::server::run as run_server;
@@ -457,4 +464,40 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults are the ones the README documents and the library's
+    /// `Config::default()` has (a server started with no flags is the documented one).
+    #[test]
+    fn serve_flags_default_to_the_documented_configuration() {
+        let Ok(Cli { command: Command::Serve(args), .. }) = Cli::try_parse_from(["scimd", "serve"]) else {
+            panic!("'scimd serve' parses");
+        };
+        let config = serve_config(args);
+        let documented = Config::default();
+        assert_eq!(config.tenant_rate, Rate::new(1000, 5000));
+        assert_eq!(config.tenant_rate, documented.tenant_rate);
+        assert_eq!(config.unknown_token_rate, documented.unknown_token_rate);
+        assert_eq!(config.limits, documented.limits);
+        assert_eq!(config.max_body_bytes, documented.max_body_bytes);
+        assert_eq!(config.max_inflight_body_bytes, documented.max_inflight_body_bytes);
+        assert_eq!(config.auth_cache_ttl, documented.auth_cache_ttl);
+        let (net, doc_net) = (&config.net, &documented.net);
+        assert_eq!(net.max_connections, doc_net.max_connections);
+        assert_eq!(net.header_read_timeout, doc_net.header_read_timeout);
+        assert_eq!(net.body_read_timeout, doc_net.body_read_timeout);
+        assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);
+        assert_eq!(config.public_url, None);
+        // A burst of 0 is five times the rate.
+        let Ok(Cli { command: Command::Serve(args), .. }) =
+            Cli::try_parse_from(["scimd", "serve", "--tenant-rate-limit", "7"])
+        else {
+            panic!("'scimd serve --tenant-rate-limit 7' parses");
+        };
+        assert_eq!(serve_config(args).tenant_rate, Rate::new(7, 35));
+    }
 }
