@@ -5,7 +5,7 @@ use crate::error::{Result, ScimError};
 use crate::path::{AttrPath, split_attr_path};
 use crate::schema::{Attribute, ResourceType, Returned};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What the client asked to see.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,9 +64,7 @@ impl Projection {
                 (None, Some(_)) => false,
             };
             // `urn:…:enterprise:2.0:User` alone names the whole extension.
-            let whole_ext = ext.is_some_and(|e| {
-                p.sub.is_none() && format!("{}:{}", p.urn.as_deref().unwrap_or(""), p.name).eq_ignore_ascii_case(e)
-            });
+            let whole_ext = ext.is_some_and(|e| p.sub.is_none() && names_extension(p, e));
             if whole_ext {
                 subs.push(None);
             } else if same_schema && p.name.eq_ignore_ascii_case(&attr.name) {
@@ -106,6 +104,47 @@ impl Projection {
 
     /// [`Projection::apply`] on a resource the caller gives up: values move, nothing is copied.
     pub fn apply_owned(&self, resource: Value, rt: &ResourceType) -> Value {
+        self.resolve(rt).apply_owned(resource)
+    }
+
+    /// The decision for every attribute of `rt`, made once. Applying it to
+    /// each resource of a page then costs the same however long the
+    /// `attributes` list is (deciding walks the list).
+    pub fn resolve<'a>(&'a self, rt: &'a ResourceType) -> Resolved<'a> {
+        let mut decisions = HashMap::new();
+        for attr in &rt.core.attributes {
+            decisions.insert((None, attr.name.as_str()), self.decide(rt, None, attr));
+        }
+        for (schema, _) in &rt.extensions {
+            for attr in &schema.attributes {
+                decisions
+                    .insert((Some(schema.id.as_str()), attr.name.as_str()), self.decide(rt, Some(&schema.id), attr));
+            }
+        }
+        Resolved { projection: self, rt, decisions }
+    }
+}
+
+/// A [`Projection`] decided for one resource type: see [`Projection::resolve`].
+pub struct Resolved<'a> {
+    projection: &'a Projection,
+    rt: &'a ResourceType,
+    /// (extension URN or `None` for the core schema, attribute name) -> decision.
+    decisions: HashMap<(Option<&'a str>, &'a str), Decision>,
+}
+
+impl Resolved<'_> {
+    fn apply_attr(&self, ext: Option<&str>, attr: &Attribute, value: Value) -> Option<Value> {
+        match self.decisions.get(&(ext, attr.name.as_str())) {
+            Some(decision) => decision.apply(attr, value),
+            // Not an attribute of the schemas walked above: decided as before.
+            None => self.projection.decide(self.rt, ext, attr).apply(attr, value),
+        }
+    }
+
+    /// The resource as the client asked to see it; values move, nothing is copied.
+    pub fn apply_owned(&self, resource: Value) -> Value {
+        let rt = self.rt;
         let Value::Object(obj) = resource else {
             return resource;
         };
@@ -122,7 +161,7 @@ impl Projection {
                 let mut ext_out = Map::new();
                 for (k, v) in inner {
                     if let Some(attr) = ext.attribute(&k)
-                        && let Some(v) = self.decide(rt, Some(&ext.id), attr).apply(attr, v)
+                        && let Some(v) = self.apply_attr(Some(&ext.id), attr, v)
                     {
                         ext_out.insert(k, v);
                     }
@@ -134,7 +173,7 @@ impl Projection {
             }
             match rt.resolve(None, &key) {
                 Some(r) => {
-                    if let Some(v) = self.decide(rt, None, r.attr).apply(r.attr, value) {
+                    if let Some(v) = self.apply_attr(None, r.attr, value) {
                         out.insert(key, v);
                     }
                 }
@@ -145,6 +184,15 @@ impl Projection {
         }
         Value::Object(out)
     }
+}
+
+/// Is `p` (`urn` `:` `name`) the extension URN `ext`, ignoring case?
+fn names_extension(p: &AttrPath, ext: &str) -> bool {
+    let urn = p.urn.as_deref().unwrap_or("");
+    ext.len() == urn.len() + 1 + p.name.len()
+        && ext.get(..urn.len()).is_some_and(|head| head.eq_ignore_ascii_case(urn))
+        && ext.get(urn.len()..=urn.len()) == Some(":")
+        && ext.get(urn.len() + 1..).is_some_and(|tail| tail.eq_ignore_ascii_case(&p.name))
 }
 
 /// Sub-attribute names, lowercased: a set, so a long `attributes=` list costs

@@ -130,11 +130,13 @@ impl Ctx<'_> {
     async fn render_many(&self, rows: &[StoredResource], projection: &Projection) -> Result<Vec<Value>, ApiError> {
         let rt = self.rt();
         let rel = self.relations(rows, projection).await?;
+        // Decided once for the page, not once per resource.
+        let shown = projection.resolve(&rt);
         Ok(rows
             .iter()
             .map(|r| {
                 let (m, g) = rel.of(r);
-                projection.apply_owned(self.render(r, m, g), &rt)
+                shown.apply_owned(self.render(r, m, g))
             })
             .collect())
     }
