@@ -1,0 +1,376 @@
+//! The admin API and the provisioning policy: domains, roles, group mappings, licences, deletion.
+
+use super::*;
+
+on_both_backends!(
+    admin_api_needs_its_token_and_refuses_broken_configuration,
+    scim_refuses_users_outside_the_allowed_domains,
+    new_users_get_the_default_role_or_nothing,
+    group_mappings_grant_the_highest_role,
+    changing_a_mapping_moves_every_member,
+    licences_count_seats_exactly,
+    deactivation_suspends_and_reactivation_recomputes,
+    soft_delete_keeps_the_user_for_restore,
+    scim_managed_users_are_read_only_in_the_admin_api
+);
+
+async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
+    let s = start(b).await;
+    let r = s.raw(Method::GET, &format!("{}/policy", s.admin), None, &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["code"], "unauthorized");
+    // A SCIM token is not an admin token.
+    let r = s
+        .raw(Method::GET, &format!("{}/policy", s.admin), None, &[("Authorization", &format!("Bearer {}", s.token))])
+        .await;
+    assert_eq!(r.status, 401);
+    let r = s.adm(Method::GET, "/../../tenants/nope/policy", None).await;
+    assert!(r.status == 404 || r.status == 401, "{}", r.status);
+    s.configure_product().await;
+    // A default role that SCIM may not grant.
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"default_role": "Billing Admin"}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("not provisionable"), "{}", r.body);
+    // A mapping to an unknown workspace, or a non-provisionable role.
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": "G", "workspace": "nope", "role": "Editor"})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("no workspace 'nope'"), "{}", r.body);
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "G", "workspace": "c3.acme", "role": "Billing Admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // A workspace in use cannot go.
+    let r = s.adm(Method::DELETE, &format!("/workspaces/{}", "c3.acme"), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = s.adm(Method::POST, "/roles", Some(json!({"name": "x", "rank": 1, "bogus": true}))).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (400, json!("invalid_request")));
+    let r = s.adm(Method::GET, "/config", None).await;
+    assert_eq!(r.body["roles"].as_array().unwrap().len(), 4);
+    assert_eq!(r.body["policy"]["on_create"], "grant_default");
+}
+
+/// Rule 1: e-mail domains.
+async fn scim_refuses_users_outside_the_allowed_domains(b: Backend) {
+    let s = start(b).await;
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "vendor@other.io", "emails": [{"value": "vendor@other.io"}]}),
+        )
+        .await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("'other.io'"), "{}", r.body);
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "jo", "emails": [{"value": "jo@gmail.com", "type": "work"}]}),
+        )
+        .await;
+    r.assert_error(403, None);
+    assert_eq!(s.post("/Users", json!({"schemas": [USER], "userName": "a@ACME.com"})).await.status, 201);
+    // External users are created by hand.
+    let r = s.adm(Method::POST, "/users", Some(json!({"userName": "vendor@other.io"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["scim_managed"], false);
+}
+
+/// Rule 2: grant_default or no_access.
+async fn new_users_get_the_default_role_or_nothing(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let u = Server::id_of(&s.create_user("a@acme.com").await);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Viewer", "default")]);
+    let a = s.access(&u).await;
+    assert_eq!((a["active"].clone(), a["scim_managed"].clone()), (json!(true), json!(true)));
+    assert_eq!(a["licence"]["type"]["name"], "Basic");
+    assert_eq!(a["licence"]["source"], "default");
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"on_create": "no_access"}))).await;
+    assert_eq!(r.status, 200);
+    let v = Server::id_of(&s.create_user("b@acme.com").await);
+    assert_eq!(s.roles(&v).await, vec![]);
+}
+
+/// Rule 3: mapped groups, highest rank per workspace, leaving only removes what the group gave.
+async fn group_mappings_grant_the_highest_role(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let editors = Server::id_of(&s.create_group("Editors").await);
+    let admins = Server::id_of(&s.create_group("Admins").await);
+    // By displayName (any case) and by id.
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "editors", "workspace": "c3.acme", "role": "Editor"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": admins, "workspace": "c3.acme", "role": "Admin"})))
+        .await;
+    assert_eq!(r.status, 201);
+    let u = Server::id_of(&s.create_user("u@acme.com").await);
+    for (ws, role) in [("c3.acme", "Viewer"), ("c3.acme-eu", "Viewer"), ("c3.acme", "Billing Admin")] {
+        let r = s.adm(Method::POST, &format!("/users/{u}/roles"), Some(json!({"workspace": ws, "role": role}))).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    assert_eq!(
+        s.roles(&u).await,
+        vec![
+            w("c3.acme", "Billing Admin", "manual"),
+            w("c3.acme", "Viewer", "default"),
+            w("c3.acme", "Viewer", "manual"),
+            w("c3.acme-eu", "Viewer", "manual")
+        ]
+    );
+    s.add_member(&editors, &u).await;
+    let g = format!("group:{editors}");
+    assert_eq!(
+        s.roles(&u).await,
+        vec![w("c3.acme", "Billing Admin", "manual"), w("c3.acme", "Editor", &g), w("c3.acme-eu", "Viewer", "manual")],
+        "the mapped role replaces the other non-protected roles of its workspace, manual ones too"
+    );
+    s.add_member(&admins, &u).await;
+    let ga = format!("group:{admins}");
+    assert_eq!(
+        s.roles(&u).await,
+        vec![w("c3.acme", "Admin", &ga), w("c3.acme", "Billing Admin", "manual"), w("c3.acme-eu", "Viewer", "manual")]
+    );
+    s.remove_member(&admins, &u).await;
+    assert_eq!(
+        s.roles(&u).await,
+        vec![w("c3.acme", "Billing Admin", "manual"), w("c3.acme", "Editor", &g), w("c3.acme-eu", "Viewer", "manual")]
+    );
+    s.remove_member(&editors, &u).await;
+    assert_eq!(
+        s.roles(&u).await,
+        vec![
+            w("c3.acme", "Billing Admin", "manual"),
+            w("c3.acme", "Viewer", "default"),
+            w("c3.acme-eu", "Viewer", "manual")
+        ],
+        "with no mapped group left, the default role comes back (the replaced manual role does not)"
+    );
+    // Renaming a group onto a mapped name grants; deleting the group withdraws.
+    let other = Server::id_of(&s.create_group("Other").await);
+    s.add_member(&other, &u).await;
+    s.patch(&format!("/Groups/{other}"), json!([{"op": "replace", "path": "displayName", "value": "Editors"}])).await;
+    assert!(s.roles(&u).await.contains(&w("c3.acme", "Editor", &format!("group:{other}"))));
+    assert_eq!(s.delete(&format!("/Groups/{other}")).await.status, 204);
+    assert!(s.roles(&u).await.contains(&w("c3.acme", "Viewer", "default")));
+}
+
+/// Rule 4: changing a mapping moves every member at once.
+async fn changing_a_mapping_moves_every_member(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let g = Server::id_of(&s.create_group("Sales").await);
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let u = Server::id_of(&s.create_user(&format!("s{i}@acme.com")).await);
+        s.add_member(&g, &u).await;
+        users.push(u);
+    }
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "Sales", "workspace": "c3.acme-eu", "role": "Editor"})),
+        )
+        .await;
+    let mapping = Server::id_of(&r.body);
+    let src = format!("group:{g}");
+    for u in &users {
+        assert!(s.roles(u).await.contains(&w("c3.acme-eu", "Editor", &src)));
+    }
+    let r = s
+        .adm(
+            Method::PUT,
+            &format!("/group-mappings/{mapping}"),
+            Some(json!({"group": "Sales", "workspace": "c3.acme-eu", "role": "Admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for u in &users {
+        assert_eq!(s.roles(u).await, vec![w("c3.acme", "Viewer", "default"), w("c3.acme-eu", "Admin", &src)]);
+    }
+    assert_eq!(s.adm(Method::DELETE, &format!("/group-mappings/{mapping}"), None).await.status, 204);
+    for u in &users {
+        assert_eq!(s.roles(u).await, vec![w("c3.acme", "Viewer", "default")]);
+    }
+}
+
+/// Rule 5: licences, exact seat counts under concurrency, reject or create_unlicensed.
+async fn licences_count_seats_exactly(b: Backend) {
+    let s = std::sync::Arc::new(start(b).await);
+    s.configure_product().await;
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 5}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.post("/Users", json!({"schemas": [USER], "userName": format!("c{i}@acme.com")})).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            created += 1;
+        } else {
+            r.assert_error(409, None);
+            assert!(
+                r.body["detail"].as_str().unwrap().contains("no seats left for licence type 'Basic'"),
+                "{}",
+                r.body
+            );
+        }
+    }
+    assert_eq!(created, 5, "exactly the seat limit");
+    let listed = s.get("/Users?count=0").await.body["totalResults"].clone();
+    assert_eq!(listed, 5, "a refused create writes nothing");
+    // Group rules override the default: moving a user to Pro frees a Basic seat.
+    let pro = Server::id_of(&s.create_group("Pro users").await);
+    let r = s.adm(Method::POST, "/group-mappings", Some(json!({"group": "Pro users", "licence_type": "Pro"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first = s.ids("/Users?count=1").await[0].clone();
+    s.add_member(&pro, &first).await;
+    let a = s.access(&first).await;
+    assert_eq!(
+        (a["licence"]["type"]["name"].clone(), a["licence"]["source"].clone()),
+        (json!("Pro"), json!(format!("group:{pro}")))
+    );
+    assert_eq!(s.post("/Users", json!({"schemas": [USER], "userName": "sixth@acme.com"})).await.status, 201);
+    s.post("/Users", json!({"schemas": [USER], "userName": "seventh@acme.com"})).await.assert_error(409, None);
+    // create_unlicensed: the user is created, without a licence, and /access says why.
+    s.adm(Method::PUT, "/policy", Some(json!({"seats_exhausted": "create_unlicensed"}))).await;
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "eighth@acme.com"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let a = s.access(&Server::id_of(&r.body)).await;
+    assert_eq!(a["licence_status"], "unlicensed_no_seats");
+    assert_eq!(a["licence"]["wanted"]["name"], "Basic");
+}
+
+/// Rule 6: deactivation revokes all but protected roles and releases the seat; reactivation recomputes.
+async fn deactivation_suspends_and_reactivation_recomputes(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let g = Server::id_of(&s.create_group("EU editors").await);
+    s.adm(
+        Method::POST,
+        "/group-mappings",
+        Some(json!({"group": "EU editors", "workspace": "c3.acme-eu", "role": "Editor"})),
+    )
+    .await;
+    s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 1}))).await;
+    let u = Server::id_of(&s.create_user("d@acme.com").await);
+    s.add_member(&g, &u).await;
+    s.adm(Method::POST, &format!("/users/{u}/roles"), Some(json!({"workspace": "c3.acme", "role": "Billing Admin"})))
+        .await;
+    s.adm(Method::POST, &format!("/users/{u}/roles"), Some(json!({"workspace": "c3.acme", "role": "Admin"}))).await;
+    let src = format!("group:{g}");
+    let before = vec![
+        w("c3.acme", "Admin", "manual"),
+        w("c3.acme", "Billing Admin", "manual"),
+        w("c3.acme", "Viewer", "default"),
+        w("c3.acme-eu", "Editor", &src),
+    ];
+    assert_eq!(s.roles(&u).await, before);
+    // Okta's deactivation: PATCH without a path.
+    let r = s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "value": {"active": false}}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Billing Admin", "manual")]);
+    let a = s.access(&u).await;
+    assert_eq!((a["active"].clone(), a["licence"].clone()), (json!(false), Value::Null));
+    // The seat is free: another user can take it, then gives it back.
+    let other = Server::id_of(&s.create_user("o@acme.com").await);
+    assert_eq!(s.access(&other).await["licence_status"], "licensed");
+    s.delete(&format!("/Users/{other}")).await;
+    // Entra's reactivation: "True" as a string.
+    let r = s.patch(&format!("/Users/{u}"), json!([{"op": "Replace", "path": "active", "value": "True"}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.roles(&u).await,
+        vec![
+            w("c3.acme", "Billing Admin", "manual"),
+            w("c3.acme", "Viewer", "default"),
+            w("c3.acme-eu", "Editor", &src)
+        ],
+        "mappings and policy apply again; the manual Admin role is not restored"
+    );
+    assert_eq!(s.access(&u).await["licence_status"], "licensed");
+}
+
+/// Rule 7: soft and hard DELETE.
+async fn soft_delete_keeps_the_user_for_restore(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "soft"}))).await;
+    let g = Server::id_of(&s.create_group("G").await);
+    let u = Server::id_of(&s.create_user("soft@acme.com").await);
+    s.add_member(&g, &u).await;
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    s.get(&format!("/Users/{u}")).await.assert_error(404, None);
+    s.delete(&format!("/Users/{u}")).await.assert_error(404, None);
+    assert_eq!(s.get(&format!("/Users?filter={}", q("userName eq \"soft@acme.com\""))).await.body["totalResults"], 0);
+    assert_eq!(s.get(&format!("/Groups/{g}")).await.body["members"], json!([]));
+    let a = s.access(&u).await;
+    assert_eq!(
+        (a["deleted"].clone(), a["active"].clone(), a["licence"].clone()),
+        (json!(true), json!(false), Value::Null)
+    );
+    let listed = s.adm(Method::GET, "/users?deleted=true", None).await;
+    assert_eq!(listed.body[0]["id"], u);
+    let r = s.adm(Method::POST, &format!("/users/{u}/restore"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.get(&format!("/Users/{u}")).await.status, 200);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Viewer", "default")]);
+    // Deleted again, then created again by SCIM with the same userName: the same id comes back.
+    s.delete(&format!("/Users/{u}")).await;
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "SOFT@acme.com", "displayName": "Back"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["id"], u);
+    assert_eq!(r.body["displayName"], "Back");
+    // Hard delete: everything is gone.
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "hard"}))).await;
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    assert_eq!(s.adm(Method::GET, &format!("/users/{u}/access"), None).await.status, 404);
+    assert_eq!(s.adm(Method::GET, "/users?deleted=true", None).await.body, json!([]));
+    assert_eq!(s.adm(Method::POST, &format!("/users/{u}/restore"), None).await.status, 404);
+}
+
+/// Rule 8: the identity provider stays the source of truth for SCIM-managed users.
+async fn scim_managed_users_are_read_only_in_the_admin_api(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let u = Server::id_of(&s.create_user("idp@acme.com").await);
+    let r = s.adm(Method::PATCH, &format!("/users/{u}"), Some(json!({"active": false}))).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("conflict")));
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("managed by the identity provider"), "{}", r.body);
+    let r = s.adm(Method::PATCH, &format!("/users/{u}"), Some(json!({"displayName": "x"}))).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(s.adm(Method::DELETE, &format!("/users/{u}"), None).await.status, 409);
+    assert_eq!(s.get(&format!("/Users/{u}")).await.body["active"], true);
+    // A hand-made user: editable by the admin API, visible to the IdP's import.
+    let r = s.adm(Method::POST, "/users", Some(json!({"userName": "hand@acme.com", "active": true}))).await;
+    let h = Server::id_of(&r.body);
+    assert_eq!(s.ids(&format!("/Users?filter={}", q("userName eq \"hand@acme.com\""))).await, vec![h.clone()]);
+    assert_eq!(s.roles(&h).await, vec![w("c3.acme", "Viewer", "default")]);
+    let r = s.adm(Method::PATCH, &format!("/users/{h}"), Some(json!({"active": false}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.roles(&h).await, vec![]);
+    // Once the IdP writes to it, it is SCIM-managed.
+    s.patch(&format!("/Users/{h}"), json!([{"op": "replace", "value": {"active": true}}])).await;
+    assert_eq!(s.access(&h).await["scim_managed"], true);
+    assert_eq!(s.adm(Method::DELETE, &format!("/users/{h}"), None).await.status, 409);
+}

@@ -1,0 +1,70 @@
+//! Tenants and tokens: isolation, token checks, and SCIM switched off for a tenant.
+
+use super::*;
+
+on_both_backends!(tenants_are_isolated_and_tokens_checked, switching_scim_off_refuses_scim_requests);
+
+async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
+    let s = start(b).await;
+    let a_user = s.create_user("a@acme.com").await["id"].as_str().unwrap().to_string();
+    s.store.create_tenant("beta", "2026-01-01T00:00:00.000Z").await.unwrap();
+    let beta = cli::create_token(&s.store, "beta", "entra", None).await.unwrap();
+    let beta_base = format!("{}/scim/v2/beta", s.root);
+    let auth = format!("Bearer {beta}");
+    // Beta's token on acme's URL: 401; on its own URL it sees nothing of acme.
+    s.raw(Method::GET, "/Users", None, &[("Authorization", &auth)]).await.assert_error(401, None);
+    let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &auth)]).await;
+    assert_eq!(r.body["totalResults"], 0);
+    let r = s.raw(Method::GET, &format!("{beta_base}/Users/{a_user}"), None, &[("Authorization", &auth)]).await;
+    r.assert_error(404, None);
+    // The same userName may exist in both tenants.
+    let r = s
+        .raw(
+            Method::POST,
+            &format!("{beta_base}/Users"),
+            Some(json!({"schemas": [USER], "userName": "a@acme.com"}).to_string()),
+            &[("Authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    // The bare token works too (pasted into Okta's header field without "Bearer").
+    let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &beta)]).await;
+    assert_eq!(r.body["totalResults"], 1);
+    // Missing header, wrong scheme, unknown tenant.
+    s.raw(Method::GET, "/Users", None, &[("Authorization", "")]).await.assert_error(401, None);
+    s.raw(Method::GET, "/Users", None, &[("Authorization", &format!("Basic {}", s.token))])
+        .await
+        .assert_error(401, None);
+    s.raw(Method::GET, &format!("{}/scim/v2/nope/Users", s.root), None, &[]).await.assert_error(401, None);
+    // A disabled tenant answers 403.
+    s.store.set_tenant_enabled("beta", false).await.unwrap();
+    let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &auth)]).await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("switched off"));
+    // Revoked and expired tokens say so.
+    let t = s.store.tenant_by_name("acme").await.unwrap().unwrap();
+    s.store.revoke_token(t.id, "okta", "2026-01-01T00:00:00.000Z").await.unwrap();
+    let r = s.get("/Users").await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("revoked"));
+    let (expired, hash) = scimd::auth::generate_token().unwrap();
+    s.store
+        .create_token(t.id, "old", &hash, "2020-01-01T00:00:00.000Z", Some("2021-01-01T00:00:00.000Z"))
+        .await
+        .unwrap();
+    let r = s.raw(Method::GET, "/Users", None, &[("Authorization", &format!("Bearer {expired}"))]).await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+}
+
+/// Rule 9: SCIM switched off.
+async fn switching_scim_off_refuses_scim_requests(b: Backend) {
+    let s = start(b).await;
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"scim_enabled": false}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scim_enabled"].clone()), (200, json!(false)));
+    let r = s.get("/Users").await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("switched off"));
+    s.adm(Method::PUT, "/policy", Some(json!({"scim_enabled": true}))).await;
+    assert_eq!(s.get("/Users").await.status, 200);
+}
