@@ -1,33 +1,15 @@
-//! Bearer tokens: generation, hashing, verification, and batched last-use
-//! recording. Tokens are 256 random bits, stored only as their SHA-256 (a
-//! fast hash is enough for a secret with that much entropy), compared in
-//! constant time, and never logged.
+//! Bearer tokens on requests: verification (in constant time; tokens are
+//! never logged), the cache of tokens and tenants lately read, and batched
+//! last-use recording. Tokens are made and hashed in [`crate::service::tenants`].
 
-use crate::store::{Store, Tenant, TokenInfo};
+use crate::service::Service;
+pub use crate::service::tenants::{TOKEN_PREFIX, generate_token, hash_token};
+use crate::store::{Tenant, TokenInfo};
 use scim_core::ScimError;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
-
-pub const TOKEN_PREFIX: &str = "scimd_";
-
-/// A new random token and its hash.
-pub fn generate_token() -> Result<(String, Vec<u8>), getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    let mut token = String::from(TOKEN_PREFIX);
-    for b in bytes {
-        token.push_str(&format!("{b:02x}"));
-    }
-    let hash = hash_token(&token);
-    Ok((token, hash))
-}
-
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// The credential in an `Authorization` header: `Bearer <token>`, or the bare
 /// token (admins paste either into Okta's header field).
@@ -56,7 +38,7 @@ fn unauthorized(detail: &str) -> ScimError {
 /// `may_look_up` false (the client's address sent too many unknown tokens),
 /// only tokens already in the cache are accepted, and the database is not asked.
 pub async fn authenticate(
-    store: &Store,
+    svc: &Service,
     cache: &AuthCache,
     uses: &TokenUses,
     tenant_name: &str,
@@ -64,7 +46,7 @@ pub async fn authenticate(
     now: &str,
     may_look_up: bool,
 ) -> Result<Caller, ScimError> {
-    let internal = |e: crate::store::StoreError| {
+    let internal = |e: crate::service::Error| {
         tracing::error!(error = %e, "token look-up failed");
         ScimError::new(500, None, "the server could not check the token; try again")
     };
@@ -89,7 +71,7 @@ pub async fn authenticate(
             ));
         }
         None => {
-            let found = store.token_by_hash(&hash).await.map_err(internal)?;
+            let found = svc.token_by_hash(&hash).await.map_err(internal)?;
             if let Some(info) = &found {
                 cache.put_token(&hash, info.clone());
                 cache.remember_valid(&hash);
@@ -109,7 +91,7 @@ pub async fn authenticate(
     let tenant = match cache.tenant(tenant_name) {
         Some(t) => Some(t),
         None => {
-            let found = store.tenant_by_name(tenant_name).await.map_err(internal)?;
+            let found = svc.tenant_by_name(tenant_name).await.map_err(internal)?;
             if let Some(t) = &found {
                 cache.put_tenant(t.clone());
             }
@@ -223,7 +205,7 @@ impl TokenUses {
         }
     }
 
-    pub async fn flush(&self, store: &Store) {
+    pub async fn flush(&self, svc: &Service) {
         let batch: Vec<(i64, String)> = match self.pending.lock() {
             Ok(mut p) => p.drain().collect(),
             Err(_) => return,
@@ -231,7 +213,7 @@ impl TokenUses {
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = store.record_token_use(batch).await {
+        if let Err(e) = svc.record_token_use(batch).await {
             tracing::warn!(error = %e, "could not record token use");
         }
     }

@@ -1,16 +1,14 @@
 //! The command line: `serve`, and the admin subcommands for tenants and
 //! tokens. Flags can also come from the environment (`SCIMD_*`).
 
-use crate::auth;
-use crate::clock;
+use crate::clock::{self, SharedClock};
 use crate::http::{self, AppState, Config};
 use crate::ratelimit::Rate;
 use crate::server::NetConfig;
-use crate::store::sql_store::{PoolConfig, SqlStore};
-use crate::store::{Store, StoreError};
+use crate::service::{self, Service};
+use crate::store::{PoolConfig, Store, TaskGuard};
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -70,7 +68,7 @@ pub enum AdminTokenCommand {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -193,16 +191,25 @@ fn parse_public_url(text: &str) -> Result<String, String> {
     }
 }
 
-pub async fn open_store(url: &str) -> Result<Store, String> {
-    open_store_with(url, &PoolConfig::default()).await
-}
-
-pub async fn open_store_with(url: &str, config: &PoolConfig) -> Result<Store, String> {
+/// A database opened (and migrated), its operations, and the background
+/// tasks it needs, running until the guard is dropped or stopped.
+pub async fn open(
+    url: &str,
+    pool: &PoolConfig,
+    options: service::Options,
+    clock: SharedClock,
+) -> Result<(Service, TaskGuard), String> {
     if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
         return Err(format!("unsupported database URL '{url}': use sqlite://FILE or postgres://USER@HOST:PORT/DB"));
     }
-    let store = SqlStore::connect(url, config).await.map_err(|e| format!("cannot open {}: {e}", redact(url)))?;
-    Ok(Arc::new(store))
+    let (store, background) =
+        Store::connect(url, pool).await.map_err(|e| format!("cannot open {}: {e}", redact(url)))?;
+    Ok((Service::new(store, clock, options), background.spawn()))
+}
+
+/// [`open`] with the default settings and the system clock.
+pub async fn open_default(url: &str) -> Result<(Service, TaskGuard), String> {
+    open(url, &PoolConfig::default(), service::Options::default(), clock::system()).await
 }
 
 /// A database URL without its password, for messages.
@@ -232,30 +239,23 @@ pub fn valid_tenant_name(name: &str) -> Result<(), String> {
     }
 }
 
-async fn tenant_id(store: &Store, name: &str) -> Result<i64, String> {
-    match store.tenant_by_name(name).await {
-        Ok(Some(t)) => Ok(t.id),
-        Ok(None) => Err(format!("there is no tenant '{name}' (see 'scimd tenant list')")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 pub async fn create_token(
-    store: &Store,
+    svc: &Service,
     tenant: &str,
     name: &str,
     expires_in_days: Option<u32>,
 ) -> Result<String, String> {
-    let tid = tenant_id(store, tenant).await?;
-    let (token, hash) = auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
-    let expires = expires_in_days.map(|d| clock::at_offset_secs(i64::from(d) * 86_400));
-    store.create_token(tid, name, &hash, &clock::now(), expires.as_deref()).await.map_err(|e| match e {
-        StoreError::Conflict(_) => {
-            format!("tenant '{tenant}' already has a token named '{name}'")
+    svc.create_token(tenant, name, expires_in_days).await.map_err(|e| in_words(e, tenant))
+}
+
+/// An operation's error as the command line says it.
+fn in_words(e: service::Error, tenant: &str) -> String {
+    match e {
+        service::Error::NotFound(detail) if detail.starts_with("there is no tenant") => {
+            format!("there is no tenant '{tenant}' (see 'scimd tenant list')")
         }
         other => other.to_string(),
-    })?;
-    Ok(token)
+    }
 }
 
 pub async fn run(cli: Cli) -> CliResult {
@@ -263,20 +263,24 @@ pub async fn run(cli: Cli) -> CliResult {
         max_connections: cli.db_pool_size,
         connect_timeout: Duration::from_secs(cli.db_connect_timeout),
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
-        read_cache_bytes: cli.read_cache_mb << 20,
         maintain_tables: matches!(cli.command, Command::Serve(_)),
     };
-    let store = open_store_with(&cli.database, &config).await?;
+    let limits = match &cli.command {
+        Command::Serve(args) => serve_config(args.clone()).limits,
+        _ => scim_core::Limits::default(),
+    };
+    let options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, limits };
+    let (svc, tasks) = open(&cli.database, &config, options, clock::system()).await?;
     match cli.command {
-        Command::Serve(args) => serve(store, args).await,
+        Command::Serve(args) => serve(svc, tasks, args).await,
         Command::Migrate => {
             eprintln!("migrations applied to {}", redact(&cli.database));
             Ok(())
         }
-        Command::Tenant(cmd) => tenant_command(&store, cmd).await,
-        Command::Token(cmd) => token_command(&store, cmd).await,
+        Command::Tenant(cmd) => tenant_command(&svc, cmd).await,
+        Command::Token(cmd) => token_command(&svc, cmd).await,
         Command::AdminToken(AdminTokenCommand::Create { name }) => {
-            let token = create_admin_token(&store, &name).await?;
+            let token = create_admin_token(&svc, &name).await?;
             println!("{token}");
             eprintln!("admin token '{name}' created; it is shown only this once");
             Ok(())
@@ -284,20 +288,17 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
+async fn tenant_command(svc: &Service, cmd: TenantCommand) -> CliResult {
     match cmd {
         TenantCommand::Create { name } => {
             valid_tenant_name(&name)?;
-            store.create_tenant(&name, &clock::now()).await.map_err(|e| match e {
-                StoreError::Conflict(_) => format!("tenant '{name}' already exists"),
-                other => other.to_string(),
-            })?;
+            svc.create_tenant(&name).await.map_err(|e| e.to_string())?;
             eprintln!("created tenant '{name}'; its SCIM base URL is http://HOST:PORT/scim/v2/{name}");
             eprintln!("next: scimd token create --tenant {name} --name okta");
             Ok(())
         }
         TenantCommand::List => {
-            let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+            let tenants = svc.tenants().await.map_err(|e| e.to_string())?;
             println!("{:<24} {:<9} CREATED", "NAME", "SCIM");
             for t in tenants {
                 println!("{:<24} {:<9} {}", t.name, if t.enabled { "enabled" } else { "disabled" }, t.created_at);
@@ -307,33 +308,30 @@ async fn tenant_command(store: &Store, cmd: TenantCommand) -> CliResult {
         TenantCommand::Disable { name } | TenantCommand::Enable { name } if name.is_empty() => {
             Err("a tenant name is required".into())
         }
-        TenantCommand::Disable { name } => set_enabled(store, &name, false).await,
-        TenantCommand::Enable { name } => set_enabled(store, &name, true).await,
+        TenantCommand::Disable { name } => set_enabled(svc, &name, false).await,
+        TenantCommand::Enable { name } => set_enabled(svc, &name, true).await,
     }
 }
 
-async fn set_enabled(store: &Store, name: &str, enabled: bool) -> CliResult {
-    store.set_tenant_enabled(name, enabled).await.map_err(|e| match e {
-        StoreError::NotFound => format!("there is no tenant '{name}'"),
-        other => other.to_string(),
-    })?;
+async fn set_enabled(svc: &Service, name: &str, enabled: bool) -> CliResult {
+    svc.set_tenant_enabled(name, enabled).await.map_err(|e| in_words(e, name))?;
     eprintln!("SCIM provisioning {} for tenant '{name}'", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
 
-async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
+async fn token_command(svc: &Service, cmd: TokenCommand) -> CliResult {
     match cmd {
         TokenCommand::Create { tenant, name, expires_in_days } => {
-            let token = create_token(store, &tenant, &name, expires_in_days).await?;
+            let token = create_token(svc, &tenant, &name, expires_in_days).await?;
             println!("{token}");
             eprintln!("token '{name}' for tenant '{tenant}' created; it is shown only this once");
             Ok(())
         }
         TokenCommand::List { tenant } => {
-            let tid = tenant_id(store, &tenant).await?;
-            let tokens = store.list_tokens(tid).await.map_err(|e| e.to_string())?;
+            let tid = svc.tenant_named(&tenant).await.map_err(|e| in_words(e, &tenant))?.id;
+            let tokens = svc.tokens(tid).await.map_err(|e| e.to_string())?;
             println!("{:<20} {:<25} {:<25} {:<25} STATUS", "NAME", "CREATED", "EXPIRES", "LAST USED");
-            let now = clock::now();
+            let now = svc.now();
             for t in tokens {
                 let status = if t.revoked_at.is_some() {
                     "revoked"
@@ -353,12 +351,11 @@ async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
             Ok(())
         }
         TokenCommand::Revoke { tenant, name } => {
-            let tid = tenant_id(store, &tenant).await?;
-            store.revoke_token(tid, &name, &clock::now()).await.map_err(|e| match e {
-                StoreError::NotFound => {
+            svc.revoke_token(&tenant, &name).await.map_err(|e| match e {
+                service::Error::NotFound(d) if d.contains("no token") => {
                     format!("tenant '{tenant}' has no token named '{name}'")
                 }
-                other => other.to_string(),
+                other => in_words(other, &tenant),
             })?;
             eprintln!("token '{name}' of tenant '{tenant}' revoked");
             Ok(())
@@ -366,24 +363,19 @@ async fn token_command(store: &Store, cmd: TokenCommand) -> CliResult {
     }
 }
 
-pub async fn create_admin_token(store: &Store, name: &str) -> Result<String, String> {
-    let (token, hash) = auth::generate_token().map_err(|e| format!("no randomness available: {e}"))?;
-    store.create_admin_token(name, &hash, &clock::now()).await.map_err(|e| match e {
-        StoreError::Conflict(_) => format!("there is already an admin token named '{name}'"),
-        other => other.to_string(),
-    })?;
-    Ok(token)
+pub async fn create_admin_token(svc: &Service, name: &str) -> Result<String, String> {
+    svc.create_admin_token(name).await.map_err(|e| e.to_string())
 }
 
 /// On a database without tenants, create `default` and a token, and print
 /// them once, like a first-run admin password.
-async fn bootstrap(store: &Store, listen: &str) -> CliResult {
-    let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+async fn bootstrap(svc: &Service, listen: &str) -> CliResult {
+    let tenants = svc.tenants().await.map_err(|e| e.to_string())?;
     if !tenants.is_empty() {
         return Ok(());
     }
-    store.create_tenant("default", &clock::now()).await.map_err(|e| e.to_string())?;
-    let token = create_token(store, "default", "bootstrap", None).await?;
+    svc.create_tenant("default").await.map_err(|e| e.to_string())?;
+    let token = create_token(svc, "default", "bootstrap", None).await?;
     println!("scimd: first start, created tenant 'default'. Paste these into Okta or Entra:");
     println!("  SCIM base URL: http://{listen}/scim/v2/default");
     println!("  Bearer token:  {token}");
@@ -391,13 +383,13 @@ async fn bootstrap(store: &Store, listen: &str) -> CliResult {
     Ok(())
 }
 
-pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
+pub async fn serve(svc: Service, tasks: TaskGuard, args: ServeArgs) -> CliResult {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if !args.no_bootstrap {
-        bootstrap(&store, &addr.to_string()).await?;
+        bootstrap(&svc, &addr.to_string()).await?;
     }
     let mut max_connections = args.max_connections;
     if let Some(open_files) = crate::server::raise_open_files_limit() {
@@ -410,9 +402,9 @@ pub async fn serve(store: Store, args: ServeArgs) -> CliResult {
     }
     let mut config = serve_config(args);
     config.net.max_connections = max_connections;
-    let state = AppState::new(store, config);
+    let state = AppState::new(svc, config);
     tracing::info!(%addr, "scimd listening");
-    run_server(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
+    run_server(listener, state, tasks, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 /// The server's configuration as the flags say (the connection cap before

@@ -1,10 +1,12 @@
 //! scimd: a multi-tenant SCIM 2.0 provisioning server on top of scim-core.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod http;
 pub mod ratelimit;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -1,10 +1,12 @@
 //! The running server: the accept loop, HTTP/1.1 connections with their
 //! timeouts and a cap on how many are open, SCIM error bodies for what hyper
 //! refuses before the router sees a request, and shutdown with a deadline.
-//! It owns the background tasks of a running server (the token-use flusher)
-//! and stops them last.
+//! It owns every background task of a running server (the store's: SQLite's
+//! writer, PostgreSQL's maintenance; its own: the token-use flusher) and
+//! stops them last, once queued writes are committed.
 
 use crate::http::{self, AppState};
+use crate::store::TaskGuard;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -36,10 +38,12 @@ pub fn raise_open_files_limit() -> Option<u64> {
 
 /// Serve until `shutdown` resolves; then stop accepting, let requests in
 /// flight finish for up to `shutdown_timeout`, cut the rest, wait for the
-/// store's queued writes and flush token last-use times.
+/// store's queued writes, flush token last-use times, and stop `tasks` (the
+/// store's background work) with the server's own.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    mut tasks: TaskGuard,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let flusher = {
@@ -48,7 +52,7 @@ pub async fn run(
             let mut tick = tokio::time::interval(Duration::from_secs(15));
             loop {
                 tick.tick().await;
-                state.token_uses.flush(&state.store).await;
+                state.token_uses.flush(&state.svc).await;
             }
         })
     };
@@ -103,10 +107,12 @@ pub async fn run(
         }
     }
     flusher.abort();
-    if let Err(e) = state.store.drain().await {
+    if let Err(e) = state.svc.drain().await {
         tracing::error!(error = %e, "queued writes could not be finished");
     }
-    state.token_uses.flush(&state.store).await;
+    state.token_uses.flush(&state.svc).await;
+    tasks.add("token-use flusher", flusher);
+    tasks.stop().await;
     tracing::info!("scimd stopped");
     Ok(())
 }

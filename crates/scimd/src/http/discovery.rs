@@ -2,12 +2,12 @@
 //! generated from the schemas scim-core knows and truthful about what scimd
 //! supports. Bulk and /Me are answered with a clear 501.
 
-use super::resources::LIST_RESPONSE;
 use super::{ApiError, AppState, CallerExt, MAX_RESULTS, ResourceId, base_url, scim_response};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use scim_core::ResourceType;
+use scim_core::list::LIST_RESPONSE;
 use serde_json::{Value, json};
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";

@@ -1,7 +1,7 @@
 //! The HTTP edge of errors: every failure, ours or the framework's, leaves as
 //! a SCIM error body (RFC 7644 §3.12) with `application/scim+json`.
 
-use crate::store::StoreError;
+use crate::service::{Error, Refusal};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::ScimError;
@@ -26,15 +26,20 @@ impl ApiError {
         tracing::error!(error = %e, "{what}");
         ApiError::status(500, format!("the server failed to {what}; the error has been logged"))
     }
-    /// A store error, with `what` naming the resource for a 404.
-    pub fn from_store(e: StoreError, what: &str) -> Self {
+}
+
+/// The one mapping of an operation's error to what a SCIM client is told.
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
         match e {
-            StoreError::NotFound => ApiError(ScimError::not_found(format!("{what} not found"))),
-            StoreError::Conflict(field) => ApiError(ScimError::uniqueness(format!(
-                "{field} is already taken in this tenant: another resource has the same value"
-            ))),
-            StoreError::Rejected(e) => ApiError(e),
-            other => ApiError::internal("access the database", &other),
+            Error::Protocol(e) => ApiError(e),
+            Error::NotFound(detail) => ApiError(ScimError::not_found(detail)),
+            Error::Taken { detail, .. } => ApiError(ScimError::uniqueness(detail)),
+            Error::Refused(r @ Refusal::DomainNotAllowed { .. }) => ApiError::status(403, r.to_string()),
+            Error::Refused(r @ Refusal::Configuration(_)) => ApiError(ScimError::invalid_value(r.to_string())),
+            Error::Refused(r) => ApiError::status(409, r.to_string()),
+            Error::Contended(detail) => ApiError::status(409, detail),
+            Error::Internal(cause) => ApiError::internal("finish the request", &cause),
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod resources;
 use crate::auth::{self, Caller, TokenUses};
 use crate::ratelimit::{Buckets, Rate, retry_after_secs};
 use crate::server::NetConfig;
-use crate::store::Store;
+use crate::service::Service;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -83,7 +83,7 @@ pub const DEFAULT_TENANT_BURST: u32 = 5000;
 const TENANT_RATE_TTL: Duration = Duration::from_secs(10);
 
 pub struct Inner {
-    pub store: Store,
+    pub svc: Service,
     pub users: Arc<ResourceType>,
     pub groups: Arc<ResourceType>,
     pub token_uses: TokenUses,
@@ -108,11 +108,11 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> Self {
+    pub fn new(svc: Service, config: Config) -> Self {
         // Metrics recorded before the recorder exists are lost.
         let _ = crate::telemetry::handle();
         AppState(Arc::new(Inner {
-            store,
+            svc,
             users: Arc::new(ResourceType::user()),
             groups: Arc::new(ResourceType::group()),
             token_uses: TokenUses::default(),
@@ -133,7 +133,7 @@ impl AppState {
         {
             return *rate;
         }
-        let rate = match self.store.tenant_config(tenant_id).await {
+        let rate = match self.svc.tenant_config(tenant_id).await {
             Ok(config) => match config.policy.rate_limit {
                 Some(own) => Rate::new(own.requests_per_second, own.burst),
                 None => self.config.tenant_rate,
@@ -205,7 +205,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.svc.ping().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -216,7 +216,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus text. It names tenants: keep it on an internal network.
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let (open, idle) = state.store.pool_use();
+    let (open, idle) = state.svc.pool_use();
     metrics::gauge!("scimd_db_connections_open").set(f64::from(open));
     metrics::gauge!("scimd_db_connections_idle").set(idle as f64);
     let mut resp = crate::telemetry::render().into_response();
@@ -247,12 +247,12 @@ async fn authenticate(
         return ApiError::status(404, "no such tenant in the URL").into_response();
     };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let now = crate::clock::now();
+    let now = state.svc.now();
     let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| crate::ratelimit::client_key(c.0.ip()));
     let unknown_rate = state.config.unknown_token_rate;
     let may_look_up = address.is_none_or(|ip| state.address_buckets.has_token(&ip, unknown_rate, Instant::now()));
     let result =
-        auth::authenticate(&state.store, &state.auth_cache, &state.token_uses, tenant, header, &now, may_look_up).await;
+        auth::authenticate(&state.svc, &state.auth_cache, &state.token_uses, tenant, header, &now, may_look_up).await;
     let caller = match result {
         Ok(caller) => caller,
         Err(e) => {

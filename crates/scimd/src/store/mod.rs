@@ -1,45 +1,78 @@
-//! The storage seam: everything scimd keeps, behind one object-safe trait, so
-//! nothing above it knows which database it talks to. [`sql_store::SqlStore`]
-//! implements it on SQLite and PostgreSQL; [`sql`] translates filters for both.
+//! Storage: everything scimd keeps, on SQLite or PostgreSQL. No policy and no
+//! HTTP live here. Reads are methods of [`Store`]; every write is a job run by
+//! [`Store::write`] inside one transaction on a [`WriteTx`], whose statements
+//! record a [`ChangeSet`] that comes back with the job's result.
+//!
+//! Grouped by concern: [`resources`] (users and groups, lists), [`members`]
+//! (memberships), [`access`] (roles and licences), [`tenants`] (tenants,
+//! tokens, configurations); [`sql`] translates filters for both databases;
+//! [`sqlite`] holds SQLite's group-commit writer and pagination rosters,
+//! [`postgres`] PostgreSQL's table maintenance.
 
-mod provision;
-pub mod read_cache;
+pub mod access;
+mod changes;
+pub mod members;
+pub mod postgres;
+pub mod resources;
 pub mod sql;
-pub mod sql_store;
+pub mod sqlite;
+pub mod tenants;
+mod tx;
 
-use scim_core::patch::MemberChange;
-use scim_core::policy::{RoleAssignment, Source, TenantConfig};
-use scim_core::{AttrPath, Filter, ScimError};
+pub use changes::{ChangeSet, LicenceChange, LicenceOp, MembershipChange, Op, ResourceChange, RoleChange};
+pub use resources::ListQuery;
+pub use tenants::{AdminToken, Tenant, TokenInfo};
+pub use tx::WriteTx;
+
+use scim_core::policy::{RoleAssignment, Source};
+use scim_core::render::Member;
 use serde_json::Value;
+use sql::Dialect;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tx::Core;
 
 /// A user's groups: (group id, group displayName).
 pub type UserGroups = Vec<(String, Option<String>)>;
 /// user id -> the user's groups.
 pub type GroupsByUser = HashMap<String, UserGroups>;
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-pub type Store = Arc<dyn Storage>;
+/// What a write job returns: it borrows the transaction for as long as it runs.
+pub type JobFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
+/// A write job: statements on `tx`, with the job's own arguments.
+pub type JobFn<A, T, E> = for<'t> fn(&'t mut WriteTx, &'t A) -> JobFuture<'t, T, E>;
+
+/// Which uniqueness rule a write broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    UserName,
+    TenantName,
+    TokenName,
+    AdminTokenName,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness constraint; the text names what collided.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// A request-level refusal raised inside a transaction (the write is rolled back).
-    #[error("{0}")]
-    Rejected(ScimError),
+    #[error("a uniqueness rule was broken: {0:?}")]
+    Unique(Unique),
     /// The resource has a newer version than the one a write was computed from.
     #[error("the resource changed while the write was prepared")]
     VersionMoved,
+    /// A filter or sort order that cannot be translated to SQL, as scim-core words it.
+    #[error("{}", .0.detail)]
+    Query(scim_core::ScimError),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// What is stored cannot be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The store cannot take writes now (its writer stopped, a worker failed).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,26 +88,6 @@ impl Kind {
             Kind::Group => "Group",
         }
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct Tenant {
-    pub id: i64,
-    pub name: String,
-    pub enabled: bool,
-    pub created_at: String,
-}
-
-#[derive(Clone, Debug)]
-pub struct TokenInfo {
-    pub id: i64,
-    pub tenant_id: i64,
-    pub name: String,
-    pub hash: Vec<u8>,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub last_used_at: Option<String>,
 }
 
 /// Columns mirrored from the document for indexed look-ups.
@@ -116,6 +129,19 @@ pub struct StoredResource {
     pub stored_bytes: usize,
 }
 
+impl StoredResource {
+    /// What the server keeps beside the document, as the renderer takes it.
+    pub fn meta(&self) -> scim_core::render::Meta<'_> {
+        scim_core::render::Meta {
+            resource_type: self.kind.as_str(),
+            id: &self.id,
+            created: &self.created_at,
+            last_modified: &self.updated_at,
+            version: self.version,
+        }
+    }
+}
+
 /// Bodies and documents past this size are parsed, validated and patched on
 /// a blocking thread, so that one large request or resource cannot hold an
 /// async worker that other requests are waiting for.
@@ -138,6 +164,17 @@ pub struct RawResource {
 }
 
 impl RawResource {
+    /// What the server keeps beside the document, as the renderer takes it.
+    pub fn meta(&self) -> scim_core::render::Meta<'_> {
+        scim_core::render::Meta {
+            resource_type: self.kind.as_str(),
+            id: &self.id,
+            created: &self.created_at,
+            last_modified: &self.updated_at,
+            version: self.version,
+        }
+    }
+
     pub fn groups(&self) -> Result<Option<UserGroups>, StoreError> {
         self.groups_text
             .as_deref()
@@ -152,7 +189,7 @@ impl RawResource {
         }
         tokio::task::spawn_blocking(move || self.parse())
             .await
-            .map_err(|e| StoreError::Corrupt(format!("a document could not be read: {e}")))?
+            .map_err(|e| StoreError::Unavailable(format!("a document could not be read: {e}")))?
     }
 
     pub fn parse(self) -> Result<StoredResource, StoreError> {
@@ -170,35 +207,6 @@ impl RawResource {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Member {
-    pub value: String,
-    pub member_type: Option<String>,
-    pub display: Option<String>,
-    pub reference: Option<String>,
-}
-
-impl Member {
-    pub fn from_json(v: &Value) -> Option<Member> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Some(Member { value: s("value")?, member_type: s("type"), display: s("display"), reference: s("$ref") })
-    }
-    pub fn to_json(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        m.insert("value".into(), self.value.clone().into());
-        if let Some(t) = &self.member_type {
-            m.insert("type".into(), t.clone().into());
-        }
-        if let Some(d) = &self.display {
-            m.insert("display".into(), d.clone().into());
-        }
-        if let Some(r) = &self.reference {
-            m.insert("$ref".into(), r.clone().into());
-        }
-        Value::Object(m)
-    }
-}
-
 /// A document as it is written: the tree, its text and its indexed columns,
 /// all made before the write, so a transaction only runs statements.
 #[derive(Clone, Debug)]
@@ -210,30 +218,9 @@ pub struct Doc {
 
 impl Doc {
     pub fn new(value: Value, kind: Kind) -> Doc {
-        let text = String::from_utf8(json_bytes(&value)).unwrap_or_else(|_| value.to_string());
+        let text = String::from_utf8(scim_core::render::json_bytes(&value)).unwrap_or_else(|_| value.to_string());
         Doc { text, index: IndexCols::of(&value, kind), value }
     }
-}
-
-/// JSON text in a buffer of exactly its size: measured first, then written.
-/// Growing a buffer by doubling would hold up to three times a large
-/// document's size while it is written.
-pub fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, value);
-    let mut out = Vec::with_capacity(count.0);
-    let _ = serde_json::to_writer(&mut out, value);
-    out
 }
 
 #[derive(Clone, Debug)]
@@ -244,20 +231,6 @@ pub struct NewResource {
     pub now: String,
     pub members: Vec<Member>,
     pub scim_managed: bool,
-}
-
-/// What an update writes, decided by the caller from the resource it read.
-#[derive(Clone, Debug)]
-pub struct Update {
-    /// The new document; `None` keeps the stored one (a PATCH of members only).
-    pub doc: Option<Doc>,
-    pub member_changes: Vec<MemberChange>,
-    pub now: String,
-    pub scim_managed: bool,
-    /// The version the update was computed from: if the resource has moved
-    /// on, the write fails with [`StoreError::VersionMoved`] and is decided
-    /// again. `None`: the update does not depend on the current document.
-    pub based_on: Option<i64>,
 }
 
 /// What a user may do in the product, and why.
@@ -273,156 +246,171 @@ pub struct Access {
     pub unlicensed_wanted: Option<String>,
 }
 
+/// Connection settings a deployment may tune.
 #[derive(Clone, Debug)]
-pub struct AdminToken {
-    pub id: i64,
-    pub name: String,
-    pub hash: Vec<u8>,
-    pub revoked_at: Option<String>,
+pub struct PoolConfig {
+    /// 0: the dialect's default (4 on SQLite, 16 on PostgreSQL).
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    /// PostgreSQL `statement_timeout`; SQLite waits this long for the write lock.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: vacuum and analyse in the background while autovacuum is
+    /// off. For the server only: a CLI command would start work and leave.
+    pub maintain_tables: bool,
 }
 
-pub type ConfigFn = Box<dyn FnOnce(&mut TenantConfig) -> Result<(), ScimError> + Send>;
-
-/// Decides a write from the resource as read. It is called again when the
-/// resource moved on before the write, so it must not consume what it captures.
-pub type UpdateFn = Arc<dyn Fn(&StoredResource) -> Result<Update, ScimError> + Send + Sync>;
-pub type CheckFn = Arc<dyn Fn(&StoredResource) -> Result<(), ScimError> + Send + Sync>;
-
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    pub filter: Option<Filter>,
-    pub sort_by: Option<AttrPath>,
-    pub descending: bool,
-    /// 0-based.
-    pub offset: i64,
-    pub limit: i64,
-}
-
-pub trait Storage: Send + Sync + 'static {
-    fn ping(&self) -> BoxFut<'_, ()>;
-
-    fn create_tenant<'a>(&'a self, name: &'a str, now: &'a str) -> BoxFut<'a, Tenant>;
-    fn list_tenants(&self) -> BoxFut<'_, Vec<Tenant>>;
-    fn tenant_by_name<'a>(&'a self, name: &'a str) -> BoxFut<'a, Option<Tenant>>;
-    fn set_tenant_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> BoxFut<'a, ()>;
-
-    fn create_token<'a>(
-        &'a self,
-        tenant_id: i64,
-        name: &'a str,
-        hash: &'a [u8],
-        now: &'a str,
-        expires_at: Option<&'a str>,
-    ) -> BoxFut<'a, ()>;
-    fn list_tokens(&self, tenant_id: i64) -> BoxFut<'_, Vec<TokenInfo>>;
-    fn revoke_token<'a>(&'a self, tenant_id: i64, name: &'a str, now: &'a str) -> BoxFut<'a, ()>;
-    fn token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<TokenInfo>>;
-    fn record_token_use(&self, uses: Vec<(i64, String)>) -> BoxFut<'_, ()>;
-
-    fn insert(&self, tenant_id: i64, new: NewResource) -> BoxFut<'_, StoredResource>;
-    fn get<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str) -> BoxFut<'a, Option<StoredResource>>;
-    fn list<'a>(
-        &'a self,
-        tenant_id: i64,
-        kind: Kind,
-        query: &'a ListQuery,
-        rt: &'a scim_core::ResourceType,
-    ) -> BoxFut<'a, (i64, Vec<RawResource>)>;
-    /// Write `update` in one transaction; answers the new version.
-    fn update<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, update: Arc<Update>) -> BoxFut<'a, i64>;
-    fn delete<'a>(&'a self, tenant_id: i64, kind: Kind, id: &'a str, check: CheckFn) -> BoxFut<'a, ()>;
-
-    /// Members of several groups at once (a page of a list).
-    fn members_of<'a>(&'a self, tenant_id: i64, group_ids: &'a [String]) -> BoxFut<'a, HashMap<String, Vec<Member>>>;
-    fn tenant_config(&self, tenant_id: i64) -> BoxFut<'_, TenantConfig>;
-    /// Change a tenant's configuration; it is validated, and every user whose
-    /// access it changes is reconciled in the same transaction.
-    fn change_tenant_config(&self, tenant_id: i64, f: ConfigFn) -> BoxFut<'_, TenantConfig>;
-    fn access<'a>(&'a self, tenant_id: i64, user_id: &'a str) -> BoxFut<'a, Option<Access>>;
-    /// Grant (`grant = true`) or withdraw a manual role.
-    fn set_manual_role<'a>(
-        &'a self,
-        tenant_id: i64,
-        user_id: &'a str,
-        workspace_id: &'a str,
-        role_id: &'a str,
-        grant: bool,
-    ) -> BoxFut<'a, ()>;
-    fn list_deleted_users(&self, tenant_id: i64) -> BoxFut<'_, Vec<StoredResource>>;
-    fn restore_user<'a>(&'a self, tenant_id: i64, id: &'a str, now: &'a str) -> BoxFut<'a, StoredResource>;
-
-    fn create_admin_token<'a>(&'a self, name: &'a str, hash: &'a [u8], now: &'a str) -> BoxFut<'a, ()>;
-    fn admin_token_by_hash<'a>(&'a self, hash: &'a [u8]) -> BoxFut<'a, Option<AdminToken>>;
-
-    /// Groups of several users at once: user id -> [(group id, group displayName)].
-    fn groups_of<'a>(&'a self, tenant_id: i64, user_ids: &'a [String]) -> BoxFut<'a, GroupsByUser>;
-
-    /// Rendered users, where this store can keep them coherent.
-    fn read_cache(&self) -> Option<&read_cache::ReadCache> {
-        None
-    }
-
-    /// Returns once every write queued before the call is committed (shutdown).
-    fn drain(&self) -> BoxFut<'_, ()> {
-        Box::pin(async { Ok(()) })
-    }
-
-    /// Database connections open, and how many of them are idle.
-    fn pool_use(&self) -> (u32, usize) {
-        (0, 0)
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 0,
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+            maintain_tables: false,
+        }
     }
 }
 
-/// How often a write is decided again when its resource keeps moving on.
-const MAX_UPDATE_TRIES: usize = 16;
+/// The store: a pool for reads, and on SQLite the one writer every write goes through.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
 
-/// Read a resource, decide its update from what was read (on a blocking
-/// thread when `off_thread`, the request being large, or when the stored
-/// document is: the work is that size), and write it with a
-/// version check, deciding again if the resource changed in between. The
-/// decision never runs inside a transaction, so a large PATCH holds no lock
-/// and no writer while it computes.
-pub async fn update_from_current(
-    store: &Store,
-    tenant_id: i64,
-    kind: Kind,
-    id: &str,
-    off_thread: bool,
-    decide: UpdateFn,
-) -> Result<StoredResource, StoreError> {
-    for _ in 0..MAX_UPDATE_TRIES {
-        let current = store.get(tenant_id, kind, id).await?.ok_or(StoreError::NotFound)?;
-        let (update, current) = if off_thread || current.stored_bytes > LARGE_BYTES {
-            let decide = decide.clone();
-            tokio::task::spawn_blocking(move || (decide(&current), current))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("an update could not be computed: {e}")))?
-        } else {
-            (decide(&current), current)
-        };
-        let update = Arc::new(update.map_err(StoreError::Rejected)?);
-        match store.update(tenant_id, kind, id, update.clone()).await {
-            Err(StoreError::VersionMoved) => continue,
-            Err(e) => return Err(e),
-            Ok(version) => {
-                let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
-                return Ok(StoredResource {
-                    stored_bytes: update.doc.as_ref().map_or(current.stored_bytes, |d| d.text.len()),
-                    kind,
-                    doc: update.doc.map(|d| d.value).unwrap_or(current.doc),
-                    id: current.id,
-                    version,
-                    created_at: current.created_at,
-                    updated_at: update.now,
-                    scim_managed: update.scim_managed,
-                    groups: current.groups,
-                });
+struct Inner {
+    core: Arc<Core>,
+    /// SQLite: the group-commit writer's queue.
+    writer: Option<sqlite::WriterHandle>,
+    /// SQLite: where unfiltered list pages start.
+    rosters: Option<sqlite::Rosters>,
+}
+
+/// Work a store needs done in the background while it is open: run by
+/// whoever owns the store (the server, or a CLI command) with [`Background::spawn`].
+pub struct Background {
+    tasks: Vec<(&'static str, Task)>,
+}
+
+/// Work that runs until it is stopped.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Background {
+    /// Start the tasks; they stop when the returned guard is dropped.
+    pub fn spawn(self) -> TaskGuard {
+        TaskGuard(self.tasks.into_iter().map(|(name, task)| (name, tokio::spawn(task))).collect())
+    }
+}
+
+/// Background tasks that stop when this is dropped (or [`TaskGuard::stop`]ped).
+pub struct TaskGuard(Vec<(&'static str, tokio::task::JoinHandle<()>)>);
+
+impl TaskGuard {
+    pub fn empty() -> TaskGuard {
+        TaskGuard(Vec::new())
+    }
+    pub fn add(&mut self, name: &'static str, task: tokio::task::JoinHandle<()>) {
+        self.0.push((name, task));
+    }
+    pub fn extend(&mut self, other: TaskGuard) {
+        let mut other = other;
+        self.0.append(&mut other.0);
+    }
+    /// Stop every task and wait until each has.
+    pub async fn stop(mut self) {
+        for (name, task) in std::mem::take(&mut self.0) {
+            task.abort();
+            if let Err(e) = task.await
+                && !e.is_cancelled()
+            {
+                tracing::error!(task = name, error = %e, "a background task failed");
             }
         }
     }
-    Err(StoreError::Rejected(ScimError::new(
-        409,
-        None,
-        format!("the {} changed {MAX_UPDATE_TRIES} times while this request was applied; send it again", kind.as_str()),
-    )))
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        for (_, task) in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Store {
+    /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`, and
+    /// migrate. The store works once its [`Background`] runs.
+    pub async fn connect(url: &str, config: &PoolConfig) -> Result<(Store, Background), StoreError> {
+        let core = Arc::new(Core::connect(url, config).await?);
+        let mut tasks: Vec<(&'static str, Task)> = Vec::new();
+        let (writer, rosters) = match core.dialect() {
+            Dialect::Sqlite => {
+                let (handle, task) = sqlite::writer(core.clone());
+                tasks.push(("sqlite writer", Box::pin(task)));
+                (Some(handle), Some(sqlite::Rosters::default()))
+            }
+            Dialect::Postgres => {
+                if config.maintain_tables {
+                    tasks.push(("postgres maintenance", Box::pin(postgres::keep_statistics_fresh(core.pool.clone()))));
+                }
+                (None, None)
+            }
+        };
+        Ok((Store(Arc::new(Inner { core, writer, rosters })), Background { tasks }))
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.0.core
+    }
+
+    /// Can other processes write the same database (caches of it are then unsafe)?
+    pub fn is_shared(&self) -> bool {
+        self.core().dialect() == Dialect::Postgres
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.core().q("SELECT 1").execute(&self.core().pool).await?;
+        Ok(())
+    }
+
+    /// Database connections open, and how many of them are idle.
+    pub fn pool_use(&self) -> (u32, usize) {
+        (self.core().pool.size(), self.core().pool.num_idle())
+    }
+
+    /// Run `job` in one transaction and commit it; answers the job's result
+    /// and what it changed. A job that fails is rolled back (and changed
+    /// nothing). On SQLite the job runs on the writer, batched with other
+    /// writes into one commit, and may run more than once (when another job
+    /// of its batch fails): it must only run statements.
+    pub async fn write<A, T, E>(&self, args: A, job: JobFn<A, T, E>) -> Result<(T, ChangeSet), E>
+    where
+        A: Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let job = Arc::new(tx::TypedJob { args, run: job, out: Mutex::new(None) });
+        match &self.0.writer {
+            Some(writer) => writer.submit(job.clone()).await?,
+            None => {
+                let mut tx = WriteTx::begin(self.0.core.clone()).await?;
+                let ok = tx::Job::run(&*job, &mut tx).await;
+                if ok {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await;
+                }
+            }
+        }
+        let out = job.take().ok_or_else(|| E::from(StoreError::Unavailable("a write was not run".into())))?;
+        if let (Ok((_, changes)), Some(rosters)) = (&out, &self.0.rosters) {
+            rosters.apply(changes);
+        }
+        out
+    }
+
+    /// Returns once every write queued before the call is committed (shutdown).
+    pub async fn drain(&self) -> Result<(), StoreError> {
+        fn nothing<'t>(_: &'t mut WriteTx, _: &'t ()) -> JobFuture<'t, (), StoreError> {
+            Box::pin(async { Ok(()) })
+        }
+        // Jobs run in order: once this one is answered, every earlier one is committed.
+        self.write((), nothing).await.map(|_| ())
+    }
 }

@@ -172,8 +172,8 @@ async fn tenants_are_rate_limited_with_a_scim_429(b: Backend) {
     assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n >= 1)), "{:?}", r.headers);
     assert!(r.body["detail"].as_str().unwrap().contains("acme"));
     // Another tenant has its own bucket.
-    s.store.create_tenant("beta", "2026-01-01T00:00:00.000Z").await.unwrap();
-    let beta = cli::create_token(&s.store, "beta", "entra", None).await.unwrap();
+    s.svc.create_tenant("beta").await.unwrap();
+    let beta = cli::create_token(&s.svc, "beta", "entra", None).await.unwrap();
     let auth = format!("Bearer {beta}");
     let r = s.raw(Method::GET, &format!("{}/scim/v2/beta/Users", s.root), None, &[("Authorization", &auth)]).await;
     assert_eq!(r.status, 200);
@@ -274,16 +274,16 @@ async fn bodies_past_the_memory_budget_wait_with_503() {
 async fn shutdown_cuts_requests_past_its_deadline() {
     let dir = std::env::temp_dir().join(unique_name("scimd-shutdown-"));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = cli::open_store(&format!("sqlite://{}", dir.join("s.db").display())).await.unwrap();
-    store.create_tenant("acme", "2026-01-01T00:00:00.000Z").await.unwrap();
-    let token = cli::create_token(&store, "acme", "okta", None).await.unwrap();
+    let (svc, tasks) = cli::open_default(&format!("sqlite://{}", dir.join("s.db").display())).await.unwrap();
+    svc.create_tenant("acme").await.unwrap();
+    let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
     let mut config = test_config();
     config.net.shutdown_timeout = Duration::from_millis(500);
     config.net.body_read_timeout = Duration::from_secs(60);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cli::run_server(listener, AppState::new(store, config), async {
+    let server = tokio::spawn(cli::run_server(listener, AppState::new(svc, config), tasks, async {
         let _ = stopped.await;
     }));
     // A request whose body never comes keeps a connection busy.

@@ -6,9 +6,11 @@
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use scimd::cli;
+use scimd::clock::FixedClock;
 use scimd::http::{AppState, Config};
-use scimd::store::Store;
+use scimd::service::Service;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -25,7 +27,9 @@ struct Server {
     /// The admin API of tenant `acme`, and a token for it.
     admin: String,
     admin_token: String,
-    store: Store,
+    svc: Service,
+    /// The server's clock: it moves 1 ms per reading, and when a test moves it.
+    clock: Arc<FixedClock>,
     client: reqwest::Client,
     dir: std::path::PathBuf,
     /// (admin URL, database name) of a PostgreSQL test database.
@@ -162,14 +166,16 @@ async fn start_with(b: Backend, config: Config) -> Server {
     let dir = std::env::temp_dir().join(unique_name("scimd-test-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(b, &dir).await;
-    let store = cli::open_store(&url).await.unwrap();
-    store.create_tenant("acme", "2026-01-01T00:00:00.000Z").await.unwrap();
-    let token = cli::create_token(&store, "acme", "okta", None).await.unwrap();
-    let admin_token = cli::create_admin_token(&store, "tests").await.unwrap();
+    let clock = FixedClock::ticking("2026-01-01T00:00:00Z", std::time::Duration::from_millis(1));
+    let options = scimd::service::Options { limits: config.limits, ..Default::default() };
+    let (svc, tasks) = cli::open(&url, &Default::default(), options, clock.clone()).await.unwrap();
+    svc.create_tenant("acme").await.unwrap();
+    let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
+    let admin_token = cli::create_admin_token(&svc, "tests").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(store.clone(), config);
-    tokio::spawn(cli::run_server(listener, state, std::future::pending()));
+    let state = AppState::new(svc.clone(), config);
+    tokio::spawn(cli::run_server(listener, state, tasks, std::future::pending()));
     let root = format!("http://{addr}");
     Server {
         base: format!("{root}/scim/v2/acme"),
@@ -177,7 +183,8 @@ async fn start_with(b: Backend, config: Config) -> Server {
         root,
         token,
         admin_token,
-        store,
+        svc,
+        clock,
         client: reqwest::Client::new(),
         dir,
         pg,

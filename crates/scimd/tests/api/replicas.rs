@@ -39,9 +39,9 @@ async fn replicas_share_one_postgres_database() {
     let dir = std::env::temp_dir().join(unique_name("scimd-replicas-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(Backend::Postgres, &dir).await;
-    let store = cli::open_store(&url).await.unwrap();
-    store.create_tenant("acme", "2026-01-01T00:00:00.000Z").await.unwrap();
-    let token = cli::create_token(&store, "acme", "okta", None).await.unwrap();
+    let (svc, background) = cli::open_default(&url).await.unwrap();
+    svc.create_tenant("acme").await.unwrap();
+    let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
     let replicas = [spawn_replica(&url).await, spawn_replica(&url).await];
     let bases: Vec<String> = replicas.iter().map(|r| format!("{}/scim/v2/acme", r.1)).collect();
     let client = reqwest::Client::new();
@@ -142,7 +142,7 @@ async fn replicas_share_one_postgres_database() {
     let (_, _, b) = send(1, Method::GET, "/Users?startIndex=50&count=30&attributes=userName".into(), None, None).await;
     assert_eq!(a["Resources"], b["Resources"]);
     drop(replicas);
-    drop(store);
+    drop((svc, background));
     let _ = std::fs::remove_dir_all(&dir);
     if let Some((admin, name)) = pg {
         drop_database(admin, name);

@@ -7,8 +7,8 @@ on_both_backends!(tenants_are_isolated_and_tokens_checked, switching_scim_off_re
 async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
     let s = start(b).await;
     let a_user = s.create_user("a@acme.com").await["id"].as_str().unwrap().to_string();
-    s.store.create_tenant("beta", "2026-01-01T00:00:00.000Z").await.unwrap();
-    let beta = cli::create_token(&s.store, "beta", "entra", None).await.unwrap();
+    s.svc.create_tenant("beta").await.unwrap();
+    let beta = cli::create_token(&s.svc, "beta", "entra", None).await.unwrap();
     let beta_base = format!("{}/scim/v2/beta", s.root);
     let auth = format!("Bearer {beta}");
     // Beta's token on acme's URL: 401; on its own URL it sees nothing of acme.
@@ -37,22 +37,23 @@ async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
         .assert_error(401, None);
     s.raw(Method::GET, &format!("{}/scim/v2/nope/Users", s.root), None, &[]).await.assert_error(401, None);
     // A disabled tenant answers 403.
-    s.store.set_tenant_enabled("beta", false).await.unwrap();
+    s.svc.set_tenant_enabled("beta", false).await.unwrap();
     let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &auth)]).await;
     r.assert_error(403, None);
     assert!(r.body["detail"].as_str().unwrap().contains("switched off"));
-    // Revoked and expired tokens say so.
-    let t = s.store.tenant_by_name("acme").await.unwrap().unwrap();
-    s.store.revoke_token(t.id, "okta", "2026-01-01T00:00:00.000Z").await.unwrap();
+    // Revoked and expired tokens say so; a token expires when its days have passed.
+    s.svc.revoke_token("acme", "okta").await.unwrap();
     let r = s.get("/Users").await;
     r.assert_error(401, None);
     assert!(r.body["detail"].as_str().unwrap().contains("revoked"));
-    let (expired, hash) = scimd::auth::generate_token().unwrap();
-    s.store
-        .create_token(t.id, "old", &hash, "2020-01-01T00:00:00.000Z", Some("2021-01-01T00:00:00.000Z"))
-        .await
-        .unwrap();
-    let r = s.raw(Method::GET, "/Users", None, &[("Authorization", &format!("Bearer {expired}"))]).await;
+    let expiring = cli::create_token(&s.svc, "acme", "thirty-days", Some(30)).await.unwrap();
+    let with_expiring = [("Authorization", format!("Bearer {expiring}"))];
+    let with_expiring: Vec<(&str, &str)> = with_expiring.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(s.raw(Method::GET, "/Users", None, &with_expiring).await.status, 200);
+    s.clock.advance(std::time::Duration::from_secs(29 * 86_400));
+    assert_eq!(s.raw(Method::GET, "/Users", None, &with_expiring).await.status, 200, "a day before it expires");
+    s.clock.advance(std::time::Duration::from_secs(86_400));
+    let r = s.raw(Method::GET, "/Users", None, &with_expiring).await;
     r.assert_error(401, None);
     assert!(r.body["detail"].as_str().unwrap().contains("expired"));
 }

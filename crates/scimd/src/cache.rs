@@ -1,21 +1,28 @@
-//! Users as last rendered, for reads that return one whole user (GET by id,
-//! `filter=userName eq "…"`): on a hit no statement runs and nothing is
-//! rendered. SQLite only: one process owns the file, so every write passes
-//! through this process's store, which invalidates what it changes.
+//! Caches above the store, fed from what each committed write changed
+//! ([`Caches::apply`]), on SQLite only: one process owns the file, so every
+//! write passes through this process. (Several replicas share a PostgreSQL
+//! database: there nothing is cached.)
 //!
-//! Coherence: a user's entry is dropped when that user is written; any write
-//! to a group (which changes its members' `groups`), a tenant configuration
-//! or a manual role moves the tenant's generation, which every entry of the
-//! tenant carries. A reader takes a [`Ticket`] before it reads the database
-//! and may store what it read only if no invalidation happened since, so a
-//! read that raced a write never caches the old state. Bounded by bytes;
-//! the oldest entries go first.
+//! [`UserCache`]: users as last rendered, for reads that return one whole
+//! user (GET by id, `filter=userName eq "…"`): on a hit no statement runs and
+//! nothing is rendered. A user's entry is dropped when that user is written;
+//! any change to a group (which changes its members' `groups`), to a tenant's
+//! configuration or to access moves the tenant's generation, which every
+//! entry of the tenant carries. A reader takes a [`Ticket`] before it reads
+//! the database and may store what it read only if no invalidation happened
+//! since, so a read that raced a write never caches the old state. Bounded
+//! by bytes; the oldest entries go first.
+//!
+//! [`ConfigCache`]: tenant configurations for write jobs, which otherwise
+//! read them in every transaction. See its own doc for why it is coherent.
 
-use axum::body::Bytes;
+use crate::store::{ChangeSet, Kind};
+use bytes::Bytes;
+use scim_core::policy::TenantConfig;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 const SHARDS: usize = 16;
 /// Bookkeeping per entry beyond its body, id and userName (map and queue slots).
@@ -56,39 +63,7 @@ pub struct Ticket {
     tenant_gen: u64,
 }
 
-/// Every [`MARK_EVERY`]th position of an unfiltered list in its stored
-/// order, so a page far down starts from the nearest mark instead of
-/// counting every row before it.
-pub const MARK_EVERY: i64 = 256;
-
-/// The live resources of one kind in one tenant: how many, and the `seq` at
-/// positions 0, [`MARK_EVERY`], 2 × [`MARK_EVERY`], …
-#[derive(Clone, Debug, Default)]
-pub struct Roster {
-    pub total: i64,
-    pub marks: Vec<i64>,
-}
-
-impl Roster {
-    /// Where a page at `offset` starts: the seq of the nearest mark at or
-    /// before it, and how many rows to skip from there. `None` past the end.
-    pub fn start(&self, offset: i64) -> Option<(i64, i64)> {
-        if offset >= self.total {
-            return None;
-        }
-        let mark = usize::try_from(offset / MARK_EVERY).ok()?;
-        self.marks.get(mark).map(|seq| (*seq, offset % MARK_EVERY))
-    }
-}
-
-/// A roster and the roster epoch it was counted at.
-type EpochRoster = (u64, Arc<Roster>);
-
-pub struct ReadCache {
-    /// Rosters by (tenant, kind name), with the roster epoch they were built at.
-    rosters: Mutex<HashMap<(i64, &'static str), EpochRoster>>,
-    /// Moves when a resource is created, deleted or restored (what shifts positions).
-    roster_epoch: AtomicU64,
+pub struct UserCache {
     shards: Vec<Mutex<Shard>>,
     /// (tenant, lowercased userName) -> user id.
     names: Vec<Mutex<HashMap<Key, Box<str>>>>,
@@ -101,12 +76,10 @@ pub struct ReadCache {
     names_per_shard: usize,
 }
 
-impl ReadCache {
-    pub fn new(budget_bytes: usize) -> ReadCache {
+impl UserCache {
+    pub fn new(budget_bytes: usize) -> UserCache {
         let shard_budget = budget_bytes / SHARDS;
-        ReadCache {
-            rosters: Mutex::default(),
-            roster_epoch: AtomicU64::new(0),
+        UserCache {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             names: (0..SHARDS).map(|_| Mutex::default()).collect(),
             tenant_gens: RwLock::default(),
@@ -222,34 +195,6 @@ impl ReadCache {
         }
     }
 
-    /// Taken before counting and marking a list; see [`ReadCache::put_roster`].
-    pub fn roster_ticket(&self) -> u64 {
-        self.roster_epoch.load(Ordering::Acquire)
-    }
-
-    pub fn roster(&self, tenant_id: i64, kind: &'static str) -> Option<Arc<Roster>> {
-        let now = self.roster_epoch.load(Ordering::Acquire);
-        let rosters = self.rosters.lock().ok()?;
-        rosters.get(&(tenant_id, kind)).filter(|(epoch, _)| *epoch == now).map(|(_, r)| r.clone())
-    }
-
-    /// Keep a roster read since `ticket`, unless a resource came or went meanwhile.
-    pub fn put_roster(&self, ticket: u64, tenant_id: i64, kind: &'static str, roster: Arc<Roster>) {
-        if let Ok(mut rosters) = self.rosters.lock()
-            && self.roster_epoch.load(Ordering::Acquire) == ticket
-        {
-            rosters.retain(|_, (epoch, _)| *epoch == ticket);
-            rosters.insert((tenant_id, kind), (ticket, roster));
-        }
-    }
-
-    /// A resource was created, deleted or restored: every position after it moved.
-    pub fn invalidate_rosters(&self) {
-        if let Ok(_rosters) = self.rosters.lock() {
-            self.roster_epoch.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
     /// Something that shows in many users of the tenant changed.
     pub fn invalidate_tenant(&self, tenant_id: i64) {
         if let Ok(mut gens) = self.tenant_gens.write() {
@@ -265,6 +210,73 @@ fn counted(found: Option<CachedUser>) -> Option<CachedUser> {
     found
 }
 
+/// Tenant configurations for write jobs. Coherent because only write jobs
+/// fill it, and they run one at a time on SQLite's writer: a job that
+/// changes a configuration drops the tenant's entry inside its transaction,
+/// before commit (so a later job of the same batch reads the new
+/// configuration from the transaction and caches it), and [`Caches::apply`]
+/// drops it again after commit (so a configuration cached from a batch that
+/// then failed to commit is not kept). Reads outside the writer never fill
+/// it, so an older committed configuration cannot come back in between.
+#[derive(Default)]
+pub struct ConfigCache {
+    configs: Mutex<HashMap<i64, TenantConfig>>,
+}
+
+impl ConfigCache {
+    pub fn get(&self, tenant_id: i64) -> Option<TenantConfig> {
+        self.configs.lock().ok()?.get(&tenant_id).cloned()
+    }
+
+    /// From a write job only (see the type's doc).
+    pub fn put(&self, tenant_id: i64, config: TenantConfig) {
+        if let Ok(mut configs) = self.configs.lock() {
+            configs.insert(tenant_id, config);
+        }
+    }
+
+    pub fn forget(&self, tenant_id: i64) {
+        if let Ok(mut configs) = self.configs.lock() {
+            configs.remove(&tenant_id);
+        }
+    }
+}
+
+/// Every cache above the store; `None` parts where the store is shared.
+#[derive(Default)]
+pub struct Caches {
+    pub users: Option<UserCache>,
+    pub configs: Option<ConfigCache>,
+}
+
+impl Caches {
+    /// Caches for a store that this process alone writes, with `user_bytes` of rendered users (0: none).
+    pub fn for_own_store(user_bytes: usize) -> Caches {
+        Caches { users: (user_bytes > 0).then(|| UserCache::new(user_bytes)), configs: Some(ConfigCache::default()) }
+    }
+
+    /// A write committed (or failed after its job ran): drop what it changed.
+    pub fn apply(&self, changes: &ChangeSet) {
+        let Some(tenant_id) = changes.tenant_id else { return };
+        if changes.config_changed
+            && let Some(configs) = &self.configs
+        {
+            configs.forget(tenant_id);
+        }
+        let Some(users) = &self.users else { return };
+        // Members show their groups, and access is not in a user's body but
+        // a configuration change may come with a tenant switched off: any of
+        // these moves the whole tenant.
+        if changes.any_group() || changes.config_changed || changes.tenants_changed {
+            users.invalidate_tenant(tenant_id);
+            return;
+        }
+        for change in changes.resources.iter().filter(|r| r.kind == Kind::User) {
+            users.invalidate(tenant_id, &change.id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = UserCache::new(1 << 20);
         let ticket = cache.ticket(1);
         cache.invalidate(1, "u1");
         cache.put(ticket, 1, "u1", "alice", "b", user("{}", 1));
@@ -288,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_tenant_wide_change_hides_every_entry_of_that_tenant_only() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = UserCache::new(1 << 20);
         cache.put(cache.ticket(1), 1, "u1", "alice", "b", user("{}", 1));
         cache.put(cache.ticket(2), 2, "u1", "alice", "b", user("{}", 1));
         cache.invalidate_tenant(1);
@@ -298,27 +310,8 @@ mod tests {
     }
 
     #[test]
-    fn a_roster_finds_the_mark_before_a_position_and_goes_stale_on_create_or_delete() {
-        let roster = Roster { total: 600, marks: vec![10, 500, 900] };
-        assert_eq!(roster.start(0), Some((10, 0)));
-        assert_eq!(roster.start(300), Some((500, 300 - MARK_EVERY)));
-        assert_eq!(roster.start(599), Some((900, 599 - 2 * MARK_EVERY)));
-        assert_eq!(roster.start(600), None);
-        let cache = ReadCache::new(1 << 20);
-        let ticket = cache.roster_ticket();
-        cache.put_roster(ticket, 1, "User", Arc::new(roster));
-        assert!(cache.roster(1, "User").is_some());
-        assert!(cache.roster(1, "Group").is_none());
-        let ticket = cache.roster_ticket();
-        cache.invalidate_rosters();
-        assert!(cache.roster(1, "User").is_none());
-        cache.put_roster(ticket, 1, "User", Arc::new(Roster::default()));
-        assert!(cache.roster(1, "User").is_none(), "a roster counted before a create is not kept");
-    }
-
-    #[test]
     fn it_stays_within_its_budget() {
-        let cache = ReadCache::new(SHARDS * 4096);
+        let cache = UserCache::new(SHARDS * 4096);
         let body = "x".repeat(500);
         for i in 0..10_000 {
             let id = format!("u{i}");

@@ -1,0 +1,419 @@
+//! The admin API's configuration endpoints: workspaces, roles, licence
+//! types, group mappings and the policy.
+
+use super::{AdminError, AdminResult, body, change, licence_id, new_id, ok, role_id, workspace_id};
+use crate::http::AppState;
+use crate::service::Error;
+use crate::store::Tenant;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use scim_core::ScimError;
+use scim_core::policy::{
+    GroupMapping, LicenceType, OnCreate, OnDeactivate, OnDelete, RateLimit, Role, SeatsExhausted, TenantConfig,
+    Workspace,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) async fn get_config(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    let c = s.svc.tenant_config(t.id).await?;
+    Ok(ok(StatusCode::OK, config_json(&c, &t)))
+}
+
+fn config_json(c: &TenantConfig, t: &Tenant) -> Value {
+    json!({
+        "workspaces": c.workspaces,
+        "roles": c.roles,
+        "licence_types": c.licence_types,
+        "group_mappings": c.mappings,
+        "policy": policy_json(c, t),
+    })
+}
+
+// ---------------------------------------------------------------- workspaces
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceBody {
+    name: String,
+}
+
+pub(super) async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.workspaces)))
+}
+
+pub(super) async fn create_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: WorkspaceBody = body(&bytes)?;
+    if b.name.trim().is_empty() {
+        return Err(AdminError::bad("a workspace needs a name"));
+    }
+    let w = Workspace { id: new_id(), name: b.name };
+    let created = w.clone();
+    change(&s, &t, move |c| {
+        c.workspaces.push(w.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, json!(created)))
+}
+
+pub(super) async fn delete_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    change(&s, &t, move |c| {
+        let id = workspace_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        c.workspaces.retain(|w| w.id != id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- roles
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    name: Option<String>,
+    rank: Option<i64>,
+    provisionable: Option<bool>,
+    protected: Option<bool>,
+}
+
+pub(super) async fn list_roles(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    let mut roles = s.svc.tenant_config(t.id).await?.roles;
+    roles.sort_by_key(|r| r.rank);
+    Ok(ok(StatusCode::OK, json!(roles)))
+}
+
+pub(super) async fn create_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: RoleBody = body(&bytes)?;
+    let (Some(name), Some(rank)) = (b.name.filter(|n| !n.trim().is_empty()), b.rank) else {
+        return Err(AdminError::bad("a role needs a name and a rank (least privileged first)"));
+    };
+    let role = Role {
+        id: new_id(),
+        name,
+        rank,
+        provisionable: b.provisionable.unwrap_or(true),
+        protected: b.protected.unwrap_or(false),
+    };
+    let created = role.clone();
+    change(&s, &t, move |c| {
+        c.roles.push(role.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, json!(created)))
+}
+
+pub(super) async fn update_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: RoleBody = body(&bytes)?;
+    let c = change(&s, &t, move |c| {
+        let id = role_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        if let Some(r) = c.roles.iter_mut().find(|r| r.id == id) {
+            if let Some(n) = &b.name {
+                r.name = n.clone();
+            }
+            if let Some(rank) = b.rank {
+                r.rank = rank;
+            }
+            if let Some(p) = b.provisionable {
+                r.provisionable = p;
+            }
+            if let Some(p) = b.protected {
+                r.protected = p;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, json!(c.roles)))
+}
+
+pub(super) async fn delete_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    change(&s, &t, move |c| {
+        let id = role_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        c.roles.retain(|r| r.id != id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- licence types
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicenceBody {
+    name: Option<String>,
+    /// `null` for unlimited.
+    #[serde(default, with = "double_option")]
+    seat_limit: Option<Option<i64>>,
+    default: Option<bool>,
+}
+
+/// Tell "absent" from "null" (unlimited seats).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        Option::<i64>::deserialize(d).map(Some)
+    }
+}
+
+pub(super) async fn list_licence_types(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.licence_types)))
+}
+
+pub(super) async fn create_licence_type(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: LicenceBody = body(&bytes)?;
+    let Some(name) = b.name.filter(|n| !n.trim().is_empty()) else {
+        return Err(AdminError::bad("a licence type needs a name"));
+    };
+    let lt =
+        LicenceType { id: new_id(), name, seat_limit: b.seat_limit.flatten(), is_default: b.default.unwrap_or(false) };
+    let created = lt.clone();
+    change(&s, &t, move |c| {
+        c.licence_types.push(lt.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, json!(created)))
+}
+
+pub(super) async fn update_licence_type(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: LicenceBody = body(&bytes)?;
+    let c = change(&s, &t, move |c| {
+        let id = licence_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        if let Some(l) = c.licence_types.iter_mut().find(|l| l.id == id) {
+            if let Some(n) = &b.name {
+                l.name = n.clone();
+            }
+            if let Some(limit) = b.seat_limit {
+                l.seat_limit = limit;
+            }
+            if let Some(d) = b.default {
+                l.is_default = d;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, json!(c.licence_types)))
+}
+
+pub(super) async fn delete_licence_type(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    change(&s, &t, move |c| {
+        let id = licence_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        c.licence_types.retain(|l| l.id != id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- group mappings
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingBody {
+    /// The SCIM group's id or displayName.
+    group: String,
+    workspace: Option<String>,
+    role: Option<String>,
+    licence_type: Option<String>,
+}
+
+fn mapping_from(c: &TenantConfig, id: String, b: &MappingBody) -> Result<GroupMapping, ScimError> {
+    Ok(GroupMapping {
+        id,
+        group: b.group.clone(),
+        workspace_id: b.workspace.as_deref().map(|w| workspace_id(c, w)).transpose()?,
+        role_id: b.role.as_deref().map(|r| role_id(c, r)).transpose()?,
+        licence_type_id: b.licence_type.as_deref().map(|l| licence_id(c, l)).transpose()?,
+    })
+}
+
+pub(super) async fn list_mappings(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.mappings)))
+}
+
+pub(super) async fn create_mapping(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: MappingBody = body(&bytes)?;
+    let id = new_id();
+    let wanted = id.clone();
+    let c = change(&s, &t, move |c| {
+        let m = mapping_from(c, id.clone(), &b)?;
+        c.mappings.push(m);
+        Ok(())
+    })
+    .await?;
+    let created = c.mappings.iter().find(|m| m.id == wanted);
+    Ok(ok(StatusCode::CREATED, json!(created)))
+}
+
+pub(super) async fn replace_mapping(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: MappingBody = body(&bytes)?;
+    let wanted = id.clone();
+    let c = change(&s, &t, move |c| {
+        let m = mapping_from(c, id.clone(), &b)?;
+        let slot = c
+            .mappings
+            .iter_mut()
+            .find(|x| x.id == id)
+            .ok_or_else(|| ScimError::not_found(format!("there is no group mapping '{id}'")))?;
+        *slot = m;
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, json!(c.mappings.iter().find(|m| m.id == wanted))))
+}
+
+pub(super) async fn delete_mapping(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    change(&s, &t, move |c| {
+        if !c.mappings.iter().any(|m| m.id == id) {
+            return Err(ScimError::not_found(format!("there is no group mapping '{id}'")));
+        }
+        c.mappings.retain(|m| m.id != id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- policy
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyBody {
+    on_create: Option<OnCreate>,
+    default_role: Option<String>,
+    default_workspace: Option<String>,
+    on_deactivate: Option<OnDeactivate>,
+    on_delete: Option<OnDelete>,
+    allowed_domains: Option<Vec<String>>,
+    seats_exhausted: Option<SeatsExhausted>,
+    scim_enabled: Option<bool>,
+    /// `{"requests_per_second": N, "burst": N}`, or `null` for the server's default.
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<RateLimit>>,
+}
+
+/// A field that may be sent as `null` (clear it) or left out (keep it).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
+    let p = &c.policy;
+    json!({
+        "on_create": p.on_create,
+        "default_role": p.default_role_id,
+        "default_workspace": p.default_workspace_id,
+        "on_deactivate": p.on_deactivate,
+        "on_delete": p.on_delete,
+        "allowed_domains": p.allowed_domains,
+        "seats_exhausted": p.seats_exhausted,
+        "scim_enabled": t.enabled,
+        "rate_limit": p.rate_limit,
+    })
+}
+
+pub(super) async fn get_policy(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    let c = s.svc.tenant_config(t.id).await?;
+    Ok(ok(StatusCode::OK, policy_json(&c, &t)))
+}
+
+pub(super) async fn put_policy(
+    State(s): State<AppState>,
+    Extension(mut t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: PolicyBody = body(&bytes)?;
+    let scim_enabled = b.scim_enabled;
+    let change = Arc::new(move |c: &mut TenantConfig| -> Result<(), Error> {
+        let p = &mut c.policy;
+        if let Some(v) = b.rate_limit {
+            p.rate_limit = v;
+        }
+        if let Some(v) = b.on_create {
+            p.on_create = v;
+        }
+        if let Some(v) = b.on_deactivate {
+            p.on_deactivate = v;
+        }
+        if let Some(v) = b.on_delete {
+            p.on_delete = v;
+        }
+        if let Some(v) = b.seats_exhausted {
+            p.seats_exhausted = v;
+        }
+        if let Some(v) = &b.allowed_domains {
+            p.allowed_domains = v.iter().map(|d| d.trim().to_lowercase()).collect();
+        }
+        if let Some(r) = &b.default_role {
+            c.policy.default_role_id = Some(role_id(c, r)?);
+        }
+        if let Some(w) = &b.default_workspace {
+            c.policy.default_workspace_id = Some(workspace_id(c, w)?);
+        }
+        Ok(())
+    });
+    // The switch is written in the same transaction as the policy.
+    let changed = s.svc.change_config(t.id, change, scim_enabled).await?;
+    if let Some(enabled) = changed.scim_enabled {
+        s.auth_cache.clear();
+        t.enabled = enabled;
+    }
+    s.forget_tenant_rate(t.id);
+    Ok(ok(StatusCode::OK, policy_json(&changed.config, &t)))
+}

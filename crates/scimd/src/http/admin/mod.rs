@@ -1,0 +1,206 @@
+//! The admin API (`/admin/v1`): a tenant's provisioning configuration
+//! ([`config`]: workspaces, roles, licence types, group mappings, policy),
+//! and users ([`users`]: managed by hand, manual roles, what a user may do).
+//! Authenticated by an admin token (`scimd admin-token create`). JSON in and
+//! out; every error is `{"error": {"status", "code", "detail"}}`. Every change
+//! is an operation of [`crate::service`].
+
+mod config;
+mod users;
+
+use super::AppState;
+use crate::auth::hash_token;
+use crate::service::{Error, Refusal};
+use crate::store::Tenant;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use scim_core::ScimError;
+use scim_core::policy::TenantConfig;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+/// An admin API error: `{"error": {"status": 409, "code": "conflict", "detail": "…"}}`.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+}
+
+impl AdminError {
+    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        AdminError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
+            detail: detail.into(),
+        }
+    }
+    fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(404, "not_found", detail)
+    }
+    fn bad(detail: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", detail)
+    }
+}
+
+impl From<ScimError> for AdminError {
+    fn from(e: ScimError) -> Self {
+        let code = match e.status {
+            400 => "invalid_request",
+            403 => "forbidden",
+            404 => "not_found",
+            409 => "conflict",
+            413 => "too_large",
+            _ => "error",
+        };
+        AdminError::new(e.status, code, e.detail)
+    }
+}
+
+/// The one mapping of an operation's error to what an admin is told.
+impl From<Error> for AdminError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Protocol(e) => e.into(),
+            Error::NotFound(detail) => AdminError::not_found(detail),
+            Error::Taken { detail, .. } => AdminError::new(409, "conflict", detail),
+            Error::Refused(r @ Refusal::DomainNotAllowed { .. }) => AdminError::new(403, "forbidden", r.to_string()),
+            Error::Refused(r @ Refusal::Configuration(_)) => AdminError::bad(r.to_string()),
+            Error::Refused(r @ Refusal::NoSeats { .. }) => AdminError::new(409, "no_seats", r.to_string()),
+            Error::Refused(r @ Refusal::ScimManaged { .. }) => AdminError::new(409, "conflict", r.to_string()),
+            Error::Contended(detail) => AdminError::new(409, "conflict", detail),
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, "admin API operation failed");
+                AdminError::new(500, "internal", "the server failed to finish the request; the error has been logged")
+            }
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "detail": self.detail}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type AdminResult = Result<Response, AdminError>;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let t = "/admin/v1/tenants/{tenant}";
+    Router::new()
+        .route(&format!("{t}/config"), get(config::get_config))
+        .route(&format!("{t}/workspaces"), get(config::list_workspaces).post(config::create_workspace))
+        .route(&format!("{t}/workspaces/{{id}}"), delete(config::delete_workspace))
+        .route(&format!("{t}/roles"), get(config::list_roles).post(config::create_role))
+        .route(&format!("{t}/roles/{{id}}"), delete(config::delete_role).patch(config::update_role))
+        .route(&format!("{t}/licence-types"), get(config::list_licence_types).post(config::create_licence_type))
+        .route(
+            &format!("{t}/licence-types/{{id}}"),
+            delete(config::delete_licence_type).patch(config::update_licence_type),
+        )
+        .route(&format!("{t}/group-mappings"), get(config::list_mappings).post(config::create_mapping))
+        .route(&format!("{t}/group-mappings/{{id}}"), delete(config::delete_mapping).put(config::replace_mapping))
+        .route(&format!("{t}/policy"), get(config::get_policy).put(config::put_policy))
+        .route(&format!("{t}/users"), get(users::list_users).post(users::create_user))
+        .route(&format!("{t}/users/{{id}}"), get(users::get_user).patch(users::patch_user).delete(users::delete_user))
+        .route(&format!("{t}/users/{{id}}/restore"), post(users::restore_user))
+        .route(&format!("{t}/users/{{id}}/access"), get(users::user_access))
+        .route(&format!("{t}/users/{{id}}/roles"), post(users::grant_role))
+        .route(&format!("{t}/users/{{id}}/roles/{{workspace}}/{{role}}"), delete(users::withdraw_role))
+        .method_not_allowed_fallback(|| async { AdminError::new(405, "method_not_allowed", "method not allowed here") })
+        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+}
+
+async fn authenticate(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let Some(token) = header.and_then(crate::auth::credential) else {
+        return AdminError::new(401, "unauthorized", "send 'Authorization: Bearer <admin token>'").into_response();
+    };
+    let hash = hash_token(token);
+    let found = match state.svc.admin_token_by_hash(&hash).await {
+        Ok(t) => t.filter(|t| bool::from(t.hash.as_slice().ct_eq(hash.as_slice()))),
+        Err(e) => return AdminError::from(e).into_response(),
+    };
+    match found {
+        None => return AdminError::new(401, "unauthorized", "the admin token is not valid").into_response(),
+        Some(t) if t.revoked_at.is_some() => {
+            return AdminError::new(401, "unauthorized", "the admin token has been revoked").into_response();
+        }
+        Some(_) => {}
+    }
+    let Some(name) = params.get("tenant") else {
+        return AdminError::not_found("no tenant in the URL").into_response();
+    };
+    if name.contains('\0') {
+        return AdminError::not_found("there is no tenant with a NUL character in its name").into_response();
+    }
+    match state.svc.tenant_by_name(name).await {
+        Ok(Some(tenant)) => {
+            req.extensions_mut().insert(tenant);
+            next.run(req).await
+        }
+        Ok(None) => AdminError::not_found(format!("there is no tenant '{name}'")).into_response(),
+        Err(e) => AdminError::from(e).into_response(),
+    }
+}
+
+/// A JSON body, with our error shape when it is not JSON.
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> {
+    // The same scan as SCIM bodies: a NUL character (PostgreSQL cannot store
+    // one) or an absurdly long array is refused before parsing.
+    scim_core::Limits::default().check_json_body(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| AdminError::bad(format!("the request body is not valid: {e}")))
+}
+
+fn ok(status: StatusCode, value: Value) -> Response {
+    (status, Json(value)).into_response()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Find a configuration item by id or by name (ignoring case).
+fn find<'a, T>(items: &'a [T], key: &str, id: impl Fn(&T) -> &str, name: impl Fn(&T) -> &str) -> Option<&'a T> {
+    items.iter().find(|i| id(i) == key).or_else(|| items.iter().find(|i| name(i).eq_ignore_ascii_case(key)))
+}
+
+fn workspace_id(c: &TenantConfig, key: &str) -> Result<String, ScimError> {
+    find(&c.workspaces, key, |w| &w.id, |w| &w.name)
+        .map(|w| w.id.clone())
+        .ok_or_else(|| ScimError::new(400, None, format!("there is no workspace '{key}'")))
+}
+
+fn role_id(c: &TenantConfig, key: &str) -> Result<String, ScimError> {
+    find(&c.roles, key, |r| &r.id, |r| &r.name)
+        .map(|r| r.id.clone())
+        .ok_or_else(|| ScimError::new(400, None, format!("there is no role '{key}'")))
+}
+
+fn licence_id(c: &TenantConfig, key: &str) -> Result<String, ScimError> {
+    find(&c.licence_types, key, |l| &l.id, |l| &l.name)
+        .map(|l| l.id.clone())
+        .ok_or_else(|| ScimError::new(400, None, format!("there is no licence type '{key}'")))
+}
+
+/// Change the tenant's configuration in one operation (see [`crate::service::admin`]).
+async fn change(
+    state: &AppState,
+    tenant: &Tenant,
+    f: impl Fn(&mut TenantConfig) -> Result<(), ScimError> + Send + Sync + 'static,
+) -> Result<TenantConfig, AdminError> {
+    let change = std::sync::Arc::new(move |c: &mut TenantConfig| f(c).map_err(Error::from));
+    Ok(state.svc.change_config(tenant.id, change, None).await?.config)
+}

@@ -1,0 +1,200 @@
+//! The admin API's users: listed, read, created and changed by hand (never
+//! those the identity provider manages), restored after a soft delete,
+//! their access, and manual roles.
+
+use super::{AdminError, AdminResult, body, new_id, ok, role_id, workspace_id};
+use crate::http::AppState;
+use crate::service::{Actor, Error, Update};
+use crate::store::{Doc, Kind, NewResource, RawResource, StoredResource, Tenant};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use scim_core::render;
+use scim_core::{ResourceType, patch, resource};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+// ---------------------------------------------------------------- users
+
+fn user_json(r: &StoredResource, deleted: bool) -> Value {
+    render::admin_view(&r.meta(), &r.doc, r.scim_managed, deleted)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListParams {
+    deleted: Option<bool>,
+}
+
+pub(super) async fn list_users(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Query(p): Query<ListParams>,
+) -> AdminResult {
+    if p.deleted.unwrap_or(false) {
+        let users = s.svc.list_deleted_users(t.id).await?;
+        return Ok(ok(StatusCode::OK, json!(users.iter().map(|u| user_json(u, true)).collect::<Vec<_>>())));
+    }
+    let rt = ResourceType::user();
+    let query = crate::store::ListQuery { limit: 1000, ..Default::default() };
+    let (_, rows) = s.svc.list(t.id, Kind::User, &query, &rt).await?;
+    let users = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>().map_err(Error::from)?;
+    Ok(ok(StatusCode::OK, json!(users.iter().map(|u| user_json(u, false)).collect::<Vec<_>>())))
+}
+
+pub(super) async fn get_user(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    let user =
+        s.svc.get(t.id, Kind::User, &id).await?.ok_or_else(|| AdminError::not_found(format!("no user '{id}'")))?;
+    Ok(ok(StatusCode::OK, user_json(&user, false)))
+}
+
+/// A user created by hand (an external collaborator, say): not SCIM-managed,
+/// but visible in SCIM lists so an identity provider's import can match it.
+pub(super) async fn create_user(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    bytes: Bytes,
+) -> AdminResult {
+    let mut input: Value = body(&bytes)?;
+    let rt = ResourceType::user();
+    // The admin API speaks plain JSON: the SCIM envelope is ours to add.
+    if let Some(obj) = input.as_object_mut()
+        && !obj.keys().any(|k| k.eq_ignore_ascii_case("schemas"))
+    {
+        obj.insert("schemas".into(), json!([rt.core.id]));
+    }
+    let doc = resource::prepare(&input, &rt, None, &s.config.limits)?;
+    let new = NewResource {
+        kind: Kind::User,
+        id: new_id(),
+        doc: Doc::new(doc, Kind::User),
+        now: s.svc.now(),
+        members: Vec::new(),
+        scim_managed: false,
+    };
+    let stored = s.svc.create(t.id, Actor::Admin, new).await?;
+    Ok(ok(StatusCode::CREATED, user_json(&stored, false)))
+}
+
+/// Change a hand-managed user's attributes: the body's attributes replace
+/// the user's (like a SCIM PATCH `replace` without a path).
+pub(super) async fn patch_user(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let changes: Value = body(&bytes)?;
+    if !changes.is_object() {
+        return Err(AdminError::bad("send an object of the attributes to change"));
+    }
+    let rt = ResourceType::user();
+    let limits = s.config.limits;
+    let decide = Arc::new(move |current: &StoredResource| -> Result<Update, Error> {
+        let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes.clone()) }];
+        let doc = patch::apply(&current.doc, &ops, &rt, &limits)?;
+        Ok(Update { doc: Some(Doc::new(doc, Kind::User)), member_changes: Vec::new(), based_on: Some(current.version) })
+    });
+    let stored = s.svc.update(t.id, Actor::Admin, Kind::User, &id, false, decide).await?;
+    Ok(ok(StatusCode::OK, user_json(&stored, false)))
+}
+
+pub(super) async fn delete_user(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    s.svc.delete(t.id, Actor::Admin, Kind::User, &id, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn restore_user(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    let user = s.svc.restore_user(t.id, &id).await?;
+    Ok(ok(StatusCode::OK, user_json(&user, false)))
+}
+
+pub(super) async fn user_access(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    let access = s.svc.access(t.id, &id).await?.ok_or_else(|| AdminError::not_found(format!("no user '{id}'")))?;
+    let c = s.svc.tenant_config(t.id).await?;
+    let named = |id: &str, name: Option<&str>| json!({"id": id, "name": name});
+    let roles: Vec<Value> = access
+        .roles
+        .iter()
+        .map(|a| {
+            json!({
+                "workspace": named(&a.workspace_id, c.workspace(&a.workspace_id).map(|w| w.name.as_str())),
+                "role": named(&a.role_id, c.role(&a.role_id).map(|r| r.name.as_str())),
+                "source": a.source.to_string(),
+            })
+        })
+        .collect();
+    let (licence, status) = match (&access.licence, &access.unlicensed_wanted) {
+        (Some((ty, source)), _) => (
+            json!({"type": named(ty, c.licence_type(ty).map(|l| l.name.as_str())), "source": source.to_string()}),
+            "licensed",
+        ),
+        (None, Some(wanted)) => (
+            json!({"wanted": named(wanted, c.licence_type(wanted).map(|l| l.name.as_str())),
+                   "reason": "no seats left when it was assigned: the user was created without a licence"}),
+            "unlicensed_no_seats",
+        ),
+        (None, None) => (Value::Null, "unlicensed"),
+    };
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "user_id": id,
+            "active": access.active && !access.deleted,
+            "deleted": access.deleted,
+            "scim_managed": access.scim_managed,
+            "roles": roles,
+            "licence": licence,
+            "licence_status": status,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    workspace: String,
+    role: String,
+}
+
+pub(super) async fn grant_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: GrantBody = body(&bytes)?;
+    let c = s.svc.tenant_config(t.id).await?;
+    let (ws, role) = (workspace_id(&c, &b.workspace)?, role_id(&c, &b.role)?);
+    s.svc.set_manual_role(t.id, &id, &ws, &role, true).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn withdraw_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id, workspace, role)): Path<(String, String, String, String)>,
+) -> AdminResult {
+    let c = s.svc.tenant_config(t.id).await?;
+    let (ws, role) = (workspace_id(&c, &workspace)?, role_id(&c, &role)?);
+    s.svc.set_manual_role(t.id, &id, &ws, &role, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,108 @@
+//! A tenant's provisioning configuration and manual roles, as the admin API
+//! changes them: each change is validated, and every user whose access it
+//! moves is reconciled in the same transaction.
+
+use super::{Error, Refusal, Service, policy};
+use crate::store::{JobFuture, Kind, WriteTx};
+use scim_core::policy::{RoleAssignment, Source, TenantConfig};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Changes a configuration in place. It may run more than once (when the
+/// transaction it runs in has to be run again), so it must not consume what
+/// it captures.
+pub type ConfigChange = Arc<dyn Fn(&mut TenantConfig) -> Result<(), Error> + Send + Sync>;
+
+/// A configuration as changed, with the tenant's SCIM switch.
+pub struct Changed {
+    pub config: TenantConfig,
+    pub scim_enabled: Option<bool>,
+}
+
+impl Service {
+    /// Change a tenant's configuration (and, with `scim_enabled`, switch its
+    /// SCIM provisioning on or off) in one transaction.
+    pub async fn change_config(
+        &self,
+        tenant_id: i64,
+        change: ConfigChange,
+        scim_enabled: Option<bool>,
+    ) -> Result<Changed, Error> {
+        struct Job {
+            svc: Service,
+            tenant_id: i64,
+            change: ConfigChange,
+            scim_enabled: Option<bool>,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, TenantConfig, Error> {
+            Box::pin(async move {
+                let old = tx.tenant_config(job.tenant_id, true).await?;
+                // Before commit: a later write of this batch reads the new configuration.
+                job.svc.forget_config(job.tenant_id);
+                let mut new = old.clone();
+                (job.change)(&mut new)?;
+                new.validate().map_err(|e| Refusal::Configuration(e.0))?;
+                tx.save_tenant_config(job.tenant_id, &new).await?;
+                if let Some(enabled) = job.scim_enabled {
+                    tx.set_tenant_enabled(job.tenant_id, enabled).await?;
+                }
+                let affected = policy::affected_by_config(tx, job.tenant_id, &old, &new).await?;
+                policy::reconcile(tx, job.tenant_id, &new, &affected).await?;
+                Ok(new)
+            })
+        }
+        let job = Job { svc: self.clone(), tenant_id, change, scim_enabled };
+        let done = self.write(job, run).await;
+        // After commit, or after a batch that failed to commit: nothing cached meanwhile is kept.
+        self.forget_config(tenant_id);
+        Ok(Changed { config: done?.0, scim_enabled })
+    }
+
+    /// Grant (`grant = true`) or withdraw a manual role; where a group maps
+    /// a role in the same workspace, the policy decides which one holds.
+    pub async fn set_manual_role(
+        &self,
+        tenant_id: i64,
+        user_id: &str,
+        workspace_id: &str,
+        role_id: &str,
+        grant: bool,
+    ) -> Result<(), Error> {
+        struct Job {
+            svc: Service,
+            tenant_id: i64,
+            user_id: String,
+            role: RoleAssignment,
+            grant: bool,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, (), Error> {
+            Box::pin(async move {
+                let (tenant_id, user_id) = (job.tenant_id, job.user_id.as_str());
+                let config = job.svc.config_for_write(tx, tenant_id).await?;
+                if config.workspace(&job.role.workspace_id).is_none() {
+                    return Err(Error::NotFound(format!("workspace '{}' not found", job.role.workspace_id)));
+                }
+                if config.role(&job.role.role_id).is_none() {
+                    return Err(Error::NotFound(format!("role '{}' not found", job.role.role_id)));
+                }
+                if tx.current(tenant_id, Kind::User, user_id, false).await?.is_none() {
+                    return Err(Error::NotFound(format!("no user '{user_id}'")));
+                }
+                if job.grant {
+                    tx.grant_role(tenant_id, user_id, &job.role).await?;
+                } else {
+                    tx.revoke_role(tenant_id, user_id, &job.role).await?;
+                }
+                policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await
+            })
+        }
+        let role = RoleAssignment {
+            workspace_id: workspace_id.to_string(),
+            role_id: role_id.to_string(),
+            source: Source::Manual,
+        };
+        let job = Job { svc: self.clone(), tenant_id, user_id: user_id.to_string(), role, grant };
+        self.write(job, run).await?;
+        Ok(())
+    }
+}

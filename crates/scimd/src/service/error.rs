@@ -1,0 +1,105 @@
+//! The one error of every operation, whichever surface asked for it. Each
+//! surface maps it once: SCIM errors in `http::error`, admin errors in
+//! `http::admin`, plain text in the CLI.
+
+use crate::store::{StoreError, Unique};
+use scim_core::ScimError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong, as scim-core words it (bad syntax or value, a
+    /// failed precondition, a limit passed): its status comes with it.
+    #[error("{}", .0.detail)]
+    Protocol(ScimError),
+    /// What the request names does not exist; the text says what.
+    #[error("{0}")]
+    NotFound(String),
+    /// A name that must be unique is taken; the text says which and where.
+    #[error("{detail}")]
+    Taken { rule: Unique, detail: String },
+    /// The provisioning policy refuses the operation; nothing was changed.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The resource kept changing while the operation was applied.
+    #[error("{0}")]
+    Contended(String),
+    /// A fault of the server (the database, a worker): logged, not shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "users of the e-mail domain '{domain}' are not provisioned through SCIM in this tenant: external users are \
+         managed by hand in the product"
+    )]
+    DomainNotAllowed { domain: String },
+    #[error(
+        "no seats left for licence type '{licence}' (limit {limit}): free a seat or raise the limit; nothing was changed"
+    )]
+    NoSeats { licence: String, limit: i64 },
+    /// An admin tried to change what the identity provider owns.
+    #[error(
+        "user '{user_id}' is managed by the identity provider through SCIM: {action} it there, so the identity \
+         provider stays the source of truth"
+    )]
+    ScimManaged { user_id: String, action: &'static str },
+    /// A configuration that would not hold together.
+    #[error("{0}")]
+    Configuration(String),
+}
+
+impl From<ScimError> for Error {
+    fn from(e: ScimError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        Error::Refused(r)
+    }
+}
+
+/// Store errors that reach an operation without a more precise meaning.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound("not found".into()),
+            StoreError::Unique(rule) => Error::Taken { rule, detail: taken(rule, None) },
+            StoreError::Query(e) => Error::Protocol(e),
+            StoreError::VersionMoved => Error::Contended("the resource changed while the request was applied".into()),
+            other @ (StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Unavailable(_)) => {
+                Error::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+/// The one wording of each uniqueness rule, with the value when it is known.
+pub fn taken(rule: Unique, value: Option<&str>) -> String {
+    let value = value.map(|v| format!(" '{v}'")).unwrap_or_default();
+    match rule {
+        Unique::UserName => {
+            format!("another User in this tenant already has the userName{value} (userName is unique, ignoring case)")
+        }
+        Unique::TenantName => format!("a tenant named{value} already exists"),
+        Unique::TokenName => format!("the tenant already has a token named{value}; token names are unique per tenant"),
+        Unique::AdminTokenName => format!("an admin token named{value} already exists"),
+    }
+}
+
+impl Error {
+    pub fn not_found(what: impl std::fmt::Display) -> Error {
+        Error::NotFound(format!("{what} not found"))
+    }
+
+    /// A store error about `what` (a resource named in the request).
+    pub fn from_store(e: StoreError, what: impl std::fmt::Display) -> Error {
+        match e {
+            StoreError::NotFound => Error::not_found(what),
+            other => other.into(),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Operations: every write scimd makes — from SCIM, the admin API, the CLI,
+//! and later Bulk and the console — is a function here that runs in one
+//! store transaction ([`crate::store::Store::write`]) and gets back what it
+//! changed. This is the only place the provisioning policy runs ([`policy`]).
+//! Reads pass through here too, so surfaces never touch the store. No sqlx,
+//! no HTTP: errors are one [`Error`], mapped once per surface.
+//!
+//! [`resources`]: users and groups (create, update, delete, restore);
+//! [`admin`]: tenant configuration and manual roles; [`tenants`]: tenants,
+//! tokens and admin tokens.
+
+pub mod admin;
+mod error;
+pub mod policy;
+pub mod resources;
+pub mod tenants;
+
+pub use error::{Error, Refusal, taken};
+pub use resources::{Decide, Update};
+
+use crate::cache::{Caches, UserCache};
+use crate::clock::SharedClock;
+use crate::store::{
+    Access, ChangeSet, GroupsByUser, JobFn, Kind, ListQuery, RawResource, Store, StoreError, StoredResource, Tenant,
+    TokenInfo, WriteTx,
+};
+use scim_core::policy::TenantConfig;
+use scim_core::render::Member;
+use scim_core::{Limits, ResourceType};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Who asks for an operation: the rules differ (the identity provider owns
+/// what it provisioned; an admin owns what was made by hand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    IdentityProvider,
+    Admin,
+}
+
+impl Actor {
+    /// Is what this actor writes owned by the identity provider?
+    pub fn scim_managed(self) -> bool {
+        self == Actor::IdentityProvider
+    }
+}
+
+/// The operations, over one store, its caches and a clock.
+#[derive(Clone)]
+pub struct Service(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    caches: Caches,
+    clock: SharedClock,
+    limits: Limits,
+}
+
+/// How a [`Service`] is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes of rendered users kept for reads (0: none; never on a shared store).
+    pub user_cache_bytes: usize,
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { user_cache_bytes: 32 << 20, limits: Limits::default() }
+    }
+}
+
+impl Service {
+    pub fn new(store: Store, clock: SharedClock, options: Options) -> Service {
+        let caches =
+            if store.is_shared() { Caches::default() } else { Caches::for_own_store(options.user_cache_bytes) };
+        Service(Arc::new(Inner { store, caches, clock, limits: options.limits }))
+    }
+
+    pub fn now(&self) -> String {
+        self.0.clock.now()
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.0.clock
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.0.limits
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Rendered users, where this process can keep them coherent.
+    pub fn user_cache(&self) -> Option<&UserCache> {
+        self.0.caches.users.as_ref()
+    }
+
+    /// Run a write job and feed the caches from what it changed.
+    async fn write<A, T>(&self, args: A, job: JobFn<A, T, Error>) -> Result<(T, ChangeSet), Error>
+    where
+        A: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let done = self.0.store.write(args, job).await;
+        if let Ok((_, changes)) = &done {
+            self.0.caches.apply(changes);
+        }
+        done
+    }
+
+    /// The configuration a write job applies. On SQLite it comes from the
+    /// config cache (filled only here, on the writer); on PostgreSQL the row
+    /// is read, and locked when a licence type has a seat limit, so that
+    /// seat counts cannot race (other writes of a tenant run side by side).
+    async fn config_for_write(&self, tx: &mut WriteTx, tenant_id: i64) -> Result<TenantConfig, StoreError> {
+        if let Some(configs) = &self.0.caches.configs {
+            if let Some(config) = configs.get(tenant_id) {
+                return Ok(config);
+            }
+            let config = tx.tenant_config(tenant_id, false).await?;
+            configs.put(tenant_id, config.clone());
+            return Ok(config);
+        }
+        let config = tx.tenant_config(tenant_id, false).await?;
+        if tx.locks_rows() && config.licence_types.iter().any(|l| l.seat_limit.is_some()) {
+            return tx.tenant_config(tenant_id, true).await;
+        }
+        Ok(config)
+    }
+
+    fn forget_config(&self, tenant_id: i64) {
+        if let Some(configs) = &self.0.caches.configs {
+            configs.forget(tenant_id);
+        }
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        Ok(self.store().ping().await?)
+    }
+
+    /// Database connections open, and how many are idle.
+    pub fn pool_use(&self) -> (u32, usize) {
+        self.store().pool_use()
+    }
+
+    /// Returns once every write queued before the call is committed.
+    pub async fn drain(&self) -> Result<(), Error> {
+        Ok(self.store().drain().await?)
+    }
+
+    pub async fn get(&self, tenant_id: i64, kind: Kind, id: &str) -> Result<Option<StoredResource>, Error> {
+        Ok(self.store().get(tenant_id, kind, id).await?)
+    }
+
+    pub async fn list(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &ResourceType,
+    ) -> Result<(i64, Vec<RawResource>), Error> {
+        Ok(self.store().list(tenant_id, kind, query, rt).await?)
+    }
+
+    pub async fn members_of(
+        &self,
+        tenant_id: i64,
+        group_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Member>>, Error> {
+        Ok(self.store().members_of(tenant_id, group_ids).await?)
+    }
+
+    pub async fn groups_of(&self, tenant_id: i64, user_ids: &[String]) -> Result<GroupsByUser, Error> {
+        Ok(self.store().groups_of(tenant_id, user_ids).await?)
+    }
+
+    pub async fn list_deleted_users(&self, tenant_id: i64) -> Result<Vec<StoredResource>, Error> {
+        Ok(self.store().list_deleted_users(tenant_id).await?)
+    }
+
+    pub async fn tenant_config(&self, tenant_id: i64) -> Result<TenantConfig, Error> {
+        Ok(self.store().tenant_config(tenant_id).await?)
+    }
+
+    pub async fn access(&self, tenant_id: i64, user_id: &str) -> Result<Option<Access>, Error> {
+        Ok(self.store().access(tenant_id, user_id).await?)
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, Error> {
+        Ok(self.store().list_tenants().await?)
+    }
+
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, Error> {
+        Ok(self.store().tenant_by_name(name).await?)
+    }
+
+    /// The tenant of this name, or an error that names it.
+    pub async fn tenant_named(&self, name: &str) -> Result<Tenant, Error> {
+        self.tenant_by_name(name).await?.ok_or_else(|| Error::NotFound(format!("there is no tenant '{name}'")))
+    }
+
+    pub async fn tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, Error> {
+        Ok(self.store().list_tokens(tenant_id).await?)
+    }
+
+    pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenInfo>, Error> {
+        Ok(self.store().token_by_hash(hash).await?)
+    }
+
+    pub async fn admin_token_by_hash(&self, hash: &[u8]) -> Result<Option<crate::store::AdminToken>, Error> {
+        Ok(self.store().admin_token_by_hash(hash).await?)
+    }
+}

@@ -1,0 +1,125 @@
+//! The provisioning policy, applied inside a write's transaction: scim-core's
+//! pure rules (`scim_core::policy`) decide what each user should hold from
+//! the facts read here, and the difference is written. Seats are counted
+//! under the configuration's lock, so concurrent writes never oversubscribe
+//! a licence type. Also here: the e-mail domain rule, and who a change to a
+//! group or to the configuration affects.
+
+use super::{Error, Refusal};
+use crate::store::access::HeldLicence;
+use crate::store::{StoreError, WriteTx};
+use scim_core::policy::{self, Policy, SeatsExhausted, TenantConfig};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Bring the roles and licences of `user_ids` in line with the policy.
+pub async fn reconcile(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_ids: &BTreeSet<String>,
+) -> Result<(), Error> {
+    for user_id in user_ids {
+        let Some(facts) = tx.user_facts(tenant_id, user_id).await? else {
+            tx.forget_access(tenant_id, user_id).await?;
+            continue;
+        };
+        let current = tx.roles_of(tenant_id, user_id).await?;
+        let desired = policy::desired_roles(config, &facts, &current);
+        for gone in current.iter().filter(|a| !desired.contains(a)) {
+            tx.revoke_role(tenant_id, user_id, gone).await?;
+        }
+        for new in desired.iter().filter(|a| !current.contains(a)) {
+            tx.grant_role(tenant_id, user_id, new).await?;
+        }
+        reconcile_licence(tx, tenant_id, config, user_id, &facts).await?;
+    }
+    Ok(())
+}
+
+async fn reconcile_licence(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_id: &str,
+    facts: &policy::UserFacts,
+) -> Result<(), Error> {
+    let held = tx.licence_of(tenant_id, user_id).await?;
+    let Some((wanted, source)) = policy::desired_licence(config, facts) else {
+        if held.is_some() {
+            tx.release_licence(tenant_id, user_id).await?;
+        }
+        return Ok(());
+    };
+    if let Some(h) = &held
+        && h.licence_type_id.as_deref() == Some(wanted.as_str())
+    {
+        let same = HeldLicence { source, ..h.clone() };
+        return Ok(tx.set_licence(tenant_id, user_id, held.as_ref(), &same).await?);
+    }
+    let lt = config
+        .licence_type(&wanted)
+        .ok_or_else(|| StoreError::Corrupt(format!("a mapping names licence type '{wanted}', which does not exist")))?;
+    let has_seat = match lt.seat_limit {
+        None => true,
+        Some(limit) => tx.seats_used(tenant_id, &wanted, user_id).await? < limit,
+    };
+    let licence = match (has_seat, config.policy.seats_exhausted) {
+        (true, _) => HeldLicence { licence_type_id: Some(wanted), wanted_type_id: None, source },
+        (false, SeatsExhausted::CreateUnlicensed) => {
+            HeldLicence { licence_type_id: None, wanted_type_id: Some(wanted), source }
+        }
+        (false, SeatsExhausted::Reject) => {
+            return Err(Refusal::NoSeats { licence: lt.name.clone(), limit: lt.seat_limit.unwrap_or_default() }.into());
+        }
+    };
+    Ok(tx.set_licence(tenant_id, user_id, held.as_ref(), &licence).await?)
+}
+
+/// A user the identity provider may not provision: its userName or an
+/// e-mail is outside the tenant's allowed domains.
+pub fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
+    let mut addresses: Vec<&str> = user
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|emails| emails.iter().filter_map(|e| e.get("value").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    if let Some(user_name) = user.get("userName").and_then(Value::as_str) {
+        addresses.push(user_name);
+    }
+    policy::disallowed_domain(&config.policy, addresses).map(|domain| Refusal::DomainNotAllowed { domain })
+}
+
+/// Every user whose access a configuration change may move: all users
+/// when the policy, roles or licence types changed; otherwise the members
+/// of the groups whose mappings changed.
+pub async fn affected_by_config(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    old: &TenantConfig,
+    new: &TenantConfig,
+) -> Result<BTreeSet<String>, Error> {
+    // A tenant's rate limit moves nobody's access.
+    let policy_moved =
+        Policy { rate_limit: None, ..old.policy.clone() } != Policy { rate_limit: None, ..new.policy.clone() };
+    if policy_moved || old.roles != new.roles || old.licence_types != new.licence_types {
+        return Ok(tx.user_ids(tenant_id).await?.into_iter().collect());
+    }
+    let changed: Vec<&policy::GroupMapping> = old
+        .mappings
+        .iter()
+        .filter(|m| !new.mappings.contains(m))
+        .chain(new.mappings.iter().filter(|m| !old.mappings.contains(m)))
+        .collect();
+    let mut users = BTreeSet::new();
+    if changed.is_empty() {
+        return Ok(users);
+    }
+    let probe = TenantConfig { mappings: changed.into_iter().cloned().collect(), ..TenantConfig::default() };
+    for (id, display) in tx.group_names(tenant_id).await? {
+        if probe.maps_group(&id, &display) {
+            users.extend(tx.member_ids(tenant_id, &id).await?);
+        }
+    }
+    Ok(users)
+}

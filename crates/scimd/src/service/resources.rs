@@ -1,0 +1,348 @@
+//! Users and groups: create, update (SCIM PUT and PATCH, the admin API's
+//! PATCH), delete and restore, each one transaction that also applies the
+//! provisioning policy to whoever it affects. What a request asks for is
+//! computed before the transaction (parsing, validation, patching, the
+//! document's text) and, for large work, off the async workers; the job
+//! itself only runs statements and the policy's small decisions.
+
+use super::{Actor, Error, Refusal, Service, policy};
+use crate::store::members::PRECHECK_MEMBERS_ABOVE;
+use crate::store::{Doc, JobFuture, Kind, LARGE_BYTES, NewResource, StoreError, StoredResource, WriteTx};
+use scim_core::patch::MemberChange;
+use scim_core::render::Member;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// What an update writes, decided from the resource as read.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The new document; `None` keeps the stored one (a PATCH of members only).
+    pub doc: Option<Doc>,
+    pub member_changes: Vec<MemberChange>,
+    /// The version the update was computed from: if the resource has moved
+    /// on, the update is decided again. `None`: it does not depend on the
+    /// current document (concurrent membership changes of one group all apply).
+    pub based_on: Option<i64>,
+}
+
+/// Decides an update from the resource as read. It is called again when the
+/// resource moved on before the write, so it must not consume what it captures.
+pub type Decide = Arc<dyn Fn(&StoredResource) -> Result<Update, Error> + Send + Sync>;
+
+/// How often an update is decided again when its resource keeps moving on.
+const MAX_UPDATE_TRIES: usize = 16;
+
+struct CreateJob {
+    svc: Service,
+    tenant_id: i64,
+    actor: Actor,
+    new: Arc<NewResource>,
+}
+
+struct UpdateJob {
+    svc: Service,
+    tenant_id: i64,
+    actor: Actor,
+    kind: Kind,
+    id: String,
+    update: Arc<Update>,
+    now: String,
+}
+
+struct DeleteJob {
+    svc: Service,
+    tenant_id: i64,
+    actor: Actor,
+    kind: Kind,
+    id: String,
+    if_match: Option<String>,
+    now: String,
+}
+
+fn what(kind: Kind, id: &str) -> String {
+    format!("{} '{id}'", kind.as_str())
+}
+
+impl Service {
+    /// Create a user or group. A user created again under the userName of a
+    /// soft-deleted user brings that user back, with its id.
+    pub async fn create(&self, tenant_id: i64, actor: Actor, mut new: NewResource) -> Result<StoredResource, Error> {
+        if new.members.len() > PRECHECK_MEMBERS_ABOVE {
+            let ids: Vec<&str> = new.members.iter().map(|m| m.value.as_str()).collect();
+            let live = self.store().live_ids(tenant_id, &new.id, &ids).await?;
+            new.members.retain(|m| live.contains(&m.value));
+        }
+        let new = Arc::new(new);
+        let job = CreateJob { svc: self.clone(), tenant_id, actor, new: new.clone() };
+        let (mut stored, _) = self.write(job, |tx, job| Box::pin(create_in(tx, job))).await?;
+        // The job is gone: the document moves into the answer without a copy.
+        stored.doc = Arc::try_unwrap(new).map(|n| n.doc.value).unwrap_or_else(|n| n.doc.value.clone());
+        Ok(stored)
+    }
+
+    /// Read a resource, decide its update from what was read (on a blocking
+    /// thread when `off_thread`, the request being large, or when the stored
+    /// document is: the work is that size), and write it with a version
+    /// check, deciding again if the resource changed in between. The
+    /// decision never runs inside the transaction, so a large PATCH holds no
+    /// lock and no writer while it computes.
+    pub async fn update(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        kind: Kind,
+        id: &str,
+        off_thread: bool,
+        decide: Decide,
+    ) -> Result<StoredResource, Error> {
+        for _ in 0..MAX_UPDATE_TRIES {
+            let current = self.get(tenant_id, kind, id).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
+            if actor == Actor::Admin && current.scim_managed {
+                return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "change" }.into());
+            }
+            let (update, current) = if off_thread || current.stored_bytes > LARGE_BYTES {
+                let decide = decide.clone();
+                tokio::task::spawn_blocking(move || (decide(&current), current))
+                    .await
+                    .map_err(|e| Error::Internal(format!("an update could not be computed: {e}")))?
+            } else {
+                (decide(&current), current)
+            };
+            let update = self.with_live_members(tenant_id, id, update?).await?;
+            let update = Arc::new(update);
+            let now = self.now();
+            let job = UpdateJob {
+                svc: self.clone(),
+                tenant_id,
+                actor,
+                kind,
+                id: id.to_string(),
+                update: update.clone(),
+                now: now.clone(),
+            };
+            let version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
+                Err(Error::Contended(_)) => continue,
+                Err(e) => return Err(e),
+                Ok((version, _)) => version,
+            };
+            let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
+            return Ok(StoredResource {
+                stored_bytes: update.doc.as_ref().map_or(current.stored_bytes, |d| d.text.len()),
+                kind,
+                doc: update.doc.map(|d| d.value).unwrap_or(current.doc),
+                id: current.id,
+                version,
+                created_at: current.created_at,
+                updated_at: now,
+                scim_managed: actor.scim_managed(),
+                groups: current.groups,
+            });
+        }
+        Err(Error::Contended(format!(
+            "the {} changed {MAX_UPDATE_TRIES} times while this request was applied; send it again",
+            kind.as_str()
+        )))
+    }
+
+    /// An update whose added members name only live resources: a group
+    /// cannot hold itself, and long lists are narrowed on the pool before the write.
+    async fn with_live_members(&self, tenant_id: i64, group_id: &str, mut update: Update) -> Result<Update, Error> {
+        for change in &mut update.member_changes {
+            let (MemberChange::Add(values) | MemberChange::Replace(values)) = change else { continue };
+            let value_of = |v: &Value| v.get("value").and_then(Value::as_str).map(str::to_string);
+            if values.iter().any(|v| value_of(v).as_deref() == Some(group_id)) {
+                return Err(scim_core::ScimError::invalid_value(format!(
+                    "group '{group_id}' cannot be a member of itself"
+                ))
+                .into());
+            }
+            if values.len() > PRECHECK_MEMBERS_ABOVE {
+                let ids: Vec<String> = values.iter().filter_map(value_of).collect();
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let live = self.store().live_ids(tenant_id, group_id, &refs).await?;
+                values.retain(|v| value_of(v).is_some_and(|id| live.contains(&id)));
+            }
+        }
+        Ok(update)
+    }
+
+    /// Delete a user or group (a user softly when the tenant keeps deleted
+    /// users), after checking `If-Match` against the version it deletes.
+    pub async fn delete(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        kind: Kind,
+        id: &str,
+        if_match: Option<String>,
+    ) -> Result<(), Error> {
+        let job =
+            DeleteJob { svc: self.clone(), tenant_id, actor, kind, id: id.to_string(), if_match, now: self.now() };
+        self.write(job, |tx, job| Box::pin(delete_in(tx, job))).await?;
+        Ok(())
+    }
+
+    /// Bring back a soft-deleted user, with the access its groups give it.
+    pub async fn restore_user(&self, tenant_id: i64, id: &str) -> Result<StoredResource, Error> {
+        struct RestoreJob {
+            svc: Service,
+            tenant_id: i64,
+            id: String,
+            now: String,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t RestoreJob) -> JobFuture<'t, StoredResource, Error> {
+            Box::pin(async move {
+                let config = job.svc.config_for_write(tx, job.tenant_id).await?;
+                if !tx.restore_user(job.tenant_id, &job.id, &job.now).await? {
+                    return Err(Error::NotFound(format!("there is no deleted user '{}'", job.id)));
+                }
+                policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()])).await?;
+                let (_, restored) = tx
+                    .resource_for_update(job.tenant_id, Kind::User, &job.id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("there is no deleted user '{}'", job.id)))?;
+                Ok(restored)
+            })
+        }
+        let job = RestoreJob { svc: self.clone(), tenant_id, id: id.to_string(), now: self.now() };
+        Ok(self.write(job, run).await?.0)
+    }
+}
+
+async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, Error> {
+    let (new, tenant_id) = (&*job.new, job.tenant_id);
+    let config = job.svc.config_for_write(tx, tenant_id).await?;
+    if new.kind == Kind::User
+        && job.actor == Actor::IdentityProvider
+        && let Some(refusal) = policy::domain_refusal(&config, &new.doc.value)
+    {
+        return Err(refusal.into());
+    }
+    let mut added = Vec::new();
+    let stored = if tx.insert_resource(tenant_id, new).await? {
+        added = tx.add_members(tenant_id, &new.id, &new.members).await?;
+        tx.touch(tenant_id, Kind::User, &added, &new.now).await?;
+        StoredResource {
+            kind: new.kind,
+            id: new.id.clone(),
+            doc: Value::Null, // the caller attaches the document it wrote
+            stored_bytes: new.doc.text.len(),
+            version: 1,
+            created_at: new.now.clone(),
+            updated_at: new.now.clone(),
+            scim_managed: new.scim_managed,
+            groups: (new.kind == Kind::User).then(Vec::new),
+        }
+    } else {
+        let Some((id, created_at, version)) = tx.restore_by_user_name(tenant_id, new).await? else {
+            let user_name = new.doc.value.get("userName").and_then(Value::as_str);
+            let rule = crate::store::Unique::UserName;
+            return Err(Error::Taken { rule, detail: super::taken(rule, user_name) });
+        };
+        StoredResource {
+            kind: Kind::User,
+            id,
+            doc: Value::Null,
+            stored_bytes: new.doc.text.len(),
+            version,
+            created_at,
+            updated_at: new.now.clone(),
+            scim_managed: new.scim_managed,
+            groups: Some(Vec::new()), // memberships went with the soft delete
+        }
+    };
+    if !config.is_empty() {
+        let affected: BTreeSet<String> = match new.kind {
+            Kind::User => BTreeSet::from([stored.id.clone()]),
+            Kind::Group => {
+                let name = new.doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default();
+                if config.maps_group(&stored.id, name) { added.into_iter().collect() } else { BTreeSet::new() }
+            }
+        };
+        policy::reconcile(tx, tenant_id, &config, &affected).await?;
+    }
+    Ok(stored)
+}
+
+async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
+    let (tenant_id, kind, id, update) = (job.tenant_id, job.kind, job.id.as_str(), &*job.update);
+    let config = job.svc.config_for_write(tx, tenant_id).await?;
+    // Only a group's name matters here (mappings may match it); a user's
+    // document is not read in the transaction.
+    let current =
+        tx.current(tenant_id, kind, id, kind == Kind::Group).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
+    if update.based_on.is_some_and(|based_on| based_on != current.version) {
+        return Err(StoreError::VersionMoved.into());
+    }
+    let old_display = current.display_name.clone().unwrap_or_default();
+    let new_display = match &update.doc {
+        Some(doc) => doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
+        None => old_display.clone(),
+    };
+    let version = tx.write_resource(&current, update.doc.as_ref(), &job.now, job.actor.scim_managed()).await.map_err(
+        |e| match e {
+            StoreError::Unique(rule) => Error::Taken { rule, detail: super::taken(rule, None) },
+            other => other.into(),
+        },
+    )?;
+    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now).await?;
+    if config.is_empty() {
+        return Ok(version);
+    }
+    let mut affected = BTreeSet::new();
+    match kind {
+        Kind::User => {
+            affected.insert(id.to_string());
+        }
+        // Whose access may this change move? Those who joined or left, and
+        // on a rename (mappings may match by name) every member.
+        Kind::Group if config.maps_group(id, &old_display) || config.maps_group(id, &new_display) => {
+            affected.extend(moved);
+            if old_display != new_display {
+                affected.extend(tx.member_ids(tenant_id, id).await?);
+            }
+        }
+        Kind::Group => {}
+    }
+    policy::reconcile(tx, tenant_id, &config, &affected).await?;
+    Ok(version)
+}
+
+async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
+    let (tenant_id, kind, id) = (job.tenant_id, job.kind, job.id.as_str());
+    let config = job.svc.config_for_write(tx, tenant_id).await?;
+    let current =
+        tx.current(tenant_id, kind, id, kind == Kind::Group).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
+    if job.actor == Actor::Admin && current.scim_managed {
+        return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "deprovision" }.into());
+    }
+    scim_core::etag::check_if_match(job.if_match.as_deref(), current.version)?;
+    let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
+    tx.delete_resource(&current, soft, &job.now).await?;
+    let former_members = tx.drop_memberships(tenant_id, kind, id, &job.now).await?;
+    let mut affected = BTreeSet::new();
+    match kind {
+        Kind::Group => {
+            if config.maps_group(id, current.display_name.as_deref().unwrap_or_default()) {
+                affected.extend(former_members);
+            }
+        }
+        Kind::User if soft => {
+            affected.insert(id.to_string());
+        }
+        Kind::User => tx.forget_access(tenant_id, id).await?,
+    }
+    if !affected.is_empty() {
+        policy::reconcile(tx, tenant_id, &config, &affected).await?;
+    }
+    Ok(())
+}
+
+/// Split a prepared group document into the document and its member rows.
+pub fn take_members(doc: &mut Value) -> Vec<Member> {
+    match doc.as_object_mut().and_then(|o| o.remove("members")) {
+        Some(Value::Array(items)) => items.iter().filter_map(Member::from_json).collect(),
+        _ => Vec::new(),
+    }
+}

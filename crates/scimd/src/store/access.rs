@@ -1,0 +1,301 @@
+//! What users may do in the product: role assignments and licences. The
+//! facts the policy decides from are read on a [`WriteTx`] and its decisions
+//! written there, each recorded in the transaction's [`super::ChangeSet`].
+//! What to grant is decided above the store.
+
+use super::{Access, LicenceChange, LicenceOp, RoleChange, Store, StoreError, WriteTx};
+use scim_core::policy::{RoleAssignment, Source, UserFacts};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// The licence row of a user: what it holds, or wants while seats ran out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldLicence {
+    pub licence_type_id: Option<String>,
+    pub wanted_type_id: Option<String>,
+    pub source: Source,
+}
+
+fn source(text: &str, what: &str) -> Result<Source, StoreError> {
+    Source::parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} source '{text}'")))
+}
+
+fn role_from_row(r: &AnyRow) -> Result<RoleAssignment, StoreError> {
+    Ok(RoleAssignment {
+        workspace_id: r.try_get("workspace_id")?,
+        role_id: r.try_get("role_id")?,
+        source: source(&r.try_get::<String, _>("source")?, "role")?,
+    })
+}
+
+fn licence_from_row(r: &AnyRow) -> Result<HeldLicence, StoreError> {
+    Ok(HeldLicence {
+        licence_type_id: r.try_get("licence_type_id")?,
+        wanted_type_id: r.try_get("wanted_type_id")?,
+        source: source(&r.try_get::<String, _>("source")?, "licence")?,
+    })
+}
+
+impl Store {
+    /// A user's state, roles and licence; `None` when there is no such user (deleted ones included).
+    pub async fn access(&self, tenant_id: i64, user_id: &str) -> Result<Option<Access>, StoreError> {
+        let c = self.core();
+        let row = c
+            .q("SELECT active, deleted_at, scim_managed FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_optional(&c.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let active: Option<i64> = row.try_get("active")?;
+        let deleted: Option<String> = row.try_get("deleted_at")?;
+        let scim_managed: i64 = row.try_get("scim_managed")?;
+        let mut roles = c
+            .q("SELECT workspace_id, role_id, source FROM role_assignments WHERE tenant_id = ? AND user_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&c.pool)
+            .await?
+            .iter()
+            .map(role_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        roles.sort();
+        let licence = c
+            .q("SELECT licence_type_id, wanted_type_id, source FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_optional(&c.pool)
+            .await?
+            .as_ref()
+            .map(licence_from_row)
+            .transpose()?;
+        let (licence, unlicensed_wanted) = match licence {
+            Some(l) => (l.licence_type_id.map(|held| (held, l.source)), l.wanted_type_id),
+            None => (None, None),
+        };
+        Ok(Some(Access {
+            active: active.unwrap_or(1) != 0,
+            deleted: deleted.is_some(),
+            scim_managed: scim_managed != 0,
+            roles,
+            licence,
+            unlicensed_wanted,
+        }))
+    }
+}
+
+impl WriteTx {
+    /// Whether a user is active and which groups it is in; `None` when it does not exist.
+    pub async fn user_facts(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<UserFacts>, StoreError> {
+        let row = self
+            .q("SELECT active, deleted_at FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let active: Option<i64> = row.try_get("active")?;
+        let deleted: Option<String> = row.try_get("deleted_at")?;
+        // A user without `active` is active (RFC 7643 leaves it to the provider).
+        let active = active.unwrap_or(1) != 0 && deleted.is_none();
+        let groups = self
+            .q(&format!(
+                "SELECT m.group_id, {} AS display FROM members m \
+                 JOIN resources g ON g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id \
+                 WHERE m.tenant_id = ? AND m.member_id = ?",
+                self.dialect().display_name_of("g")
+            ))
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("group_id")?, r.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(UserFacts { active, groups }))
+    }
+
+    pub async fn roles_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Vec<RoleAssignment>, StoreError> {
+        let rows = self
+            .q("SELECT workspace_id, role_id, source FROM role_assignments WHERE tenant_id = ? AND user_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    fn role_changed(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment, granted: bool) {
+        self.changes.tenant(tenant_id);
+        self.changes.roles.push(RoleChange {
+            user_id: user_id.to_string(),
+            workspace_id: a.workspace_id.clone(),
+            role_id: a.role_id.clone(),
+            source: a.source.clone(),
+            granted,
+        });
+    }
+
+    /// Grant a role; granting one the user holds from the same source changes nothing.
+    pub async fn grant_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<(), StoreError> {
+        let done = self
+            .q("INSERT INTO role_assignments (tenant_id, user_id, workspace_id, role_id, source) VALUES (?, ?, ?, ?, ?) \
+                ON CONFLICT (tenant_id, user_id, workspace_id, role_id, source) DO NOTHING")
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(&a.workspace_id)
+            .bind(&a.role_id)
+            .bind(a.source.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            self.role_changed(tenant_id, user_id, a, true);
+        }
+        Ok(())
+    }
+
+    pub async fn revoke_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<(), StoreError> {
+        let done = self
+            .q("DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? AND workspace_id = ? AND role_id = ? \
+                AND source = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(&a.workspace_id)
+            .bind(&a.role_id)
+            .bind(a.source.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            self.role_changed(tenant_id, user_id, a, false);
+        }
+        Ok(())
+    }
+
+    pub async fn licence_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<HeldLicence>, StoreError> {
+        self.q("SELECT licence_type_id, wanted_type_id, source FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(licence_from_row)
+            .transpose()
+    }
+
+    /// Seats of a licence type held by users other than `except_user`.
+    pub async fn seats_used(
+        &mut self,
+        tenant_id: i64,
+        licence_type_id: &str,
+        except_user: &str,
+    ) -> Result<i64, StoreError> {
+        Ok(self
+            .q("SELECT COUNT(*) FROM licence_assignments WHERE tenant_id = ? AND licence_type_id = ? AND user_id <> ?")
+            .bind(tenant_id)
+            .bind(licence_type_id)
+            .bind(except_user)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Set a user's licence row: the type held (or none, waiting for
+    /// `wanted`). `before` is the row as the caller read it in this transaction.
+    pub async fn set_licence(
+        &mut self,
+        tenant_id: i64,
+        user_id: &str,
+        before: Option<&HeldLicence>,
+        licence: &HeldLicence,
+    ) -> Result<(), StoreError> {
+        if before == Some(licence) {
+            return Ok(());
+        }
+        let same_type = before.is_some_and(|b| {
+            b.licence_type_id == licence.licence_type_id && b.wanted_type_id == licence.wanted_type_id
+        });
+        if same_type {
+            // Only the reason it is held moved (a mapping now grants the default, say).
+            self.q("UPDATE licence_assignments SET source = ? WHERE tenant_id = ? AND user_id = ?")
+                .bind(licence.source.to_string())
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await?;
+        } else {
+            self.q("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await?;
+            self.q("INSERT INTO licence_assignments (tenant_id, user_id, licence_type_id, wanted_type_id, source) \
+                    VALUES (?, ?, ?, ?, ?)")
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(&licence.licence_type_id)
+                .bind(&licence.wanted_type_id)
+                .bind(licence.source.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        if let Some(b) = before
+            && let Some(old) =
+                b.licence_type_id.as_deref().filter(|old| licence.licence_type_id.as_deref() != Some(*old))
+        {
+            self.licence_changed(tenant_id, user_id, old, b.source.clone(), LicenceOp::Released);
+        }
+        match (&licence.licence_type_id, &licence.wanted_type_id) {
+            (Some(held), _) => {
+                self.licence_changed(tenant_id, user_id, held, licence.source.clone(), LicenceOp::Assigned)
+            }
+            (None, Some(wanted)) => {
+                self.licence_changed(tenant_id, user_id, wanted, licence.source.clone(), LicenceOp::Waiting)
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn licence_changed(&mut self, tenant_id: i64, user_id: &str, type_id: &str, source: Source, op: LicenceOp) {
+        self.changes.tenant(tenant_id);
+        self.changes.licences.push(LicenceChange {
+            user_id: user_id.to_string(),
+            licence_type_id: type_id.to_string(),
+            source,
+            op,
+        });
+    }
+
+    /// The user holds no licence and waits for none.
+    pub async fn release_licence(&mut self, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
+        let rows = self
+            .q("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ? \
+                RETURNING licence_type_id, wanted_type_id, source")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for row in &rows {
+            let gone = licence_from_row(row)?;
+            if let Some(held) = gone.licence_type_id {
+                self.licence_changed(tenant_id, user_id, &held, gone.source, LicenceOp::Released);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every role and licence of a user that is gone for good.
+    pub async fn forget_access(&mut self, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
+        let rows = self
+            .q("DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? RETURNING workspace_id, role_id, source")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for row in &rows {
+            let a = role_from_row(row)?;
+            self.role_changed(tenant_id, user_id, &a, false);
+        }
+        self.release_licence(tenant_id, user_id).await
+    }
+}

@@ -1,0 +1,145 @@
+//! The typed record of what one write changed, kept by the transaction as
+//! its statements run and handed back with the write's result. Caches are
+//! fed from it after commit; the event outbox will be written from it just
+//! before commit. A write that fails leaves no record.
+
+use super::Kind;
+use scim_core::policy::Source;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Created,
+    Updated,
+    /// Kept for restore (the tenant deletes softly).
+    SoftDeleted,
+    Deleted,
+    /// A soft-deleted user came back (restored, or created again under its userName).
+    Restored,
+}
+
+/// A resource whose representation changed, and its version after the write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub kind: Kind,
+    pub id: String,
+    pub op: Op,
+    /// `None` for a resource that is gone.
+    pub version: Option<i64>,
+    /// Its version moved only because a membership changed (a user's
+    /// `groups`, a group's `members`), not because it was written.
+    pub by_membership: bool,
+}
+
+/// Members who joined or left one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub group_id: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    pub user_id: String,
+    pub workspace_id: String,
+    pub role_id: String,
+    pub source: Source,
+    pub granted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LicenceOp {
+    /// The user holds this licence type (newly, or from another source).
+    Assigned,
+    /// The user no longer holds it.
+    Released,
+    /// The user wants it but its seats ran out.
+    Waiting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LicenceChange {
+    pub user_id: String,
+    pub licence_type_id: String,
+    pub source: Source,
+    pub op: LicenceOp,
+}
+
+/// Everything one write changed, in the order it happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// The tenant whose data changed; `None` for server-wide rows (tenants, admin tokens).
+    pub tenant_id: Option<i64>,
+    pub resources: Vec<ResourceChange>,
+    pub memberships: Vec<MembershipChange>,
+    pub roles: Vec<RoleChange>,
+    pub licences: Vec<LicenceChange>,
+    /// The tenant's provisioning configuration was rewritten.
+    pub config_changed: bool,
+    /// A tenant was created, renamed, switched on or off.
+    pub tenants_changed: bool,
+    /// A token was created or revoked.
+    pub tokens_changed: bool,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        *self == ChangeSet { tenant_id: self.tenant_id, ..ChangeSet::default() }
+    }
+
+    pub(super) fn tenant(&mut self, tenant_id: i64) {
+        self.tenant_id = Some(tenant_id);
+    }
+
+    pub(super) fn resource(&mut self, kind: Kind, id: &str, op: Op, version: Option<i64>) {
+        self.resources.push(ResourceChange { kind, id: id.to_string(), op, version, by_membership: false });
+    }
+
+    /// Resources whose version moved because a membership changed.
+    pub(super) fn touched(&mut self, kind: Kind, ids: &[String]) {
+        for id in ids {
+            self.resources.push(ResourceChange {
+                kind,
+                id: id.clone(),
+                op: Op::Updated,
+                version: None,
+                by_membership: true,
+            });
+        }
+    }
+
+    pub(super) fn members(&mut self, group_id: &str, added: &[String], removed: &[String]) {
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        match self.memberships.iter_mut().find(|m| m.group_id == group_id) {
+            Some(m) => {
+                m.added.extend_from_slice(added);
+                m.removed.extend_from_slice(removed);
+            }
+            None => self.memberships.push(MembershipChange {
+                group_id: group_id.to_string(),
+                added: added.to_vec(),
+                removed: removed.to_vec(),
+            }),
+        }
+    }
+
+    /// Did a resource of `kind` come or go (what moves list positions)?
+    pub fn created_or_deleted(&self, kind: Kind) -> bool {
+        self.resources.iter().any(|r| r.kind == kind && !matches!(r.op, Op::Updated))
+    }
+
+    /// Did any group change (its members' `groups` may show it)?
+    pub fn any_group(&self) -> bool {
+        !self.memberships.is_empty() || self.resources.iter().any(|r| r.kind == Kind::Group)
+    }
+
+    /// Ids of users whose representation or access changed.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        let resources = self.resources.iter().filter(|r| r.kind == Kind::User).map(|r| r.id.as_str());
+        let roles = self.roles.iter().map(|r| r.user_id.as_str());
+        let licences = self.licences.iter().map(|l| l.user_id.as_str());
+        resources.chain(roles).chain(licences)
+    }
+}

@@ -1,0 +1,375 @@
+//! Memberships: who is in which group. Reads on the pool; membership rows
+//! and the version bumps they cause on a [`WriteTx`], recorded in its
+//! [`super::ChangeSet`].
+
+use super::tx::{first_texts, json_ids, live_resource};
+use super::{GroupsByUser, Kind, Store, StoreError, WriteTx};
+use scim_core::filter::eval::matches_element;
+use scim_core::patch::MemberChange;
+use scim_core::render::Member;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
+    Ok(Member {
+        value: row.try_get("member_id")?,
+        member_type: row.try_get("member_type")?,
+        display: row.try_get("display")?,
+        reference: row.try_get("ref")?,
+    })
+}
+
+/// Member lists longer than this are narrowed to live resources on the pool
+/// before the write (see [`Store::live_ids`]); shorter ones cost the
+/// writer less than a read would.
+pub const PRECHECK_MEMBERS_ABOVE: usize = 100;
+
+impl Store {
+    /// Members of several groups at once (a page of a list).
+    pub async fn members_of(
+        &self,
+        tenant_id: i64,
+        group_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Member>>, StoreError> {
+        let c = self.core();
+        let mut out: HashMap<String, Vec<Member>> = HashMap::new();
+        for chunk in group_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut q = c
+                .q(&format!(
+                    "SELECT group_id, member_id, member_type, display, ref FROM members \
+                     WHERE tenant_id = ? AND group_id IN ({marks}) ORDER BY seq"
+                ))
+                .bind(tenant_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&c.pool).await? {
+                out.entry(row.try_get("group_id")?).or_default().push(member_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Groups of several users at once: user id -> [(group id, group displayName)].
+    pub async fn groups_of(&self, tenant_id: i64, user_ids: &[String]) -> Result<GroupsByUser, StoreError> {
+        let c = self.core();
+        let mut out = GroupsByUser::new();
+        for chunk in user_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut q = c
+                .q(&format!(
+                    "SELECT m.member_id, m.group_id, {} AS display FROM members m \
+                     JOIN resources g ON g.tenant_id = m.tenant_id AND g.kind = 'Group' AND g.id = m.group_id \
+                     WHERE m.tenant_id = ? AND m.member_id IN ({marks}) ORDER BY m.seq",
+                    c.dialect().display_name_of("g")
+                ))
+                .bind(tenant_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&c.pool).await? {
+                out.entry(row.try_get("member_id")?)
+                    .or_default()
+                    .push((row.try_get("group_id")?, row.try_get("display")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `ids` name live users or groups of the tenant, read on the
+    /// pool before a write (a request of 10,000 made-up values then costs the
+    /// writer nothing). Those that name nothing are logged: the caller leaves
+    /// them out (Eptura: members that exist are mapped, the rest ignored).
+    pub async fn live_ids(&self, tenant_id: i64, group_id: &str, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let c = self.core();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let sql = format!("SELECT j.value FROM {} WHERE {}", c.dialect().json_text_rows(), live_resource("j.value"));
+        let rows = c.q(&sql).bind(json_ids(ids)?).bind(tenant_id).fetch_all(&c.pool).await?;
+        let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
+        if live.len() < ids.len() {
+            log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
+        }
+        Ok(live)
+    }
+}
+
+fn log_unknown<'a>(tenant_id: i64, group_id: &str, unknown: impl Iterator<Item = &'a str>) {
+    let unknown: Vec<&str> = unknown.collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let first: Vec<&str> = unknown.iter().take(5).copied().collect();
+    tracing::info!(
+        tenant_id,
+        group_id,
+        ignored = unknown.len(),
+        first = ?first,
+        "member values that are not users or groups of this tenant were not stored"
+    );
+}
+
+impl WriteTx {
+    /// Add members to a group in one statement. Values that are not live
+    /// resources of this tenant are not stored (and logged). Answers the ids
+    /// that became members.
+    pub async fn add_members(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        members: &[Member],
+    ) -> Result<Vec<String>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let added = if let [m] = members {
+            // One member (Entra's PATCH, one at a time): no JSON to unpack.
+            let one = format!(
+                "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                 SELECT ?, ?, ?, ?, ?, ? WHERE {} \
+                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
+                live_resource("?")
+            );
+            let rows = self
+                .q(&one)
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(&m.value)
+                .bind(&m.member_type)
+                .bind(&m.display)
+                .bind(&m.reference)
+                .bind(tenant_id)
+                .bind(&m.value)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            first_texts(&rows)?
+        } else {
+            let exists = live_resource("j.value");
+            let plain = members.iter().all(|m| m.member_type.is_none() && m.display.is_none() && m.reference.is_none());
+            // Ids alone (Entra's form) as a flat JSON array: SQLite reads it
+            // several times faster than an array of rows.
+            let (sql, rows) = if plain {
+                let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
+                (
+                    format!(
+                        "INSERT INTO members (tenant_id, group_id, member_id) SELECT ?, ?, j.value FROM {} WHERE {exists} \
+                         ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
+                        self.dialect().json_text_rows()
+                    ),
+                    json_ids(&ids)?,
+                )
+            } else {
+                // One JSON row per member: [value, type, display, $ref].
+                let rows: Vec<[Option<&str>; 4]> = members
+                    .iter()
+                    .map(|m| {
+                        [Some(m.value.as_str()), m.member_type.as_deref(), m.display.as_deref(), m.reference.as_deref()]
+                    })
+                    .collect();
+                (
+                    format!(
+                        "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                         SELECT ?, ?, j.value, j.t, j.d, j.r FROM (SELECT e.value ->> 0 AS value, e.value ->> 1 AS t, \
+                         e.value ->> 2 AS d, e.value ->> 3 AS r FROM {}) AS j WHERE {exists} \
+                         ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
+                        self.dialect().json_rows("e")
+                    ),
+                    json_ids(&rows)?,
+                )
+            };
+            let rows =
+                self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+            first_texts(&rows)?
+        };
+        // A short list is checked for values that name nothing here, where it
+        // costs little, and only when some value was not added (large lists
+        // were narrowed before the write).
+        if added.len() < members.len() && members.len() <= PRECHECK_MEMBERS_ABOVE {
+            self.log_dead_members(tenant_id, group_id, members).await?;
+        }
+        self.changes.tenant(tenant_id);
+        self.changes.members(group_id, &added, &[]);
+        Ok(added)
+    }
+
+    async fn log_dead_members(&mut self, tenant_id: i64, group_id: &str, members: &[Member]) -> Result<(), StoreError> {
+        let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
+        let sql = format!("SELECT j.value FROM {} WHERE {}", self.dialect().json_text_rows(), live_resource("j.value"));
+        let rows = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+        let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
+        log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
+        Ok(())
+    }
+
+    /// Remove some members (`Some(ids)`) or all of them; answers who left.
+    pub async fn remove_members(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = match ids {
+            Some([]) => return Ok(Vec::new()),
+            // One member (how Okta and Entra remove): the plain statement plans best everywhere.
+            Some([id]) => {
+                self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ? RETURNING member_id")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .bind(id)
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            Some(ids) => {
+                // Driven by the ids: PostgreSQL otherwise reads the whole group.
+                self.q(&format!(
+                    "DELETE FROM members WHERE seq IN (SELECT m.seq FROM {} CROSS JOIN members m \
+                     WHERE m.tenant_id = ? AND m.group_id = ? AND m.member_id = j.value) RETURNING member_id",
+                    self.dialect().json_text_rows()
+                ))
+                .bind(json_ids(ids)?)
+                .bind(tenant_id)
+                .bind(group_id)
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+            None => {
+                self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? RETURNING member_id")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+        };
+        let removed = first_texts(&rows)?;
+        self.changes.tenant(tenant_id);
+        self.changes.members(group_id, &[], &removed);
+        Ok(removed)
+    }
+
+    /// The representation of these resources changed (a user's `groups`, a
+    /// group's `members`): their version and lastModified move.
+    pub async fn touch(&mut self, tenant_id: i64, kind: Kind, ids: &[String], now: &str) -> Result<(), StoreError> {
+        if let [id] = ids {
+            self.q("UPDATE resources SET version = version + 1, updated_at = ? WHERE tenant_id = ? AND kind = ? \
+                    AND id = ? AND deleted_at IS NULL")
+                .bind(now)
+                .bind(tenant_id)
+                .bind(kind.as_str())
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        } else if !ids.is_empty() {
+            // Driven by the ids (CROSS JOIN keeps SQLite's order): with `id IN
+            // (…)` SQLite walked every live resource of the tenant instead.
+            self.q(&format!(
+                "UPDATE resources SET version = version + 1, updated_at = ? WHERE seq IN (SELECT r.seq FROM {} \
+                 CROSS JOIN resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = j.value AND r.deleted_at IS NULL)",
+                self.dialect().json_text_rows()
+            ))
+            .bind(now)
+            .bind(json_ids(ids)?)
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        self.changes.touched(kind, ids);
+        Ok(())
+    }
+
+    /// A resource goes: it leaves every group it was in, and a group loses
+    /// its members; everyone on the other side of those rows is touched.
+    /// Answers a group's former members.
+    pub async fn drop_memberships(
+        &mut self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &str,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let parents = first_texts(
+            &self
+                .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )?;
+        for group_id in &parents {
+            self.changes.members(group_id, &[], std::slice::from_ref(&id.to_string()));
+        }
+        self.touch(tenant_id, Kind::Group, &parents, now).await?;
+        if kind != Kind::Group {
+            return Ok(Vec::new());
+        }
+        let members = self.remove_members(tenant_id, id, None).await?;
+        self.touch(tenant_id, Kind::User, &members, now).await?;
+        Ok(members)
+    }
+
+    /// Membership changes as row inserts and deletes: one statement per
+    /// change, whatever the size of the group. Answers every member id that
+    /// joined or left; those users' versions move.
+    pub async fn apply_member_changes(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        changes: &[MemberChange],
+        now: &str,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let mut moved_all = BTreeSet::new();
+        let members_of = |values: &[Value]| values.iter().filter_map(Member::from_json).collect::<Vec<_>>();
+        for change in changes {
+            let moved = match change {
+                MemberChange::Add(values) => self.add_members(tenant_id, group_id, &members_of(values)).await?,
+                MemberChange::Replace(values) => {
+                    let mut moved = self.remove_members(tenant_id, group_id, None).await?;
+                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values)).await?);
+                    moved
+                }
+                MemberChange::RemoveAll => self.remove_members(tenant_id, group_id, None).await?,
+                MemberChange::Remove(ids) => self.remove_members(tenant_id, group_id, Some(ids)).await?,
+                MemberChange::RemoveWhere(filter) => {
+                    // Rare (a filter on type, display or $ref): evaluate it on the rows.
+                    let members_attr = scim_core::schema::group_schema()
+                        .attribute("members")
+                        .cloned()
+                        .ok_or_else(|| StoreError::Corrupt("the group schema has no members".into()))?;
+                    let rows = self
+                        .q("SELECT member_id, member_type, display, ref FROM members WHERE tenant_id = ? AND group_id = ?")
+                        .bind(tenant_id)
+                        .bind(group_id)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                    let mut ids = Vec::new();
+                    for row in rows {
+                        let m = member_from_row(&row)?;
+                        if matches_element(filter, &m.to_json(), &members_attr) {
+                            ids.push(m.value);
+                        }
+                    }
+                    self.remove_members(tenant_id, group_id, Some(&ids)).await?
+                }
+            };
+            moved_all.extend(moved);
+        }
+        let touched: Vec<String> = moved_all.iter().cloned().collect();
+        self.touch(tenant_id, Kind::User, &touched, now).await?;
+        Ok(moved_all)
+    }
+
+    /// The members of a group, now.
+    pub async fn member_ids(&mut self, tenant_id: i64, group_id: &str) -> Result<BTreeSet<String>, StoreError> {
+        let rows = self
+            .q("SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?")
+            .bind(tenant_id)
+            .bind(group_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(first_texts(&rows)?.into_iter().collect())
+    }
+}

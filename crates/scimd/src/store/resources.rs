@@ -1,0 +1,377 @@
+//! Users and groups: reads and lists on the pool, row writes on a
+//! [`WriteTx`]. Each write records itself in the transaction's [`ChangeSet`].
+
+use super::sql;
+use super::tx::{bind_all, raw_from_row, unique_or};
+use super::{Doc, Kind, NewResource, Op, RawResource, Store, StoreError, StoredResource, Unique, WriteTx};
+use scim_core::{AttrPath, Filter};
+use sqlx::Row;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    /// 0-based.
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// The row of a resource a write is about to change, locked where rows lock.
+#[derive(Clone, Debug)]
+pub struct Current {
+    pub tenant_id: i64,
+    pub kind: Kind,
+    pub id: String,
+    pub seq: i64,
+    pub version: i64,
+    pub scim_managed: bool,
+    /// A group's displayName, when asked for (group mappings may match it).
+    pub display_name: Option<String>,
+}
+
+impl Store {
+    pub async fn get(&self, tenant_id: i64, kind: Kind, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        let c = self.core();
+        let row = c
+            .q(&format!(
+                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? AND r.deleted_at IS NULL",
+                c.cols_for(kind)
+            ))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&c.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(raw_from_row(kind, &row)?.parse_off_thread().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of a list, and the list's total.
+    pub async fn list(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &scim_core::ResourceType,
+    ) -> Result<(i64, Vec<RawResource>), StoreError> {
+        if let Some(rosters) = self.0.rosters.as_ref().filter(|_| query.filter.is_none() && query.sort_by.is_none()) {
+            // An unfiltered list in stored order (how Okta imports): the total
+            // and the page's start come from the roster, not from counting rows.
+            let roster = match rosters.get(tenant_id, kind) {
+                Some(roster) => roster,
+                None => {
+                    let ticket = rosters.ticket();
+                    let roster = Arc::new(self.core().roster(tenant_id, kind).await?);
+                    rosters.put(ticket, tenant_id, kind, roster.clone());
+                    roster
+                }
+            };
+            let rows = match roster.start(query.offset) {
+                Some((from_seq, skip)) if query.limit > 0 => {
+                    self.core().page_from(tenant_id, kind, from_seq, skip, query.limit).await?
+                }
+                _ => Vec::new(),
+            };
+            return Ok((roster.total, rows));
+        }
+        let c = self.core();
+        let d = c.dialect();
+        let cond = match &query.filter {
+            Some(f) => sql::where_clause(f, rt, kind, d).map_err(StoreError::Query)?,
+            None => sql::match_all(d),
+        };
+        let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
+        let count = || async {
+            let count_sql = format!(
+                "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
+                cond.sql
+            );
+            let q = c.q(&count_sql).bind(tenant_id).bind(kind.as_str());
+            let total: i64 = bind_all(q, &cond.binds).fetch_one(&c.pool).await?.try_get(0)?;
+            Ok::<i64, StoreError>(total)
+        };
+        if query.limit <= 0 {
+            return Ok((count().await?, Vec::new()));
+        }
+        // The page's rows are chosen by `seq` alone, so skipping `offset`
+        // rows reads the index, not the documents.
+        let page_sql = format!(
+            "SELECT {cols} FROM resources r WHERE r.seq IN (SELECT r.seq FROM resources r WHERE r.tenant_id = ? \
+             AND r.kind = ? AND r.deleted_at IS NULL AND {cond} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}",
+            cols = c.cols_for(kind),
+            cond = cond.sql,
+            order = order.sql
+        );
+        let q = c.q(&page_sql).bind(tenant_id).bind(kind.as_str());
+        let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
+        let rows = bind_all(q, &order.binds).fetch_all(&c.pool).await?;
+        let items = rows.iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+        // A page that is not full ends the list, so the total is known
+        // without counting (a `userName eq` look-up costs one statement).
+        let len = items.len() as i64;
+        let total = if len > 0 && len < query.limit || len == 0 && query.offset == 0 {
+            query.offset + len
+        } else {
+            count().await?
+        };
+        Ok((total, items))
+    }
+
+    /// Users kept after a soft delete, oldest first.
+    pub async fn list_deleted_users(&self, tenant_id: i64) -> Result<Vec<StoredResource>, StoreError> {
+        let c = self.core();
+        let rows = c
+            .q(&format!(
+                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.deleted_at IS NOT NULL \
+                 ORDER BY r.seq",
+                c.resource_cols()
+            ))
+            .bind(tenant_id)
+            .fetch_all(&c.pool)
+            .await?;
+        rows.iter().map(|r| raw_from_row(Kind::User, r)?.parse()).collect()
+    }
+}
+
+impl WriteTx {
+    /// Insert a new resource. `false`: its userName is taken (by a live
+    /// user, or one kept after a soft delete); nothing was written.
+    pub async fn insert_resource(&mut self, tenant_id: i64, new: &NewResource) -> Result<bool, StoreError> {
+        let inserted = self
+            .q(&format!(
+                "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
+                 version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+                self.core.doc_param()
+            ))
+            .bind(tenant_id)
+            .bind(new.kind.as_str())
+            .bind(&new.id)
+            .bind(&new.doc.index.user_name)
+            .bind(&new.doc.index.external_id)
+            .bind(&new.doc.index.display_name)
+            .bind(new.doc.index.active.map(i64::from))
+            .bind(new.doc.text.as_str())
+            .bind(&new.now)
+            .bind(&new.now)
+            .bind(i64::from(new.scim_managed))
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if inserted {
+            self.changes.tenant(tenant_id);
+            self.changes.resource(new.kind, &new.id, Op::Created, Some(1));
+        }
+        Ok(inserted)
+    }
+
+    /// Bring back the soft-deleted user with `new`'s userName, with `new`'s
+    /// attributes; answers its id, creation time and version. `None`: there is none.
+    pub async fn restore_by_user_name(
+        &mut self,
+        tenant_id: i64,
+        new: &NewResource,
+    ) -> Result<Option<(String, String, i64)>, StoreError> {
+        let Some(user_name) = new.doc.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
+            return Ok(None);
+        };
+        let row = self
+            .q("SELECT seq, id, version, created_at FROM resources WHERE tenant_id = ? AND kind = 'User' \
+                AND user_name = ? AND deleted_at IS NOT NULL")
+            .bind(tenant_id)
+            .bind(user_name)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let seq: i64 = row.try_get("seq")?;
+        let id: String = row.try_get("id")?;
+        let version: i64 = row.try_get::<i64, _>("version")? + 1;
+        self.q(&format!(
+            "UPDATE resources SET external_id = ?, display_name = ?, active = ?, doc = {}, version = ?, updated_at = ?, \
+             scim_managed = ?, deleted_at = NULL WHERE seq = ?",
+            self.core.doc_param()
+        ))
+        .bind(&new.doc.index.external_id)
+        .bind(&new.doc.index.display_name)
+        .bind(new.doc.index.active.map(i64::from))
+        .bind(new.doc.text.as_str())
+        .bind(version)
+        .bind(&new.now)
+        .bind(i64::from(new.scim_managed))
+        .bind(seq)
+        .execute(&mut *self.tx)
+        .await?;
+        self.changes.tenant(tenant_id);
+        self.changes.resource(Kind::User, &id, Op::Restored, Some(version));
+        Ok(Some((id, row.try_get("created_at")?, version)))
+    }
+
+    /// The live row of a resource, locked for the rest of the transaction;
+    /// with `display_name`, a group's name too (read from the document).
+    pub async fn current(
+        &mut self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &str,
+        display_name: bool,
+    ) -> Result<Option<Current>, StoreError> {
+        let display = if display_name { self.dialect().display_name_of("r") } else { "NULL".to_string() };
+        let row = self
+            .q(&format!(
+                "SELECT r.seq, r.version, r.scim_managed, {display} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
+                 AND r.id = ? AND r.deleted_at IS NULL{}",
+                self.core.lock()
+            ))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(Current {
+                tenant_id,
+                kind,
+                id: id.to_string(),
+                seq: row.try_get("seq")?,
+                version: row.try_get("version")?,
+                scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
+                display_name: row.try_get("display")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole live resource, locked for the rest of the transaction.
+    pub async fn resource_for_update(
+        &mut self,
+        tenant_id: i64,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<(i64, StoredResource)>, StoreError> {
+        let row = self
+            .q(&format!(
+                "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? \
+                 AND r.deleted_at IS NULL{}",
+                self.core.cols_for(kind),
+                self.core.lock()
+            ))
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("seq")?, raw_from_row(kind, &row)?.parse()?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Write a resource's row at `current`: its new document (or only its
+    /// version, when `doc` is `None`), as version `current.version + 1`.
+    pub async fn write_resource(
+        &mut self,
+        current: &Current,
+        doc: Option<&Doc>,
+        now: &str,
+        scim_managed: bool,
+    ) -> Result<i64, StoreError> {
+        let version = current.version + 1;
+        match doc {
+            Some(doc) => {
+                self.q(&format!(
+                    "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, active = ?, doc = {}, \
+                     version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?",
+                    self.core.doc_param()
+                ))
+                .bind(&doc.index.user_name)
+                .bind(&doc.index.external_id)
+                .bind(&doc.index.display_name)
+                .bind(doc.index.active.map(i64::from))
+                .bind(doc.text.as_str())
+                .bind(version)
+                .bind(now)
+                .bind(i64::from(scim_managed))
+                .bind(current.seq)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| unique_or(e, Unique::UserName))?;
+            }
+            None => {
+                self.q("UPDATE resources SET version = ?, updated_at = ?, scim_managed = ? WHERE seq = ?")
+                    .bind(version)
+                    .bind(now)
+                    .bind(i64::from(scim_managed))
+                    .bind(current.seq)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        self.changes.tenant(current.tenant_id);
+        self.changes.resource(current.kind, &current.id, Op::Updated, Some(version));
+        Ok(version)
+    }
+
+    /// Delete the resource at `current`: kept for restore (`soft`) or gone.
+    pub async fn delete_resource(&mut self, current: &Current, soft: bool, now: &str) -> Result<(), StoreError> {
+        let seq = current.seq;
+        if soft {
+            self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
+                .bind(now)
+                .bind(seq)
+                .execute(&mut *self.tx)
+                .await?;
+        } else {
+            self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut *self.tx).await?;
+        }
+        self.changes.tenant(current.tenant_id);
+        let op = if soft { Op::SoftDeleted } else { Op::Deleted };
+        self.changes.resource(current.kind, &current.id, op, None);
+        Ok(())
+    }
+
+    /// Bring back a soft-deleted user as it was. `false`: there is no such deleted user.
+    pub async fn restore_user(&mut self, tenant_id: i64, id: &str, now: &str) -> Result<bool, StoreError> {
+        let row = self
+            .q("UPDATE resources SET deleted_at = NULL, version = version + 1, updated_at = ? \
+                WHERE tenant_id = ? AND kind = 'User' AND id = ? AND deleted_at IS NOT NULL RETURNING version")
+            .bind(now)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        self.changes.tenant(tenant_id);
+        self.changes.resource(Kind::User, id, Op::Restored, Some(row.try_get("version")?));
+        Ok(true)
+    }
+
+    /// A group's displayName, for every group of the tenant.
+    pub async fn group_names(&mut self, tenant_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .q(&format!(
+                "SELECT g.id, {} AS display FROM resources g WHERE g.tenant_id = ? AND g.kind = 'Group'",
+                self.dialect().display_name_of("g")
+            ))
+            .bind(tenant_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
+            .collect()
+    }
+
+    /// Every user of the tenant, deleted ones included.
+    pub async fn user_ids(&mut self, tenant_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .q("SELECT id FROM resources WHERE tenant_id = ? AND kind = 'User'")
+            .bind(tenant_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        super::tx::first_texts(&rows)
+    }
+}

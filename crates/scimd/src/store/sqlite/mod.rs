@@ -1,0 +1,116 @@
+//! SQLite's side of the store: the one writer that every write goes through
+//! (group commit), and the rosters that start unfiltered list pages.
+//!
+//! One process owns the file and every durable commit costs an fsync, so
+//! writes are queued to one task that runs up to [`MAX_BATCH`] of them in one
+//! transaction and commits once: every request is answered only after the
+//! commit that made its write durable. A batch first runs without
+//! savepoints (each statement is a round trip to SQLite's thread); only a
+//! batch in which a job fails is rolled back and run again, each job in its
+//! own savepoint, so a failing write is rolled back alone.
+
+mod roster;
+
+pub use roster::{MARK_EVERY, Roster, Rosters};
+
+use super::StoreError;
+use super::tx::{Core, Job, WriteTx};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes one SQLite commit carries.
+const MAX_BATCH: usize = 128;
+
+struct Queued {
+    job: Arc<dyn Job>,
+    /// The batch's outcome: committed, or why not.
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Where writes are queued for the writer.
+pub struct WriterHandle(mpsc::Sender<Queued>);
+
+impl WriterHandle {
+    /// Queue a job and wait for the commit of its batch. The job's own
+    /// result (it may have failed and been rolled back alone) is in the job.
+    pub(in crate::store) async fn submit(&self, job: Arc<dyn Job>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.0.send(Queued { job, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer's queue, and the task that serves it (run it in the background).
+pub(in crate::store) fn writer(core: Arc<Core>) -> (WriterHandle, impl Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
+    (WriterHandle(tx), write_batches(core, rx))
+}
+
+async fn write_batches(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        metrics::histogram!("scimd_sqlite_writer_batch_size").record(batch.len() as f64);
+        let jobs: Vec<&dyn Job> = batch.iter().map(|q| &*q.job).collect();
+        let outcome = match run_batch(&core, &jobs, false).await {
+            Ok(true) => Ok(()),
+            Ok(false) => run_batch(&core, &jobs, true).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        metrics::histogram!("scimd_sqlite_writer_batch_seconds").record(started.elapsed().as_secs_f64());
+        drop(jobs);
+        for Queued { job, reply } in batch {
+            // What the job holds (a document, perhaps megabytes) is the
+            // request's alone again before it resumes.
+            drop(job);
+            let _ = reply.send(match &outcome {
+                Ok(()) => Ok(()),
+                Err(why) => Err(StoreError::Unavailable(why.clone())),
+            });
+        }
+    }
+}
+
+/// One transaction for `jobs`, committed once. Without savepoints it stops
+/// at the first failing job, rolls back and answers `false`; with them, a
+/// failing job is rolled back alone. `Err`: the transaction itself failed
+/// (begin or commit), with the reason.
+async fn run_batch(core: &Arc<Core>, jobs: &[&dyn Job], savepoints: bool) -> Result<bool, String> {
+    let mut tx = WriteTx::begin(core.clone()).await.map_err(|e| format!("could not start a write: {e}"))?;
+    if savepoints {
+        let mut open = tx.raw("SAVEPOINT w").await;
+        for job in jobs {
+            let ok = match &open {
+                Ok(()) => job.run(&mut tx).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not open a savepoint; the write is not run");
+                    job.refuse(StoreError::Unavailable(format!("the write could not be isolated: {e}")));
+                    false
+                }
+            };
+            // Closing one savepoint and opening the next is one round trip; COMMIT releases the last.
+            let next = if ok { "RELEASE w; SAVEPOINT w" } else { "ROLLBACK TO w; RELEASE w; SAVEPOINT w" };
+            open = tx.raw(next).await;
+            if let Err(e) = &open {
+                tracing::error!(error = %e, "savepoint failed");
+            }
+        }
+    } else {
+        for job in jobs {
+            if !job.run(&mut tx).await {
+                tx.rollback().await;
+                return Ok(false);
+            }
+        }
+    }
+    tx.commit().await.map_err(|e| format!("the commit failed: {e}"))?;
+    Ok(true)
+}
