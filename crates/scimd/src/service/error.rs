@@ -70,9 +70,10 @@ impl From<StoreError> for Error {
             StoreError::Unique(rule) => Error::Taken { rule, detail: taken(rule, None) },
             StoreError::Query(e) => Error::Protocol(e),
             StoreError::VersionMoved => Error::Contended("the resource changed while the request was applied".into()),
-            other @ (StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Unavailable(_)) => {
-                Error::Internal(other.to_string())
-            }
+            other @ (StoreError::Db(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Encode(_)
+            | StoreError::Unavailable(_)) => Error::Internal(other.to_string()),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! group or to the configuration affects.
 
 use super::{Error, Refusal};
+use crate::store::WriteTx;
 use crate::store::access::HeldLicence;
-use crate::store::{StoreError, WriteTx};
 use scim_core::policy::{self, Policy, SeatsExhausted, TenantConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -57,9 +57,10 @@ async fn reconcile_licence(
         let same = HeldLicence { source, ..h.clone() };
         return Ok(tx.set_licence(tenant_id, user_id, held.as_ref(), &same).await?);
     }
-    let lt = config
-        .licence_type(&wanted)
-        .ok_or_else(|| StoreError::Corrupt(format!("a mapping names licence type '{wanted}', which does not exist")))?;
+    // Validation keeps mappings to existing licence types; a stored configuration that breaks it is a fault.
+    let lt = config.licence_type(&wanted).ok_or_else(|| {
+        Error::Internal(format!("the configuration names licence type '{wanted}', which does not exist"))
+    })?;
     let has_seat = match lt.seat_limit {
         None => true,
         Some(limit) => tx.seats_used(tenant_id, &wanted, user_id).await? < limit,

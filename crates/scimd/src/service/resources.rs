@@ -191,22 +191,19 @@ impl Service {
             id: String,
             now: String,
         }
-        fn run<'t>(tx: &'t mut WriteTx, job: &'t RestoreJob) -> JobFuture<'t, StoredResource, Error> {
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t RestoreJob) -> JobFuture<'t, (), Error> {
             Box::pin(async move {
                 let config = job.svc.config_for_write(tx, job.tenant_id).await?;
                 if !tx.restore_user(job.tenant_id, &job.id, &job.now).await? {
                     return Err(Error::NotFound(format!("there is no deleted user '{}'", job.id)));
                 }
-                policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()])).await?;
-                let (_, restored) = tx
-                    .resource_for_update(job.tenant_id, Kind::User, &job.id)
-                    .await?
-                    .ok_or_else(|| Error::NotFound(format!("there is no deleted user '{}'", job.id)))?;
-                Ok(restored)
+                policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()])).await
             })
         }
         let job = RestoreJob { svc: self.clone(), tenant_id, id: id.to_string(), now: self.now() };
-        Ok(self.write(job, run).await?.0)
+        self.write(job, run).await?;
+        // Read after commit, on the pool: the writer parses no documents.
+        self.get(tenant_id, Kind::User, id).await?.ok_or_else(|| Error::not_found(what(Kind::User, id)))
     }
 }
 
@@ -274,6 +271,10 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         tx.current(tenant_id, kind, id, kind == Kind::Group).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
     if update.based_on.is_some_and(|based_on| based_on != current.version) {
         return Err(StoreError::VersionMoved.into());
+    }
+    // Checked again under the row's lock: the identity provider may have taken the user over.
+    if job.actor == Actor::Admin && current.scim_managed {
+        return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "change" }.into());
     }
     let old_display = current.display_name.clone().unwrap_or_default();
     let new_display = match &update.doc {

@@ -70,6 +70,9 @@ pub enum StoreError {
     /// What is stored cannot be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A value could not be encoded for a statement (JSON that serde refuses).
+    #[error("a value could not be encoded: {0}")]
+    Encode(String),
     /// The store cannot take writes now (its writer stopped, a worker failed).
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -276,10 +279,16 @@ pub struct Store(Arc<Inner>);
 
 struct Inner {
     core: Arc<Core>,
-    /// SQLite: the group-commit writer's queue.
-    writer: Option<sqlite::WriterHandle>,
-    /// SQLite: where unfiltered list pages start.
-    rosters: Option<sqlite::Rosters>,
+    engine: Engine,
+}
+
+/// How writes reach the database, which is what the two databases differ in most.
+enum Engine {
+    /// One process owns the file: writes queue to the one writer, and list
+    /// positions are remembered between pages.
+    Sqlite { writer: sqlite::WriterHandle, rosters: sqlite::Rosters },
+    /// Replicas share the database: each write is its own transaction on the pool.
+    Postgres,
 }
 
 /// Work a store needs done in the background while it is open: run by
@@ -339,20 +348,20 @@ impl Store {
     pub async fn connect(url: &str, config: &PoolConfig) -> Result<(Store, Background), StoreError> {
         let core = Arc::new(Core::connect(url, config).await?);
         let mut tasks: Vec<(&'static str, Task)> = Vec::new();
-        let (writer, rosters) = match core.dialect() {
+        let engine = match core.dialect() {
             Dialect::Sqlite => {
-                let (handle, task) = sqlite::writer(core.clone());
+                let (writer, task) = sqlite::writer(core.clone());
                 tasks.push(("sqlite writer", Box::pin(task)));
-                (Some(handle), Some(sqlite::Rosters::default()))
+                Engine::Sqlite { writer, rosters: sqlite::Rosters::default() }
             }
             Dialect::Postgres => {
                 if config.maintain_tables {
                     tasks.push(("postgres maintenance", Box::pin(postgres::keep_statistics_fresh(core.pool.clone()))));
                 }
-                (None, None)
+                Engine::Postgres
             }
         };
-        Ok((Store(Arc::new(Inner { core, writer, rosters })), Background { tasks }))
+        Ok((Store(Arc::new(Inner { core, engine })), Background { tasks }))
     }
 
     pub(crate) fn core(&self) -> &Core {
@@ -361,7 +370,15 @@ impl Store {
 
     /// Can other processes write the same database (caches of it are then unsafe)?
     pub fn is_shared(&self) -> bool {
-        self.core().dialect() == Dialect::Postgres
+        matches!(self.0.engine, Engine::Postgres)
+    }
+
+    /// SQLite's rosters of list positions.
+    fn rosters(&self) -> Option<&sqlite::Rosters> {
+        match &self.0.engine {
+            Engine::Sqlite { rosters, .. } => Some(rosters),
+            Engine::Postgres => None,
+        }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -386,9 +403,9 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let job = Arc::new(tx::TypedJob { args, run: job, out: Mutex::new(None) });
-        match &self.0.writer {
-            Some(writer) => writer.submit(job.clone()).await?,
-            None => {
+        match &self.0.engine {
+            Engine::Sqlite { writer, .. } => writer.submit(job.clone()).await?,
+            Engine::Postgres => {
                 let mut tx = WriteTx::begin(self.0.core.clone()).await?;
                 let ok = tx::Job::run(&*job, &mut tx).await;
                 if ok {
@@ -399,7 +416,7 @@ impl Store {
             }
         }
         let out = job.take().ok_or_else(|| E::from(StoreError::Unavailable("a write was not run".into())))?;
-        if let (Ok((_, changes)), Some(rosters)) = (&out, &self.0.rosters) {
+        if let (Ok((_, changes)), Some(rosters)) = (&out, self.rosters()) {
             rosters.apply(changes);
         }
         out

@@ -58,7 +58,7 @@ impl Store {
         query: &ListQuery,
         rt: &scim_core::ResourceType,
     ) -> Result<(i64, Vec<RawResource>), StoreError> {
-        if let Some(rosters) = self.0.rosters.as_ref().filter(|_| query.filter.is_none() && query.sort_by.is_none()) {
+        if let Some(rosters) = self.rosters().filter(|_| query.filter.is_none() && query.sort_by.is_none()) {
             // An unfiltered list in stored order (how Okta imports): the total
             // and the page's start come from the roster, not from counting rows.
             let roster = match rosters.get(tenant_id, kind) {
@@ -242,31 +242,6 @@ impl WriteTx {
                 scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
                 display_name: row.try_get("display")?,
             })),
-            None => Ok(None),
-        }
-    }
-
-    /// The whole live resource, locked for the rest of the transaction.
-    pub async fn resource_for_update(
-        &mut self,
-        tenant_id: i64,
-        kind: Kind,
-        id: &str,
-    ) -> Result<Option<(i64, StoredResource)>, StoreError> {
-        let row = self
-            .q(&format!(
-                "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.id = ? \
-                 AND r.deleted_at IS NULL{}",
-                self.core.cols_for(kind),
-                self.core.lock()
-            ))
-            .bind(tenant_id)
-            .bind(kind.as_str())
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        match row {
-            Some(row) => Ok(Some((row.try_get("seq")?, raw_from_row(kind, &row)?.parse()?))),
             None => Ok(None),
         }
     }

@@ -245,8 +245,8 @@ impl WriteTx {
     }
 
     pub async fn save_tenant_config(&mut self, tenant_id: i64, config: &TenantConfig) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(config)
-            .map_err(|e| StoreError::Corrupt(format!("a tenant configuration could not be written: {e}")))?;
+        let doc =
+            serde_json::to_string(config).map_err(|e| StoreError::Encode(format!("a tenant configuration: {e}")))?;
         let done = self
             .q("UPDATE tenant_configs SET doc = ?, version = version + 1 WHERE tenant_id = ?")
             .bind(&doc)

@@ -176,7 +176,7 @@ pub(super) fn first_texts(rows: &[AnyRow]) -> Result<Vec<String>, StoreError> {
 
 /// Ids as one JSON array parameter.
 pub(super) fn json_ids<T: serde::Serialize + ?Sized>(ids: &T) -> Result<String, StoreError> {
-    serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids could not be written: {e}")))
+    serde_json::to_string(ids).map_err(|e| StoreError::Encode(format!("ids: {e}")))
 }
 
 /// Does `id` name a live user or group of the tenant (the first `?`)?

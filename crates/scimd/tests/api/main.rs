@@ -354,4 +354,6 @@ mod lists;
 mod okta;
 mod policy;
 mod replicas;
+mod service;
+mod storage;
 mod tenants;
