@@ -1,0 +1,200 @@
+//! What handlers take from a request: a JSON body read within the server's
+//! limits and memory budget ([`ScimJson`]), path parameters with our errors
+//! ([`PathParams`], [`ResourceId`]) and query parameters matched ignoring
+//! case ([`Params`]).
+
+use super::{ApiError, AppState, kib};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use scim_core::ScimError;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A JSON request body: `application/scim+json` or `application/json` (or no
+/// content type: Entra does not always send one). Anything else is 415; a body
+/// over the limit is 413; malformed JSON is 400 `invalidSyntax`. The second
+/// field holds the body's share of the server's body budget for as long as
+/// the handler keeps it, and says whether the body was large.
+pub struct ScimJson(pub Value, pub BodySize);
+
+pub struct BodySize {
+    large: bool,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl BodySize {
+    /// Past [`crate::store::LARGE_BYTES`]: its work runs on a blocking thread.
+    pub fn is_large(&self) -> bool {
+        self.large
+    }
+
+    /// Run CPU work on request-sized input where it cannot block other requests.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        if !self.large {
+            return Ok(work());
+        }
+        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
+    }
+}
+
+impl FromRequest<AppState> for ScimJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            if !(mime == "application/scim+json" || mime == "application/json" || mime.is_empty()) {
+                return Err(ApiError::status(
+                    415,
+                    format!("Content-Type '{mime}' is not supported: send application/scim+json or application/json"),
+                ));
+            }
+        }
+        let max = state.config.max_body_bytes;
+        let too_large = || {
+            ApiError::status(
+                413,
+                format!("the request body is larger than the server accepts ({max} bytes, --max-body-bytes)"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        // A body of unknown length may be as large as the limit.
+        let Ok(budget) = state.body_budget.clone().try_acquire_many_owned(kib(declared.unwrap_or(max))) else {
+            metrics::counter!("scimd_body_budget_refusals_total").increment(1);
+            return Err(ApiError::status(
+                503,
+                "the server is reading as many request bodies as its memory budget allows \
+                 (--max-inflight-body-mb); retry shortly",
+            ));
+        };
+        let timeout = state.config.net.body_read_timeout;
+        let bytes = match tokio::time::timeout(timeout, read_body(req, declared)).await {
+            Err(_) => {
+                return Err(ApiError::status(
+                    408,
+                    format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
+                ));
+            }
+            Ok(Err(BodyReadError::TooLarge)) => return Err(too_large()),
+            Ok(Err(BodyReadError::Broken(why))) => {
+                return Err(ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {why}"))));
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
+        if bytes.is_empty() {
+            return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
+        }
+        let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget };
+        let limits = state.config.limits;
+        let parsed = size
+            .run(move || {
+                limits.check_json_body(&bytes)?;
+                serde_json::from_slice::<Value>(&bytes)
+                    .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+            })
+            .await?;
+        Ok(ScimJson(parsed?, size))
+    }
+}
+
+/// A request body in one buffer of the declared size (collecting frames and
+/// joining them would hold the body twice). Past the limit it is 413, from
+/// the `DefaultBodyLimit` layer.
+async fn read_body(req: Request, declared: Option<usize>) -> Result<Bytes, BodyReadError> {
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let cause = e.into_inner();
+            if cause.is::<http_body_util::LengthLimitError>() {
+                BodyReadError::TooLarge
+            } else {
+                BodyReadError::Broken(cause.to_string())
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+enum BodyReadError {
+    TooLarge,
+    Broken(String),
+}
+
+/// The parameters of a URL path (`{tenant}`, `{id}`), with our error for a
+/// segment that is not UTF-8 once percent-decoded (axum's would be its own text).
+pub struct PathParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::{ErrorKind, Path};
+        use axum::extract::rejection::PathRejection;
+        match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => Ok(PathParams(params)),
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Err(ApiError::status(400, "the URL path is not valid UTF-8 once percent-decoded"))
+            }
+            Err(other) => Err(ApiError::status(other.status().as_u16(), other.body_text())),
+        }
+    }
+}
+
+/// The `{id}` of a resource's URL. An id with a NUL character names nothing
+/// (and PostgreSQL could not even compare it): 404.
+pub struct ResourceId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ResourceId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParams(mut params) = PathParams::from_request_parts(parts, state).await?;
+        match params.remove("id") {
+            Some(id) if id.contains('\0') => {
+                Err(ApiError(ScimError::not_found("nothing here has an id with a NUL character in it")))
+            }
+            Some(id) => Ok(ResourceId(id)),
+            None => Err(ApiError::status(404, format!("there is no endpoint at {}", parts.uri.path()))),
+        }
+    }
+}
+
+/// Query parameters, matched ignoring case (`startindex` = `startIndex`).
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn from_query(query: Option<&str>) -> Params {
+        Params(form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let params = Params::from_query(parts.uri.query());
+        if let Some((name, _)) = params.0.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(ApiError(ScimError::invalid_value(format!(
+                "the query parameter '{}' contains a NUL character (%00), which no attribute can hold",
+                name.replace('\0', "\\0")
+            ))));
+        }
+        Ok(params)
+    }
+}
