@@ -29,7 +29,8 @@ pub struct Ctx {
     tenant_id: i64,
     base: String,
     kind: Kind,
-    headers: HeaderMap,
+    if_match: Option<String>,
+    if_none_match: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -43,12 +44,14 @@ impl FromRequestParts<AppState> for Ctx {
         let Some(caller) = parts.extensions.get::<Caller>() else {
             return Err(ApiError::status(401, "authentication required: send 'Authorization: Bearer <token>'"));
         };
+        let text_of = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok()).map(str::to_string);
         Ok(Ctx {
             base: base_url(&state.config, &parts.headers, &caller.tenant.name),
             tenant_id: caller.tenant.id,
             state: state.clone(),
             kind,
-            headers: parts.headers.clone(),
+            if_match: text_of(header::IF_MATCH),
+            if_none_match: text_of(header::IF_NONE_MATCH),
         })
     }
 }
@@ -59,10 +62,6 @@ impl Ctx {
             Kind::User => self.state.users.clone(),
             Kind::Group => self.state.groups.clone(),
         }
-    }
-
-    fn header(&self, name: header::HeaderName) -> Option<String> {
-        self.headers.get(name).and_then(|h| h.to_str().ok()).map(str::to_string)
     }
 
     /// Members (of groups) or groups (of users) of `rows`, fetched only when
@@ -218,7 +217,7 @@ pub async fn create_one(c: Ctx, params: Params, ScimJson(body, size): ScimJson) 
 
 pub async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) -> ApiResult {
     let projection = projection(&params)?;
-    let if_none_match = c.header(header::IF_NONE_MATCH);
+    let if_none_match = c.if_none_match.clone();
     let not_modified = |version| if_none_match.as_deref().is_some_and(|tags| etag::matches(tags, version));
     let cache = c.cache_for(&projection);
     if let Some(hit) = cache.and_then(|cache| cache.get(c.tenant_id, &id, &c.base)) {
@@ -333,7 +332,8 @@ pub async fn search_root(
             tenant_id: caller.tenant.id,
             base: base_url(&s.config, &headers, &caller.tenant.name),
             kind,
-            headers: HeaderMap::new(),
+            if_match: None,
+            if_none_match: None,
         };
         let rt = c.rt();
         if let Some(f) = &query.filter
@@ -368,7 +368,7 @@ pub async fn replace_one(
 ) -> ApiResult {
     let projection = projection(&params)?;
     let (rt, kind, limits) = (c.rt(), c.kind, c.state.config.limits);
-    let if_match = c.header(header::IF_MATCH);
+    let if_match = c.if_match.clone();
     let decide = Arc::new(move |current: &StoredResource| -> Result<Update, crate::service::Error> {
         etag::check_if_match(if_match.as_deref(), current.version)?;
         let mut doc = resource::prepare(&body, &rt, Some(&current.doc), &limits)?;
@@ -400,7 +400,7 @@ pub async fn patch_one(
         })
         .await?;
     let (doc_ops, member_changes) = parsed?;
-    let if_match = c.header(header::IF_MATCH);
+    let if_match = c.if_match.clone();
     // A PATCH of members alone does not depend on the document: it needs no
     // version check (concurrent membership changes of one group all apply).
     let depends_on_current = !doc_ops.is_empty() || if_match.is_some();
@@ -437,7 +437,7 @@ pub async fn patch_one(
 // ------------------------------------------------------------------ delete
 
 pub async fn delete_one(c: Ctx, ResourceId(id): ResourceId) -> ApiResult {
-    let if_match = c.header(header::IF_MATCH);
+    let if_match = c.if_match.clone();
     c.state.svc.delete(c.tenant_id, Actor::IdentityProvider, c.kind, &id, if_match).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
