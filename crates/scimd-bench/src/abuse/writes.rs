@@ -1,0 +1,129 @@
+//! The largest writes: small creates in another tenant beside huge PATCHes
+//! and PUTs, and bodies just under the size limit, alone and several at once.
+
+use super::measure::{measured, send, status_file};
+use super::{Outcome, Sizes, Target, member_values, user};
+use crate::http::Http;
+use crate::workload::{GROUP_SCHEMA, PATCH_OP};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Small creates in another tenant, alone and then while this tenant sends
+/// the largest writes the limits allow.
+pub(super) async fn large_write_vs_small(
+    t: &Target,
+    sizes: &Sizes,
+    run_id: &str,
+    victim: &str,
+    group: &str,
+) -> Outcome {
+    let small = t.other.clone().unwrap_or_else(|| t.scim.clone());
+    let n = sizes.small_writes;
+    let sent =
+        format!("{n} small creates in another tenant, alone, then beside 1,000-op PATCHes and 10,000-member PUTs");
+    measured(t, "large_write_vs_small", sent, |mut o| async move {
+        // Paced below any default rate limit: this measures waiting, not refusals.
+        async fn creates(http: &Http, n: usize, tag: &str, o: &mut Outcome) -> Vec<f64> {
+            let mut took = Vec::with_capacity(n);
+            for i in 0..n {
+                let t0 = Instant::now();
+                let (answer, _) =
+                    send(http, Method::POST, "/Users", Some(user(&format!("{tag}-{i}@example.com")).to_string())).await;
+                took.push(t0.elapsed().as_secs_f64() * 1000.0);
+                o.count(answer);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            took.sort_by(f64::total_cmp);
+            took
+        }
+        let alone = creates(&small, n, &format!("{run_id}-alone"), &mut o).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (big, flag) = (t.scim.clone(), stop.clone());
+        let (victim, group) = (victim.to_string(), group.to_string());
+        let run = run_id.to_string();
+        let heavy = tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut i = 0usize;
+            while !flag.load(Ordering::Relaxed) {
+                let ops: Vec<Value> = (0..1000)
+                    .map(|k| json!({"op": "replace", "path": "displayName", "value": format!("h{i}-{k}")}))
+                    .collect();
+                let body = json!({"schemas": [PATCH_OP], "Operations": ops}).to_string();
+                answers.push(send(&big, Method::PATCH, &format!("/Users/{victim}"), Some(body)).await.0);
+                let body = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("{run}-group"),
+                                  "members": member_values(10_000, &format!("{run}-{i}"))})
+                .to_string();
+                answers.push(send(&big, Method::PUT, &format!("/Groups/{group}"), Some(body)).await.0);
+                i += 1;
+            }
+            answers
+        });
+        let beside = creates(&small, n, &format!("{run_id}-beside"), &mut o).await;
+        stop.store(true, Ordering::Relaxed);
+        let heavy_answers = heavy.await.unwrap_or_default();
+        let large = heavy_answers.len();
+        for a in heavy_answers {
+            o.count(format!("large:{a}"));
+        }
+        let q = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        o.note = format!(
+            "small create alone p50 {:.2} / p99 {:.2} / max {:.2} ms; beside {large} large writes p50 {:.2} / p99 {:.2} / max {:.2} ms{}",
+            q(&alone, 0.5),
+            q(&alone, 0.99),
+            q(&alone, 1.0),
+            q(&beside, 0.5),
+            q(&beside, 0.99),
+            q(&beside, 1.0),
+            if t.other.is_none() { " (same tenant: no other tenant given)" } else { "" }
+        );
+        o
+    })
+    .await
+}
+
+/// One body just under the size limit, then several at once; the memory
+/// they cost, and what is left after a pause.
+pub(super) async fn big_bodies(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<Outcome> {
+    let (bytes, k) = (sizes.big_body_bytes, sizes.big_bodies_at_once);
+    let mib = bytes as f64 / 1048576.0;
+    let body = move |i: usize| {
+        let mut u = user(&format!("{run_id}-big{i}@example.com"));
+        u["title"] = json!("t".repeat(bytes.saturating_sub(200)));
+        u.to_string()
+    };
+    let rss = || t.server_pid.and_then(|p| status_file(p, "VmRSS:"));
+    let before = rss();
+    let mut once = measured(t, "big_body", format!("POST /Users of {mib:.1} MiB"), |mut o| async move {
+        o.count(send(&t.scim, Method::POST, "/Users", Some(body(0))).await.0);
+        // Give the allocator a moment to hand memory back.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        o
+    })
+    .await;
+    if let (Some(b), Some(p)) = (before, once.peak_rss_mib) {
+        once.note = format!("RSS before {b:.1} MiB; peak - before = {:.1} MiB = {:.1}x the body", p - b, (p - b) / mib);
+    }
+    let before = rss();
+    let mut many =
+        measured(t, "big_bodies_at_once", format!("{k} POST /Users of {mib:.1} MiB at once"), |mut o| async move {
+            let tasks: Vec<_> = (1..=k)
+                .map(|i| {
+                    let (http, b) = (t.scim.clone(), body(i));
+                    tokio::spawn(async move { send(&http, Method::POST, "/Users", Some(b)).await.0 })
+                })
+                .collect();
+            for task in tasks {
+                o.count(task.await.unwrap_or_else(|_| "task-failed".into()));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            o
+        })
+        .await;
+    if let Some(b) = before {
+        many.note = format!("RSS before {b:.1} MiB");
+    }
+    vec![once, many]
+}

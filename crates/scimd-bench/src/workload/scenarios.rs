@@ -1,0 +1,165 @@
+//! [`run_bare`] and [`run_target`]: the plan's scenarios against one target,
+//! in order; the single-request ones are here, the group and Okta ones in
+//! their own files.
+
+use super::bodies::{active_patch, filter_path};
+use super::group::{create_group, fill_and_measure};
+use super::okta::mixed_okta;
+use super::{Op, Plan, Runner, Stop, TargetReport};
+use crate::http::{Http, scan_int};
+use reqwest::Method;
+use std::sync::Arc;
+
+/// GET the bare route: the HTTP stack's limit.
+pub async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetReport {
+    let report = TargetReport {
+        label: label.to_string(),
+        base_url: http.base().to_string(),
+        users: 0,
+        scenarios: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut runner = Runner { http: http.clone(), plan, report, seed: plan.seed };
+    let op: Op = Arc::new(move |_, _| {
+        let http = http.clone();
+        Box::pin(async move { http.expect(Method::GET, "", None, &[200]).await.map(|_| ()) })
+    });
+    runner.scenario("bare_get", plan.concurrency, Stop::Time(plan.duration), op, None).await;
+    runner.report
+}
+
+/// Run the plan's scenarios against one SCIM base URL.
+pub async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetReport {
+    let report = TargetReport {
+        label: label.to_string(),
+        base_url: http.base().to_string(),
+        users: 0,
+        scenarios: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut r = Runner { http, plan, report, seed: plan.seed };
+    let c = plan.concurrency;
+    let d = plan.duration;
+
+    // ---- users: seed them, or sample the target's
+    let mut users = if plan.wants("seed_users") && !plan.existing_users {
+        r.create_users("seed_users", 0, plan.users).await
+    } else {
+        r.discover_users().await
+    };
+    let users_arc = Arc::new(users.clone());
+    r.report.users = users.len();
+    let have_users = !users.is_empty();
+    if !have_users {
+        r.report.notes.push("no users: the scenarios that need users were skipped".into());
+    }
+
+    if have_users && plan.wants("get_by_id") {
+        let (http, u) = (r.http.clone(), users_arc.clone());
+        let op: Op = Arc::new(move |_, rnd| {
+            let http = http.clone();
+            let path = format!("/Users/{}", u[(rnd % u.len() as u64) as usize].id);
+            Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+        });
+        r.scenario("get_by_id", c, Stop::Time(d), op, None).await;
+    }
+
+    if have_users && plan.wants("filter_username") {
+        let (http, u) = (r.http.clone(), users_arc.clone());
+        let op: Op = Arc::new(move |_, rnd| {
+            let http = http.clone();
+            let path = filter_path(&u[(rnd % u.len() as u64) as usize].user_name);
+            Box::pin(async move {
+                let body = http.expect(Method::GET, &path, None, &[200]).await?;
+                match scan_int(&body, "totalResults") {
+                    Some(1) => Ok(()),
+                    other => Err(format!("filter userName eq: expected totalResults 1, got {other:?}")),
+                }
+            })
+        });
+        r.scenario("filter_username", c, Stop::Time(d), op, None).await;
+    }
+
+    if have_users && plan.wants("patch_active") {
+        let (http, u) = (r.http.clone(), users_arc.clone());
+        let op: Op = Arc::new(move |_, rnd| {
+            let http = http.clone();
+            let path = format!("/Users/{}", u[(rnd % u.len() as u64) as usize].id);
+            let body = active_patch(rnd >> 63 == 1);
+            Box::pin(async move { http.expect(Method::PATCH, &path, Some(body), &[200, 204]).await.map(|_| ()) })
+        });
+        r.scenario("patch_active", c, Stop::Time(d), op, Some("PATCH replace active false/true".into())).await;
+    }
+
+    if have_users && plan.wants("list_page_100") {
+        let total = r.total_users().await.unwrap_or(users.len() as u64).max(1);
+        let http = r.http.clone();
+        let span = total.saturating_sub(99).max(1);
+        let want = total.min(100);
+        let op: Op = Arc::new(move |_, rnd| {
+            let http = http.clone();
+            let start = 1 + rnd % span;
+            let path = format!("/Users?startIndex={start}&count=100");
+            Box::pin(async move {
+                let body = http.expect(Method::GET, &path, None, &[200]).await?;
+                match scan_int(&body, "itemsPerPage") {
+                    Some(n) if n >= want => Ok(()),
+                    other => Err(format!("page at startIndex {start}: expected {want} items, got {other:?}")),
+                }
+            })
+        });
+        let note = Some(format!("random startIndex in 1..={span} of {total} users"));
+        r.scenario("list_page_100", c, Stop::Time(d), op, note).await;
+    }
+
+    if have_users && plan.wants("list_page_deep") {
+        let total = r.total_users().await.unwrap_or(users.len() as u64).max(1);
+        let http = r.http.clone();
+        let start = total.saturating_sub(99).max(1);
+        let op: Op = Arc::new(move |_, _| {
+            let http = http.clone();
+            let path = format!("/Users?startIndex={start}&count=100");
+            Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+        });
+        let note = Some(format!("the last page: startIndex {start} of {total}, one at a time"));
+        r.scenario("list_page_deep", 1, Stop::Time(d), op, note).await;
+    }
+
+    // ---- one group, filled in batches of 100; single changes measured at each size
+    let mut group_id: Option<String> = None;
+    let wants_group = plan.wants("group_fill") || plan.wants("member_add_remove");
+    if have_users && wants_group && !plan.group_sizes.is_empty() {
+        let mut sizes = plan.group_sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let largest = sizes.last().copied().unwrap_or(0);
+        if users.len() < largest {
+            let extra = largest - users.len();
+            let from = plan.users.max(users.len()) + 1_000_000;
+            let created = r.create_users("seed_users_for_group", from, extra).await;
+            users.extend(created);
+        }
+        group_id = fill_and_measure(&mut r, &users, &sizes).await;
+    }
+
+    if plan.wants("group_get_excluded_members") {
+        if group_id.is_none() {
+            group_id = create_group(&r.http, &format!("{}-group", plan.run_id)).await.ok();
+            r.report.notes.push("group_get_excluded_members ran on an empty group (no group_fill)".into());
+        }
+        if let Some(gid) = group_id.clone() {
+            let http = r.http.clone();
+            let path = format!("/Groups/{gid}?excludedAttributes=members");
+            let op: Op = Arc::new(move |_, _| {
+                let (http, path) = (http.clone(), path.clone());
+                Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+            });
+            r.scenario("group_get_excluded_members", c, Stop::Time(d), op, None).await;
+        }
+    }
+
+    if have_users && plan.wants("mixed_okta") {
+        mixed_okta(&mut r, Arc::new(users)).await;
+    }
+    r.report
+}
