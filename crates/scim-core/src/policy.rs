@@ -61,9 +61,13 @@ pub enum OnCreate {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDeactivate {
-    /// Revoke roles (except protected ones) and release the seat; keep the record.
+    /// Revoke roles (except protected ones) and release the seat; keep the
+    /// record. Reactivation recomputes them from the mappings.
     #[default]
     Suspend,
+    /// The user is inactive and keeps its roles and seat: the product decides
+    /// what an inactive user may do.
+    None,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +98,9 @@ pub struct Policy {
     pub default_workspace_id: Option<String>,
     pub on_deactivate: OnDeactivate,
     pub on_delete: OnDelete,
+    /// The highest rank the default role may have (Conveyor: new users only
+    /// get the lowest roles); `None`: no ceiling.
+    pub max_default_rank: Option<i64>,
     /// E-mail domains SCIM may create users in; empty: any.
     pub allowed_domains: Vec<String>,
     pub seats_exhausted: SeatsExhausted,
@@ -161,6 +168,8 @@ pub struct RoleAssignment {
 pub struct UserFacts {
     /// Active and not soft-deleted.
     pub active: bool,
+    /// Soft-deleted (and so not active either).
+    pub deleted: bool,
     /// The groups the user is a member of: (id, displayName).
     pub groups: Vec<(String, String)>,
 }
@@ -228,6 +237,16 @@ impl TenantConfig {
                 Some(r) if !r.provisionable => {
                     return err(format!("the default role '{}' is not provisionable: SCIM may not grant it", r.name));
                 }
+                Some(r) if p.max_default_rank.is_some_and(|max| r.rank > max) => {
+                    return err(format!(
+                        "the default role '{}' has rank {}, above the policy's max_default_rank {}: new users may \
+                         get at most a role of rank {}",
+                        r.name,
+                        r.rank,
+                        p.max_default_rank.unwrap_or_default(),
+                        p.max_default_rank.unwrap_or_default()
+                    ));
+                }
                 _ => {}
             }
         }
@@ -281,6 +300,12 @@ fn mapping_matches(m: &GroupMapping, group_id: &str, display_name: &str) -> bool
     m.group == group_id || m.group.to_lowercase() == display_name.to_lowercase()
 }
 
+/// Does the user lose what it holds? Deleted users do; inactive ones do
+/// unless the policy leaves them as they are (`on_deactivate: none`).
+fn suspended(config: &TenantConfig, user: &UserFacts) -> bool {
+    !user.active && (user.deleted || config.policy.on_deactivate == OnDeactivate::Suspend)
+}
+
 fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
     user.groups.iter().find(|(id, name)| mapping_matches(m, id, name)).map(|(id, _)| id.as_str())
 }
@@ -288,7 +313,8 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 /// The roles a user should hold.
 ///
 /// - Protected roles are never removed.
-/// - An inactive user keeps only protected roles.
+/// - An inactive user keeps only protected roles (unless `on_deactivate` is
+///   `none`: then it is treated as active); a deleted one always.
 /// - Per workspace, the highest-ranked role mapped from the user's groups;
 ///   it replaces the user's other non-protected roles in that workspace
 ///   (manual ones too).
@@ -298,7 +324,7 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
     let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
     let mut out: Vec<RoleAssignment> = current.iter().filter(|a| protected(a)).cloned().collect();
-    if !user.active {
+    if suspended(config, user) {
         out.sort();
         return out;
     }
@@ -343,7 +369,7 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
 /// The licence a user should hold, before counting seats: the first mapped
 /// group's licence type, else the default type.
 pub fn desired_licence(config: &TenantConfig, user: &UserFacts) -> Option<(String, Source)> {
-    if !user.active {
+    if suspended(config, user) {
         return None;
     }
     for m in &config.mappings {
@@ -425,7 +451,7 @@ mod tests {
 
     #[test]
     fn default_role_without_groups() {
-        let user = UserFacts { active: true, groups: vec![] };
+        let user = UserFacts { active: true, groups: vec![], ..Default::default() };
         assert_eq!(desired_roles(&config(), &user, &[]), vec![a("w1", "viewer", Source::Default)]);
         let mut c = config();
         c.policy.on_create = OnCreate::NoAccess;
@@ -437,6 +463,7 @@ mod tests {
         let user = UserFacts {
             active: true,
             groups: vec![("g-ed".into(), "EDITORS".into()), ("g-admins".into(), "Admins".into())],
+            ..Default::default()
         };
         let current = vec![
             a("w1", "viewer", Source::Manual),
@@ -455,18 +482,43 @@ mod tests {
 
     #[test]
     fn deactivation_keeps_only_protected_roles() {
-        let user = UserFacts { active: false, groups: vec![("g-admins".into(), "Admins".into())] };
+        let user =
+            UserFacts { active: false, groups: vec![("g-admins".into(), "Admins".into())], ..Default::default() };
         let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
         assert_eq!(desired_roles(&config(), &user, &current), vec![a("w1", "billing", Source::Manual)]);
         assert_eq!(desired_licence(&config(), &user), None);
     }
 
     #[test]
+    fn with_on_deactivate_none_an_inactive_user_keeps_everything_but_a_deleted_one_does_not() {
+        let mut c = config();
+        c.policy.on_deactivate = OnDeactivate::None;
+        let groups = vec![("g-admins".into(), "Admins".into())];
+        let inactive = UserFacts { active: false, groups: groups.clone(), deleted: false };
+        let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
+        assert_eq!(desired_roles(&c, &inactive, &current), current);
+        assert!(desired_licence(&c, &inactive).is_some());
+        let deleted = UserFacts { active: false, groups, deleted: true };
+        assert_eq!(desired_roles(&c, &deleted, &current), vec![a("w1", "billing", Source::Manual)]);
+        assert_eq!(desired_licence(&c, &deleted), None);
+    }
+
+    #[test]
+    fn a_default_role_above_the_ceiling_is_refused_naming_both() {
+        let mut c = config();
+        c.policy.max_default_rank = Some(0);
+        let e = c.validate().err().map(|e| e.0).unwrap_or_default();
+        assert!(e.contains("'viewer'") && e.contains("max_default_rank 0"), "{e}");
+        c.policy.max_default_rank = Some(1);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn licences_follow_groups_then_default() {
         let c = config();
-        let plain = UserFacts { active: true, groups: vec![] };
+        let plain = UserFacts { active: true, groups: vec![], ..Default::default() };
         assert_eq!(desired_licence(&c, &plain), Some(("basic".into(), Source::Default)));
-        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())] };
+        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
         assert_eq!(desired_licence(&c, &editor), Some(("pro".into(), Source::Group("g-ed".into()))));
     }
 

@@ -48,6 +48,8 @@ struct UpdateJob {
     id: String,
     update: Arc<Update>,
     now: String,
+    /// The identity provider moves a user's userName or e-mails: the domain rule applies.
+    check_domain: bool,
 }
 
 struct DeleteJob {
@@ -110,6 +112,9 @@ impl Service {
                 (decide(&current), current)
             };
             let update = self.with_live_members(tenant_id, id, update?).await?;
+            let check_domain = actor == Actor::IdentityProvider
+                && kind == Kind::User
+                && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
             let update = Arc::new(update);
             let now = self.now();
             let job = UpdateJob {
@@ -120,6 +125,7 @@ impl Service {
                 id: id.to_string(),
                 update: update.clone(),
                 now: now.clone(),
+                check_domain,
             };
             let version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
@@ -276,6 +282,11 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
     if job.actor == Actor::Admin && current.scim_managed {
         return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "change" }.into());
     }
+    if job.check_domain
+        && let Some(refusal) = update.doc.as_ref().and_then(|doc| policy::domain_refusal(&config, &doc.value))
+    {
+        return Err(refusal.into());
+    }
     let old_display = current.display_name.clone().unwrap_or_default();
     let new_display = match &update.doc {
         Some(doc) => doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -338,6 +349,13 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
         policy::reconcile(tx, tenant_id, &config, &affected).await?;
     }
     Ok(())
+}
+
+/// Does a new document change what the domain rule looks at (the userName
+/// or the e-mails)? A write that leaves them alone is not refused for them,
+/// so an identity provider can still deactivate a user made before the rule.
+fn moves_addresses(old: &Value, new: &Value) -> bool {
+    ["userName", "emails"].iter().any(|k| old.get(k) != new.get(k))
 }
 
 /// Split a prepared group document into the document and its member rows.

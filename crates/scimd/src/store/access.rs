@@ -98,6 +98,7 @@ impl WriteTx {
         let deleted: Option<String> = row.try_get("deleted_at")?;
         // A user without `active` is active (RFC 7643 leaves it to the provider).
         let active = active.unwrap_or(1) != 0 && deleted.is_none();
+        let deleted = deleted.is_some();
         let groups = self
             .q(&format!(
                 "SELECT m.group_id, {} AS display FROM members m \
@@ -112,7 +113,7 @@ impl WriteTx {
             .iter()
             .map(|r| Ok((r.try_get("group_id")?, r.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(UserFacts { active, groups }))
+        Ok(Some(UserFacts { active, deleted, groups }))
     }
 
     pub async fn roles_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Vec<RoleAssignment>, StoreError> {

@@ -11,7 +11,10 @@ on_both_backends!(
     licences_count_seats_exactly,
     deactivation_suspends_and_reactivation_recomputes,
     soft_delete_keeps_the_user_for_restore,
-    scim_managed_users_are_read_only_in_the_admin_api
+    scim_managed_users_are_read_only_in_the_admin_api,
+    the_domain_rule_holds_on_every_write,
+    with_on_deactivate_none_a_deactivated_user_keeps_its_access,
+    default_roles_have_a_ceiling
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -373,4 +376,73 @@ async fn scim_managed_users_are_read_only_in_the_admin_api(b: Backend) {
     s.patch(&format!("/Users/{h}"), json!([{"op": "replace", "value": {"active": true}}])).await;
     assert_eq!(s.access(&h).await["scim_managed"], true);
     assert_eq!(s.adm(Method::DELETE, &format!("/users/{h}"), None).await.status, 409);
+}
+
+/// Issue 12, item 6: PUT and PATCH may not move a user out of the allowed
+/// domains; a write that leaves the addresses alone still works.
+async fn the_domain_rule_holds_on_every_write(b: Backend) {
+    let s = start(b).await;
+    let u = Server::id_of(&s.create_user("a@acme.com").await);
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "path": "userName", "value": "a@other.io"}])).await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("'other.io'"), "{}", r.body);
+    let r = s
+        .put(
+            &format!("/Users/{u}"),
+            json!({"schemas": [USER], "userName": "a@acme.com", "emails": [{"value": "a@gmail.com", "primary": true}]}),
+        )
+        .await;
+    r.assert_error(403, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("'gmail.com'"), "{}", r.body);
+    let r = s.get(&format!("/Users/{u}")).await;
+    assert_eq!(
+        (r.body["userName"].as_str(), r.body["emails"][0]["value"].as_str()),
+        (Some("a@acme.com"), Some("a@acme.com"))
+    );
+    // A user made before the rule, outside it, can still be deactivated.
+    s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": []}))).await;
+    let early = Server::id_of(&s.create_user("early@other.io").await);
+    s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await;
+    let r = s.patch(&format!("/Users/{early}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!((r.status.as_u16(), r.body["active"].clone()), (200, json!(false)), "{}", r.body);
+}
+
+/// Issue 12, item 1: `on_deactivate: none` leaves roles and the seat to the product.
+async fn with_on_deactivate_none_a_deactivated_user_keeps_its_access(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"on_deactivate": "none"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["on_deactivate"].clone()), (200, json!("none")), "{}", r.body);
+    let u = Server::id_of(&s.create_user("d@acme.com").await);
+    let before = s.roles(&u).await;
+    assert_eq!(before, vec![w("c3.acme", "Viewer", "default")]);
+    let r = s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "value": {"active": false}}])).await;
+    assert_eq!(r.status, 200);
+    let a = s.access(&u).await;
+    assert_eq!((a["active"].clone(), a["licence_status"].clone()), (json!(false), json!("licensed")));
+    assert_eq!(s.roles(&u).await, before);
+    // Deleting still takes everything away.
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "soft"}))).await;
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    let a = s.access(&u).await;
+    assert_eq!((a["roles"].clone(), a["licence"].clone()), (json!([]), Value::Null));
+}
+
+/// Issue 12, item 3: `max_default_rank` (Conveyor: new users only get the lowest roles).
+async fn default_roles_have_a_ceiling(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let viewer = s.adm(Method::GET, "/policy", None).await.body["default_role"].clone();
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"max_default_rank": 1}))).await;
+    assert_eq!((r.status.as_u16(), r.body["max_default_rank"].clone()), (200, json!(1)), "{}", r.body);
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"default_role": "Admin"}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let detail = r.body["error"]["detail"].as_str().unwrap();
+    assert!(detail.contains("'Admin'") && detail.contains("max_default_rank 1"), "{detail}");
+    assert_eq!(s.adm(Method::GET, "/policy", None).await.body["default_role"], viewer, "nothing was changed");
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"max_default_rank": null, "default_role": "Admin"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["max_default_rank"].clone()), (200, Value::Null), "{}", r.body);
 }

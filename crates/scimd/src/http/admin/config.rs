@@ -343,6 +343,9 @@ struct PolicyBody {
     allowed_domains: Option<Vec<String>>,
     seats_exhausted: Option<SeatsExhausted>,
     scim_enabled: Option<bool>,
+    /// The highest rank a default role may have, or `null` for no ceiling.
+    #[serde(default, deserialize_with = "present")]
+    max_default_rank: Option<Option<i64>>,
     /// `{"requests_per_second": N, "burst": N}`, or `null` for the server's default.
     #[serde(default, deserialize_with = "present")]
     rate_limit: Option<Option<RateLimit>>,
@@ -361,6 +364,7 @@ fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
         "default_workspace": p.default_workspace_id,
         "on_deactivate": p.on_deactivate,
         "on_delete": p.on_delete,
+        "max_default_rank": p.max_default_rank,
         "allowed_domains": p.allowed_domains,
         "seats_exhausted": p.seats_exhausted,
         "scim_enabled": t.enabled,
@@ -384,6 +388,9 @@ pub(super) async fn put_policy(
         let p = &mut c.policy;
         if let Some(v) = b.rate_limit {
             p.rate_limit = v;
+        }
+        if let Some(v) = b.max_default_rank {
+            p.max_default_rank = v;
         }
         if let Some(v) = b.on_create {
             p.on_create = v;
