@@ -170,6 +170,8 @@ pub struct UserFacts {
     pub active: bool,
     /// Soft-deleted (and so not active either).
     pub deleted: bool,
+    /// The default role given when the user was created: (workspace id, role id).
+    pub default_role: Option<(String, String)>,
     /// The groups the user is a member of: (id, displayName).
     pub groups: Vec<(String, String)>,
 }
@@ -318,8 +320,8 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 /// - Per workspace, the highest-ranked role mapped from the user's groups;
 ///   it replaces the user's other non-protected roles in that workspace
 ///   (manual ones too).
-/// - The default role in the default workspace, when the policy grants one
-///   and no group maps a role there.
+/// - The default role the user was given at creation ([`default_role_for_new_user`]),
+///   when no group maps a role in its workspace.
 /// - Manual roles in workspaces no group maps a role in.
 pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
     let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
@@ -348,10 +350,11 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
             source: Source::Group(group.to_string()),
         });
     }
-    let p = &config.policy;
-    if p.on_create == OnCreate::GrantDefault
-        && let (Some(ws), Some(role)) = (&p.default_workspace_id, &p.default_role_id)
+    // The default role the user was given at creation, not today's policy:
+    // a later change of the default moves no existing user.
+    if let Some((ws, role)) = &user.default_role
         && !granted.contains_key(ws.as_str())
+        && config.workspace(ws).is_some()
         && config.role(role).is_some_and(|r| r.provisionable)
     {
         out.push(RoleAssignment { workspace_id: ws.clone(), role_id: role.clone(), source: Source::Default });
@@ -364,6 +367,19 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
     out.sort();
     out.dedup();
     out
+}
+
+/// The default role a user created now is given: (workspace id, role id),
+/// when the policy grants one. It is kept with the user, so later changes of
+/// the policy do not move existing users.
+pub fn default_role_for_new_user(config: &TenantConfig) -> Option<(String, String)> {
+    let p = &config.policy;
+    match (p.on_create, &p.default_workspace_id, &p.default_role_id) {
+        (OnCreate::GrantDefault, Some(ws), Some(role)) if config.role(role).is_some_and(|r| r.provisionable) => {
+            Some((ws.clone(), role.clone()))
+        }
+        _ => None,
+    }
 }
 
 /// The licence a user should hold, before counting seats: the first mapped
@@ -450,12 +466,18 @@ mod tests {
     }
 
     #[test]
-    fn default_role_without_groups() {
-        let user = UserFacts { active: true, groups: vec![], ..Default::default() };
-        assert_eq!(desired_roles(&config(), &user, &[]), vec![a("w1", "viewer", Source::Default)]);
+    fn the_default_role_is_the_one_given_at_creation() {
         let mut c = config();
+        let given = default_role_for_new_user(&c);
+        assert_eq!(given, Some(("w1".into(), "viewer".into())));
+        let user = UserFacts { active: true, default_role: given, ..Default::default() };
+        assert_eq!(desired_roles(&c, &user, &[]), vec![a("w1", "viewer", Source::Default)]);
+        // Later policy changes do not move it; a user created after them gets the new choice.
         c.policy.on_create = OnCreate::NoAccess;
-        assert!(desired_roles(&c, &user, &[]).is_empty());
+        assert_eq!(desired_roles(&c, &user, &[]), vec![a("w1", "viewer", Source::Default)]);
+        assert_eq!(default_role_for_new_user(&c), None);
+        let later = UserFacts { active: true, default_role: default_role_for_new_user(&c), ..Default::default() };
+        assert!(desired_roles(&c, &later, &[]).is_empty());
     }
 
     #[test]
@@ -494,11 +516,11 @@ mod tests {
         let mut c = config();
         c.policy.on_deactivate = OnDeactivate::None;
         let groups = vec![("g-admins".into(), "Admins".into())];
-        let inactive = UserFacts { active: false, groups: groups.clone(), deleted: false };
+        let inactive = UserFacts { active: false, groups: groups.clone(), ..Default::default() };
         let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
         assert_eq!(desired_roles(&c, &inactive, &current), current);
         assert!(desired_licence(&c, &inactive).is_some());
-        let deleted = UserFacts { active: false, groups, deleted: true };
+        let deleted = UserFacts { active: false, groups, deleted: true, ..Default::default() };
         assert_eq!(desired_roles(&c, &deleted, &current), vec![a("w1", "billing", Source::Manual)]);
         assert_eq!(desired_licence(&c, &deleted), None);
     }

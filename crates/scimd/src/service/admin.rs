@@ -13,6 +13,14 @@ use std::sync::Arc;
 /// it captures.
 pub type ConfigChange = Arc<dyn Fn(&mut TenantConfig) -> Result<(), Error> + Send + Sync>;
 
+/// What re-applying the policy changes (or would change) for one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reapplied {
+    pub user_id: String,
+    pub granted: Vec<RoleAssignment>,
+    pub revoked: Vec<RoleAssignment>,
+}
+
 /// A configuration as changed, with the tenant's SCIM switch.
 pub struct Changed {
     pub config: TenantConfig,
@@ -104,5 +112,46 @@ impl Service {
         let job = Job { svc: self.clone(), tenant_id, user_id: user_id.to_string(), role, grant };
         self.write(job, run).await?;
         Ok(())
+    }
+
+    /// Apply the policy's creation-time choices (the default role) to every
+    /// existing user, as if each were created now, and reconcile them; with
+    /// `dry_run`, only list who would gain or lose which role.
+    pub async fn reapply_policy(&self, tenant_id: i64, dry_run: bool) -> Result<Vec<Reapplied>, Error> {
+        struct Job {
+            tenant_id: i64,
+            dry_run: bool,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, Vec<Reapplied>, Error> {
+            Box::pin(async move {
+                let tenant_id = job.tenant_id;
+                // Locked: no configuration change interleaves with the pass.
+                let config = tx.tenant_config(tenant_id, true).await?;
+                let default_role = scim_core::policy::default_role_for_new_user(&config);
+                let mut changed = Vec::new();
+                for user_id in tx.user_ids(tenant_id).await? {
+                    let Some(mut facts) = tx.user_facts(tenant_id, &user_id).await? else { continue };
+                    let stored_default = std::mem::replace(&mut facts.default_role, default_role.clone());
+                    let current = tx.roles_of(tenant_id, &user_id).await?;
+                    let desired = scim_core::policy::desired_roles(&config, &facts, &current);
+                    let revoked: Vec<RoleAssignment> =
+                        current.iter().filter(|a| !desired.contains(a)).cloned().collect();
+                    let granted: Vec<RoleAssignment> =
+                        desired.iter().filter(|a| !current.contains(a)).cloned().collect();
+                    let moves = !granted.is_empty() || !revoked.is_empty();
+                    if !job.dry_run && (moves || stored_default != default_role) {
+                        if stored_default != default_role {
+                            tx.set_default_role(tenant_id, &user_id, default_role.as_ref()).await?;
+                        }
+                        policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.clone()])).await?;
+                    }
+                    if moves {
+                        changed.push(Reapplied { user_id, granted, revoked });
+                    }
+                }
+                Ok(changed)
+            })
+        }
+        Ok(self.write(Job { tenant_id, dry_run }, run).await?.0)
     }
 }

@@ -8,7 +8,7 @@
 use super::{Error, Refusal};
 use crate::store::WriteTx;
 use crate::store::access::HeldLicence;
-use scim_core::policy::{self, Policy, SeatsExhausted, TenantConfig};
+use scim_core::policy::{self, SeatsExhausted, TenantConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -92,17 +92,19 @@ pub fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
 }
 
 /// Every user whose access a configuration change may move: all users
-/// when the policy, roles or licence types changed; otherwise the members
-/// of the groups whose mappings changed.
+/// when roles, licence types or what the policy does to existing users
+/// (deactivation, running out of seats) changed; otherwise the members of
+/// the groups whose mappings changed. The choices made at creation (the
+/// default role, `on_create`, the domains, the ceiling) move nobody: an admin
+/// re-applies them explicitly ([`super::Service::reapply_policy`]).
 pub async fn affected_by_config(
     tx: &mut WriteTx,
     tenant_id: i64,
     old: &TenantConfig,
     new: &TenantConfig,
 ) -> Result<BTreeSet<String>, Error> {
-    // A tenant's rate limit moves nobody's access.
-    let policy_moved =
-        Policy { rate_limit: None, ..old.policy.clone() } != Policy { rate_limit: None, ..new.policy.clone() };
+    let (o, n) = (&old.policy, &new.policy);
+    let policy_moved = o.on_deactivate != n.on_deactivate || o.seats_exhausted != n.seats_exhausted;
     if policy_moved || old.roles != new.roles || old.licence_types != new.licence_types {
         return Ok(tx.user_ids(tenant_id).await?.into_iter().collect());
     }

@@ -222,8 +222,11 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
     {
         return Err(refusal.into());
     }
+    // A user keeps the default role of the policy it was created under.
+    let default_role =
+        if new.kind == Kind::User { scim_core::policy::default_role_for_new_user(&config) } else { None };
     let mut added = Vec::new();
-    let stored = if tx.insert_resource(tenant_id, new).await? {
+    let stored = if tx.insert_resource(tenant_id, new, default_role.as_ref()).await? {
         added = tx.add_members(tenant_id, &new.id, &new.members).await?;
         tx.touch(tenant_id, Kind::User, &added, &new.now).await?;
         StoredResource {
@@ -238,7 +241,8 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             groups: (new.kind == Kind::User).then(Vec::new),
         }
     } else {
-        let Some((id, created_at, version)) = tx.restore_by_user_name(tenant_id, new).await? else {
+        let Some((id, created_at, version)) = tx.restore_by_user_name(tenant_id, new, default_role.as_ref()).await?
+        else {
             let user_name = new.doc.value.get("userName").and_then(Value::as_str);
             let rule = crate::store::Unique::UserName;
             return Err(Error::Taken { rule, detail: super::taken(rule, user_name) });

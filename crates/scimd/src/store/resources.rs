@@ -138,14 +138,20 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Insert a new resource. `false`: its userName is taken (by a live
-    /// user, or one kept after a soft delete); nothing was written.
-    pub async fn insert_resource(&mut self, tenant_id: i64, new: &NewResource) -> Result<bool, StoreError> {
+    /// Insert a new resource, a user with the default role it is given
+    /// (workspace, role). `false`: its userName is taken (by a live user, or
+    /// one kept after a soft delete); nothing was written.
+    pub async fn insert_resource(
+        &mut self,
+        tenant_id: i64,
+        new: &NewResource,
+        default_role: Option<&(String, String)>,
+    ) -> Result<bool, StoreError> {
         let inserted = self
             .q(&format!(
                 "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
-                 version, created_at, updated_at, scim_managed) VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
+                 version, created_at, updated_at, scim_managed, default_workspace_id, default_role_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 self.core.doc_param()
             ))
             .bind(tenant_id)
@@ -159,6 +165,8 @@ impl WriteTx {
             .bind(&new.now)
             .bind(&new.now)
             .bind(i64::from(new.scim_managed))
+            .bind(default_role.map(|(ws, _)| ws.as_str()))
+            .bind(default_role.map(|(_, role)| role.as_str()))
             .execute(&mut *self.tx)
             .await?
             .rows_affected()
@@ -171,11 +179,13 @@ impl WriteTx {
     }
 
     /// Bring back the soft-deleted user with `new`'s userName, with `new`'s
-    /// attributes; answers its id, creation time and version. `None`: there is none.
+    /// attributes and the default role a user created now is given; answers
+    /// its id, creation time and version. `None`: there is none.
     pub async fn restore_by_user_name(
         &mut self,
         tenant_id: i64,
         new: &NewResource,
+        default_role: Option<&(String, String)>,
     ) -> Result<Option<(String, String, i64)>, StoreError> {
         let Some(user_name) = new.doc.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
             return Ok(None);
@@ -193,7 +203,7 @@ impl WriteTx {
         let version: i64 = row.try_get::<i64, _>("version")? + 1;
         self.q(&format!(
             "UPDATE resources SET external_id = ?, display_name = ?, active = ?, doc = {}, version = ?, updated_at = ?, \
-             scim_managed = ?, deleted_at = NULL WHERE seq = ?",
+             scim_managed = ?, default_workspace_id = ?, default_role_id = ?, deleted_at = NULL WHERE seq = ?",
             self.core.doc_param()
         ))
         .bind(&new.doc.index.external_id)
@@ -203,6 +213,8 @@ impl WriteTx {
         .bind(version)
         .bind(&new.now)
         .bind(i64::from(new.scim_managed))
+        .bind(default_role.map(|(ws, _)| ws.as_str()))
+        .bind(default_role.map(|(_, role)| role.as_str()))
         .bind(seq)
         .execute(&mut *self.tx)
         .await?;
@@ -323,6 +335,24 @@ impl WriteTx {
         self.changes.tenant(tenant_id);
         self.changes.resource(Kind::User, id, Op::Restored, Some(row.try_get("version")?));
         Ok(true)
+    }
+
+    /// Replace the default role a user keeps (an admin re-applied the policy).
+    pub async fn set_default_role(
+        &mut self,
+        tenant_id: i64,
+        user_id: &str,
+        default_role: Option<&(String, String)>,
+    ) -> Result<(), StoreError> {
+        self.q("UPDATE resources SET default_workspace_id = ?, default_role_id = ? WHERE tenant_id = ? \
+                AND kind = 'User' AND id = ?")
+            .bind(default_role.map(|(ws, _)| ws.as_str()))
+            .bind(default_role.map(|(_, role)| role.as_str()))
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// A group's displayName, for every group of the tenant.

@@ -14,7 +14,8 @@ on_both_backends!(
     scim_managed_users_are_read_only_in_the_admin_api,
     the_domain_rule_holds_on_every_write,
     with_on_deactivate_none_a_deactivated_user_keeps_its_access,
-    default_roles_have_a_ceiling
+    default_roles_have_a_ceiling,
+    defaults_apply_at_creation_until_an_admin_reapplies_them
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -445,4 +446,52 @@ async fn default_roles_have_a_ceiling(b: Backend) {
     assert_eq!(s.adm(Method::GET, "/policy", None).await.body["default_role"], viewer, "nothing was changed");
     let r = s.adm(Method::PUT, "/policy", Some(json!({"max_default_rank": null, "default_role": "Admin"}))).await;
     assert_eq!((r.status.as_u16(), r.body["max_default_rank"].clone()), (200, Value::Null), "{}", r.body);
+}
+
+/// Issue 12, item 2: `on_create` and the default role are creation-time
+/// choices; an admin re-applies them explicitly, after a dry run.
+async fn defaults_apply_at_creation_until_an_admin_reapplies_them(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let viewer = Server::id_of(&s.create_user("v@acme.com").await);
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"default_role": "Editor"}))).await.status, 200);
+    let editor = Server::id_of(&s.create_user("e@acme.com").await);
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"on_create": "no_access"}))).await.status, 200);
+    let nobody = Server::id_of(&s.create_user("n@acme.com").await);
+    assert_eq!(s.roles(&viewer).await, vec![w("c3.acme", "Viewer", "default")], "not moved by later edits");
+    assert_eq!(s.roles(&editor).await, vec![w("c3.acme", "Editor", "default")]);
+    assert_eq!(s.roles(&nobody).await, vec![]);
+    // Leaving a mapped group gives back the default the user was created with.
+    let g = Server::id_of(&s.create_group("Admins").await);
+    s.adm(Method::POST, "/group-mappings", Some(json!({"group": g, "workspace": "c3.acme", "role": "Admin"}))).await;
+    s.add_member(&g, &viewer).await;
+    assert_eq!(s.roles(&viewer).await, vec![w("c3.acme", "Admin", &format!("group:{g}"))]);
+    s.remove_member(&g, &viewer).await;
+    assert_eq!(s.roles(&viewer).await, vec![w("c3.acme", "Viewer", "default")]);
+    // The dry run lists who would lose their default, and changes nothing.
+    let r = s.adm(Method::POST, "/policy/reapply?dry_run=true", None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["dry_run"].clone(), r.body["changed"].clone()),
+        (200, json!(true), json!(2)),
+        "{}",
+        r.body
+    );
+    let listed: Vec<&str> = r.body["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert!(listed.contains(&viewer.as_str()) && listed.contains(&editor.as_str()), "{}", r.body);
+    assert_eq!(
+        r.body["users"][0]["revoked"][0]["role"]["name"].as_str().map(|n| n == "Viewer" || n == "Editor"),
+        Some(true)
+    );
+    assert_eq!(s.roles(&viewer).await, vec![w("c3.acme", "Viewer", "default")]);
+    // Applied, then the other way round.
+    let r = s.adm(Method::POST, "/policy/reapply", None).await;
+    assert_eq!((r.status.as_u16(), r.body["changed"].clone()), (200, json!(2)), "{}", r.body);
+    assert_eq!((s.roles(&viewer).await, s.roles(&editor).await), (vec![], vec![]));
+    s.adm(Method::PUT, "/policy", Some(json!({"on_create": "grant_default", "default_role": "Viewer"}))).await;
+    assert_eq!(s.roles(&nobody).await, vec![]);
+    let r = s.adm(Method::POST, "/policy/reapply", None).await;
+    assert_eq!(r.body["changed"], 3, "{}", r.body);
+    for u in [&viewer, &editor, &nobody] {
+        assert_eq!(s.roles(u).await, vec![w("c3.acme", "Viewer", "default")]);
+    }
 }

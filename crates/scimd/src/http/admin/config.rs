@@ -7,7 +7,7 @@ use crate::service::Error;
 use crate::store::Tenant;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use scim_core::ScimError;
@@ -423,4 +423,40 @@ pub(super) async fn put_policy(
     }
     s.forget_tenant_rate(t.id);
     Ok(ok(StatusCode::OK, policy_json(&changed.config, &t)))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReapplyParams {
+    dry_run: Option<bool>,
+}
+
+/// `POST …/policy/reapply[?dry_run=true]`: give every existing user the
+/// default role a user created now would get, and reconcile; with
+/// `dry_run`, only say who would gain or lose which role.
+pub(super) async fn reapply_policy(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Query(p): Query<ReapplyParams>,
+) -> AdminResult {
+    let dry_run = p.dry_run.unwrap_or(false);
+    let changed = s.svc.reapply_policy(t.id, dry_run).await?;
+    let c = s.svc.tenant_config(t.id).await?;
+    let named = |a: &scim_core::policy::RoleAssignment| {
+        json!({
+            "workspace": {"id": a.workspace_id, "name": c.workspace(&a.workspace_id).map(|w| w.name.as_str())},
+            "role": {"id": a.role_id, "name": c.role(&a.role_id).map(|r| r.name.as_str())},
+            "source": a.source.to_string(),
+        })
+    };
+    let users: Vec<Value> = changed
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.user_id,
+                "granted": u.granted.iter().map(named).collect::<Vec<_>>(),
+                "revoked": u.revoked.iter().map(named).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, json!({"dry_run": dry_run, "changed": users.len(), "users": users})))
 }

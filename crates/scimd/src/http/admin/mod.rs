@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/group-mappings"), get(config::list_mappings).post(config::create_mapping))
         .route(&format!("{t}/group-mappings/{{id}}"), delete(config::delete_mapping).put(config::replace_mapping))
         .route(&format!("{t}/policy"), get(config::get_policy).put(config::put_policy))
+        .route(&format!("{t}/policy/reapply"), post(config::reapply_policy))
         .route(&format!("{t}/users"), get(users::list_users).post(users::create_user))
         .route(&format!("{t}/users/{{id}}"), get(users::get_user).patch(users::patch_user).delete(users::delete_user))
         .route(&format!("{t}/users/{{id}}/restore"), post(users::restore_user))
