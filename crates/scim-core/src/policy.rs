@@ -318,11 +318,12 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 /// - An inactive user keeps only protected roles (unless `on_deactivate` is
 ///   `none`: then it is treated as active); a deleted one always.
 /// - Per workspace, the highest-ranked role mapped from the user's groups;
-///   it replaces the user's other non-protected roles in that workspace
-///   (manual ones too).
+///   when it first applies it replaces the user's other non-protected roles
+///   in that workspace (manual ones too).
 /// - The default role the user was given at creation ([`default_role_for_new_user`]),
 ///   when no group maps a role in its workspace.
-/// - Manual roles in workspaces no group maps a role in.
+/// - Manual roles, except those a group role replaced when it first applied:
+///   manual roles granted beside a group role stay, also after the group.
 pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
     let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
     let mut out: Vec<RoleAssignment> = current.iter().filter(|a| protected(a)).cloned().collect();
@@ -359,8 +360,14 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
     {
         out.push(RoleAssignment { workspace_id: ws.clone(), role_id: role.clone(), source: Source::Default });
     }
+    // Manual roles stay, except where a group's role applies for the first
+    // time: then it replaces them (Conveyor). Granted while a group role
+    // applies, they stay beside it and survive leaving the group.
+    let group_role_held =
+        |ws: &str| current.iter().any(|c| c.workspace_id == ws && matches!(c.source, Source::Group(_)));
     for a in current {
-        if a.source == Source::Manual && !protected(a) && !granted.contains_key(a.workspace_id.as_str()) {
+        let ws = a.workspace_id.as_str();
+        if a.source == Source::Manual && !protected(a) && (!granted.contains_key(ws) || group_role_held(ws)) {
             out.push(a.clone());
         }
     }
@@ -500,6 +507,20 @@ mod tests {
                 a("w2", "viewer", Source::Manual),
             ]
         );
+    }
+
+    #[test]
+    fn manual_roles_granted_beside_a_group_role_stay() {
+        let user = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
+        let group = a("w1", "editor", Source::Group("g-ed".into()));
+        // Granted while the group role applies: kept beside it.
+        let current = vec![group.clone(), a("w1", "admin", Source::Manual)];
+        assert_eq!(desired_roles(&config(), &user, &current), vec![a("w1", "admin", Source::Manual), group.clone()]);
+        // And after leaving the group.
+        let left = UserFacts { active: true, ..Default::default() };
+        assert_eq!(desired_roles(&config(), &left, &current), vec![a("w1", "admin", Source::Manual)]);
+        // Held before the group role first applied: replaced.
+        assert_eq!(desired_roles(&config(), &user, &[a("w1", "admin", Source::Manual)]), vec![group]);
     }
 
     #[test]

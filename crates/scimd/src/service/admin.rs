@@ -96,12 +96,31 @@ impl Service {
                 if tx.current(tenant_id, Kind::User, user_id, false).await?.is_none() {
                     return Err(Error::NotFound(format!("no user '{user_id}'")));
                 }
-                if job.grant {
-                    tx.grant_role(tenant_id, user_id, &job.role).await?;
-                } else {
-                    tx.revoke_role(tenant_id, user_id, &job.role).await?;
+                if !job.grant {
+                    if !tx.revoke_role(tenant_id, user_id, &job.role).await? {
+                        return Err(Error::NotFound(format!(
+                            "user '{user_id}' holds no manual role '{}' in workspace '{}'",
+                            job.role.role_id, job.role.workspace_id
+                        )));
+                    }
+                    return policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await;
                 }
-                policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await
+                tx.grant_role(tenant_id, user_id, &job.role).await?;
+                policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await?;
+                // A grant is kept, or refused with the reason: never accepted and dropped.
+                if !tx.roles_of(tenant_id, user_id).await?.contains(&job.role) {
+                    let active = tx.user_facts(tenant_id, user_id).await?.is_some_and(|f| f.active);
+                    let reason = if active {
+                        "the tenant's policy does not keep it".to_string()
+                    } else {
+                        "the user is deactivated, and the policy revokes the roles of deactivated users \
+                         (on_deactivate: suspend); reactivate the user in the identity provider first"
+                            .to_string()
+                    };
+                    let role = config.role(&job.role.role_id).map_or(job.role.role_id.clone(), |r| r.name.clone());
+                    return Err(Refusal::GrantWithoutEffect { user_id: user_id.to_string(), role, reason }.into());
+                }
+                Ok(())
             })
         }
         let role = RoleAssignment {

@@ -48,6 +48,9 @@ pub enum Refusal {
     /// A configuration that would not hold together.
     #[error("{0}")]
     Configuration(String),
+    /// A manual role the policy would take away at once: it is not granted.
+    #[error("role '{role}' was not granted to user '{user_id}': {reason}")]
+    GrantWithoutEffect { user_id: String, role: String, reason: String },
 }
 
 impl From<ScimError> for Error {

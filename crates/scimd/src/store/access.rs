@@ -142,8 +142,9 @@ impl WriteTx {
         });
     }
 
-    /// Grant a role; granting one the user holds from the same source changes nothing.
-    pub async fn grant_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<(), StoreError> {
+    /// Grant a role; granting one the user holds from the same source changes
+    /// nothing. Answers whether a row was written.
+    pub async fn grant_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<bool, StoreError> {
         let done = self
             .q("INSERT INTO role_assignments (tenant_id, user_id, workspace_id, role_id, source) VALUES (?, ?, ?, ?, ?) \
                 ON CONFLICT (tenant_id, user_id, workspace_id, role_id, source) DO NOTHING")
@@ -154,13 +155,15 @@ impl WriteTx {
             .bind(a.source.to_string())
             .execute(&mut *self.tx)
             .await?;
-        if done.rows_affected() > 0 {
+        let granted = done.rows_affected() > 0;
+        if granted {
             self.role_changed(tenant_id, user_id, a, true);
         }
-        Ok(())
+        Ok(granted)
     }
 
-    pub async fn revoke_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<(), StoreError> {
+    /// Withdraw a role; answers whether the user held it (from that source).
+    pub async fn revoke_role(&mut self, tenant_id: i64, user_id: &str, a: &RoleAssignment) -> Result<bool, StoreError> {
         let done = self
             .q("DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? AND workspace_id = ? AND role_id = ? \
                 AND source = ?")
@@ -171,10 +174,11 @@ impl WriteTx {
             .bind(a.source.to_string())
             .execute(&mut *self.tx)
             .await?;
-        if done.rows_affected() > 0 {
+        let revoked = done.rows_affected() > 0;
+        if revoked {
             self.role_changed(tenant_id, user_id, a, false);
         }
-        Ok(())
+        Ok(revoked)
     }
 
     pub async fn licence_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<HeldLicence>, StoreError> {

@@ -15,7 +15,8 @@ on_both_backends!(
     the_domain_rule_holds_on_every_write,
     with_on_deactivate_none_a_deactivated_user_keeps_its_access,
     default_roles_have_a_ceiling,
-    defaults_apply_at_creation_until_an_admin_reapplies_them
+    defaults_apply_at_creation_until_an_admin_reapplies_them,
+    manual_roles_beside_a_group_role_stay_and_grants_never_vanish
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -494,4 +495,41 @@ async fn defaults_apply_at_creation_until_an_admin_reapplies_them(b: Backend) {
     for u in [&viewer, &editor, &nobody] {
         assert_eq!(s.roles(u).await, vec![w("c3.acme", "Viewer", "default")]);
     }
+}
+
+/// Issue 12, item 4 (Conveyor): a group role that first applies replaces the
+/// manual roles of its workspace; manual roles granted after it stay beside it
+/// and survive leaving the group; a grant is kept or refused, never dropped.
+async fn manual_roles_beside_a_group_role_stay_and_grants_never_vanish(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let g = Server::id_of(&s.create_group("Editors").await);
+    s.adm(Method::POST, "/group-mappings", Some(json!({"group": g, "workspace": "c3.acme", "role": "Editor"}))).await;
+    let u = Server::id_of(&s.create_user("c@acme.com").await);
+    let grant = |role: &'static str| {
+        let path = format!("/users/{u}/roles");
+        let s = &s;
+        async move { s.adm(Method::POST, &path, Some(json!({"workspace": "c3.acme", "role": role}))).await }
+    };
+    assert_eq!(grant("Admin").await.status, 204);
+    let src = format!("group:{g}");
+    s.add_member(&g, &u).await;
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Editor", &src)], "the group role replaced the earlier manual one");
+    assert_eq!(grant("Admin").await.status, 204);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Admin", "manual"), w("c3.acme", "Editor", &src)]);
+    s.remove_member(&g, &u).await;
+    assert_eq!(
+        s.roles(&u).await,
+        vec![w("c3.acme", "Admin", "manual"), w("c3.acme", "Viewer", "default")],
+        "the manual role granted beside the group role survives leaving it"
+    );
+    // Withdrawing a manual role the user does not hold says so.
+    let r = s.adm(Method::DELETE, &format!("/users/{u}/roles/c3.acme/Editor"), None).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (404, json!("not_found")), "{}", r.body);
+    // A deactivated user: the grant is refused with the reason, and nothing is stored.
+    s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    let r = grant("Editor").await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("not_granted")), "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("deactivated"), "{}", r.body);
+    assert_eq!(s.roles(&u).await, vec![]);
 }
