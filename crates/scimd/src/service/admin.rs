@@ -49,6 +49,7 @@ impl Service {
                 job.svc.forget_config(job.tenant_id);
                 let mut new = old.clone();
                 (job.change)(&mut new)?;
+                policy::bind_mappings(tx, job.tenant_id, &old, &mut new).await?;
                 new.validate().map_err(|e| Refusal::Configuration(e.0))?;
                 tx.save_tenant_config(job.tenant_id, &new).await?;
                 if let Some(enabled) = job.scim_enabled {

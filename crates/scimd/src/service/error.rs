@@ -48,6 +48,9 @@ pub enum Refusal {
     /// A configuration that would not hold together.
     #[error("{0}")]
     Configuration(String),
+    /// A group mapping by name that more than one group answers to.
+    #[error("the name '{name}' matches {count} groups: map one of them by its id")]
+    AmbiguousGroup { name: String, count: usize },
     /// A manual role the policy would take away at once: it is not granted.
     #[error("role '{role}' was not granted to user '{user_id}': {reason}")]
     GrantWithoutEffect { user_id: String, role: String, reason: String },

@@ -126,3 +126,49 @@ pub async fn affected_by_config(
     }
     Ok(users)
 }
+
+/// Mappings made by a group's name bind to the group's id once a group of
+/// that name exists, so a rename keeps them. For the mappings a change adds
+/// or alters: an existing group's id stays; a name that one group has
+/// becomes its id; a name no group has waits for one ([`bind_to_new_group`]);
+/// a name two groups have is refused.
+pub async fn bind_mappings(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    old: &TenantConfig,
+    new: &mut TenantConfig,
+) -> Result<(), Error> {
+    for m in new.mappings.iter_mut().filter(|m| !old.mappings.contains(m)) {
+        let found = tx.groups_by_id_or_name(tenant_id, &m.group).await?;
+        match found.as_slice() {
+            _ if found.contains(&m.group) => {}
+            [] => {}
+            [id] => m.group = id.clone(),
+            _ => return Err(Refusal::AmbiguousGroup { name: m.group.clone(), count: found.len() }.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A group was created or renamed to `name`: mappings waiting for that name
+/// bind to its id. Answers the configuration to apply, and whether it changed
+/// (and was written).
+pub async fn bind_to_new_group(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    group_id: &str,
+    name: &str,
+) -> Result<Option<TenantConfig>, Error> {
+    let waiting = |m: &policy::GroupMapping| m.group != group_id && m.group.eq_ignore_ascii_case(name);
+    if name.is_empty() || !config.mappings.iter().any(waiting) {
+        return Ok(None);
+    }
+    // Read again under the row's lock: an admin's change may be committing beside this write.
+    let mut bound = tx.tenant_config(tenant_id, true).await?;
+    for m in bound.mappings.iter_mut().filter(|m| waiting(m)) {
+        m.group = group_id.to_string();
+    }
+    tx.save_tenant_config(tenant_id, &bound).await?;
+    Ok(Some(bound))
+}

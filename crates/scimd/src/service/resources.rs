@@ -259,6 +259,14 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             groups: Some(Vec::new()), // memberships went with the soft delete
         }
     };
+    let mut config = config;
+    if new.kind == Kind::Group {
+        let name = new.doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default();
+        if let Some(bound) = policy::bind_to_new_group(tx, tenant_id, &config, &stored.id, name).await? {
+            job.svc.forget_config(tenant_id);
+            config = bound;
+        }
+    }
     if !config.is_empty() {
         let affected: BTreeSet<String> = match new.kind {
             Kind::User => BTreeSet::from([stored.id.clone()]),
@@ -303,6 +311,14 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         },
     )?;
     let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now).await?;
+    let mut config = config;
+    if kind == Kind::Group
+        && new_display != old_display
+        && let Some(bound) = policy::bind_to_new_group(tx, tenant_id, &config, id, &new_display).await?
+    {
+        job.svc.forget_config(tenant_id);
+        config = bound;
+    }
     if config.is_empty() {
         return Ok(version);
     }

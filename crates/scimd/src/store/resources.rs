@@ -370,6 +370,19 @@ impl WriteTx {
             .collect()
     }
 
+    /// The live groups whose id is `key` or whose displayName is `key` (ignoring case).
+    pub async fn groups_by_id_or_name(&mut self, tenant_id: i64, key: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .q("SELECT id FROM resources WHERE tenant_id = ? AND kind = 'Group' AND deleted_at IS NULL \
+                AND (id = ? OR display_name = ?)")
+            .bind(tenant_id)
+            .bind(key)
+            .bind(key.to_lowercase())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        super::tx::first_texts(&rows)
+    }
+
     /// Every user of the tenant, deleted ones included.
     pub async fn user_ids(&mut self, tenant_id: i64) -> Result<Vec<String>, StoreError> {
         let rows = self

@@ -16,7 +16,8 @@ on_both_backends!(
     with_on_deactivate_none_a_deactivated_user_keeps_its_access,
     default_roles_have_a_ceiling,
     defaults_apply_at_creation_until_an_admin_reapplies_them,
-    manual_roles_beside_a_group_role_stay_and_grants_never_vanish
+    manual_roles_beside_a_group_role_stay_and_grants_never_vanish,
+    mappings_by_name_bind_to_the_group_and_follow_renames
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -164,10 +165,17 @@ async fn group_mappings_grant_the_highest_role(b: Backend) {
         ],
         "with no mapped group left, the default role comes back (the replaced manual role does not)"
     );
-    // Renaming a group onto a mapped name grants; deleting the group withdraws.
+    // Renaming a group onto a name a mapping waits for grants (a mapping bound
+    // to another group's id does not move); deleting the group withdraws.
     let other = Server::id_of(&s.create_group("Other").await);
     s.add_member(&other, &u).await;
     s.patch(&format!("/Groups/{other}"), json!([{"op": "replace", "path": "displayName", "value": "Editors"}])).await;
+    assert!(!s.roles(&u).await.contains(&w("c3.acme", "Editor", &format!("group:{other}"))));
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": "Later", "workspace": "c3.acme", "role": "Editor"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.patch(&format!("/Groups/{other}"), json!([{"op": "replace", "path": "displayName", "value": "Later"}])).await;
     assert!(s.roles(&u).await.contains(&w("c3.acme", "Editor", &format!("group:{other}"))));
     assert_eq!(s.delete(&format!("/Groups/{other}")).await.status, 204);
     assert!(s.roles(&u).await.contains(&w("c3.acme", "Viewer", "default")));
@@ -532,4 +540,49 @@ async fn manual_roles_beside_a_group_role_stay_and_grants_never_vanish(b: Backen
     assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("not_granted")), "{}", r.body);
     assert!(r.body["error"]["detail"].as_str().unwrap().contains("deactivated"), "{}", r.body);
     assert_eq!(s.roles(&u).await, vec![]);
+}
+
+/// Issue 12, item 7: a mapping made by name binds to the group's id (now, or
+/// once a group of that name is pushed), so a rename keeps it; a name two
+/// groups have is refused.
+async fn mappings_by_name_bind_to_the_group_and_follow_renames(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let g = Server::id_of(&s.create_group("Editors").await);
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "editors", "workspace": "c3.acme", "role": "Editor"})),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["group"].clone()), (201, json!(g)), "{}", r.body);
+    let u = Server::id_of(&s.create_user("r@acme.com").await);
+    s.add_member(&g, &u).await;
+    let src = format!("group:{g}");
+    let r = s
+        .patch(&format!("/Groups/{g}"), json!([{"op": "replace", "path": "displayName", "value": "Editors EU"}]))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Editor", &src)], "the rename kept the mapping");
+    // A mapping waiting for a group of its name binds when the group is pushed, and survives its rename.
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": "Admins", "workspace": "c3.acme", "role": "Admin"})))
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["group"].clone()), (201, json!("Admins")), "{}", r.body);
+    let admins = Server::id_of(&s.create_group("ADMINS").await);
+    let mappings = s.adm(Method::GET, "/group-mappings", None).await.body;
+    assert!(mappings.as_array().unwrap().iter().any(|m| m["group"] == json!(admins)), "{mappings}");
+    s.add_member(&admins, &u).await;
+    s.patch(&format!("/Groups/{admins}"), json!([{"op": "replace", "path": "displayName", "value": "Admins (old)"}]))
+        .await;
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Admin", &format!("group:{admins}"))]);
+    // Two groups with one name: a mapping by that name is refused.
+    s.create_group("Twins").await;
+    s.create_group("twins").await;
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": "Twins", "workspace": "c3.acme", "role": "Viewer"})))
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("ambiguous_group")), "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("2 groups"), "{}", r.body);
 }

@@ -74,6 +74,9 @@ impl From<Error> for AdminError {
             Error::Refused(r @ Refusal::Configuration(_)) => AdminError::bad(r.to_string()),
             Error::Refused(r @ Refusal::NoSeats { .. }) => AdminError::new(409, "no_seats", r.to_string()),
             Error::Refused(r @ Refusal::ScimManaged { .. }) => AdminError::new(409, "conflict", r.to_string()),
+            Error::Refused(r @ Refusal::AmbiguousGroup { .. }) => {
+                AdminError::new(409, "ambiguous_group", r.to_string())
+            }
             Error::Refused(r @ Refusal::GrantWithoutEffect { .. }) => {
                 AdminError::new(409, "not_granted", r.to_string())
             }
