@@ -406,6 +406,25 @@ pub fn desired_licence(config: &TenantConfig, user: &UserFacts) -> Option<(Strin
     config.licence_types.iter().find(|l| l.is_default).map(|l| (l.id.clone(), Source::Default))
 }
 
+/// Every licence type a user may hold now: those its groups map, and the
+/// default type (nothing, while it is suspended). A user waiting for a
+/// better seat keeps one of these; one it is no longer entitled to goes.
+pub fn entitled_licences(config: &TenantConfig, user: &UserFacts) -> Vec<String> {
+    if suspended(config, user) {
+        return Vec::new();
+    }
+    let mapped = config
+        .mappings
+        .iter()
+        .filter(|m| in_group(m, user).is_some())
+        .filter_map(|m| m.licence_type_id.clone())
+        .filter(|l| config.licence_type(l).is_some());
+    let default = config.licence_types.iter().filter(|l| l.is_default).map(|l| l.id.clone());
+    let mut out: Vec<String> = mapped.chain(default).collect();
+    out.dedup();
+    out
+}
+
 /// The first e-mail domain of a new user that the policy does not allow.
 /// The domains checked are those of every e-mail address and of a `userName`
 /// that is an address.
@@ -554,6 +573,15 @@ mod tests {
         assert!(e.contains("'viewer'") && e.contains("max_default_rank 0"), "{e}");
         c.policy.max_default_rank = Some(1);
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_user_is_entitled_to_its_groups_licences_and_the_default() {
+        let c = config();
+        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
+        assert_eq!(entitled_licences(&c, &editor), vec!["pro".to_string(), "basic".to_string()]);
+        let gone = UserFacts { active: false, ..Default::default() };
+        assert!(entitled_licences(&c, &gone).is_empty());
     }
 
     #[test]

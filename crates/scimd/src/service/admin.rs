@@ -3,6 +3,7 @@
 //! moves is reconciled in the same transaction.
 
 use super::{Error, Refusal, Service, policy};
+use crate::store::access::HeldLicence;
 use crate::store::{JobFuture, Kind, WriteTx};
 use scim_core::policy::{RoleAssignment, Source, TenantConfig};
 use std::collections::BTreeSet;
@@ -21,6 +22,16 @@ pub struct Reapplied {
     pub revoked: Vec<RoleAssignment>,
 }
 
+/// How a configuration change is made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConfigOptions {
+    /// Switch the tenant's SCIM provisioning on or off in the same transaction.
+    pub scim_enabled: Option<bool>,
+    /// A seat limit lowered below the seats in use: the newest holders wait
+    /// (without it, the change is refused and says how many seats are in use).
+    pub force_seat_limits: bool,
+}
+
 /// A configuration as changed, with the tenant's SCIM switch.
 pub struct Changed {
     pub config: TenantConfig,
@@ -34,13 +45,14 @@ impl Service {
         &self,
         tenant_id: i64,
         change: ConfigChange,
-        scim_enabled: Option<bool>,
+        options: ConfigOptions,
     ) -> Result<Changed, Error> {
         struct Job {
             svc: Service,
             tenant_id: i64,
             change: ConfigChange,
-            scim_enabled: Option<bool>,
+            options: ConfigOptions,
+            now: String,
         }
         fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, TenantConfig, Error> {
             Box::pin(async move {
@@ -51,20 +63,24 @@ impl Service {
                 (job.change)(&mut new)?;
                 policy::bind_mappings(tx, job.tenant_id, &old, &mut new).await?;
                 new.validate().map_err(|e| Refusal::Configuration(e.0))?;
+                seat_limits(tx, job.tenant_id, &old, &new, job.options.force_seat_limits, &job.now).await?;
                 tx.save_tenant_config(job.tenant_id, &new).await?;
-                if let Some(enabled) = job.scim_enabled {
+                if let Some(enabled) = job.options.scim_enabled {
                     tx.set_tenant_enabled(job.tenant_id, enabled).await?;
                 }
                 let affected = policy::affected_by_config(tx, job.tenant_id, &old, &new).await?;
-                policy::reconcile(tx, job.tenant_id, &new, &affected).await?;
+                policy::reconcile(tx, job.tenant_id, &new, &affected, &job.now).await?;
+                // Seats added (a limit raised, a type added) go to whoever waits longest.
+                let types = new.licence_types.iter().map(|l| l.id.clone()).collect();
+                policy::give_freed_seats(tx, job.tenant_id, &new, types, &job.now).await?;
                 Ok(new)
             })
         }
-        let job = Job { svc: self.clone(), tenant_id, change, scim_enabled };
+        let job = Job { svc: self.clone(), tenant_id, change, options, now: self.now() };
         let done = self.write(job, run).await;
         // After commit, or after a batch that failed to commit: nothing cached meanwhile is kept.
         self.forget_config(tenant_id);
-        Ok(Changed { config: done?.0, scim_enabled })
+        Ok(Changed { config: done?.0, scim_enabled: options.scim_enabled })
     }
 
     /// Grant (`grant = true`) or withdraw a manual role; where a group maps
@@ -83,6 +99,7 @@ impl Service {
             user_id: String,
             role: RoleAssignment,
             grant: bool,
+            now: String,
         }
         fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, (), Error> {
             Box::pin(async move {
@@ -104,10 +121,11 @@ impl Service {
                             job.role.role_id, job.role.workspace_id
                         )));
                     }
-                    return policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await;
+                    let user = BTreeSet::from([user_id.to_string()]);
+                    return policy::reconcile(tx, tenant_id, &config, &user, &job.now).await;
                 }
                 tx.grant_role(tenant_id, user_id, &job.role).await?;
-                policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()])).await?;
+                policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.to_string()]), &job.now).await?;
                 // A grant is kept, or refused with the reason: never accepted and dropped.
                 if !tx.roles_of(tenant_id, user_id).await?.contains(&job.role) {
                     let active = tx.user_facts(tenant_id, user_id).await?.is_some_and(|f| f.active);
@@ -129,7 +147,7 @@ impl Service {
             role_id: role_id.to_string(),
             source: Source::Manual,
         };
-        let job = Job { svc: self.clone(), tenant_id, user_id: user_id.to_string(), role, grant };
+        let job = Job { svc: self.clone(), tenant_id, user_id: user_id.to_string(), role, grant, now: self.now() };
         self.write(job, run).await?;
         Ok(())
     }
@@ -141,6 +159,7 @@ impl Service {
         struct Job {
             tenant_id: i64,
             dry_run: bool,
+            now: String,
         }
         fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, Vec<Reapplied>, Error> {
             Box::pin(async move {
@@ -163,7 +182,8 @@ impl Service {
                         if stored_default != default_role {
                             tx.set_default_role(tenant_id, &user_id, default_role.as_ref()).await?;
                         }
-                        policy::reconcile(tx, tenant_id, &config, &BTreeSet::from([user_id.clone()])).await?;
+                        let user = BTreeSet::from([user_id.clone()]);
+                        policy::reconcile(tx, tenant_id, &config, &user, &job.now).await?;
                     }
                     if moves {
                         changed.push(Reapplied { user_id, granted, revoked });
@@ -172,6 +192,44 @@ impl Service {
                 Ok(changed)
             })
         }
-        Ok(self.write(Job { tenant_id, dry_run }, run).await?.0)
+        Ok(self.write(Job { tenant_id, dry_run, now: self.now() }, run).await?.0)
     }
+}
+
+/// Seat limits a change lowers below the seats in use are refused, naming
+/// the count; forced, the newest holders give their seats up and wait.
+async fn seat_limits(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    old: &TenantConfig,
+    new: &TenantConfig,
+    force: bool,
+    now: &str,
+) -> Result<(), Error> {
+    for lt in &new.licence_types {
+        let Some(limit) = lt.seat_limit else { continue };
+        let before = old.licence_type(&lt.id).map(|o| o.seat_limit);
+        if before.is_some_and(|b| b.is_some_and(|b| b <= limit)) {
+            continue;
+        }
+        let (used, _) = tx.seat_counts(tenant_id, &lt.id, "").await?;
+        if used <= limit {
+            continue;
+        }
+        if !force {
+            return Err(Refusal::SeatsInUse { licence: lt.name.clone(), used, limit }.into());
+        }
+        for user_id in tx.newest_holders(tenant_id, &lt.id, used - limit).await? {
+            let held = tx.licence_of(tenant_id, &user_id).await?;
+            let source = held.as_ref().map_or(Source::Default, |h| h.source.clone());
+            let waits = HeldLicence {
+                licence_type_id: None,
+                wanted_type_id: Some(lt.id.clone()),
+                source,
+                waiting_since: Some(now.to_string()),
+            };
+            tx.set_licence(tenant_id, &user_id, held.as_ref(), &waits, now).await?;
+        }
+    }
+    Ok(())
 }

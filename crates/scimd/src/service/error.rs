@@ -48,6 +48,13 @@ pub enum Refusal {
     /// A configuration that would not hold together.
     #[error("{0}")]
     Configuration(String),
+    /// A seat limit below the seats in use.
+    #[error(
+        "licence type '{licence}' has {used} seats in use: a limit of {limit} would leave {} users without one; \
+         free seats first, or send \"force\": true to make the newest holders wait",
+        used - limit
+    )]
+    SeatsInUse { licence: String, used: i64, limit: i64 },
     /// A group mapping by name that more than one group answers to.
     #[error("the name '{name}' matches {count} groups: map one of them by its id")]
     AmbiguousGroup { name: String, count: usize },

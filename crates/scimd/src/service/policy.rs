@@ -12,69 +12,178 @@ use scim_core::policy::{self, SeatsExhausted, TenantConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Bring the roles and licences of `user_ids` in line with the policy.
+/// What a write does with a user who finds no seat for the licence it wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seats {
+    /// It waits for one (keeping a licence it is still entitled to). Group
+    /// removals, deactivations and reactivations are never refused.
+    Wait,
+    /// A user being created: under `seats_exhausted: reject` the write is refused.
+    RefuseWhenFull,
+}
+
+/// Bring the roles and licences of `user_ids` in line with the policy;
+/// seats freed on the way go to the users who waited longest.
 pub async fn reconcile(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
     user_ids: &BTreeSet<String>,
+    now: &str,
 ) -> Result<(), Error> {
-    for user_id in user_ids {
-        let Some(facts) = tx.user_facts(tenant_id, user_id).await? else {
-            tx.forget_access(tenant_id, user_id).await?;
-            continue;
-        };
-        let current = tx.roles_of(tenant_id, user_id).await?;
-        let desired = policy::desired_roles(config, &facts, &current);
-        for gone in current.iter().filter(|a| !desired.contains(a)) {
-            tx.revoke_role(tenant_id, user_id, gone).await?;
-        }
-        for new in desired.iter().filter(|a| !current.contains(a)) {
-            tx.grant_role(tenant_id, user_id, new).await?;
-        }
-        reconcile_licence(tx, tenant_id, config, user_id, &facts).await?;
-    }
-    Ok(())
+    reconcile_with(tx, tenant_id, config, user_ids, now, Seats::Wait).await
 }
 
+pub async fn reconcile_with(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_ids: &BTreeSet<String>,
+    now: &str,
+    seats: Seats,
+) -> Result<(), Error> {
+    let mut freed = Vec::new();
+    for user_id in user_ids {
+        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, seats).await?);
+    }
+    give_freed_seats(tx, tenant_id, config, freed, now).await
+}
+
+/// One user's roles and licence; answers the licence type whose seat it gave up.
+async fn reconcile_user(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_id: &str,
+    now: &str,
+    seats: Seats,
+) -> Result<Option<String>, Error> {
+    let Some(facts) = tx.user_facts(tenant_id, user_id).await? else {
+        return forget_user(tx, tenant_id, user_id).await;
+    };
+    let current = tx.roles_of(tenant_id, user_id).await?;
+    let desired = policy::desired_roles(config, &facts, &current);
+    for gone in current.iter().filter(|a| !desired.contains(a)) {
+        tx.revoke_role(tenant_id, user_id, gone).await?;
+    }
+    for new in desired.iter().filter(|a| !current.contains(a)) {
+        tx.grant_role(tenant_id, user_id, new).await?;
+    }
+    reconcile_licence(tx, tenant_id, config, user_id, &facts, now, seats).await
+}
+
+/// A user gone for good loses every role and its licence; answers the
+/// licence type whose seat it gave up (for the caller to pass on).
+pub async fn forget_user(tx: &mut WriteTx, tenant_id: i64, user_id: &str) -> Result<Option<String>, Error> {
+    let held = tx.licence_of(tenant_id, user_id).await?.and_then(|h| h.licence_type_id);
+    tx.forget_access(tenant_id, user_id).await?;
+    Ok(held)
+}
+
+/// The licence a user should hold, given the seats: it gets the one it wants
+/// when a seat is free and nobody waits longer for one; otherwise it waits,
+/// keeping a licence it is still entitled to. Answers the licence type whose
+/// seat it gave up.
 async fn reconcile_licence(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
     user_id: &str,
     facts: &policy::UserFacts,
-) -> Result<(), Error> {
+    now: &str,
+    seats: Seats,
+) -> Result<Option<String>, Error> {
     let held = tx.licence_of(tenant_id, user_id).await?;
+    let held_type = held.as_ref().and_then(|h| h.licence_type_id.clone());
     let Some((wanted, source)) = policy::desired_licence(config, facts) else {
         if held.is_some() {
             tx.release_licence(tenant_id, user_id).await?;
         }
-        return Ok(());
+        return Ok(held_type);
     };
-    if let Some(h) = &held
-        && h.licence_type_id.as_deref() == Some(wanted.as_str())
-    {
-        let same = HeldLicence { source, ..h.clone() };
-        return Ok(tx.set_licence(tenant_id, user_id, held.as_ref(), &same).await?);
+    if held_type.as_deref() == Some(wanted.as_str()) {
+        let same = HeldLicence { licence_type_id: Some(wanted), wanted_type_id: None, source, waiting_since: None };
+        tx.set_licence(tenant_id, user_id, held.as_ref(), &same, now).await?;
+        return Ok(None);
     }
     // Validation keeps mappings to existing licence types; a stored configuration that breaks it is a fault.
     let lt = config.licence_type(&wanted).ok_or_else(|| {
         Error::Internal(format!("the configuration names licence type '{wanted}', which does not exist"))
     })?;
+    let already_waiting = held.as_ref().is_some_and(|h| h.wanted_type_id.as_deref() == Some(wanted.as_str()));
     let has_seat = match lt.seat_limit {
         None => true,
-        Some(limit) => tx.seats_used(tenant_id, &wanted, user_id).await? < limit,
-    };
-    let licence = match (has_seat, config.policy.seats_exhausted) {
-        (true, _) => HeldLicence { licence_type_id: Some(wanted), wanted_type_id: None, source },
-        (false, SeatsExhausted::CreateUnlicensed) => {
-            HeldLicence { licence_type_id: None, wanted_type_id: Some(wanted), source }
+        Some(limit) => {
+            let (used, waiting) = tx.seat_counts(tenant_id, &wanted, user_id).await?;
+            // Seats owed to users who waited longer go to them first.
+            if already_waiting {
+                used < limit && tx.longest_waiting(tenant_id, &wanted).await?.as_deref() == Some(user_id)
+            } else {
+                limit - used > waiting
+            }
         }
-        (false, SeatsExhausted::Reject) => {
-            return Err(Refusal::NoSeats { licence: lt.name.clone(), limit: lt.seat_limit.unwrap_or_default() }.into());
-        }
     };
-    Ok(tx.set_licence(tenant_id, user_id, held.as_ref(), &licence).await?)
+    if has_seat {
+        let got = HeldLicence { licence_type_id: Some(wanted), wanted_type_id: None, source, waiting_since: None };
+        tx.set_licence(tenant_id, user_id, held.as_ref(), &got, now).await?;
+        return Ok(held_type);
+    }
+    if held_type.is_none() && seats == Seats::RefuseWhenFull && config.policy.seats_exhausted == SeatsExhausted::Reject
+    {
+        return Err(Refusal::NoSeats { licence: lt.name.clone(), limit: lt.seat_limit.unwrap_or_default() }.into());
+    }
+    let keep = held_type.clone().filter(|t| policy::entitled_licences(config, facts).contains(t));
+    let waiting_since = match (&held, already_waiting) {
+        (Some(h), true) => h.waiting_since.clone(),
+        _ => Some(now.to_string()),
+    };
+    let source = match (&keep, &held) {
+        (Some(_), Some(h)) => h.source.clone(),
+        _ => source,
+    };
+    let row = HeldLicence { licence_type_id: keep.clone(), wanted_type_id: Some(wanted), source, waiting_since };
+    tx.set_licence(tenant_id, user_id, held.as_ref(), &row, now).await?;
+    Ok(held_type.filter(|t| keep.as_ref() != Some(t)))
+}
+
+/// Seats of these licence types were given up (or added): each free seat
+/// goes to the user who has waited longest for one, in this transaction.
+pub async fn give_freed_seats(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    mut freed: Vec<String>,
+    now: &str,
+) -> Result<(), Error> {
+    freed.dedup();
+    // Each round seats one user or stops; a seat handed on frees at most one other.
+    let mut rounds = 0usize;
+    while let Some(licence_type_id) = freed.pop() {
+        let Some(lt) = config.licence_type(&licence_type_id) else { continue };
+        loop {
+            rounds += 1;
+            if rounds > 100_000 {
+                return Err(Error::Internal("handing out freed seats did not settle".into()));
+            }
+            if let Some(limit) = lt.seat_limit {
+                let (used, _) = tx.seat_counts(tenant_id, &licence_type_id, "").await?;
+                if used >= limit {
+                    break;
+                }
+            }
+            let Some(waiter) = tx.longest_waiting(tenant_id, &licence_type_id).await? else { break };
+            let handed_on = reconcile_user(tx, tenant_id, config, &waiter, now, Seats::Wait).await?;
+            let still_waiting = tx
+                .licence_of(tenant_id, &waiter)
+                .await?
+                .is_some_and(|h| h.wanted_type_id.as_deref() == Some(licence_type_id.as_str()));
+            if still_waiting {
+                break;
+            }
+            freed.extend(handed_on);
+        }
+    }
+    Ok(())
 }
 
 /// A user the identity provider may not provision: its userName or an

@@ -203,7 +203,7 @@ impl Service {
                 if !tx.restore_user(job.tenant_id, &job.id, &job.now).await? {
                     return Err(Error::NotFound(format!("there is no deleted user '{}'", job.id)));
                 }
-                policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()])).await
+                policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()]), &job.now).await
             })
         }
         let job = RestoreJob { svc: self.clone(), tenant_id, id: id.to_string(), now: self.now() };
@@ -275,7 +275,9 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
                 if config.maps_group(&stored.id, name) { added.into_iter().collect() } else { BTreeSet::new() }
             }
         };
-        policy::reconcile(tx, tenant_id, &config, &affected).await?;
+        // A user being created may be refused for want of seats; members of a new group wait.
+        let seats = if new.kind == Kind::User { policy::Seats::RefuseWhenFull } else { policy::Seats::Wait };
+        policy::reconcile_with(tx, tenant_id, &config, &affected, &new.now, seats).await?;
     }
     Ok(stored)
 }
@@ -337,7 +339,7 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         }
         Kind::Group => {}
     }
-    policy::reconcile(tx, tenant_id, &config, &affected).await?;
+    policy::reconcile(tx, tenant_id, &config, &affected, &job.now).await?;
     Ok(version)
 }
 
@@ -363,10 +365,14 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
         Kind::User if soft => {
             affected.insert(id.to_string());
         }
-        Kind::User => tx.forget_access(tenant_id, id).await?,
+        Kind::User => {
+            // Gone for good: its seat goes to whoever waited longest for one.
+            let freed = policy::forget_user(tx, tenant_id, id).await?;
+            policy::give_freed_seats(tx, tenant_id, &config, freed.into_iter().collect(), &job.now).await?;
+        }
     }
     if !affected.is_empty() {
-        policy::reconcile(tx, tenant_id, &config, &affected).await?;
+        policy::reconcile(tx, tenant_id, &config, &affected, &job.now).await?;
     }
     Ok(())
 }

@@ -8,12 +8,14 @@ use scim_core::policy::{RoleAssignment, Source, UserFacts};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// The licence row of a user: what it holds, or wants while seats ran out.
+/// The licence row of a user: what it holds, and what it waits for (since
+/// when) while that type's seats ran out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldLicence {
     pub licence_type_id: Option<String>,
     pub wanted_type_id: Option<String>,
     pub source: Source,
+    pub waiting_since: Option<String>,
 }
 
 fn source(text: &str, what: &str) -> Result<Source, StoreError> {
@@ -33,8 +35,11 @@ fn licence_from_row(r: &AnyRow) -> Result<HeldLicence, StoreError> {
         licence_type_id: r.try_get("licence_type_id")?,
         wanted_type_id: r.try_get("wanted_type_id")?,
         source: source(&r.try_get::<String, _>("source")?, "licence")?,
+        waiting_since: r.try_get("waiting_since")?,
     })
 }
+
+const LICENCE_COLS: &str = "licence_type_id, wanted_type_id, source, waiting_since";
 
 impl Store {
     /// A user's state, roles and licence; `None` when there is no such user (deleted ones included).
@@ -61,7 +66,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         roles.sort();
         let licence = c
-            .q("SELECT licence_type_id, wanted_type_id, source FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
+            .q(&format!("SELECT {LICENCE_COLS} FROM licence_assignments WHERE tenant_id = ? AND user_id = ?"))
             .bind(tenant_id)
             .bind(user_id)
             .fetch_optional(&c.pool)
@@ -69,9 +74,9 @@ impl Store {
             .as_ref()
             .map(licence_from_row)
             .transpose()?;
-        let (licence, unlicensed_wanted) = match licence {
-            Some(l) => (l.licence_type_id.map(|held| (held, l.source)), l.wanted_type_id),
-            None => (None, None),
+        let (licence, unlicensed_wanted, waiting_since) = match licence {
+            Some(l) => (l.licence_type_id.map(|held| (held, l.source)), l.wanted_type_id, l.waiting_since),
+            None => (None, None, None),
         };
         Ok(Some(Access {
             active: active.unwrap_or(1) != 0,
@@ -80,6 +85,7 @@ impl Store {
             roles,
             licence,
             unlicensed_wanted,
+            waiting_since,
         }))
     }
 }
@@ -182,7 +188,7 @@ impl WriteTx {
     }
 
     pub async fn licence_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<HeldLicence>, StoreError> {
-        self.q("SELECT licence_type_id, wanted_type_id, source FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
+        self.q(&format!("SELECT {LICENCE_COLS} FROM licence_assignments WHERE tenant_id = ? AND user_id = ?"))
             .bind(tenant_id)
             .bind(user_id)
             .fetch_optional(&mut *self.tx)
@@ -192,31 +198,39 @@ impl WriteTx {
             .transpose()
     }
 
-    /// Seats of a licence type held by users other than `except_user`.
-    pub async fn seats_used(
+    /// Seats of a licence type held by users other than `except_user`, and
+    /// how many users wait for one (one statement).
+    pub async fn seat_counts(
         &mut self,
         tenant_id: i64,
         licence_type_id: &str,
         except_user: &str,
-    ) -> Result<i64, StoreError> {
-        Ok(self
-            .q("SELECT COUNT(*) FROM licence_assignments WHERE tenant_id = ? AND licence_type_id = ? AND user_id <> ?")
-            .bind(tenant_id)
+    ) -> Result<(i64, i64), StoreError> {
+        let row = self
+            .q("SELECT COALESCE(SUM(CASE WHEN licence_type_id = ? AND user_id <> ? THEN 1 ELSE 0 END), 0) AS used, \
+                COALESCE(SUM(CASE WHEN wanted_type_id = ? THEN 1 ELSE 0 END), 0) AS waiting \
+                FROM licence_assignments WHERE tenant_id = ? AND (licence_type_id = ? OR wanted_type_id = ?)")
             .bind(licence_type_id)
             .bind(except_user)
+            .bind(licence_type_id)
+            .bind(tenant_id)
+            .bind(licence_type_id)
+            .bind(licence_type_id)
             .fetch_one(&mut *self.tx)
-            .await?
-            .try_get(0)?)
+            .await?;
+        Ok((row.try_get("used")?, row.try_get("waiting")?))
     }
 
-    /// Set a user's licence row: the type held (or none, waiting for
-    /// `wanted`). `before` is the row as the caller read it in this transaction.
+    /// Set a user's licence row: the type held and the one waited for.
+    /// `before` is the row as the caller read it in this transaction; a type
+    /// newly held counts as assigned `now`.
     pub async fn set_licence(
         &mut self,
         tenant_id: i64,
         user_id: &str,
         before: Option<&HeldLicence>,
         licence: &HeldLicence,
+        now: &str,
     ) -> Result<(), StoreError> {
         if before == Some(licence) {
             return Ok(());
@@ -226,8 +240,20 @@ impl WriteTx {
         });
         if same_type {
             // Only the reason it is held moved (a mapping now grants the default, say).
-            self.q("UPDATE licence_assignments SET source = ? WHERE tenant_id = ? AND user_id = ?")
+            self.q("UPDATE licence_assignments SET source = ?, waiting_since = ? WHERE tenant_id = ? AND user_id = ?")
                 .bind(licence.source.to_string())
+                .bind(&licence.waiting_since)
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await?;
+        } else if before.is_some_and(|b| b.licence_type_id == licence.licence_type_id) {
+            // The same type held; what it waits for moved.
+            self.q("UPDATE licence_assignments SET wanted_type_id = ?, source = ?, waiting_since = ? \
+                    WHERE tenant_id = ? AND user_id = ?")
+                .bind(&licence.wanted_type_id)
+                .bind(licence.source.to_string())
+                .bind(&licence.waiting_since)
                 .bind(tenant_id)
                 .bind(user_id)
                 .execute(&mut *self.tx)
@@ -238,30 +264,31 @@ impl WriteTx {
                 .bind(user_id)
                 .execute(&mut *self.tx)
                 .await?;
-            self.q("INSERT INTO licence_assignments (tenant_id, user_id, licence_type_id, wanted_type_id, source) \
-                    VALUES (?, ?, ?, ?, ?)")
+            self.q("INSERT INTO licence_assignments (tenant_id, user_id, licence_type_id, wanted_type_id, source, \
+                    waiting_since, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 .bind(tenant_id)
                 .bind(user_id)
                 .bind(&licence.licence_type_id)
                 .bind(&licence.wanted_type_id)
                 .bind(licence.source.to_string())
+                .bind(&licence.waiting_since)
+                .bind(licence.licence_type_id.as_ref().map(|_| now))
                 .execute(&mut *self.tx)
                 .await?;
         }
-        if let Some(b) = before
-            && let Some(old) =
-                b.licence_type_id.as_deref().filter(|old| licence.licence_type_id.as_deref() != Some(*old))
+        let held_before = before.and_then(|b| b.licence_type_id.as_deref());
+        let wanted_before = before.and_then(|b| b.wanted_type_id.as_deref());
+        if let (Some(b), Some(old)) = (before, held_before)
+            && licence.licence_type_id.as_deref() != Some(old)
         {
             self.licence_changed(tenant_id, user_id, old, b.source.clone(), LicenceOp::Released);
         }
-        match (&licence.licence_type_id, &licence.wanted_type_id) {
-            (Some(held), _) => {
-                self.licence_changed(tenant_id, user_id, held, licence.source.clone(), LicenceOp::Assigned)
-            }
-            (None, Some(wanted)) => {
-                self.licence_changed(tenant_id, user_id, wanted, licence.source.clone(), LicenceOp::Waiting)
-            }
-            (None, None) => {}
+        // Held anew, or from another source.
+        if let Some(held) = &licence.licence_type_id {
+            self.licence_changed(tenant_id, user_id, held, licence.source.clone(), LicenceOp::Assigned);
+        }
+        if let Some(wanted) = licence.wanted_type_id.as_deref().filter(|w| wanted_before != Some(*w)) {
+            self.licence_changed(tenant_id, user_id, wanted, licence.source.clone(), LicenceOp::Waiting);
         }
         Ok(())
     }
@@ -276,11 +303,44 @@ impl WriteTx {
         });
     }
 
+    /// The user that has waited longest for a seat of this licence type.
+    pub async fn longest_waiting(
+        &mut self,
+        tenant_id: i64,
+        licence_type_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .q("SELECT user_id FROM licence_assignments WHERE tenant_id = ? AND wanted_type_id = ? \
+                ORDER BY waiting_since, user_id LIMIT 1")
+            .bind(tenant_id)
+            .bind(licence_type_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// The `n` users who got a seat of this licence type last.
+    pub async fn newest_holders(
+        &mut self,
+        tenant_id: i64,
+        licence_type_id: &str,
+        n: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .q("SELECT user_id FROM licence_assignments WHERE tenant_id = ? AND licence_type_id = ? \
+                ORDER BY assigned_at DESC, user_id DESC LIMIT ?")
+            .bind(tenant_id)
+            .bind(licence_type_id)
+            .bind(n)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        super::tx::first_texts(&rows)
+    }
+
     /// The user holds no licence and waits for none.
     pub async fn release_licence(&mut self, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
         let rows = self
-            .q("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ? \
-                RETURNING licence_type_id, wanted_type_id, source")
+            .q(&format!("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ? RETURNING {LICENCE_COLS}"))
             .bind(tenant_id)
             .bind(user_id)
             .fetch_all(&mut *self.tx)

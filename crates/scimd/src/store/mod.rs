@@ -245,8 +245,10 @@ pub struct Access {
     pub roles: Vec<RoleAssignment>,
     /// The licence type held, and its source.
     pub licence: Option<(String, Source)>,
-    /// The licence type wanted but refused because its seats ran out.
+    /// The licence type waited for because its seats ran out.
     pub unlicensed_wanted: Option<String>,
+    /// Since when it is waited for.
+    pub waiting_since: Option<String>,
 }
 
 /// Connection settings a deployment may tune.

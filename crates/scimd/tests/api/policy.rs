@@ -17,7 +17,8 @@ on_both_backends!(
     default_roles_have_a_ceiling,
     defaults_apply_at_creation_until_an_admin_reapplies_them,
     manual_roles_beside_a_group_role_stay_and_grants_never_vanish,
-    mappings_by_name_bind_to_the_group_and_follow_renames
+    mappings_by_name_bind_to_the_group_and_follow_renames,
+    seats_never_fight_the_identity_provider
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -585,4 +586,77 @@ async fn mappings_by_name_bind_to_the_group_and_follow_renames(b: Backend) {
         .await;
     assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("ambiguous_group")), "{}", r.body);
     assert!(r.body["error"]["detail"].as_str().unwrap().contains("2 groups"), "{}", r.body);
+}
+
+/// Issue 12, item 5 (VIDIZMO's CALs): removals from groups, deactivations
+/// and reactivations are never refused; a user who cannot get a better
+/// licence keeps its own and waits; one who loses its licence waits for the
+/// fallback; a freed seat goes to the longest-waiting user; a limit below use
+/// is refused unless forced; the default switches in one call.
+async fn seats_never_fight_the_identity_provider(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    assert_eq!(s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 2}))).await.status, 200);
+    let r = s.adm(Method::POST, "/licence-types", Some(json!({"name": "Gold", "seat_limit": 1}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gold = Server::id_of(&s.create_group("Gold users").await);
+    s.adm(Method::POST, "/group-mappings", Some(json!({"group": gold, "licence_type": "Gold"}))).await;
+    let licence = |u: &str| {
+        let (s, u) = (&s, u.to_string());
+        async move {
+            let a = s.access(&u).await;
+            (
+                a["licence"]["type"]["name"].as_str().map(str::to_string),
+                a["waiting"]["for"]["name"].as_str().map(str::to_string),
+            )
+        }
+    };
+    let some = |t: &str| Some(t.to_string());
+    let a = Server::id_of(&s.create_user("a@acme.com").await);
+    let bb = Server::id_of(&s.create_user("b@acme.com").await);
+    s.post("/Users", json!({"schemas": [USER], "userName": "c@acme.com"})).await.assert_error(409, None);
+    // a moves to Gold; b cannot (Gold is full): b keeps Basic and waits.
+    s.add_member(&gold, &a).await;
+    s.add_member(&gold, &bb).await;
+    assert_eq!(licence(&a).await, (some("Gold"), None));
+    assert_eq!(licence(&bb).await, (some("Basic"), some("Gold")));
+    assert!(s.access(&bb).await["waiting"]["since"].as_str().is_some_and(|t| t.starts_with("2026-")));
+    // a leaves Gold: its Gold seat goes to b, who waited for it.
+    s.remove_member(&gold, &a).await;
+    assert_eq!((licence(&a).await, licence(&bb).await), ((some("Basic"), None), (some("Gold"), None)));
+    let c = Server::id_of(&s.create_user("c@acme.com").await);
+    // b leaves Gold while Basic is full: never refused; b holds nothing and waits for Basic.
+    s.remove_member(&gold, &bb).await;
+    assert_eq!(licence(&bb).await, (None, some("Basic")));
+    assert_eq!(s.access(&bb).await["licence_status"], "unlicensed_no_seats");
+    // Deactivating a frees a Basic seat: b gets it in the same request. Reactivating a is not refused: a waits.
+    let r = s.patch(&format!("/Users/{a}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(licence(&bb).await, (some("Basic"), None));
+    let r = s.patch(&format!("/Users/{a}"), json!([{"op": "replace", "path": "active", "value": true}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(licence(&a).await, (None, some("Basic")));
+    // A limit below the seats in use is refused with the count; forced, the newest holder waits.
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 1}))).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (409, json!("seats_in_use")), "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("2 seats in use"), "{}", r.body);
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 1, "force": true}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((licence(&c).await, licence(&bb).await), ((some("Basic"), None), (None, some("Basic"))));
+    // Raising it again seats the longest waiter first (a waited before b).
+    s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 2}))).await;
+    assert_eq!((licence(&a).await, licence(&bb).await), ((some("Basic"), None), (None, some("Basic"))));
+    // Switching the default licence type is one call.
+    let r = s.adm(Method::PATCH, "/licence-types/Pro", Some(json!({"default": true}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let defaults: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["is_default"] == true)
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(defaults, vec!["Pro"]);
+    assert_eq!(licence(&bb).await, (some("Pro"), None), "everyone moves to the new default, which has seats");
 }

@@ -72,7 +72,7 @@ async fn the_actor_decides_who_owns_a_user(b: Backend) {
         c.policy.on_delete = OnDelete::Soft;
         Ok(())
     };
-    s.svc.change_config(t, Arc::new(change), None).await.unwrap();
+    s.svc.change_config(t, Arc::new(change), Default::default()).await.unwrap();
     // The identity provider may not provision an external user; an admin may create one by hand.
     let err = s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, "v@other.io")).await.unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::DomainNotAllowed { ref domain }) if domain == "other.io"), "{err}");
@@ -105,7 +105,7 @@ async fn the_actor_decides_who_owns_a_user(b: Backend) {
 async fn seats_are_counted_in_the_write(b: Backend) {
     let s = start(b).await;
     let t = tenant(&s).await;
-    s.svc.change_config(t, Arc::new(product(Some(2), "viewer")), None).await.unwrap();
+    s.svc.change_config(t, Arc::new(product(Some(2), "viewer")), Default::default()).await.unwrap();
     for name in ["a@acme.com", "b@acme.com"] {
         let u = s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, name)).await.unwrap();
         assert_eq!(role_of(&s, t, &u.id).await, vec!["viewer".to_string()]);
@@ -142,14 +142,14 @@ async fn a_write_queued_after_a_configuration_change_applies_it(b: Backend) {
         let created = match b {
             Backend::Sqlite => {
                 let (changed, created) = tokio::join!(
-                    s.svc.change_config(t, change, None),
+                    s.svc.change_config(t, change, Default::default()),
                     s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, &name)),
                 );
                 changed.unwrap();
                 created
             }
             Backend::Postgres => {
-                s.svc.change_config(t, change, None).await.unwrap();
+                s.svc.change_config(t, change, Default::default()).await.unwrap();
                 s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, &name)).await
             }
         };

@@ -226,13 +226,21 @@ async fn access_changes_are_recorded_once(b: Backend) {
         Box::pin(async move {
             tx.grant_role(g.0, "u1", &g.1).await?;
             tx.grant_role(g.0, "u1", &g.1).await?;
-            let licence =
-                HeldLicence { licence_type_id: None, wanted_type_id: Some("basic".into()), source: Source::Default };
-            tx.set_licence(g.0, "u1", None, &licence).await?;
+            let licence = HeldLicence {
+                licence_type_id: None,
+                wanted_type_id: Some("basic".into()),
+                source: Source::Default,
+                waiting_since: Some("2026-01-01T00:00:00.000Z".into()),
+            };
+            tx.set_licence(g.0, "u1", None, &licence, "2026-01-01T00:00:00.000Z").await?;
             let before = tx.licence_of(g.0, "u1").await?;
-            let licence =
-                HeldLicence { licence_type_id: Some("basic".into()), wanted_type_id: None, source: Source::Default };
-            tx.set_licence(g.0, "u1", before.as_ref(), &licence).await
+            let licence = HeldLicence {
+                licence_type_id: Some("basic".into()),
+                wanted_type_id: None,
+                source: Source::Default,
+                waiting_since: None,
+            };
+            tx.set_licence(g.0, "u1", before.as_ref(), &licence, "2026-01-01T00:00:01.000Z").await
         })
     }
     let (_, changes) = f.store.write(Grant(f.tenant_id, role.clone()), grant_twice).await.unwrap();

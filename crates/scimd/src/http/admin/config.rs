@@ -173,7 +173,10 @@ struct LicenceBody {
     /// `null` for unlimited.
     #[serde(default, with = "double_option")]
     seat_limit: Option<Option<i64>>,
+    /// Becoming the default makes the former default an ordinary type (one call).
     default: Option<bool>,
+    /// A limit below the seats in use: the newest holders wait.
+    force: Option<bool>,
 }
 
 /// Tell "absent" from "null" (unlimited seats).
@@ -201,6 +204,9 @@ pub(super) async fn create_licence_type(
         LicenceType { id: new_id(), name, seat_limit: b.seat_limit.flatten(), is_default: b.default.unwrap_or(false) };
     let created = lt.clone();
     change(&s, &t, move |c| {
+        if lt.is_default {
+            c.licence_types.iter_mut().for_each(|l| l.is_default = false);
+        }
         c.licence_types.push(lt.clone());
         Ok(())
     })
@@ -215,21 +221,31 @@ pub(super) async fn update_licence_type(
     bytes: Bytes,
 ) -> AdminResult {
     let b: LicenceBody = body(&bytes)?;
-    let c = change(&s, &t, move |c| {
-        let id = licence_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
-        if let Some(l) = c.licence_types.iter_mut().find(|l| l.id == id) {
-            if let Some(n) = &b.name {
-                l.name = n.clone();
+    let options =
+        crate::service::admin::ConfigOptions { force_seat_limits: b.force.unwrap_or(false), ..Default::default() };
+    let c = super::change_with(
+        &s,
+        &t,
+        move |c| {
+            let id = licence_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+            if b.default == Some(true) {
+                c.licence_types.iter_mut().for_each(|l| l.is_default = false);
             }
-            if let Some(limit) = b.seat_limit {
-                l.seat_limit = limit;
+            if let Some(l) = c.licence_types.iter_mut().find(|l| l.id == id) {
+                if let Some(n) = &b.name {
+                    l.name = n.clone();
+                }
+                if let Some(limit) = b.seat_limit {
+                    l.seat_limit = limit;
+                }
+                if let Some(d) = b.default {
+                    l.is_default = d;
+                }
             }
-            if let Some(d) = b.default {
-                l.is_default = d;
-            }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+        options,
+    )
     .await?;
     Ok(ok(StatusCode::OK, json!(c.licence_types)))
 }
@@ -416,7 +432,8 @@ pub(super) async fn put_policy(
         Ok(())
     });
     // The switch is written in the same transaction as the policy.
-    let changed = s.svc.change_config(t.id, change, scim_enabled).await?;
+    let options = crate::service::admin::ConfigOptions { scim_enabled, ..Default::default() };
+    let changed = s.svc.change_config(t.id, change, options).await?;
     if let Some(enabled) = changed.scim_enabled {
         s.auth_cache.clear();
         t.enabled = enabled;

@@ -77,6 +77,7 @@ impl From<Error> for AdminError {
             Error::Refused(r @ Refusal::AmbiguousGroup { .. }) => {
                 AdminError::new(409, "ambiguous_group", r.to_string())
             }
+            Error::Refused(r @ Refusal::SeatsInUse { .. }) => AdminError::new(409, "seats_in_use", r.to_string()),
             Error::Refused(r @ Refusal::GrantWithoutEffect { .. }) => {
                 AdminError::new(409, "not_granted", r.to_string())
             }
@@ -208,6 +209,16 @@ async fn change(
     tenant: &Tenant,
     f: impl Fn(&mut TenantConfig) -> Result<(), ScimError> + Send + Sync + 'static,
 ) -> Result<TenantConfig, AdminError> {
+    change_with(state, tenant, f, Default::default()).await
+}
+
+/// [`change`], with options (a SCIM switch, forced seat limits).
+async fn change_with(
+    state: &AppState,
+    tenant: &Tenant,
+    f: impl Fn(&mut TenantConfig) -> Result<(), ScimError> + Send + Sync + 'static,
+    options: crate::service::admin::ConfigOptions,
+) -> Result<TenantConfig, AdminError> {
     let change = std::sync::Arc::new(move |c: &mut TenantConfig| f(c).map_err(Error::from));
-    Ok(state.svc.change_config(tenant.id, change, None).await?.config)
+    Ok(state.svc.change_config(tenant.id, change, options).await?.config)
 }

@@ -142,6 +142,15 @@ pub(super) async fn user_access(
             })
         })
         .collect();
+    let waiting = access.unlicensed_wanted.as_ref().map(|wanted| {
+        let name = c.licence_type(wanted).map(|l| l.name.as_str());
+        let since = access.waiting_since.as_deref().unwrap_or("");
+        json!({
+            "for": named(wanted, name),
+            "since": since,
+            "reason": format!("waiting for a seat of {} since {since}: its seats are all in use", name.unwrap_or(wanted)),
+        })
+    });
     let (licence, status) = match (&access.licence, &access.unlicensed_wanted) {
         (Some((ty, source)), _) => (
             json!({"type": named(ty, c.licence_type(ty).map(|l| l.name.as_str())), "source": source.to_string()}),
@@ -149,7 +158,7 @@ pub(super) async fn user_access(
         ),
         (None, Some(wanted)) => (
             json!({"wanted": named(wanted, c.licence_type(wanted).map(|l| l.name.as_str())),
-                   "reason": "no seats left when it was assigned: the user was created without a licence"}),
+                   "reason": "no seat was free: the user waits for one and gets the next one freed"}),
             "unlicensed_no_seats",
         ),
         (None, None) => (Value::Null, "unlicensed"),
@@ -164,6 +173,7 @@ pub(super) async fn user_access(
             "roles": roles,
             "licence": licence,
             "licence_status": status,
+            "waiting": waiting,
         }),
     ))
 }
