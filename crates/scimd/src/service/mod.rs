@@ -183,6 +183,27 @@ impl Service {
         Ok(self.store().list_deleted_users(tenant_id).await?)
     }
 
+    pub async fn users_page(
+        &self,
+        tenant_id: i64,
+        page: &crate::store::UserPage,
+    ) -> Result<Vec<(i64, StoredResource)>, Error> {
+        Ok(self.store().users_page(tenant_id, page).await?)
+    }
+
+    pub async fn groups_page(
+        &self,
+        tenant_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::store::GroupSummary>, Error> {
+        Ok(self.store().groups_page(tenant_id, after, limit).await?)
+    }
+
+    pub async fn seat_usage(&self, tenant_id: i64) -> Result<HashMap<String, (i64, i64)>, Error> {
+        Ok(self.store().seat_usage(tenant_id).await?)
+    }
+
     pub async fn tenant_config(&self, tenant_id: i64) -> Result<TenantConfig, Error> {
         Ok(self.store().tenant_config(tenant_id).await?)
     }

@@ -42,6 +42,31 @@ fn licence_from_row(r: &AnyRow) -> Result<HeldLicence, StoreError> {
 const LICENCE_COLS: &str = "licence_type_id, wanted_type_id, source, waiting_since";
 
 impl Store {
+    /// Per licence type: seats held, and users waiting for one.
+    pub async fn seat_usage(
+        &self,
+        tenant_id: i64,
+    ) -> Result<std::collections::HashMap<String, (i64, i64)>, StoreError> {
+        let c = self.core();
+        let mut out: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+        for (column, waiting) in [("licence_type_id", false), ("wanted_type_id", true)] {
+            let rows = c
+                .q(&format!(
+                    "SELECT {column} AS t, COUNT(*) AS n FROM licence_assignments WHERE tenant_id = ? \
+                     AND {column} IS NOT NULL GROUP BY {column}"
+                ))
+                .bind(tenant_id)
+                .fetch_all(&c.pool)
+                .await?;
+            for row in rows {
+                let entry = out.entry(row.try_get("t")?).or_default();
+                let n: i64 = row.try_get("n")?;
+                if waiting { entry.1 = n } else { entry.0 = n }
+            }
+        }
+        Ok(out)
+    }
+
     /// A user's state, roles and licence; `None` when there is no such user (deleted ones included).
     pub async fn access(&self, tenant_id: i64, user_id: &str) -> Result<Option<Access>, StoreError> {
         let c = self.core();

@@ -20,7 +20,7 @@ pub mod tenants;
 mod tx;
 
 pub use changes::{ChangeSet, LicenceChange, LicenceOp, MembershipChange, Op, ResourceChange, RoleChange};
-pub use resources::ListQuery;
+pub use resources::{GroupSummary, ListQuery, UserPage};
 pub use tenants::{AdminToken, Tenant, TokenInfo};
 pub use tx::WriteTx;
 

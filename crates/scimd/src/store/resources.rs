@@ -31,7 +31,83 @@ pub struct Current {
     pub display_name: Option<String>,
 }
 
+/// A page of the admin API's user list: in stored order after a cursor.
+#[derive(Clone, Debug, Default)]
+pub struct UserPage {
+    /// Soft-deleted users instead of live ones.
+    pub deleted: bool,
+    /// The cursor: the stored position of the last user of the page before.
+    pub after: i64,
+    pub limit: i64,
+    /// Only users holding a role in this workspace (and this role, when given).
+    pub workspace_id: Option<String>,
+    pub role_id: Option<String>,
+}
+
+/// A pushed group as the admin API lists it.
+#[derive(Clone, Debug)]
+pub struct GroupSummary {
+    pub seq: i64,
+    pub id: String,
+    pub display_name: Option<String>,
+    pub members: i64,
+}
+
 impl Store {
+    /// Users in stored order after `page.after`, each with its position (the next cursor).
+    pub async fn users_page(&self, tenant_id: i64, page: &UserPage) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+        let c = self.core();
+        let deleted = if page.deleted { "IS NOT NULL" } else { "IS NULL" };
+        let holding = match (&page.workspace_id, &page.role_id) {
+            (Some(_), Some(_)) => {
+                " AND EXISTS (SELECT 1 FROM role_assignments a WHERE a.tenant_id = r.tenant_id \
+                                   AND a.user_id = r.id AND a.workspace_id = ? AND a.role_id = ?)"
+            }
+            (Some(_), None) => {
+                " AND EXISTS (SELECT 1 FROM role_assignments a WHERE a.tenant_id = r.tenant_id \
+                                AND a.user_id = r.id AND a.workspace_id = ?)"
+            }
+            (None, Some(_)) => {
+                " AND EXISTS (SELECT 1 FROM role_assignments a WHERE a.tenant_id = r.tenant_id \
+                                AND a.user_id = r.id AND a.role_id = ?)"
+            }
+            (None, None) => "",
+        };
+        let sql = format!(
+            "SELECT r.seq, {} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.deleted_at {deleted} \
+             AND r.seq > ?{holding} ORDER BY r.seq LIMIT ?",
+            c.resource_cols()
+        );
+        let mut q = c.q(&sql).bind(tenant_id).bind(page.after);
+        for value in [&page.workspace_id, &page.role_id].into_iter().flatten() {
+            q = q.bind(value.as_str());
+        }
+        let rows = q.bind(page.limit).fetch_all(&c.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("seq")?, raw_from_row(Kind::User, row)?.parse()?))).collect()
+    }
+
+    /// Pushed groups in stored order after `after`, with their member counts.
+    pub async fn groups_page(&self, tenant_id: i64, after: i64, limit: i64) -> Result<Vec<GroupSummary>, StoreError> {
+        let c = self.core();
+        let sql = format!(
+            "SELECT r.seq, r.id, {} AS display, (SELECT COUNT(*) FROM members m WHERE m.tenant_id = r.tenant_id \
+             AND m.group_id = r.id) AS members FROM resources r WHERE r.tenant_id = ? AND r.kind = 'Group' \
+             AND r.seq > ? ORDER BY r.seq LIMIT ?",
+            c.dialect().display_name_of("r")
+        );
+        let rows = c.q(&sql).bind(tenant_id).bind(after).bind(limit).fetch_all(&c.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GroupSummary {
+                    seq: row.try_get("seq")?,
+                    id: row.try_get("id")?,
+                    display_name: row.try_get("display")?,
+                    members: row.try_get("members")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn get(&self, tenant_id: i64, kind: Kind, id: &str) -> Result<Option<StoredResource>, StoreError> {
         let c = self.core();
         let row = c

@@ -18,7 +18,8 @@ on_both_backends!(
     defaults_apply_at_creation_until_an_admin_reapplies_them,
     manual_roles_beside_a_group_role_stay_and_grants_never_vanish,
     mappings_by_name_bind_to_the_group_and_follow_renames,
-    seats_never_fight_the_identity_provider
+    seats_never_fight_the_identity_provider,
+    the_admin_api_speaks_to_people
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -344,7 +345,7 @@ async fn soft_delete_keeps_the_user_for_restore(b: Backend) {
         (json!(true), json!(false), Value::Null)
     );
     let listed = s.adm(Method::GET, "/users?deleted=true", None).await;
-    assert_eq!(listed.body[0]["id"], u);
+    assert_eq!(listed.body["data"][0]["id"], u, "{}", listed.body);
     let r = s.adm(Method::POST, &format!("/users/{u}/restore"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.get(&format!("/Users/{u}")).await.status, 200);
@@ -359,7 +360,7 @@ async fn soft_delete_keeps_the_user_for_restore(b: Backend) {
     s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "hard"}))).await;
     assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
     assert_eq!(s.adm(Method::GET, &format!("/users/{u}/access"), None).await.status, 404);
-    assert_eq!(s.adm(Method::GET, "/users?deleted=true", None).await.body, json!([]));
+    assert_eq!(s.adm(Method::GET, "/users?deleted=true", None).await.body, json!({"data": [], "next": null}));
     assert_eq!(s.adm(Method::POST, &format!("/users/{u}/restore"), None).await.status, 404);
 }
 
@@ -659,4 +660,78 @@ async fn seats_never_fight_the_identity_provider(b: Backend) {
         .collect();
     assert_eq!(defaults, vec!["Pro"]);
     assert_eq!(licence(&bb).await, (some("Pro"), None), "everyone moves to the new default, which has seats");
+}
+
+/// Issue 12, item 8: plain errors naming the setting and its values, names
+/// beside ids, single items, cursor pages, pushed groups, seats, users by role.
+async fn the_admin_api_speaks_to_people(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    // Errors name the setting and the allowed values, never the parser's position.
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"on_deactivate": "bogus"}))).await;
+    let detail = r.body["error"]["detail"].as_str().unwrap().to_string();
+    assert_eq!(r.status, 400, "{detail}");
+    assert!(
+        detail.contains("'on_deactivate'") && detail.contains("'suspend'") && detail.contains("'none'"),
+        "{detail}"
+    );
+    assert!(!detail.contains("line 1"), "{detail}");
+    let r = s.adm(Method::POST, "/roles", Some(json!({"name": "x", "rank": "high"}))).await;
+    let detail = r.body["error"]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("'rank'"), "{detail}");
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"seats": 3}))).await;
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("no setting 'seats'"), "{}", r.body);
+    // Names beside ids.
+    let policy = s.adm(Method::GET, "/policy", None).await.body;
+    assert_eq!(
+        (policy["default_role"]["name"].clone(), policy["default_workspace"]["name"].clone()),
+        (json!("Viewer"), json!("c3.acme"))
+    );
+    // One item by name or id.
+    let r = s.adm(Method::GET, "/roles/editor", None).await;
+    assert_eq!((r.status.as_u16(), r.body["name"].clone()), (200, json!("Editor")), "{}", r.body);
+    let r =
+        s.adm(Method::GET, &format!("/workspaces/{}", policy["default_workspace"]["id"].as_str().unwrap()), None).await;
+    assert_eq!(r.body["name"], "c3.acme");
+    let r = s.adm(Method::GET, "/licence-types/nope", None).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["detail"].clone()), (404, json!("there is no licence type 'nope'")));
+    // Users a page at a time, filtered by role; sources name their group.
+    let g = Server::id_of(&s.create_group("Editors").await);
+    s.adm(Method::POST, "/group-mappings", Some(json!({"group": g, "workspace": "c3.acme", "role": "Editor"}))).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(Server::id_of(&s.create_user(&format!("p{i}@acme.com")).await));
+    }
+    s.add_member(&g, &ids[1]).await;
+    s.add_member(&g, &ids[3]).await;
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = s.adm(Method::GET, &format!("/users?limit=2&after={after}"), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        seen.extend(r.body["data"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_string()));
+        match r.body["next"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every user once, in order, two a page");
+    let r = s.adm(Method::GET, "/users?workspace=c3.acme&role=Editor", None).await;
+    let editors: Vec<&str> = r.body["data"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(editors, vec![ids[1].as_str(), ids[3].as_str()]);
+    let a = s.access(&ids[1]).await;
+    assert_eq!(a["roles"][0]["from"]["group"], json!({"id": g, "name": "Editors"}), "{a}");
+    // Pushed groups with their members and mappings; seats per licence type.
+    s.create_group("Unmapped").await;
+    let groups = s.adm(Method::GET, "/groups", None).await.body;
+    let editors_group = groups["data"].as_array().unwrap().iter().find(|x| x["id"] == json!(g)).unwrap().clone();
+    assert_eq!((editors_group["members"].clone(), editors_group["mapped"].clone()), (json!(2), json!(true)));
+    assert_eq!(editors_group["mappings"][0]["role"]["name"], "Editor");
+    assert!(groups["data"].as_array().unwrap().iter().any(|x| x["displayName"] == "Unmapped" && x["mapped"] == false));
+    let types = s.adm(Method::GET, "/licence-types", None).await.body;
+    let basic = types.as_array().unwrap().iter().find(|l| l["name"] == "Basic").unwrap().clone();
+    assert_eq!(
+        (basic["seat_limit"].clone(), basic["used"].clone(), basic["waiting"].clone()),
+        (json!(100), json!(5), json!(0))
+    );
 }

@@ -187,10 +187,6 @@ mod double_option {
     }
 }
 
-pub(super) async fn list_licence_types(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
-    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.licence_types)))
-}
-
 pub(super) async fn create_licence_type(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -376,8 +372,11 @@ fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
     let p = &c.policy;
     json!({
         "on_create": p.on_create,
-        "default_role": p.default_role_id,
-        "default_workspace": p.default_workspace_id,
+        "default_role": p.default_role_id.as_deref().map(|r| super::views::named(r, c.role(r).map(|x| x.name.as_str()))),
+        "default_workspace": p
+            .default_workspace_id
+            .as_deref()
+            .map(|w| super::views::named(w, c.workspace(w).map(|x| x.name.as_str()))),
         "on_deactivate": p.on_deactivate,
         "on_delete": p.on_delete,
         "max_default_rank": p.max_default_rank,

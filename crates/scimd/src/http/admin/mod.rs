@@ -7,6 +7,7 @@
 
 mod config;
 mod users;
+mod views;
 
 use super::AppState;
 use crate::auth::hash_token;
@@ -104,16 +105,23 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route(&format!("{t}/config"), get(config::get_config))
         .route(&format!("{t}/workspaces"), get(config::list_workspaces).post(config::create_workspace))
-        .route(&format!("{t}/workspaces/{{id}}"), delete(config::delete_workspace))
+        .route(&format!("{t}/workspaces/{{id}}"), get(views::get_item).delete(config::delete_workspace))
         .route(&format!("{t}/roles"), get(config::list_roles).post(config::create_role))
-        .route(&format!("{t}/roles/{{id}}"), delete(config::delete_role).patch(config::update_role))
-        .route(&format!("{t}/licence-types"), get(config::list_licence_types).post(config::create_licence_type))
+        .route(
+            &format!("{t}/roles/{{id}}"),
+            get(views::get_item).delete(config::delete_role).patch(config::update_role),
+        )
+        .route(&format!("{t}/licence-types"), get(views::list_licence_types).post(config::create_licence_type))
         .route(
             &format!("{t}/licence-types/{{id}}"),
-            delete(config::delete_licence_type).patch(config::update_licence_type),
+            get(views::get_item).delete(config::delete_licence_type).patch(config::update_licence_type),
         )
         .route(&format!("{t}/group-mappings"), get(config::list_mappings).post(config::create_mapping))
-        .route(&format!("{t}/group-mappings/{{id}}"), delete(config::delete_mapping).put(config::replace_mapping))
+        .route(
+            &format!("{t}/group-mappings/{{id}}"),
+            get(views::get_item).delete(config::delete_mapping).put(config::replace_mapping),
+        )
+        .route(&format!("{t}/groups"), get(views::list_groups))
         .route(&format!("{t}/policy"), get(config::get_policy).put(config::put_policy))
         .route(&format!("{t}/policy/reapply"), post(config::reapply_policy))
         .route(&format!("{t}/users"), get(users::list_users).post(users::create_user))
@@ -164,12 +172,71 @@ async fn authenticate(
     }
 }
 
-/// A JSON body, with our error shape when it is not JSON.
+/// A JSON body, with our error shape when it is not JSON, and errors that
+/// name the setting at fault and its allowed values (not the parser's text).
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> {
     // The same scan as SCIM bodies: a NUL character (PostgreSQL cannot store
     // one) or an absurdly long array is refused before parsing.
     scim_core::Limits::default().check_json_body(bytes)?;
-    serde_json::from_slice(bytes).map_err(|e| AdminError::bad(format!("the request body is not valid: {e}")))
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        AdminError::bad(format!("the request body is not JSON (line {}, column {})", e.line(), e.column()))
+    })?;
+    serde_json::from_value::<T>(value.clone()).map_err(|whole| {
+        // Every setting of a body is optional or has its own check: tried
+        // alone, the one at fault fails with more than a missing field.
+        let culprit = value.as_object().and_then(|obj| {
+            obj.iter().find_map(|(key, v)| {
+                let alone = Value::Object([(key.clone(), v.clone())].into_iter().collect());
+                match serde_json::from_value::<T>(alone) {
+                    Err(e) if !e.to_string().starts_with("missing field") => Some((key.clone(), e)),
+                    _ => None,
+                }
+            })
+        });
+        match culprit {
+            Some((key, e)) if e.to_string().starts_with("unknown field") => {
+                AdminError::bad(format!("there is no setting '{key}' here: {}", in_words(&e)))
+            }
+            Some((key, e)) => AdminError::bad(format!("'{key}': {}", in_words(&e))),
+            None => AdminError::bad(format!("the request body is not valid: {}", in_words(&whole))),
+        }
+    })
+}
+
+/// A serde error as a person reads it: no line and column, backticks as
+/// quotes, and "expected one of" as the choice it is.
+fn in_words(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    let text = text.replace('`', "'");
+    if let Some(rest) = text.strip_prefix("unknown variant ")
+        && let Some((got, allowed)) = rest.split_once(", expected ")
+    {
+        let allowed = allowed.trim_start_matches("one of ");
+        return format!("{got} is not one of the allowed values: {allowed}");
+    }
+    if let Some(rest) = text.strip_prefix("unknown field ")
+        && let Some((_, allowed)) = rest.split_once(", expected ")
+    {
+        return format!("the known settings are {}", allowed.trim_start_matches("one of "));
+    }
+    let text = text.replace("invalid type: ", "").replace(", expected ", " where the setting takes ");
+    // Rust's names for what a setting takes, in words.
+    [
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("a sequence", "a list"),
+        ("a boolean", "true or false"),
+        ("string or map", "one of its named values, as text"),
+        ("struct ", "an object "),
+    ]
+    .iter()
+    .fold(text, |t, (rust, words)| t.replace(rust, words))
 }
 
 fn ok(status: StatusCode, value: Value) -> Response {

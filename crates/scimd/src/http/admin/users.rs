@@ -2,19 +2,21 @@
 //! those the identity provider manages), restored after a soft delete,
 //! their access, and manual roles.
 
-use super::{AdminError, AdminResult, body, new_id, ok, role_id, workspace_id};
+use super::{AdminError, AdminResult, body, new_id, ok, role_id, views, workspace_id};
 use crate::http::AppState;
 use crate::service::{Actor, Error, Update};
-use crate::store::{Doc, Kind, NewResource, RawResource, StoredResource, Tenant};
+use crate::store::{Doc, Kind, NewResource, StoredResource, Tenant, UserPage};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use scim_core::policy::Source;
 use scim_core::render;
 use scim_core::{ResourceType, patch, resource};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 // ---------------------------------------------------------------- users
@@ -26,22 +28,35 @@ fn user_json(r: &StoredResource, deleted: bool) -> Value {
 #[derive(Deserialize)]
 pub(super) struct ListParams {
     deleted: Option<bool>,
+    after: Option<String>,
+    limit: Option<i64>,
+    /// Only users holding a role in this workspace (id or name)…
+    workspace: Option<String>,
+    /// …or this role (id or name).
+    role: Option<String>,
 }
 
+/// Users in stored order, a page at a time: `{"data": [...], "next": cursor or null}`.
 pub(super) async fn list_users(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
     Query(p): Query<ListParams>,
 ) -> AdminResult {
-    if p.deleted.unwrap_or(false) {
-        let users = s.svc.list_deleted_users(t.id).await?;
-        return Ok(ok(StatusCode::OK, json!(users.iter().map(|u| user_json(u, true)).collect::<Vec<_>>())));
-    }
-    let rt = ResourceType::user();
-    let query = crate::store::ListQuery { limit: 1000, ..Default::default() };
-    let (_, rows) = s.svc.list(t.id, Kind::User, &query, &rt).await?;
-    let users = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>().map_err(Error::from)?;
-    Ok(ok(StatusCode::OK, json!(users.iter().map(|u| user_json(u, false)).collect::<Vec<_>>())))
+    let (after, limit) = (views::cursor(p.after.as_deref())?, views::page_size(p.limit)?);
+    let c = s.svc.tenant_config(t.id).await?;
+    let page = UserPage {
+        deleted: p.deleted.unwrap_or(false),
+        after,
+        limit: limit + 1,
+        workspace_id: p.workspace.as_deref().map(|w| workspace_id(&c, w)).transpose()?,
+        role_id: p.role.as_deref().map(|r| role_id(&c, r)).transpose()?,
+    };
+    let users = s.svc.users_page(t.id, &page).await?;
+    let more = users.len() as i64 > limit;
+    let shown = &users[..users.len().min(limit as usize)];
+    let data: Vec<Value> = shown.iter().map(|(_, u)| user_json(u, page.deleted)).collect();
+    let next = if more { shown.last().map(|(seq, _)| seq.to_string()) } else { None };
+    Ok(ok(StatusCode::OK, json!({"data": data, "next": next})))
 }
 
 pub(super) async fn get_user(
@@ -130,7 +145,14 @@ pub(super) async fn user_access(
 ) -> AdminResult {
     let access = s.svc.access(t.id, &id).await?.ok_or_else(|| AdminError::not_found(format!("no user '{id}'")))?;
     let c = s.svc.tenant_config(t.id).await?;
-    let named = |id: &str, name: Option<&str>| json!({"id": id, "name": name});
+    let named = views::named;
+    // The names of the groups roles come from (a user's own groups).
+    let groups: HashMap<String, Option<String>> =
+        s.svc.groups_of(t.id, std::slice::from_ref(&id)).await?.remove(&id).unwrap_or_default().into_iter().collect();
+    let from = |source: &Source| match source {
+        Source::Group(g) => json!({"group": named(g, groups.get(g).and_then(|n| n.as_deref()))}),
+        other => json!(other.to_string()),
+    };
     let roles: Vec<Value> = access
         .roles
         .iter()
@@ -139,6 +161,7 @@ pub(super) async fn user_access(
                 "workspace": named(&a.workspace_id, c.workspace(&a.workspace_id).map(|w| w.name.as_str())),
                 "role": named(&a.role_id, c.role(&a.role_id).map(|r| r.name.as_str())),
                 "source": a.source.to_string(),
+                "from": from(&a.source),
             })
         })
         .collect();
