@@ -166,11 +166,11 @@ impl Service {
                 let tenant_id = job.tenant_id;
                 // Locked: no configuration change interleaves with the pass.
                 let config = tx.tenant_config(tenant_id, true).await?;
-                let default_role = scim_core::policy::default_role_for_new_user(&config);
+                let default_roles = scim_core::policy::default_roles_for_new_user(&config);
                 let mut changed = Vec::new();
                 for user_id in tx.user_ids(tenant_id).await? {
                     let Some(mut facts) = tx.user_facts(tenant_id, &user_id).await? else { continue };
-                    let stored_default = std::mem::replace(&mut facts.default_role, default_role.clone());
+                    let stored_defaults = std::mem::replace(&mut facts.default_roles, default_roles.clone());
                     let current = tx.roles_of(tenant_id, &user_id).await?;
                     let desired = scim_core::policy::desired_roles(&config, &facts, &current);
                     let revoked: Vec<RoleAssignment> =
@@ -178,9 +178,9 @@ impl Service {
                     let granted: Vec<RoleAssignment> =
                         desired.iter().filter(|a| !current.contains(a)).cloned().collect();
                     let moves = !granted.is_empty() || !revoked.is_empty();
-                    if !job.dry_run && (moves || stored_default != default_role) {
-                        if stored_default != default_role {
-                            tx.set_default_role(tenant_id, &user_id, default_role.as_ref()).await?;
+                    if !job.dry_run && (moves || stored_defaults != default_roles) {
+                        if stored_defaults != default_roles {
+                            tx.set_default_roles(tenant_id, &user_id, &default_roles).await?;
                         }
                         let user = BTreeSet::from([user_id.clone()]);
                         policy::reconcile(tx, tenant_id, &config, &user, &job.now).await?;

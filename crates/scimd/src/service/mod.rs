@@ -54,6 +54,8 @@ struct Inner {
     caches: Caches,
     clock: SharedClock,
     limits: Limits,
+    /// What each committed write changed, for whoever listens.
+    committed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
 }
 
 /// How a [`Service`] is set up.
@@ -74,7 +76,16 @@ impl Service {
     pub fn new(store: Store, clock: SharedClock, options: Options) -> Service {
         let caches =
             if store.is_shared() { Caches::default() } else { Caches::for_own_store(options.user_cache_bytes) };
-        Service(Arc::new(Inner { store, caches, clock, limits: options.limits }))
+        let (committed, _) = tokio::sync::broadcast::channel(1024);
+        Service(Arc::new(Inner { store, caches, clock, limits: options.limits, committed }))
+    }
+
+    /// What every write committed from now on changed, as each write returns
+    /// (writes of one SQLite batch commit together and may come in any order).
+    /// A listener that falls more than 1,024 writes behind loses the oldest
+    /// (`RecvError::Lagged`); writes never wait for listeners.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
+        self.0.committed.subscribe()
     }
 
     pub fn now(&self) -> String {
@@ -107,6 +118,10 @@ impl Service {
         let done = self.0.store.write(args, job).await;
         if let Ok((_, changes)) = &done {
             self.0.caches.apply(changes);
+            // Copied only when someone listens: a write may change 100,000 memberships.
+            if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
+                let _ = self.0.committed.send(Arc::new(changes.clone()));
+            }
         }
         done
     }

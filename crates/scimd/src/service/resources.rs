@@ -7,8 +7,11 @@
 
 use super::{Actor, Error, Refusal, Service, policy};
 use crate::store::members::PRECHECK_MEMBERS_ABOVE;
-use crate::store::{Doc, JobFuture, Kind, LARGE_BYTES, NewResource, StoreError, StoredResource, WriteTx};
+use crate::store::{
+    Doc, HostAction, HostTrigger, JobFuture, Kind, LARGE_BYTES, NewResource, StoreError, StoredResource, WriteTx,
+};
 use scim_core::patch::MemberChange;
+use scim_core::policy::TenantConfig;
 use scim_core::render::Member;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -50,6 +53,8 @@ struct UpdateJob {
     now: String,
     /// The identity provider moves a user's userName or e-mails: the domain rule applies.
     check_domain: bool,
+    /// The write turns an active user inactive (its workspaces' host actions are due).
+    deactivates: bool,
 }
 
 struct DeleteJob {
@@ -115,6 +120,10 @@ impl Service {
             let check_domain = actor == Actor::IdentityProvider
                 && kind == Kind::User
                 && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
+            let is_active = |doc: &Value| doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+            let deactivates = kind == Kind::User
+                && is_active(&current.doc)
+                && update.doc.as_ref().is_some_and(|doc| !is_active(&doc.value));
             let update = Arc::new(update);
             let now = self.now();
             let job = UpdateJob {
@@ -126,6 +135,7 @@ impl Service {
                 update: update.clone(),
                 now: now.clone(),
                 check_domain,
+                deactivates,
             };
             let version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
@@ -223,10 +233,10 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
         return Err(refusal.into());
     }
     // A user keeps the default role of the policy it was created under.
-    let default_role =
-        if new.kind == Kind::User { scim_core::policy::default_role_for_new_user(&config) } else { None };
+    let default_roles =
+        if new.kind == Kind::User { scim_core::policy::default_roles_for_new_user(&config) } else { Vec::new() };
     let mut added = Vec::new();
-    let stored = if tx.insert_resource(tenant_id, new, default_role.as_ref()).await? {
+    let stored = if tx.insert_resource(tenant_id, new, &default_roles).await? {
         added = tx.add_members(tenant_id, &new.id, &new.members).await?;
         tx.touch(tenant_id, Kind::User, &added, &new.now).await?;
         StoredResource {
@@ -241,8 +251,7 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             groups: (new.kind == Kind::User).then(Vec::new),
         }
     } else {
-        let Some((id, created_at, version)) = tx.restore_by_user_name(tenant_id, new, default_role.as_ref()).await?
-        else {
+        let Some((id, created_at, version)) = tx.restore_by_user_name(tenant_id, new, &default_roles).await? else {
             let user_name = new.doc.value.get("userName").and_then(Value::as_str);
             let rule = crate::store::Unique::UserName;
             return Err(Error::Taken { rule, detail: super::taken(rule, user_name) });
@@ -278,6 +287,9 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
         // A user being created may be refused for want of seats; members of a new group wait.
         let seats = if new.kind == Kind::User { policy::Seats::RefuseWhenFull } else { policy::Seats::Wait };
         policy::reconcile_with(tx, tenant_id, &config, &affected, &new.now, seats).await?;
+    }
+    if new.kind == Kind::User {
+        record_host_actions(tx, tenant_id, &config, &stored.id, HostTrigger::Created);
     }
     Ok(stored)
 }
@@ -340,6 +352,9 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         Kind::Group => {}
     }
     policy::reconcile(tx, tenant_id, &config, &affected, &job.now).await?;
+    if job.deactivates {
+        record_host_actions(tx, tenant_id, &config, id, HostTrigger::Deactivated);
+    }
     Ok(version)
 }
 
@@ -375,6 +390,14 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
         policy::reconcile(tx, tenant_id, &config, &affected, &job.now).await?;
     }
     Ok(())
+}
+
+/// The host actions a user's creation or deactivation makes due, recorded with the change.
+fn record_host_actions(tx: &mut WriteTx, tenant_id: i64, config: &TenantConfig, user_id: &str, trigger: HostTrigger) {
+    for (workspace_id, action) in scim_core::policy::host_actions(config, trigger == HostTrigger::Deactivated) {
+        let action = HostAction { user_id: user_id.to_string(), workspace_id, action, trigger };
+        tx.record_host_action(tenant_id, action);
+    }
 }
 
 /// Does a new document change what the domain rule looks at (the userName

@@ -119,16 +119,17 @@ impl WriteTx {
     /// Whether a user is active and which groups it is in; `None` when it does not exist.
     pub async fn user_facts(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<UserFacts>, StoreError> {
         let row = self
-            .q("SELECT active, deleted_at, default_workspace_id, default_role_id FROM resources \
-                WHERE tenant_id = ? AND kind = 'User' AND id = ?")
+            .q("SELECT active, deleted_at, default_roles FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
             .bind(tenant_id)
             .bind(user_id)
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let default_role = match (row.try_get("default_workspace_id")?, row.try_get("default_role_id")?) {
-            (Some(ws), Some(role)) => Some((ws, role)),
-            _ => None,
+        let default_roles: Vec<(String, String)> = match row.try_get::<Option<String>, _>("default_roles")? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("a user's default roles: {e}")))?
+            }
+            None => Vec::new(),
         };
         let active: Option<i64> = row.try_get("active")?;
         let deleted: Option<String> = row.try_get("deleted_at")?;
@@ -149,7 +150,7 @@ impl WriteTx {
             .iter()
             .map(|r| Ok((r.try_get("group_id")?, r.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(UserFacts { active, deleted, default_role, groups }))
+        Ok(Some(UserFacts { active, deleted, default_roles, groups }))
     }
 
     pub async fn roles_of(&mut self, tenant_id: i64, user_id: &str) -> Result<Vec<RoleAssignment>, StoreError> {

@@ -65,6 +65,23 @@ pub struct LicenceChange {
     pub op: LicenceOp,
 }
 
+/// When a host action is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostTrigger {
+    Created,
+    Deactivated,
+}
+
+/// An action the product performs itself, due because of this write (a
+/// workspace's `host_actions`); delivered to the product with the change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAction {
+    pub user_id: String,
+    pub workspace_id: String,
+    pub action: String,
+    pub trigger: HostTrigger,
+}
+
 /// Everything one write changed, in the order it happened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
@@ -74,6 +91,7 @@ pub struct ChangeSet {
     pub memberships: Vec<MembershipChange>,
     pub roles: Vec<RoleChange>,
     pub licences: Vec<LicenceChange>,
+    pub host_actions: Vec<HostAction>,
     /// The tenant's provisioning configuration was rewritten.
     pub config_changed: bool,
     /// A tenant was created, renamed, switched on or off.

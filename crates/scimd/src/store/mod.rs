@@ -19,7 +19,9 @@ pub mod sqlite;
 pub mod tenants;
 mod tx;
 
-pub use changes::{ChangeSet, LicenceChange, LicenceOp, MembershipChange, Op, ResourceChange, RoleChange};
+pub use changes::{
+    ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, ResourceChange, RoleChange,
+};
 pub use resources::{GroupSummary, ListQuery, UserPage};
 pub use tenants::{AdminToken, Tenant, TokenInfo};
 pub use tx::WriteTx;

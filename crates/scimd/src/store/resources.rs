@@ -214,20 +214,20 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Insert a new resource, a user with the default role it is given
+    /// Insert a new resource, a user with the default roles it is given
     /// (workspace, role). `false`: its userName is taken (by a live user, or
     /// one kept after a soft delete); nothing was written.
     pub async fn insert_resource(
         &mut self,
         tenant_id: i64,
         new: &NewResource,
-        default_role: Option<&(String, String)>,
+        default_roles: &[(String, String)],
     ) -> Result<bool, StoreError> {
         let inserted = self
             .q(&format!(
                 "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
-                 version, created_at, updated_at, scim_managed, default_workspace_id, default_role_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 version, created_at, updated_at, scim_managed, default_roles) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 self.core.doc_param()
             ))
             .bind(tenant_id)
@@ -241,8 +241,7 @@ impl WriteTx {
             .bind(&new.now)
             .bind(&new.now)
             .bind(i64::from(new.scim_managed))
-            .bind(default_role.map(|(ws, _)| ws.as_str()))
-            .bind(default_role.map(|(_, role)| role.as_str()))
+            .bind(defaults_text(default_roles)?)
             .execute(&mut *self.tx)
             .await?
             .rows_affected()
@@ -255,13 +254,13 @@ impl WriteTx {
     }
 
     /// Bring back the soft-deleted user with `new`'s userName, with `new`'s
-    /// attributes and the default role a user created now is given; answers
+    /// attributes and the default roles a user created now is given; answers
     /// its id, creation time and version. `None`: there is none.
     pub async fn restore_by_user_name(
         &mut self,
         tenant_id: i64,
         new: &NewResource,
-        default_role: Option<&(String, String)>,
+        default_roles: &[(String, String)],
     ) -> Result<Option<(String, String, i64)>, StoreError> {
         let Some(user_name) = new.doc.index.user_name.as_deref().filter(|_| new.kind == Kind::User) else {
             return Ok(None);
@@ -279,7 +278,7 @@ impl WriteTx {
         let version: i64 = row.try_get::<i64, _>("version")? + 1;
         self.q(&format!(
             "UPDATE resources SET external_id = ?, display_name = ?, active = ?, doc = {}, version = ?, updated_at = ?, \
-             scim_managed = ?, default_workspace_id = ?, default_role_id = ?, deleted_at = NULL WHERE seq = ?",
+             scim_managed = ?, default_roles = ?, deleted_at = NULL WHERE seq = ?",
             self.core.doc_param()
         ))
         .bind(&new.doc.index.external_id)
@@ -289,8 +288,7 @@ impl WriteTx {
         .bind(version)
         .bind(&new.now)
         .bind(i64::from(new.scim_managed))
-        .bind(default_role.map(|(ws, _)| ws.as_str()))
-        .bind(default_role.map(|(_, role)| role.as_str()))
+        .bind(defaults_text(default_roles)?)
         .bind(seq)
         .execute(&mut *self.tx)
         .await?;
@@ -413,17 +411,15 @@ impl WriteTx {
         Ok(true)
     }
 
-    /// Replace the default role a user keeps (an admin re-applied the policy).
-    pub async fn set_default_role(
+    /// Replace the default roles a user keeps (an admin re-applied the policy).
+    pub async fn set_default_roles(
         &mut self,
         tenant_id: i64,
         user_id: &str,
-        default_role: Option<&(String, String)>,
+        default_roles: &[(String, String)],
     ) -> Result<(), StoreError> {
-        self.q("UPDATE resources SET default_workspace_id = ?, default_role_id = ? WHERE tenant_id = ? \
-                AND kind = 'User' AND id = ?")
-            .bind(default_role.map(|(ws, _)| ws.as_str()))
-            .bind(default_role.map(|(_, role)| role.as_str()))
+        self.q("UPDATE resources SET default_roles = ? WHERE tenant_id = ? AND kind = 'User' AND id = ?")
+            .bind(defaults_text(default_roles)?)
             .bind(tenant_id)
             .bind(user_id)
             .execute(&mut *self.tx)
@@ -468,4 +464,12 @@ impl WriteTx {
             .await?;
         super::tx::first_texts(&rows)
     }
+}
+
+/// Default roles as the column keeps them: a JSON array of [workspace, role], or NULL for none.
+fn defaults_text(default_roles: &[(String, String)]) -> Result<Option<String>, StoreError> {
+    if default_roles.is_empty() {
+        return Ok(None);
+    }
+    super::tx::json_ids(default_roles).map(Some)
 }

@@ -230,6 +230,12 @@ impl WriteTx {
     pub fn changes(&self) -> &ChangeSet {
         &self.changes
     }
+
+    /// Record an action the product is to perform because of this write (no statement).
+    pub fn record_host_action(&mut self, tenant_id: i64, action: super::HostAction) {
+        self.changes.tenant(tenant_id);
+        self.changes.host_actions.push(action);
+    }
 }
 
 /// A job with its result erased, so that one queue carries every kind of write.

@@ -19,7 +19,8 @@ on_both_backends!(
     manual_roles_beside_a_group_role_stay_and_grants_never_vanish,
     mappings_by_name_bind_to_the_group_and_follow_renames,
     seats_never_fight_the_identity_provider,
-    the_admin_api_speaks_to_people
+    the_admin_api_speaks_to_people,
+    workspaces_choose_their_own_lifecycle
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -733,5 +734,30 @@ async fn the_admin_api_speaks_to_people(b: Backend) {
     assert_eq!(
         (basic["seat_limit"].clone(), basic["used"].clone(), basic["waiting"].clone()),
         (json!(100), json!(5), json!(0))
+    );
+}
+
+/// Issue 12, item 1 over the admin API: a workspace's own create and deactivate choices.
+async fn workspaces_choose_their_own_lifecycle(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let lifecycle = json!({"on_create": "grant_default", "default_role": "Editor", "on_deactivate": "none",
+                           "host_actions": {"on_deactivate": ["unassign_devices"]}});
+    let r = s.adm(Method::POST, "/workspaces", Some(json!({"name": "MDM", "lifecycle": lifecycle}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["lifecycle"]["host_actions"]["on_deactivate"], json!(["unassign_devices"]));
+    let u = Server::id_of(&s.create_user("m@acme.com").await);
+    assert_eq!(s.roles(&u).await, vec![w("MDM", "Editor", "default"), w("c3.acme", "Viewer", "default")]);
+    let r = s.patch(&format!("/Users/{u}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.roles(&u).await, vec![w("MDM", "Editor", "default")], "MDM leaves deactivation to the product");
+    let r =
+        s.adm(Method::PATCH, "/workspaces/MDM", Some(json!({"lifecycle": {"default_role": "Billing Admin"}}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("not provisionable"), "{}", r.body);
+    let r = s.adm(Method::PATCH, "/workspaces/MDM", Some(json!({"name": "Devices"}))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["name"].clone(), r.body["lifecycle"]["default_role_id"].is_string()),
+        (200, json!("Devices"), true)
     );
 }

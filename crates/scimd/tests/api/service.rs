@@ -4,11 +4,15 @@
 //! write applies.
 
 use super::*;
-use scim_core::policy::{LicenceType, OnCreate, OnDelete, Role, TenantConfig, Workspace};
+use scim_core::policy::{
+    HostActions, LicenceType, Lifecycle, OnCreate, OnDeactivate, OnDelete, Role, TenantConfig, Workspace,
+};
 use scimd::service::{Actor, Error, Refusal, Update};
 use scimd::store::{Doc, Kind, NewResource, StoredResource};
+use scimd::store::{HostAction, HostTrigger};
 
 on_both_backends!(
+    each_kind_of_user_has_its_own_lifecycle,
     the_actor_decides_who_owns_a_user,
     seats_are_counted_in_the_write,
     a_write_queued_after_a_configuration_change_applies_it
@@ -34,7 +38,7 @@ fn uuid_like(seed: &str) -> String {
 fn product(seats: Option<i64>, default_role: &str) -> impl Fn(&mut TenantConfig) -> Result<(), Error> + Send + Sync {
     let default_role = default_role.to_string();
     move |c: &mut TenantConfig| {
-        c.workspaces = vec![Workspace { id: "w".into(), name: "main".into() }];
+        c.workspaces = vec![Workspace { id: "w".into(), name: "main".into(), lifecycle: Default::default() }];
         c.roles = ["viewer", "editor"]
             .iter()
             .enumerate()
@@ -161,4 +165,91 @@ async fn a_write_queued_after_a_configuration_change_applies_it(b: Backend) {
             Err(e) => panic!("round {round}: {e}"),
         }
     }
+}
+
+/// Issue 12, item 1 (Applivery): three kinds of user as three workspaces of
+/// one tenant, each with its own create and deactivate choices; the host
+/// actions a workspace names are recorded with the change that makes them due.
+async fn each_kind_of_user_has_its_own_lifecycle(b: Backend) {
+    let s = start(b).await;
+    let t = tenant(&s).await;
+    let lifecycle = |on_create, role: Option<&str>, on_deactivate, deactivate_actions: &[&str]| Lifecycle {
+        on_create: Some(on_create),
+        default_role_id: role.map(str::to_string),
+        on_deactivate: Some(on_deactivate),
+        host_actions: HostActions {
+            on_create: Vec::new(),
+            on_deactivate: deactivate_actions.iter().map(|a| a.to_string()).collect(),
+        },
+        ..Default::default()
+    };
+    let change = move |c: &mut TenantConfig| {
+        c.roles = ["viewer", "editor", "admin"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Role {
+                id: r.to_string(),
+                name: r.to_string(),
+                rank: i as i64,
+                provisionable: true,
+                protected: false,
+            })
+            .collect();
+        c.workspaces = vec![
+            Workspace {
+                id: "store".into(),
+                name: "Enterprise Store".into(),
+                lifecycle: lifecycle(OnCreate::GrantDefault, Some("viewer"), OnDeactivate::Suspend, &[]),
+            },
+            Workspace {
+                id: "dash".into(),
+                name: "Dashboard".into(),
+                lifecycle: lifecycle(OnCreate::NoAccess, None, OnDeactivate::Suspend, &[]),
+            },
+            Workspace {
+                id: "mdm".into(),
+                name: "MDM".into(),
+                lifecycle: lifecycle(
+                    OnCreate::GrantDefault,
+                    Some("editor"),
+                    OnDeactivate::None,
+                    &["unassign_devices", "change_device_policy"],
+                ),
+            },
+        ];
+        Ok(())
+    };
+    s.svc.change_config(t, Arc::new(change), Default::default()).await.unwrap();
+    let mut committed = s.svc.subscribe();
+    let u = s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, "kid@acme.com")).await.unwrap();
+    let roles = |access: scimd::store::Access| {
+        access.roles.iter().map(|r| (r.workspace_id.clone(), r.role_id.clone())).collect::<Vec<_>>()
+    };
+    let pair = |w: &str, r: &str| (w.to_string(), r.to_string());
+    let access = s.svc.access(t, &u.id).await.unwrap().unwrap();
+    assert_eq!(
+        roles(access),
+        vec![pair("mdm", "editor"), pair("store", "viewer")],
+        "the Dashboard grants nothing on create"
+    );
+    let created = committed.recv().await.unwrap();
+    assert!(created.host_actions.is_empty(), "{created:?}");
+    // Deactivated: the Store suspends, MDM keeps its role, and MDM's actions are due.
+    let deactivate = Arc::new(|current: &StoredResource| {
+        let mut doc = current.doc.clone();
+        doc["active"] = json!(false);
+        Ok(Update { doc: Some(Doc::new(doc, Kind::User)), member_changes: Vec::new(), based_on: Some(current.version) })
+    });
+    s.svc.update(t, Actor::IdentityProvider, Kind::User, &u.id, false, deactivate).await.unwrap();
+    let access = s.svc.access(t, &u.id).await.unwrap().unwrap();
+    assert_eq!(roles(access), vec![pair("mdm", "editor")]);
+    let changes = committed.recv().await.unwrap();
+    let due = |action: &str| HostAction {
+        user_id: u.id.clone(),
+        workspace_id: "mdm".into(),
+        action: action.into(),
+        trigger: HostTrigger::Deactivated,
+    };
+    assert_eq!(changes.host_actions, vec![due("unassign_devices"), due("change_device_policy")]);
+    assert!(changes.roles.iter().any(|r| r.workspace_id == "store" && !r.granted), "{changes:?}");
 }

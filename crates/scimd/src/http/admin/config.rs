@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use scim_core::ScimError;
 use scim_core::policy::{
-    GroupMapping, LicenceType, OnCreate, OnDeactivate, OnDelete, RateLimit, Role, SeatsExhausted, TenantConfig,
-    Workspace,
+    GroupMapping, HostActions, LicenceType, Lifecycle, OnCreate, OnDeactivate, OnDelete, RateLimit, Role,
+    SeatsExhausted, TenantConfig, Workspace,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,7 +39,33 @@ fn config_json(c: &TenantConfig, t: &Tenant) -> Value {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkspaceBody {
-    name: String,
+    name: Option<String>,
+    /// The workspace's own lifecycle choices (replaced whole when sent).
+    lifecycle: Option<LifecycleBody>,
+}
+
+/// A workspace's lifecycle as an admin writes it: roles by name or id.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleBody {
+    on_create: Option<OnCreate>,
+    default_role: Option<String>,
+    max_default_rank: Option<i64>,
+    on_deactivate: Option<OnDeactivate>,
+    #[serde(default)]
+    host_actions: HostActions,
+}
+
+impl LifecycleBody {
+    fn resolve(&self, c: &TenantConfig) -> Result<Lifecycle, ScimError> {
+        Ok(Lifecycle {
+            on_create: self.on_create,
+            default_role_id: self.default_role.as_deref().map(|r| role_id(c, r)).transpose()?,
+            max_default_rank: self.max_default_rank,
+            on_deactivate: self.on_deactivate,
+            host_actions: self.host_actions.clone(),
+        })
+    }
 }
 
 pub(super) async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
@@ -52,17 +78,47 @@ pub(super) async fn create_workspace(
     bytes: Bytes,
 ) -> AdminResult {
     let b: WorkspaceBody = body(&bytes)?;
-    if b.name.trim().is_empty() {
+    let Some(name) = b.name.filter(|n| !n.trim().is_empty()) else {
         return Err(AdminError::bad("a workspace needs a name"));
-    }
-    let w = Workspace { id: new_id(), name: b.name };
-    let created = w.clone();
-    change(&s, &t, move |c| {
-        c.workspaces.push(w.clone());
+    };
+    let id = new_id();
+    let wanted = id.clone();
+    let c = change(&s, &t, move |c| {
+        let lifecycle = b.lifecycle.as_ref().map(|l| l.resolve(c)).transpose()?.unwrap_or_default();
+        c.workspaces.push(Workspace { id: id.clone(), name: name.clone(), lifecycle });
         Ok(())
     })
     .await?;
-    Ok(ok(StatusCode::CREATED, json!(created)))
+    Ok(ok(StatusCode::CREATED, json!(c.workspaces.iter().find(|w| w.id == wanted))))
+}
+
+/// Rename a workspace, or give it its own lifecycle choices.
+pub(super) async fn update_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, key)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let b: WorkspaceBody = body(&bytes)?;
+    let id = workspace_id(&s.svc.tenant_config(t.id).await?, &key).map_err(|e| AdminError::not_found(e.detail))?;
+    let wanted = id.clone();
+    let c = change(&s, &t, move |c| {
+        let lifecycle = b.lifecycle.as_ref().map(|l| l.resolve(c)).transpose()?;
+        let w = c
+            .workspaces
+            .iter_mut()
+            .find(|w| w.id == wanted)
+            .ok_or_else(|| ScimError::not_found(format!("there is no workspace '{wanted}'")))?;
+        if let Some(n) = b.name.as_ref().filter(|n| !n.trim().is_empty()) {
+            w.name = n.clone();
+        }
+        if let Some(l) = lifecycle {
+            w.lifecycle = l;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, json!(c.workspaces.iter().find(|w| w.id == id))))
 }
 
 pub(super) async fn delete_workspace(

@@ -105,7 +105,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route(&format!("{t}/config"), get(config::get_config))
         .route(&format!("{t}/workspaces"), get(config::list_workspaces).post(config::create_workspace))
-        .route(&format!("{t}/workspaces/{{id}}"), get(views::get_item).delete(config::delete_workspace))
+        .route(
+            &format!("{t}/workspaces/{{id}}"),
+            get(views::get_item).patch(config::update_workspace).delete(config::delete_workspace),
+        )
         .route(&format!("{t}/roles"), get(config::list_roles).post(config::create_role))
         .route(
             &format!("{t}/roles/{{id}}"),

@@ -12,6 +12,41 @@ use std::fmt;
 pub struct Workspace {
     pub id: String,
     pub name: String,
+    /// This workspace's own choices; what it leaves out, the tenant's policy decides.
+    #[serde(default, skip_serializing_if = "Lifecycle::is_empty")]
+    pub lifecycle: Lifecycle,
+}
+
+/// A workspace's own lifecycle choices (Applivery: each kind of user its
+/// own). A field left out takes the tenant's choice; `default_role_id` is the
+/// role a new user gets here when `on_create` is `grant_default`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lifecycle {
+    pub on_create: Option<OnCreate>,
+    pub default_role_id: Option<String>,
+    pub max_default_rank: Option<i64>,
+    pub on_deactivate: Option<OnDeactivate>,
+    /// Actions the product performs itself, recorded with the change that calls for them.
+    pub host_actions: HostActions,
+}
+
+/// Named actions the product performs itself (`unassign_devices`,
+/// `change_device_policy`, `remove_devices`, …): scimd does not know what
+/// they do, it records when they are due.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostActions {
+    /// Due when a user is created.
+    pub on_create: Vec<String>,
+    /// Due when a user is deactivated.
+    pub on_deactivate: Vec<String>,
+}
+
+impl Lifecycle {
+    pub fn is_empty(&self) -> bool {
+        *self == Lifecycle::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,8 +205,8 @@ pub struct UserFacts {
     pub active: bool,
     /// Soft-deleted (and so not active either).
     pub deleted: bool,
-    /// The default role given when the user was created: (workspace id, role id).
-    pub default_role: Option<(String, String)>,
+    /// The default roles given when the user was created: (workspace id, role id).
+    pub default_roles: Vec<(String, String)>,
     /// The groups the user is a member of: (id, displayName).
     pub groups: Vec<(String, String)>,
 }
@@ -226,6 +261,44 @@ impl TenantConfig {
         }
         if self.licence_types.iter().filter(|l| l.is_default).count() > 1 {
             return err("only one licence type can be the default".into());
+        }
+        for w in &self.workspaces {
+            let l = &w.lifecycle;
+            if let Some(role) = &l.default_role_id {
+                let max = l.max_default_rank.or(self.policy.max_default_rank);
+                match self.role(role) {
+                    None => return err(format!("workspace '{}' names an unknown default role '{role}'", w.name)),
+                    Some(r) if !r.provisionable => {
+                        return err(format!(
+                            "the default role '{}' of workspace '{}' is not provisionable: SCIM may not grant it",
+                            r.name, w.name
+                        ));
+                    }
+                    Some(r) if max.is_some_and(|max| r.rank > max) => {
+                        return err(format!(
+                            "the default role '{}' of workspace '{}' has rank {}, above max_default_rank {}",
+                            r.name,
+                            w.name,
+                            r.rank,
+                            max.unwrap_or_default()
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if l.on_create == Some(OnCreate::GrantDefault)
+                && l.default_role_id.is_none()
+                && self.policy.default_workspace_id.as_deref() != Some(w.id.as_str())
+            {
+                return err(format!("workspace '{}' grants a default role on create but names none", w.name));
+            }
+            let actions = l.host_actions.on_create.iter().chain(&l.host_actions.on_deactivate);
+            if let Some(bad) = actions.into_iter().find(|a| a.is_empty() || a.contains(char::is_whitespace)) {
+                return err(format!(
+                    "'{bad}' is not a host action name (workspace '{}'): use a word such as unassign_devices",
+                    w.name
+                ));
+            }
         }
         let p = &self.policy;
         if let Some(ws) = &p.default_workspace_id
@@ -315,22 +388,26 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 /// The roles a user should hold.
 ///
 /// - Protected roles are never removed.
-/// - An inactive user keeps only protected roles (unless `on_deactivate` is
-///   `none`: then it is treated as active); a deleted one always.
+/// - An inactive user keeps only protected roles in each workspace whose
+///   `on_deactivate` ([`on_deactivate`]) is `suspend`, and is treated as
+///   active in the others; a deleted user keeps only protected roles.
 /// - Per workspace, the highest-ranked role mapped from the user's groups;
 ///   when it first applies it replaces the user's other non-protected roles
 ///   in that workspace (manual ones too).
-/// - The default role the user was given at creation ([`default_role_for_new_user`]),
-///   when no group maps a role in its workspace.
+/// - The default roles the user was given at creation ([`default_roles_for_new_user`]),
+///   each when no group maps a role in its workspace.
 /// - Manual roles, except those a group role replaced when it first applied:
 ///   manual roles granted beside a group role stay, also after the group.
 pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
     let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
     let mut out: Vec<RoleAssignment> = current.iter().filter(|a| protected(a)).cloned().collect();
-    if suspended(config, user) {
+    // A deleted user keeps only protected roles; an inactive one loses the
+    // others in each workspace whose on_deactivate is suspend.
+    if user.deleted {
         out.sort();
         return out;
     }
+    let held_while_inactive = |ws: &str| user.active || on_deactivate(config, ws) == OnDeactivate::None;
     // workspace -> (rank, role id, group id); the first mapping wins a tie.
     let mut granted: BTreeMap<&str, (i64, &str, &str)> = BTreeMap::new();
     for m in &config.mappings {
@@ -351,14 +428,15 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
             source: Source::Group(group.to_string()),
         });
     }
-    // The default role the user was given at creation, not today's policy:
-    // a later change of the default moves no existing user.
-    if let Some((ws, role)) = &user.default_role
-        && !granted.contains_key(ws.as_str())
-        && config.workspace(ws).is_some()
-        && config.role(role).is_some_and(|r| r.provisionable)
-    {
-        out.push(RoleAssignment { workspace_id: ws.clone(), role_id: role.clone(), source: Source::Default });
+    // The default roles the user was given at creation, not today's policy:
+    // a later change of a default moves no existing user.
+    for (ws, role) in &user.default_roles {
+        if !granted.contains_key(ws.as_str())
+            && config.workspace(ws).is_some()
+            && config.role(role).is_some_and(|r| r.provisionable)
+        {
+            out.push(RoleAssignment { workspace_id: ws.clone(), role_id: role.clone(), source: Source::Default });
+        }
     }
     // Manual roles stay, except where a group's role applies for the first
     // time: then it replaces them (Conveyor). Granted while a group role
@@ -371,22 +449,48 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
             out.push(a.clone());
         }
     }
+    out.retain(|a| protected(a) || held_while_inactive(&a.workspace_id));
     out.sort();
     out.dedup();
     out
 }
 
-/// The default role a user created now is given: (workspace id, role id),
-/// when the policy grants one. It is kept with the user, so later changes of
-/// the policy do not move existing users.
-pub fn default_role_for_new_user(config: &TenantConfig) -> Option<(String, String)> {
+/// What deactivation does in a workspace: its own choice, else the tenant's.
+pub fn on_deactivate(config: &TenantConfig, workspace_id: &str) -> OnDeactivate {
+    config.workspace(workspace_id).and_then(|w| w.lifecycle.on_deactivate).unwrap_or(config.policy.on_deactivate)
+}
+
+/// The default roles a user created now is given: (workspace id, role id),
+/// one per workspace whose `on_create` (its own, or the tenant's for the
+/// default workspace) is `grant_default`. They are kept with the user, so
+/// later changes of the policy do not move existing users.
+pub fn default_roles_for_new_user(config: &TenantConfig) -> Vec<(String, String)> {
     let p = &config.policy;
-    match (p.on_create, &p.default_workspace_id, &p.default_role_id) {
-        (OnCreate::GrantDefault, Some(ws), Some(role)) if config.role(role).is_some_and(|r| r.provisionable) => {
-            Some((ws.clone(), role.clone()))
+    let mut out = Vec::new();
+    for w in &config.workspaces {
+        let is_default = p.default_workspace_id.as_deref() == Some(w.id.as_str());
+        let tenant_create = if is_default { p.on_create } else { OnCreate::NoAccess };
+        let role = w.lifecycle.default_role_id.as_ref().or(if is_default { p.default_role_id.as_ref() } else { None });
+        if w.lifecycle.on_create.unwrap_or(tenant_create) == OnCreate::GrantDefault
+            && let Some(role) = role.filter(|r| config.role(r).is_some_and(|r| r.provisionable))
+        {
+            out.push((w.id.clone(), role.clone()));
         }
-        _ => None,
     }
+    out
+}
+
+/// Host actions due when a user is created, or deactivated: (workspace id, action).
+pub fn host_actions(config: &TenantConfig, deactivated: bool) -> Vec<(String, String)> {
+    config
+        .workspaces
+        .iter()
+        .flat_map(|w| {
+            let due =
+                if deactivated { &w.lifecycle.host_actions.on_deactivate } else { &w.lifecycle.host_actions.on_create };
+            due.iter().map(|a| (w.id.clone(), a.clone()))
+        })
+        .collect()
 }
 
 /// The licence a user should hold, before counting seats: the first mapped
@@ -439,181 +543,4 @@ pub fn disallowed_domain<'a>(policy: &Policy, addresses: impl IntoIterator<Item 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn role(id: &str, rank: i64, provisionable: bool, protected: bool) -> Role {
-        Role { id: id.into(), name: id.into(), rank, provisionable, protected }
-    }
-
-    fn config() -> TenantConfig {
-        TenantConfig {
-            workspaces: vec![
-                Workspace { id: "w1".into(), name: "c3.acme".into() },
-                Workspace { id: "w2".into(), name: "c3.acme-eu".into() },
-            ],
-            roles: vec![
-                role("viewer", 1, true, false),
-                role("editor", 2, true, false),
-                role("admin", 3, true, false),
-                role("billing", 9, false, true),
-            ],
-            licence_types: vec![
-                LicenceType { id: "basic".into(), name: "Basic".into(), seat_limit: Some(2), is_default: true },
-                LicenceType { id: "pro".into(), name: "Pro".into(), seat_limit: None, is_default: false },
-            ],
-            mappings: vec![
-                GroupMapping {
-                    id: "m1".into(),
-                    group: "Editors".into(),
-                    workspace_id: Some("w1".into()),
-                    role_id: Some("editor".into()),
-                    licence_type_id: Some("pro".into()),
-                },
-                GroupMapping {
-                    id: "m2".into(),
-                    group: "g-admins".into(),
-                    workspace_id: Some("w1".into()),
-                    role_id: Some("admin".into()),
-                    licence_type_id: None,
-                },
-            ],
-            policy: Policy {
-                on_create: OnCreate::GrantDefault,
-                default_role_id: Some("viewer".into()),
-                default_workspace_id: Some("w1".into()),
-                ..Policy::default()
-            },
-        }
-    }
-
-    fn a(ws: &str, role: &str, source: Source) -> RoleAssignment {
-        RoleAssignment { workspace_id: ws.into(), role_id: role.into(), source }
-    }
-
-    #[test]
-    fn the_default_role_is_the_one_given_at_creation() {
-        let mut c = config();
-        let given = default_role_for_new_user(&c);
-        assert_eq!(given, Some(("w1".into(), "viewer".into())));
-        let user = UserFacts { active: true, default_role: given, ..Default::default() };
-        assert_eq!(desired_roles(&c, &user, &[]), vec![a("w1", "viewer", Source::Default)]);
-        // Later policy changes do not move it; a user created after them gets the new choice.
-        c.policy.on_create = OnCreate::NoAccess;
-        assert_eq!(desired_roles(&c, &user, &[]), vec![a("w1", "viewer", Source::Default)]);
-        assert_eq!(default_role_for_new_user(&c), None);
-        let later = UserFacts { active: true, default_role: default_role_for_new_user(&c), ..Default::default() };
-        assert!(desired_roles(&c, &later, &[]).is_empty());
-    }
-
-    #[test]
-    fn highest_mapped_role_replaces_others_in_its_workspace() {
-        let user = UserFacts {
-            active: true,
-            groups: vec![("g-ed".into(), "EDITORS".into()), ("g-admins".into(), "Admins".into())],
-            ..Default::default()
-        };
-        let current = vec![
-            a("w1", "viewer", Source::Manual),
-            a("w2", "viewer", Source::Manual),
-            a("w1", "billing", Source::Manual),
-        ];
-        assert_eq!(
-            desired_roles(&config(), &user, &current),
-            vec![
-                a("w1", "admin", Source::Group("g-admins".into())),
-                a("w1", "billing", Source::Manual),
-                a("w2", "viewer", Source::Manual),
-            ]
-        );
-    }
-
-    #[test]
-    fn manual_roles_granted_beside_a_group_role_stay() {
-        let user = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
-        let group = a("w1", "editor", Source::Group("g-ed".into()));
-        // Granted while the group role applies: kept beside it.
-        let current = vec![group.clone(), a("w1", "admin", Source::Manual)];
-        assert_eq!(desired_roles(&config(), &user, &current), vec![a("w1", "admin", Source::Manual), group.clone()]);
-        // And after leaving the group.
-        let left = UserFacts { active: true, ..Default::default() };
-        assert_eq!(desired_roles(&config(), &left, &current), vec![a("w1", "admin", Source::Manual)]);
-        // Held before the group role first applied: replaced.
-        assert_eq!(desired_roles(&config(), &user, &[a("w1", "admin", Source::Manual)]), vec![group]);
-    }
-
-    #[test]
-    fn deactivation_keeps_only_protected_roles() {
-        let user =
-            UserFacts { active: false, groups: vec![("g-admins".into(), "Admins".into())], ..Default::default() };
-        let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
-        assert_eq!(desired_roles(&config(), &user, &current), vec![a("w1", "billing", Source::Manual)]);
-        assert_eq!(desired_licence(&config(), &user), None);
-    }
-
-    #[test]
-    fn with_on_deactivate_none_an_inactive_user_keeps_everything_but_a_deleted_one_does_not() {
-        let mut c = config();
-        c.policy.on_deactivate = OnDeactivate::None;
-        let groups = vec![("g-admins".into(), "Admins".into())];
-        let inactive = UserFacts { active: false, groups: groups.clone(), ..Default::default() };
-        let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];
-        assert_eq!(desired_roles(&c, &inactive, &current), current);
-        assert!(desired_licence(&c, &inactive).is_some());
-        let deleted = UserFacts { active: false, groups, deleted: true, ..Default::default() };
-        assert_eq!(desired_roles(&c, &deleted, &current), vec![a("w1", "billing", Source::Manual)]);
-        assert_eq!(desired_licence(&c, &deleted), None);
-    }
-
-    #[test]
-    fn a_default_role_above_the_ceiling_is_refused_naming_both() {
-        let mut c = config();
-        c.policy.max_default_rank = Some(0);
-        let e = c.validate().err().map(|e| e.0).unwrap_or_default();
-        assert!(e.contains("'viewer'") && e.contains("max_default_rank 0"), "{e}");
-        c.policy.max_default_rank = Some(1);
-        assert_eq!(c.validate(), Ok(()));
-    }
-
-    #[test]
-    fn a_user_is_entitled_to_its_groups_licences_and_the_default() {
-        let c = config();
-        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
-        assert_eq!(entitled_licences(&c, &editor), vec!["pro".to_string(), "basic".to_string()]);
-        let gone = UserFacts { active: false, ..Default::default() };
-        assert!(entitled_licences(&c, &gone).is_empty());
-    }
-
-    #[test]
-    fn licences_follow_groups_then_default() {
-        let c = config();
-        let plain = UserFacts { active: true, groups: vec![], ..Default::default() };
-        assert_eq!(desired_licence(&c, &plain), Some(("basic".into(), Source::Default)));
-        let editor = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
-        assert_eq!(desired_licence(&c, &editor), Some(("pro".into(), Source::Group("g-ed".into()))));
-    }
-
-    #[test]
-    fn configurations_that_cannot_work_are_refused() {
-        let mut c = config();
-        c.policy.default_role_id = Some("billing".into());
-        assert!(c.validate().unwrap_err().0.contains("not provisionable"));
-        let mut c = config();
-        c.mappings[0].workspace_id = Some("nope".into());
-        assert!(c.validate().unwrap_err().0.contains("unknown workspace"));
-        let mut c = config();
-        c.mappings[1].role_id = Some("billing".into());
-        assert!(c.validate().unwrap_err().0.contains("not provisionable"));
-        assert!(config().validate().is_ok());
-    }
-
-    #[test]
-    fn domains() {
-        let mut p = Policy::default();
-        assert_eq!(disallowed_domain(&p, ["a@x.com"]), None);
-        p.allowed_domains = vec!["acme.com".into()];
-        assert_eq!(disallowed_domain(&p, ["a@ACME.com", "b@acme.com"]), None);
-        assert_eq!(disallowed_domain(&p, ["a@acme.com", "vendor@other.io"]), Some("other.io".into()));
-        assert_eq!(disallowed_domain(&p, ["plainname"]), None);
-    }
-}
+mod tests;
