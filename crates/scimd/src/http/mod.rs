@@ -94,8 +94,8 @@ pub struct Inner {
     pub auth_cache: auth::AuthCache,
     pub config: Config,
     tenant_buckets: Buckets<i64>,
-    /// Each tenant's rate as its policy set it, and when it was read.
-    tenant_rates: Mutex<HashMap<i64, (Instant, Rate)>>,
+    /// What requests need of each tenant's policy, and when it was read.
+    tenant_views: Mutex<HashMap<i64, (Instant, TenantView)>>,
     address_buckets: Buckets<IpAddr>,
     /// Request bodies in flight, in KiB.
     body_budget: Arc<Semaphore>,
@@ -122,44 +122,57 @@ impl AppState {
             token_uses: TokenUses::default(),
             auth_cache: auth::AuthCache::new(config.auth_cache_ttl),
             tenant_buckets: Buckets::new(100_000),
-            tenant_rates: Mutex::default(),
+            tenant_views: Mutex::default(),
             address_buckets: Buckets::new(100_000),
             body_budget: Arc::new(Semaphore::new(kib(config.max_inflight_body_bytes).max(1) as usize)),
             config,
         }))
     }
 
-    /// The rate a tenant's requests are held to: its policy's, or the server's.
-    async fn tenant_rate(&self, tenant_id: i64) -> Rate {
-        if let Ok(rates) = self.tenant_rates.lock()
-            && let Some((at, rate)) = rates.get(&tenant_id)
+    /// What requests need of a tenant's policy: its rate and the domains
+    /// SCIM sees hand-made users in. Read again every few seconds, and at once
+    /// after a change through this process.
+    async fn tenant_view(&self, tenant_id: i64) -> TenantView {
+        if let Ok(views) = self.tenant_views.lock()
+            && let Some((at, view)) = views.get(&tenant_id)
             && at.elapsed() < TENANT_RATE_TTL
         {
-            return *rate;
+            return view.clone();
         }
-        let rate = match self.svc.tenant_config(tenant_id).await {
-            Ok(config) => match config.policy.rate_limit {
-                Some(own) => Rate::new(own.requests_per_second, own.burst),
-                None => self.config.tenant_rate,
+        let view = match self.svc.tenant_config(tenant_id).await {
+            Ok(config) => TenantView {
+                rate: match config.policy.rate_limit {
+                    Some(own) => Rate::new(own.requests_per_second, own.burst),
+                    None => self.config.tenant_rate,
+                },
+                allowed_domains: Arc::new(config.policy.allowed_domains),
             },
             Err(e) => {
-                tracing::warn!(error = %e, "could not read a tenant's rate limit; using the server's");
-                self.config.tenant_rate
+                tracing::warn!(error = %e, "could not read a tenant's policy; using the server's rate");
+                TenantView { rate: self.config.tenant_rate, allowed_domains: Arc::default() }
             }
         };
-        if let Ok(mut rates) = self.tenant_rates.lock() {
-            rates.insert(tenant_id, (Instant::now(), rate));
+        if let Ok(mut views) = self.tenant_views.lock() {
+            views.insert(tenant_id, (Instant::now(), view.clone()));
         }
-        rate
+        view
     }
 
-    /// A tenant's policy changed here: its rate is read again on its next request.
+    /// A tenant's policy changed here: it is read again on its next request.
     pub fn forget_tenant_rate(&self, tenant_id: i64) {
-        if let Ok(mut rates) = self.tenant_rates.lock() {
-            rates.remove(&tenant_id);
+        if let Ok(mut views) = self.tenant_views.lock() {
+            views.remove(&tenant_id);
         }
         self.tenant_buckets.forget(&tenant_id);
     }
+}
+
+/// What a request needs of its tenant's policy.
+#[derive(Clone)]
+pub struct TenantView {
+    pub rate: Rate,
+    /// Hand-made users outside these domains are invisible to SCIM (empty: none is).
+    pub allowed_domains: Arc<Vec<String>>,
 }
 
 fn kib(bytes: usize) -> u32 {
@@ -280,7 +293,8 @@ async fn authenticate(
             return resp;
         }
     };
-    let rate = state.tenant_rate(caller.tenant.id).await;
+    let view = state.tenant_view(caller.tenant.id).await;
+    let rate = view.rate;
     if let Err(wait) = state.tenant_buckets.take(&caller.tenant.id, rate, Instant::now()) {
         let detail = format!(
             "tenant '{}' may send {} requests a second (bursts of {}); retry after {} s",
@@ -296,6 +310,7 @@ async fn authenticate(
     }
     let tenant_name = caller.tenant.name.clone();
     req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(view);
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(LoggedTenant(tenant_name));
     resp

@@ -31,6 +31,8 @@ pub struct Ctx {
     kind: Kind,
     if_match: Option<String>,
     if_none_match: Option<String>,
+    /// Hand-made users outside these domains are invisible here (empty: none is).
+    allowed_domains: Arc<Vec<String>>,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -44,6 +46,8 @@ impl FromRequestParts<AppState> for Ctx {
         let Some(caller) = parts.extensions.get::<Caller>() else {
             return Err(ApiError::status(401, "authentication required: send 'Authorization: Bearer <token>'"));
         };
+        let allowed_domains =
+            parts.extensions.get::<super::TenantView>().map(|v| v.allowed_domains.clone()).unwrap_or_default();
         let text_of = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok()).map(str::to_string);
         Ok(Ctx {
             base: base_url(&state.config, &parts.headers, &caller.tenant.name),
@@ -52,11 +56,19 @@ impl FromRequestParts<AppState> for Ctx {
             kind,
             if_match: text_of(header::IF_MATCH),
             if_none_match: text_of(header::IF_NONE_MATCH),
+            allowed_domains,
         })
     }
 }
 
 impl Ctx {
+    /// Is this resource one the identity provider may not see?
+    fn hidden(&self, r: &StoredResource) -> bool {
+        let user_name = r.doc.get("userName").and_then(Value::as_str);
+        r.kind == Kind::User
+            && crate::service::policy::hidden_from_scim(&self.allowed_domains, r.scim_managed, user_name)
+    }
+
     fn rt(&self) -> Arc<ResourceType> {
         match self.kind {
             Kind::User => self.state.users.clone(),
@@ -232,6 +244,7 @@ pub async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) -> ApiR
         .svc
         .get(c.tenant_id, c.kind, &id)
         .await?
+        .filter(|r| !c.hidden(r))
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} '{id}' not found", c.kind.as_str()))))?;
     if not_modified(stored.version) {
         return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), stored.version));
@@ -264,13 +277,14 @@ fn user_name_lookup(c: &Ctx, request: &ListRequest) -> Option<String> {
 
 // ------------------------------------------------------------------ list and search
 
-fn query_of(request: &ListRequest) -> ListQuery {
+fn query_of(request: &ListRequest, allowed_domains: &[String]) -> ListQuery {
     ListQuery {
         filter: request.filter.clone(),
         sort_by: request.sort_by.clone(),
         descending: request.descending,
         offset: request.offset(),
         limit: request.count,
+        hand_made_only_in: allowed_domains.iter().map(|d| d.to_lowercase()).collect(),
     }
 }
 
@@ -288,7 +302,7 @@ pub async fn search(c: Ctx, ScimJson(body, _): ScimJson) -> ApiResult {
 }
 
 async fn list_page(c: Ctx, request: ListRequest) -> ApiResult {
-    let query = query_of(&request);
+    let query = query_of(&request, &c.allowed_domains);
     let rt = c.rt();
     let cached = c.cache_for(&request.projection).zip(user_name_lookup(&c, &request));
     if let Some((cache, name)) = &cached
@@ -319,11 +333,12 @@ async fn list_page(c: Ctx, request: ListRequest) -> ApiResult {
 pub async fn search_root(
     axum::extract::State(s): axum::extract::State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
+    axum::Extension(view): axum::Extension<super::TenantView>,
     headers: HeaderMap,
     ScimJson(body, _): ScimJson,
 ) -> ApiResult {
     let request = ListRequest::from_search_body(&body, MAX_RESULTS)?;
-    let query = query_of(&request);
+    let query = query_of(&request, &view.allowed_domains);
     let (mut total, mut resources, mut applicable, mut first_error) = (0, Vec::new(), 0, None);
     let (mut skip, mut want) = (query.offset, query.limit);
     for kind in [Kind::User, Kind::Group] {
@@ -334,6 +349,7 @@ pub async fn search_root(
             kind,
             if_match: None,
             if_none_match: None,
+            allowed_domains: view.allowed_domains.clone(),
         };
         let rt = c.rt();
         if let Some(f) = &query.filter

@@ -200,6 +200,19 @@ pub fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
     policy::disallowed_domain(&config.policy, addresses).map(|domain| Refusal::DomainNotAllowed { domain })
 }
 
+/// Is this user invisible to the identity provider? Users made by hand whose
+/// userName is an address outside the tenant's allowed domains are (external
+/// users are managed in the product, so an import never matches and takes
+/// them over); a hand-made user inside them is matched and taken over by the
+/// identity provider's first write.
+pub fn hidden_from_scim(allowed_domains: &[String], scim_managed: bool, user_name: Option<&str>) -> bool {
+    if scim_managed || allowed_domains.is_empty() {
+        return false;
+    }
+    let domain = user_name.and_then(|n| n.rsplit_once('@')).map(|(_, d)| d);
+    domain.is_some_and(|d| !allowed_domains.iter().any(|a| a.eq_ignore_ascii_case(d)))
+}
+
 /// Every user whose access a configuration change may move: all users
 /// when roles, licence types or what the policy does to existing users
 /// (deactivation, running out of seats) changed; otherwise the members of

@@ -308,6 +308,12 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
     if job.actor == Actor::Admin && current.scim_managed {
         return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "change" }.into());
     }
+    let allowed = &config.policy.allowed_domains;
+    if job.actor == Actor::IdentityProvider
+        && policy::hidden_from_scim(allowed, current.scim_managed, current.user_name.as_deref())
+    {
+        return Err(Error::not_found(what(kind, id)));
+    }
     if job.check_domain
         && let Some(refusal) = update.doc.as_ref().and_then(|doc| policy::domain_refusal(&config, &doc.value))
     {
@@ -365,6 +371,12 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
         tx.current(tenant_id, kind, id, kind == Kind::Group).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
     if job.actor == Actor::Admin && current.scim_managed {
         return Err(Refusal::ScimManaged { user_id: id.to_string(), action: "deprovision" }.into());
+    }
+    let allowed = &config.policy.allowed_domains;
+    if job.actor == Actor::IdentityProvider
+        && policy::hidden_from_scim(allowed, current.scim_managed, current.user_name.as_deref())
+    {
+        return Err(Error::not_found(what(kind, id)));
     }
     scim_core::etag::check_if_match(job.if_match.as_deref(), current.version)?;
     let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;

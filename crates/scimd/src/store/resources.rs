@@ -16,6 +16,9 @@ pub struct ListQuery {
     /// 0-based.
     pub offset: i64,
     pub limit: i64,
+    /// Non-empty: users not written through SCIM are listed only when their
+    /// userName is an address in one of these (lowercase) domains.
+    pub hand_made_only_in: Vec<String>,
 }
 
 /// The row of a resource a write is about to change, locked where rows lock.
@@ -27,6 +30,8 @@ pub struct Current {
     pub seq: i64,
     pub version: i64,
     pub scim_managed: bool,
+    /// A user's userName, lowercased.
+    pub user_name: Option<String>,
     /// A group's displayName, when asked for (group mappings may match it).
     pub display_name: Option<String>,
 }
@@ -134,7 +139,8 @@ impl Store {
         query: &ListQuery,
         rt: &scim_core::ResourceType,
     ) -> Result<(i64, Vec<RawResource>), StoreError> {
-        if let Some(rosters) = self.rosters().filter(|_| query.filter.is_none() && query.sort_by.is_none()) {
+        let plain = query.filter.is_none() && query.sort_by.is_none() && query.hand_made_only_in.is_empty();
+        if let Some(rosters) = self.rosters().filter(|_| plain) {
             // An unfiltered list in stored order (how Okta imports): the total
             // and the page's start come from the roster, not from counting rows.
             let roster = match rosters.get(tenant_id, kind) {
@@ -156,10 +162,19 @@ impl Store {
         }
         let c = self.core();
         let d = c.dialect();
-        let cond = match &query.filter {
+        let mut cond = match &query.filter {
             Some(f) => sql::where_clause(f, rt, kind, d).map_err(StoreError::Query)?,
             None => sql::match_all(d),
         };
+        if kind == Kind::User && !query.hand_made_only_in.is_empty() {
+            // Hand-made users outside the domains are not for SCIM to see.
+            let like = vec!["r.user_name LIKE ? ESCAPE '\\'"; query.hand_made_only_in.len()].join(" OR ");
+            cond.sql = format!("({}) AND (r.scim_managed <> 0 OR {like})", cond.sql);
+            for domain in &query.hand_made_only_in {
+                let escaped = domain.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                cond.binds.push(sql::Bind::Text(format!("%@{escaped}")));
+            }
+        }
         let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
         let count = || async {
             let count_sql = format!(
@@ -309,7 +324,7 @@ impl WriteTx {
         let display = if display_name { self.dialect().display_name_of("r") } else { "NULL".to_string() };
         let row = self
             .q(&format!(
-                "SELECT r.seq, r.version, r.scim_managed, {display} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
+                "SELECT r.seq, r.version, r.scim_managed, r.user_name, {display} AS display FROM resources r WHERE r.tenant_id = ? AND r.kind = ? \
                  AND r.id = ? AND r.deleted_at IS NULL{}",
                 self.core.lock()
             ))
@@ -326,6 +341,7 @@ impl WriteTx {
                 seq: row.try_get("seq")?,
                 version: row.try_get("version")?,
                 scim_managed: row.try_get::<i64, _>("scim_managed")? != 0,
+                user_name: row.try_get("user_name")?,
                 display_name: row.try_get("display")?,
             })),
             None => Ok(None),

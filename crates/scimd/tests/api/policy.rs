@@ -20,7 +20,8 @@ on_both_backends!(
     mappings_by_name_bind_to_the_group_and_follow_renames,
     seats_never_fight_the_identity_provider,
     the_admin_api_speaks_to_people,
-    workspaces_choose_their_own_lifecycle
+    workspaces_choose_their_own_lifecycle,
+    external_users_are_invisible_to_scim
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -760,4 +761,34 @@ async fn workspaces_choose_their_own_lifecycle(b: Backend) {
         (r.status.as_u16(), r.body["name"].clone(), r.body["lifecycle"]["default_role_id"].is_string()),
         (200, json!("Devices"), true)
     );
+}
+
+/// Issue 12, item 6: hand-made users outside the allowed domains are invisible
+/// to SCIM, so an import never takes them over; inside them, the identity
+/// provider's first write takes a hand-made user over.
+async fn external_users_are_invisible_to_scim(b: Backend) {
+    let s = start(b).await;
+    s.create_user("a@acme.com").await;
+    let vendor = Server::id_of(&s.adm(Method::POST, "/users", Some(json!({"userName": "vendor@other.io"}))).await.body);
+    let inside = Server::id_of(&s.adm(Method::POST, "/users", Some(json!({"userName": "hand@acme.com"}))).await.body);
+    // Before the rule, SCIM sees every user.
+    assert_eq!(s.get("/Users?count=0").await.body["totalResults"], 3);
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await.status, 200);
+    let r = s.get(&format!("/Users?filter={}", q("userName eq \"vendor@other.io\""))).await;
+    assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+    assert_eq!(s.get("/Users?count=0").await.body["totalResults"], 2);
+    assert_eq!(s.get("/Users").await.body["Resources"].as_array().unwrap().len(), 2);
+    s.get(&format!("/Users/{vendor}")).await.assert_error(404, None);
+    let deactivate = json!([{"op": "replace", "path": "active", "value": false}]);
+    s.patch(&format!("/Users/{vendor}"), deactivate.clone()).await.assert_error(404, None);
+    s.delete(&format!("/Users/{vendor}")).await.assert_error(404, None);
+    // Still the product's to manage.
+    let r = s.adm(Method::PATCH, &format!("/users/{vendor}"), Some(json!({"displayName": "Vendor"}))).await;
+    assert_eq!((r.status.as_u16(), r.body["scim_managed"].clone()), (200, json!(false)), "{}", r.body);
+    // Inside the domains: matched, and taken over by the first write.
+    let r = s.get(&format!("/Users?filter={}", q("userName eq \"hand@acme.com\""))).await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(s.patch(&format!("/Users/{inside}"), deactivate).await.status, 200);
+    let r = s.adm(Method::GET, &format!("/users/{inside}"), None).await;
+    assert_eq!(r.body["scim_managed"], true, "{}", r.body);
 }
