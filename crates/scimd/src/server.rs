@@ -107,6 +107,10 @@ pub async fn run(
         }
     }
     flusher.abort();
+    // Users still being reconciled after a configuration change, within what is left of the deadline.
+    if tokio::time::timeout_at(deadline.deadline(), state.svc.settle()).await.is_err() {
+        tracing::warn!("shutdown deadline reached: users still being reconciled are left for the next change");
+    }
     if let Err(e) = state.svc.drain().await {
         tracing::error!(error = %e, "queued writes could not be finished");
     }

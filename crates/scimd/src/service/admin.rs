@@ -9,6 +9,9 @@ use scim_core::policy::{RoleAssignment, Source, TenantConfig};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// Users reconciled per transaction after a configuration change.
+const RECONCILE_CHUNK: usize = 500;
+
 /// Changes a configuration in place. It may run more than once (when the
 /// transaction it runs in has to be run again), so it must not consume what
 /// it captures.
@@ -54,7 +57,7 @@ impl Service {
             options: ConfigOptions,
             now: String,
         }
-        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, TenantConfig, Error> {
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, (TenantConfig, Vec<String>), Error> {
             Box::pin(async move {
                 let old = tx.tenant_config(job.tenant_id, true).await?;
                 // Before commit: a later write of this batch reads the new configuration.
@@ -68,19 +71,78 @@ impl Service {
                 if let Some(enabled) = job.options.scim_enabled {
                     tx.set_tenant_enabled(job.tenant_id, enabled).await?;
                 }
-                let affected = policy::affected_by_config(tx, job.tenant_id, &old, &new).await?;
-                policy::reconcile(tx, job.tenant_id, &new, &affected, &job.now).await?;
-                // Seats added (a limit raised, a type added) go to whoever waits longest.
-                let types = new.licence_types.iter().map(|l| l.id.clone()).collect();
-                policy::give_freed_seats(tx, job.tenant_id, &new, types, &job.now).await?;
-                Ok(new)
+                let mut affected: Vec<String> =
+                    policy::affected_by_config(tx, job.tenant_id, &old, &new).await?.into_iter().collect();
+                // A change that moves many users reconciles the first of them
+                // here and the rest in later transactions, so the writer is
+                // never held for longer than a batch.
+                let rest = affected.split_off(affected.len().min(RECONCILE_CHUNK));
+                policy::reconcile(tx, job.tenant_id, &new, &affected.into_iter().collect(), &job.now).await?;
+                if rest.is_empty() {
+                    // Seats added (a limit raised, a type added) go to whoever waits longest.
+                    let types = new.licence_types.iter().map(|l| l.id.clone()).collect();
+                    policy::give_freed_seats(tx, job.tenant_id, &new, types, &job.now).await?;
+                }
+                Ok((new, rest))
             })
         }
         let job = Job { svc: self.clone(), tenant_id, change, options, now: self.now() };
         let done = self.write(job, run).await;
         // After commit, or after a batch that failed to commit: nothing cached meanwhile is kept.
         self.forget_config(tenant_id);
-        Ok(Changed { config: done?.0, scim_enabled: options.scim_enabled })
+        let (config, rest) = done?.0;
+        if !rest.is_empty() {
+            self.reconcile_in_background(tenant_id, rest);
+        }
+        Ok(Changed { config, scim_enabled: options.scim_enabled })
+    }
+
+    /// Reconcile `users` a chunk per transaction, in a task of the service's
+    /// own (awaited at shutdown, see [`Service::settle`]); its progress shows in
+    /// [`Service::reconciling`].
+    fn reconcile_in_background(&self, tenant_id: i64, users: Vec<String>) {
+        let svc = self.clone();
+        let total = users.len() + RECONCILE_CHUNK;
+        svc.set_progress(tenant_id, Some((RECONCILE_CHUNK, total)));
+        let task = tokio::spawn(async move {
+            struct Chunk {
+                svc: Service,
+                tenant_id: i64,
+                users: std::collections::BTreeSet<String>,
+                last: bool,
+                now: String,
+            }
+            fn run<'t>(tx: &'t mut WriteTx, job: &'t Chunk) -> JobFuture<'t, (), Error> {
+                Box::pin(async move {
+                    let config = job.svc.config_for_write(tx, job.tenant_id).await?;
+                    policy::reconcile(tx, job.tenant_id, &config, &job.users, &job.now).await?;
+                    if job.last {
+                        let types = config.licence_types.iter().map(|l| l.id.clone()).collect();
+                        policy::give_freed_seats(tx, job.tenant_id, &config, types, &job.now).await?;
+                    }
+                    Ok(())
+                })
+            }
+            let mut done = RECONCILE_CHUNK;
+            let chunks: Vec<&[String]> = users.chunks(RECONCILE_CHUNK).collect();
+            for (i, chunk) in chunks.iter().enumerate() {
+                let job = Chunk {
+                    svc: svc.clone(),
+                    tenant_id,
+                    users: chunk.iter().cloned().collect(),
+                    last: i + 1 == chunks.len(),
+                    now: svc.now(),
+                };
+                if let Err(e) = svc.write(job, run).await {
+                    tracing::error!(tenant_id, error = %e, "reconciling users after a configuration change failed");
+                    break;
+                }
+                done += chunk.len();
+                svc.set_progress(tenant_id, Some((done, total)));
+            }
+            svc.set_progress(tenant_id, None);
+        });
+        self.track(task);
     }
 
     /// Grant (`grant = true`) or withdraw a manual role; where a group maps

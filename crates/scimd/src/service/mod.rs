@@ -56,6 +56,10 @@ struct Inner {
     limits: Limits,
     /// What each committed write changed, for whoever listens.
     committed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+    /// Work the service started beyond a request (reconciling many users).
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Per tenant: users reconciled so far, of how many.
+    progress: std::sync::Mutex<HashMap<i64, (usize, usize)>>,
 }
 
 /// How a [`Service`] is set up.
@@ -77,7 +81,15 @@ impl Service {
         let caches =
             if store.is_shared() { Caches::default() } else { Caches::for_own_store(options.user_cache_bytes) };
         let (committed, _) = tokio::sync::broadcast::channel(1024);
-        Service(Arc::new(Inner { store, caches, clock, limits: options.limits, committed }))
+        Service(Arc::new(Inner {
+            store,
+            caches,
+            clock,
+            limits: options.limits,
+            committed,
+            tasks: std::sync::Mutex::default(),
+            progress: std::sync::Mutex::default(),
+        }))
     }
 
     /// What every write committed from now on changed, as each write returns
@@ -86,6 +98,36 @@ impl Service {
     /// (`RecvError::Lagged`); writes never wait for listeners.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
         self.0.committed.subscribe()
+    }
+
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut tasks) = self.0.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+    }
+
+    /// Wait for the work the service started beyond requests (at shutdown,
+    /// before the store's queued writes are drained).
+    pub async fn settle(&self) {
+        let tasks: Vec<_> = self.0.tasks.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    fn set_progress(&self, tenant_id: i64, progress: Option<(usize, usize)>) {
+        if let Ok(mut p) = self.0.progress.lock() {
+            match progress {
+                Some(done_of) => p.insert(tenant_id, done_of),
+                None => p.remove(&tenant_id),
+            };
+        }
+    }
+
+    /// Users reconciled so far after a configuration change, of how many; `None` when none is running.
+    pub fn reconciling(&self, tenant_id: i64) -> Option<(usize, usize)> {
+        self.0.progress.lock().ok()?.get(&tenant_id).copied()
     }
 
     pub fn now(&self) -> String {

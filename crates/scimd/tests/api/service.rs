@@ -12,6 +12,7 @@ use scimd::store::{Doc, Kind, NewResource, StoredResource};
 use scimd::store::{HostAction, HostTrigger};
 
 on_both_backends!(
+    a_change_that_moves_many_users_runs_in_chunks,
     each_kind_of_user_has_its_own_lifecycle,
     the_actor_decides_who_owns_a_user,
     seats_are_counted_in_the_write,
@@ -252,4 +253,49 @@ async fn each_kind_of_user_has_its_own_lifecycle(b: Backend) {
     };
     assert_eq!(changes.host_actions, vec![due("unassign_devices"), due("change_device_policy")]);
     assert!(changes.roles.iter().any(|r| r.workspace_id == "store" && !r.granted), "{changes:?}");
+}
+
+/// A configuration change that moves more users than one transaction should
+/// hold reconciles them a chunk at a time after it returns, with its progress
+/// in the policy, and every user is moved in the end.
+async fn a_change_that_moves_many_users_runs_in_chunks(b: Backend) {
+    let s = Arc::new(start(b).await);
+    let t = tenant(&s).await;
+    s.svc.change_config(t, Arc::new(product(None, "viewer")), Default::default()).await.unwrap();
+    let creates: Vec<_> = (0..1_200)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.svc.create(t, Actor::IdentityProvider, new_user(&s.svc, &format!("m{i}@acme.com"))).await.unwrap().id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for c in creates {
+        ids.push(c.await.unwrap());
+    }
+    assert_eq!(role_of(&s, t, &ids[0]).await, vec!["viewer".to_string()]);
+    // The default role stops being provisionable: every user loses it.
+    let change = |c: &mut TenantConfig| {
+        c.policy.on_create = OnCreate::NoAccess;
+        c.policy.default_role_id = None;
+        if let Some(r) = c.roles.iter_mut().find(|r| r.id == "viewer") {
+            r.provisionable = false;
+        }
+        Ok(())
+    };
+    s.svc.change_config(t, Arc::new(change), Default::default()).await.unwrap();
+    let mut seen_progress = s.svc.reconciling(t);
+    for _ in 0..600 {
+        match s.svc.reconciling(t) {
+            Some(p) => seen_progress = Some(p),
+            None => break,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen_progress.is_some_and(|(done, total)| done < total && total == 1_200), "{seen_progress:?}");
+    assert_eq!(s.svc.reconciling(t), None, "the background reconcile finished");
+    for id in [&ids[0], &ids[600], &ids[1_199]] {
+        assert!(role_of(&s, t, id).await.is_empty(), "user {id} was moved");
+    }
 }

@@ -21,16 +21,16 @@ use std::sync::Arc;
 
 pub(super) async fn get_config(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
-    Ok(ok(StatusCode::OK, config_json(&c, &t)))
+    Ok(ok(StatusCode::OK, config_json(&c, &t, s.svc.reconciling(t.id))))
 }
 
-fn config_json(c: &TenantConfig, t: &Tenant) -> Value {
+fn config_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>) -> Value {
     json!({
         "workspaces": c.workspaces,
         "roles": c.roles,
         "licence_types": c.licence_types,
         "group_mappings": c.mappings,
-        "policy": policy_json(c, t),
+        "policy": policy_json(c, t, reconciling),
     })
 }
 
@@ -424,7 +424,9 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
+/// The policy as an admin reads it; `reconciling`: users moved so far by the
+/// last change, of how many, while that work is still running.
+fn policy_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>) -> Value {
     let p = &c.policy;
     json!({
         "on_create": p.on_create,
@@ -440,12 +442,13 @@ fn policy_json(c: &TenantConfig, t: &Tenant) -> Value {
         "seats_exhausted": p.seats_exhausted,
         "scim_enabled": t.enabled,
         "rate_limit": p.rate_limit,
+        "reconciling": reconciling.map(|(done, total)| json!({"done": done, "total": total})),
     })
 }
 
 pub(super) async fn get_policy(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
-    Ok(ok(StatusCode::OK, policy_json(&c, &t)))
+    Ok(ok(StatusCode::OK, policy_json(&c, &t, s.svc.reconciling(t.id))))
 }
 
 pub(super) async fn put_policy(
@@ -494,7 +497,7 @@ pub(super) async fn put_policy(
         t.enabled = enabled;
     }
     s.forget_tenant_rate(t.id);
-    Ok(ok(StatusCode::OK, policy_json(&changed.config, &t)))
+    Ok(ok(StatusCode::OK, policy_json(&changed.config, &t, s.svc.reconciling(t.id))))
 }
 
 #[derive(Deserialize)]
