@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Users reconciled per transaction after a configuration change.
-const RECONCILE_CHUNK: usize = 500;
+const RECONCILE_CHUNK: usize = 200;
 
 /// Changes a configuration in place. It may run more than once (when the
 /// transaction it runs in has to be run again), so it must not consume what
