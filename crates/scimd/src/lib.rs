@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod clock;
+pub mod events;
 pub mod http;
 pub mod ratelimit;
 pub mod server;
