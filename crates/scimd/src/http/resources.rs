@@ -284,7 +284,8 @@ fn query_of(request: &ListRequest, allowed_domains: &[String]) -> ListQuery {
         descending: request.descending,
         offset: request.offset(),
         limit: request.count,
-        hand_made_only_in: allowed_domains.iter().map(|d| d.to_lowercase()).collect(),
+        // Stored lowercase (the policy lowercases them when they are set).
+        hand_made_only_in: allowed_domains.to_vec(),
     }
 }
 

@@ -216,24 +216,28 @@ impl Service {
 
     /// Apply the policy's creation-time choices (the default role) to every
     /// existing user, as if each were created now, and reconcile them; with
-    /// `dry_run`, only list who would gain or lose which role.
+    /// `dry_run`, only list who would gain or lose which role. Each chunk of
+    /// users applies the configuration as it is when that chunk runs.
     pub async fn reapply_policy(&self, tenant_id: i64, dry_run: bool) -> Result<Vec<Reapplied>, Error> {
         struct Job {
             tenant_id: i64,
+            users: Vec<String>,
             dry_run: bool,
             now: String,
+        }
+        fn users<'t>(tx: &'t mut WriteTx, tenant_id: &'t i64) -> JobFuture<'t, Vec<String>, Error> {
+            Box::pin(async move { Ok(tx.user_ids(*tenant_id).await?) })
         }
         fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, Vec<Reapplied>, Error> {
             Box::pin(async move {
                 let tenant_id = job.tenant_id;
-                // Locked: no configuration change interleaves with the pass.
                 let config = tx.tenant_config(tenant_id, true).await?;
                 let default_roles = scim_core::policy::default_roles_for_new_user(&config);
                 let mut changed = Vec::new();
-                for user_id in tx.user_ids(tenant_id).await? {
-                    let Some(mut facts) = tx.user_facts(tenant_id, &user_id).await? else { continue };
+                for user_id in &job.users {
+                    let Some(mut facts) = tx.user_facts(tenant_id, user_id).await? else { continue };
                     let stored_defaults = std::mem::replace(&mut facts.default_roles, default_roles.clone());
-                    let current = tx.roles_of(tenant_id, &user_id).await?;
+                    let current = tx.roles_of(tenant_id, user_id).await?;
                     let desired = scim_core::policy::desired_roles(&config, &facts, &current);
                     let revoked: Vec<RoleAssignment> =
                         current.iter().filter(|a| !desired.contains(a)).cloned().collect();
@@ -242,19 +246,27 @@ impl Service {
                     let moves = !granted.is_empty() || !revoked.is_empty();
                     if !job.dry_run && (moves || stored_defaults != default_roles) {
                         if stored_defaults != default_roles {
-                            tx.set_default_roles(tenant_id, &user_id, &default_roles).await?;
+                            tx.set_default_roles(tenant_id, user_id, &default_roles).await?;
                         }
                         let user = BTreeSet::from([user_id.clone()]);
                         policy::reconcile(tx, tenant_id, &config, &user, &job.now).await?;
                     }
                     if moves {
-                        changed.push(Reapplied { user_id, granted, revoked });
+                        changed.push(Reapplied { user_id: user_id.clone(), granted, revoked });
                     }
                 }
                 Ok(changed)
             })
         }
-        Ok(self.write(Job { tenant_id, dry_run, now: self.now() }, run).await?.0)
+        // A chunk of users per transaction, as after a configuration change:
+        // the writer is never held for the whole tenant.
+        let (all, _) = self.write(tenant_id, users).await?;
+        let mut changed = Vec::new();
+        for chunk in all.chunks(RECONCILE_CHUNK) {
+            let job = Job { tenant_id, users: chunk.to_vec(), dry_run, now: self.now() };
+            changed.extend(self.write(job, run).await?.0);
+        }
+        Ok(changed)
     }
 }
 

@@ -159,17 +159,16 @@ pub async fn give_freed_seats(
     // Each round seats one user or stops; a seat handed on frees at most one other.
     let mut rounds = 0usize;
     while let Some(licence_type_id) = freed.pop() {
-        let Some(lt) = config.licence_type(&licence_type_id) else { continue };
+        // Nobody waits for an unlimited type: its seats are never short.
+        let Some(limit) = config.licence_type(&licence_type_id).and_then(|lt| lt.seat_limit) else { continue };
         loop {
             rounds += 1;
             if rounds > 100_000 {
                 return Err(Error::Internal("handing out freed seats did not settle".into()));
             }
-            if let Some(limit) = lt.seat_limit {
-                let (used, _) = tx.seat_counts(tenant_id, &licence_type_id, "").await?;
-                if used >= limit {
-                    break;
-                }
+            let (used, _) = tx.seat_counts(tenant_id, &licence_type_id, "").await?;
+            if used >= limit {
+                break;
             }
             let Some(waiter) = tx.longest_waiting(tenant_id, &licence_type_id).await? else { break };
             let handed_on = reconcile_user(tx, tenant_id, config, &waiter, now, Seats::Wait).await?;

@@ -137,14 +137,12 @@ pub struct StoredResource {
 impl StoredResource {
     /// What the server keeps beside the document, as the renderer takes it.
     pub fn meta(&self) -> scim_core::render::Meta<'_> {
-        scim_core::render::Meta {
-            resource_type: self.kind.as_str(),
-            id: &self.id,
-            created: &self.created_at,
-            last_modified: &self.updated_at,
-            version: self.version,
-        }
+        meta(self.kind, &self.id, &self.created_at, &self.updated_at, self.version)
     }
+}
+
+fn meta<'a>(kind: Kind, id: &'a str, created: &'a str, updated: &'a str, version: i64) -> scim_core::render::Meta<'a> {
+    scim_core::render::Meta { resource_type: kind.as_str(), id, created, last_modified: updated, version }
 }
 
 /// Bodies and documents past this size are parsed, validated and patched on
@@ -171,13 +169,7 @@ pub struct RawResource {
 impl RawResource {
     /// What the server keeps beside the document, as the renderer takes it.
     pub fn meta(&self) -> scim_core::render::Meta<'_> {
-        scim_core::render::Meta {
-            resource_type: self.kind.as_str(),
-            id: &self.id,
-            created: &self.created_at,
-            last_modified: &self.updated_at,
-            version: self.version,
-        }
+        meta(self.kind, &self.id, &self.created_at, &self.updated_at, self.version)
     }
 
     pub fn groups(&self) -> Result<Option<UserGroups>, StoreError> {
