@@ -75,9 +75,7 @@ async fn reconcile_user(
 /// A user gone for good loses every role and its licence; answers the
 /// licence type whose seat it gave up (for the caller to pass on).
 pub async fn forget_user(tx: &mut WriteTx, tenant_id: i64, user_id: &str) -> Result<Option<String>, Error> {
-    let held = tx.licence_of(tenant_id, user_id).await?.and_then(|h| h.licence_type_id);
-    tx.forget_access(tenant_id, user_id).await?;
-    Ok(held)
+    Ok(tx.forget_access(tenant_id, user_id).await?)
 }
 
 /// The licence a user should hold, given the seats: it gets the one it wants
@@ -166,8 +164,8 @@ pub async fn give_freed_seats(
             if rounds > 100_000 {
                 return Err(Error::Internal("handing out freed seats did not settle".into()));
             }
-            let (used, _) = tx.seat_counts(tenant_id, &licence_type_id, "").await?;
-            if used >= limit {
+            let (used, waiting) = tx.seat_counts(tenant_id, &licence_type_id, "").await?;
+            if used >= limit || waiting == 0 {
                 break;
             }
             let Some(waiter) = tx.longest_waiting(tenant_id, &licence_type_id).await? else { break };

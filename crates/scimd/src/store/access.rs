@@ -364,24 +364,28 @@ impl WriteTx {
     }
 
     /// The user holds no licence and waits for none.
-    pub async fn release_licence(&mut self, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
+    /// Answers the licence type whose seat it gave up.
+    pub async fn release_licence(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<String>, StoreError> {
         let rows = self
             .q(&format!("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ? RETURNING {LICENCE_COLS}"))
             .bind(tenant_id)
             .bind(user_id)
             .fetch_all(&mut *self.tx)
             .await?;
+        let mut released = None;
         for row in &rows {
             let gone = licence_from_row(row)?;
             if let Some(held) = gone.licence_type_id {
                 self.licence_changed(tenant_id, user_id, &held, gone.source, LicenceOp::Released);
+                released = Some(held);
             }
         }
-        Ok(())
+        Ok(released)
     }
 
-    /// Every role and licence of a user that is gone for good.
-    pub async fn forget_access(&mut self, tenant_id: i64, user_id: &str) -> Result<(), StoreError> {
+    /// Every role and licence of a user that is gone for good; answers the
+    /// licence type whose seat it gave up.
+    pub async fn forget_access(&mut self, tenant_id: i64, user_id: &str) -> Result<Option<String>, StoreError> {
         let rows = self
             .q("DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? RETURNING workspace_id, role_id, source")
             .bind(tenant_id)

@@ -248,10 +248,11 @@ async fn access_changes_are_recorded_once(b: Backend) {
     assert!(changes.roles[0].granted);
     let ops: Vec<&LicenceOp> = changes.licences.iter().map(|l| &l.op).collect();
     assert_eq!(ops, vec![&LicenceOp::Waiting, &LicenceOp::Assigned]);
-    fn forget<'t>(tx: &'t mut WriteTx, tenant_id: &'t i64) -> JobFuture<'t, (), StoreError> {
+    fn forget<'t>(tx: &'t mut WriteTx, tenant_id: &'t i64) -> JobFuture<'t, Option<String>, StoreError> {
         Box::pin(async move { tx.forget_access(*tenant_id, "u1").await })
     }
-    let (_, changes) = f.store.write(f.tenant_id, forget).await.unwrap();
+    let (released, changes) = f.store.write(f.tenant_id, forget).await.unwrap();
+    assert_eq!(released.as_deref(), Some("basic"), "the seat it gave up");
     assert_eq!((changes.roles.len(), changes.roles[0].granted), (1, false));
     assert_eq!(changes.licences[0].op, LicenceOp::Released);
     let access = f.store.access(f.tenant_id, "u1").await.unwrap().unwrap();
