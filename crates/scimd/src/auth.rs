@@ -45,16 +45,16 @@ pub async fn authenticate(
     header: Option<&str>,
     now: &str,
     may_look_up: bool,
-) -> Result<Caller, ScimError> {
+) -> Result<Caller, Denied> {
     let internal = |e: crate::service::Error| {
         tracing::error!(error = %e, "token look-up failed");
         ScimError::new(500, None, "the server could not check the token; try again")
     };
     let Some(header) = header else {
-        return Err(unauthorized("authentication required: send 'Authorization: Bearer <token>'"));
+        return Err(unauthorized("authentication required: send 'Authorization: Bearer <token>'").into());
     };
     let Some(token) = credential(header) else {
-        return Err(unauthorized("the Authorization header must be 'Bearer <token>'"));
+        return Err(unauthorized("the Authorization header must be 'Bearer <token>'").into());
     };
     let hash = hash_token(token);
     let info = match cache.token(&hash) {
@@ -68,7 +68,8 @@ pub async fn authenticate(
                 None,
                 "too many requests with tokens this server does not know came from this address; \
                  wait before retrying, and check the token pasted into the identity provider",
-            ));
+            )
+            .into());
         }
         None => {
             let found = svc.token_by_hash(&hash).await.map_err(internal)?;
@@ -80,13 +81,13 @@ pub async fn authenticate(
         }
     };
     let Some(info) = info.filter(|i| bool::from(i.hash.as_slice().ct_eq(hash.as_slice()))) else {
-        return Err(unauthorized("the bearer token is not valid"));
+        return Err(unauthorized("the bearer token is not valid").into());
     };
     if info.revoked_at.is_some() {
-        return Err(unauthorized("the bearer token has been revoked"));
+        return Err(unauthorized("the bearer token has been revoked").into());
     }
     if info.expires_at.as_deref().is_some_and(|exp| exp <= now) {
-        return Err(unauthorized("the bearer token has expired; create a new one with 'scimd token create'"));
+        return Err(unauthorized("the bearer token has expired; create a new one with 'scimd token create'").into());
     }
     let tenant = match cache.tenant(tenant_name) {
         Some(t) => Some(t),
@@ -99,17 +100,44 @@ pub async fn authenticate(
         }
     };
     let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
-        return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")));
+        return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")).into());
     };
     if !tenant.enabled {
-        return Err(ScimError::new(
-            403,
-            None,
-            format!("SCIM provisioning is switched off for tenant '{}'; an administrator can enable it", tenant.name),
-        ));
+        return Err(Denied::SwitchedOff(Caller { tenant, token_name: info.name }));
     }
     uses.record(info.id, now);
     Ok(Caller { tenant, token_name: info.name })
+}
+
+/// Why a request is not let in.
+#[derive(Debug)]
+pub enum Denied {
+    /// No valid token, or the server could not check it.
+    Error(ScimError),
+    /// A valid token of a tenant whose provisioning is switched off.
+    SwitchedOff(Caller),
+}
+
+impl From<ScimError> for Denied {
+    fn from(e: ScimError) -> Self {
+        Denied::Error(e)
+    }
+}
+
+impl Denied {
+    pub fn into_error(self) -> ScimError {
+        match self {
+            Denied::Error(e) => e,
+            Denied::SwitchedOff(caller) => ScimError::new(
+                403,
+                None,
+                format!(
+                    "SCIM provisioning is switched off for tenant '{}'; an administrator can enable it",
+                    caller.tenant.name
+                ),
+            ),
+        }
+    }
 }
 
 /// Tokens and tenants as read from the database a moment ago, so that a

@@ -133,6 +133,13 @@ pub struct ServeArgs {
     /// change of a 100,000-member group then sends no member list back).
     #[arg(long, env = "SCIMD_GROUP_PATCH_RESPONSE", value_enum, default_value_t = GroupPatchResponse::Resource)]
     pub group_patch_response: GroupPatchResponse,
+    /// Record no events: the event feed and webhooks stay empty (the
+    /// benchmark measures writes with and without them).
+    #[arg(long, env = "SCIMD_NO_EVENTS")]
+    pub no_events: bool,
+    /// Days events are kept for the feed and for webhook retries; older ones are pruned.
+    #[arg(long, env = "SCIMD_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub event_retention_days: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -265,11 +272,11 @@ pub async fn run(cli: Cli) -> CliResult {
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
         maintain_tables: matches!(cli.command, Command::Serve(_)),
     };
-    let limits = match &cli.command {
-        Command::Serve(args) => serve_config(args.clone()).limits,
-        _ => scim_core::Limits::default(),
+    let (limits, events) = match &cli.command {
+        Command::Serve(args) => (serve_config(args.clone()).limits, !args.no_events),
+        _ => (scim_core::Limits::default(), true),
     };
-    let options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, limits };
+    let options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, limits, events };
     let (svc, tasks) = open(&cli.database, &config, options, clock::system()).await?;
     match cli.command {
         Command::Serve(args) => serve(svc, tasks, args).await,

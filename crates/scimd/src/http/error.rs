@@ -35,9 +35,8 @@ impl From<Error> for ApiError {
             Error::Protocol(e) => ApiError(e),
             Error::NotFound(detail) => ApiError(ScimError::not_found(detail)),
             Error::Taken { detail, .. } => ApiError(ScimError::uniqueness(detail)),
-            Error::Refused(r @ Refusal::DomainNotAllowed { .. }) => ApiError::status(403, r.to_string()),
             Error::Refused(r @ Refusal::Configuration(_)) => ApiError(ScimError::invalid_value(r.to_string())),
-            Error::Refused(r) => ApiError::status(409, r.to_string()),
+            Error::Refused(r) => ApiError::status(r.status(), r.to_string()),
             Error::Contended(detail) => ApiError::status(409, detail),
             Error::Internal(cause) => ApiError::internal("finish the request", &cause),
         }

@@ -12,7 +12,8 @@ pub mod resources;
 use crate::auth::{self, Caller, TokenUses};
 use crate::ratelimit::{Buckets, Rate, retry_after_secs};
 use crate::server::NetConfig;
-use crate::service::Service;
+use crate::service::{Service, context};
+use crate::store::Kind;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,7 +27,6 @@ use scim_core::{Limits, ResourceType};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -272,7 +272,13 @@ async fn authenticate(
         auth::authenticate(&state.svc, &state.auth_cache, &state.token_uses, tenant, header, &now, may_look_up).await;
     let caller = match result {
         Ok(caller) => caller,
-        Err(e) => {
+        Err(auth::Denied::SwitchedOff(caller)) => {
+            // What the request was about, as far as its URL says.
+            let kind = if req.uri().path().contains("/Groups") { Kind::Group } else { Kind::User };
+            let target = crate::service::Target { kind, id: params.get("id").cloned(), name: None };
+            return refuse_switched_off(&state, caller, target).await;
+        }
+        Err(auth::Denied::Error(e)) => {
             if e.status == 401
                 && let Some(ip) = address
             {
@@ -293,6 +299,9 @@ async fn authenticate(
             return resp;
         }
     };
+    if let Some(ctx) = context::current() {
+        ctx.set_actor(crate::events::ActorKind::IdentityProvider, &caller.token_name);
+    }
     let view = state.tenant_view(caller.tenant.id).await;
     let rate = view.rate;
     if let Err(wait) = state.tenant_buckets.take(&caller.tenant.id, rate, Instant::now()) {
@@ -313,6 +322,24 @@ async fn authenticate(
     req.extensions_mut().insert(view);
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(LoggedTenant(tenant_name));
+    resp
+}
+
+/// 403 for a tenant switched off, told to the product as `provisioning.refused`
+/// (as often as the tenant's rate allows: past it the request is refused alone).
+async fn refuse_switched_off(state: &AppState, caller: Caller, target: crate::service::Target) -> Response {
+    if let Some(ctx) = context::current() {
+        ctx.set_actor(crate::events::ActorKind::IdentityProvider, &caller.token_name);
+    }
+    let tenant_id = caller.tenant.id;
+    let mut resp = ApiError(auth::Denied::SwitchedOff(caller.clone()).into_error()).into_response();
+    let rate = state.config.tenant_rate;
+    if state.tenant_buckets.take(&tenant_id, rate, Instant::now()).is_ok()
+        && let Some(shown) = resp.extensions().get::<error::ShownError>()
+    {
+        state.svc.record_refusal(tenant_id, target, "tenant_disabled", 403, &shown.detail).await;
+    }
+    resp.extensions_mut().insert(LoggedTenant(caller.tenant.name));
     resp
 }
 
@@ -347,8 +374,6 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
 #[derive(Clone)]
 struct LoggedTenant(String);
 
-static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(1);
-
 /// One structured log line per request: id, method, path, status, latency,
 /// tenant, and for a client error the `scimType` and `detail` the client was
 /// shown. Never headers (they carry the token), bodies, or the query string
@@ -356,11 +381,13 @@ static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(1);
 /// (never a raw path: ids would make a series each).
 async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = format!("{:x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed));
+    // Unique across restarts and replicas: events and audit rows name it.
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let mut resp = next.run(req).await;
+    let ctx = context::RequestContext::new(request_id.clone());
+    let mut resp = context::in_request(ctx.clone(), next.run(req)).await;
     let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.0.clone()).unwrap_or_default();
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();

@@ -104,7 +104,9 @@ impl Service {
         let svc = self.clone();
         let total = users.len() + RECONCILE_CHUNK;
         svc.set_progress(tenant_id, Some((RECONCILE_CHUNK, total)));
-        let task = tokio::spawn(async move {
+        // The users are reconciled for the request that changed the configuration.
+        let cause = super::context::cause();
+        let task = tokio::spawn(super::context::with_cause(cause, async move {
             struct Chunk {
                 svc: Service,
                 tenant_id: i64,
@@ -141,7 +143,7 @@ impl Service {
                 svc.set_progress(tenant_id, Some((done, total)));
             }
             svc.set_progress(tenant_id, None);
-        });
+        }));
         self.track(task);
     }
 

@@ -117,3 +117,25 @@ impl Error {
         }
     }
 }
+
+impl Refusal {
+    /// A refusal the identity provider is told of that the product hears
+    /// of too (`provisioning.refused`): the policy stopped provisioning,
+    /// not a mistake in the request. Its reason code.
+    pub fn reported_as(&self) -> Option<&'static str> {
+        match self {
+            Refusal::DomainNotAllowed { .. } => Some("domain_not_allowed"),
+            Refusal::NoSeats { .. } => Some("no_seats"),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a SCIM client is given for this refusal.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::DomainNotAllowed { .. } => 403,
+            Refusal::Configuration(_) => 400,
+            _ => 409,
+        }
+    }
+}

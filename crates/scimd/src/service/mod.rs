@@ -10,16 +10,21 @@
 //! tokens and admin tokens.
 
 pub mod admin;
+pub mod context;
 mod error;
 pub mod policy;
+mod refusals;
 pub mod resources;
 pub mod tenants;
 
 pub use error::{Error, Refusal, taken};
+pub use refusals::Target;
 pub use resources::{Decide, Update};
 
 use crate::cache::{Caches, UserCache};
 use crate::clock::SharedClock;
+use crate::events::Event;
+use crate::store::events::NewEvent;
 use crate::store::{
     Access, ChangeSet, GroupsByUser, JobFn, Kind, ListQuery, RawResource, Store, StoreError, StoredResource, Tenant,
     TokenInfo, WriteTx,
@@ -56,6 +61,13 @@ struct Inner {
     limits: Limits,
     /// What each committed write changed, for whoever listens.
     committed: tokio::sync::broadcast::Sender<Arc<ChangeSet>>,
+    /// The events of each committed write, for whoever listens (a host
+    /// that embeds scimd, the webhook deliverer).
+    events: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// Writes record events in the outbox.
+    events_on: bool,
+    /// Tenant names by id, for the events' envelope.
+    tenant_names: std::sync::Mutex<HashMap<i64, String>>,
     /// Work the service started beyond a request (reconciling many users).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Per tenant: users reconciled so far, of how many.
@@ -68,11 +80,13 @@ pub struct Options {
     /// Bytes of rendered users kept for reads (0: none; never on a shared store).
     pub user_cache_bytes: usize,
     pub limits: Limits,
+    /// Record an event for every change (the feed and webhooks read them).
+    pub events: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { user_cache_bytes: 32 << 20, limits: Limits::default() }
+        Options { user_cache_bytes: 32 << 20, limits: Limits::default(), events: true }
     }
 }
 
@@ -81,12 +95,16 @@ impl Service {
         let caches =
             if store.is_shared() { Caches::default() } else { Caches::for_own_store(options.user_cache_bytes) };
         let (committed, _) = tokio::sync::broadcast::channel(1024);
+        let (events, _) = tokio::sync::broadcast::channel(4096);
         Service(Arc::new(Inner {
             store,
             caches,
             clock,
             limits: options.limits,
             committed,
+            events,
+            events_on: options.events,
+            tenant_names: std::sync::Mutex::default(),
             tasks: std::sync::Mutex::default(),
             progress: std::sync::Mutex::default(),
         }))
@@ -98,6 +116,20 @@ impl Service {
     /// (`RecvError::Lagged`); writes never wait for listeners.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeSet>> {
         self.0.committed.subscribe()
+    }
+
+    /// The events of every write committed from now on, in the order the
+    /// writes return (a host that embeds scimd listens here). A listener that
+    /// falls more than 4,096 events behind loses the oldest
+    /// (`RecvError::Lagged`) and reads them from the feed
+    /// ([`Service::events_page`]); writes never wait for listeners.
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
+        self.0.events.subscribe()
+    }
+
+    /// Do writes record events?
+    pub fn events_on(&self) -> bool {
+        self.0.events_on
     }
 
     fn track(&self, task: tokio::task::JoinHandle<()>) {
@@ -151,21 +183,59 @@ impl Service {
         self.0.caches.users.as_ref()
     }
 
-    /// Run a write job and feed the caches from what it changed.
+    /// Run a write job, with the events of what it changed added to the
+    /// outbox in its transaction; then feed the caches, the listeners and
+    /// the request's outcome from it.
     async fn write<A, T>(&self, args: A, job: JobFn<A, T, Error>) -> Result<(T, ChangeSet), Error>
     where
         A: Send + Sync + 'static,
         T: Send + 'static,
     {
-        let done = self.0.store.write(args, job).await;
-        if let Ok((_, changes)) = &done {
-            self.0.caches.apply(changes);
-            // Copied only when someone listens: a write may change 100,000 memberships.
-            if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
-                let _ = self.0.committed.send(Arc::new(changes.clone()));
-            }
+        let cause = context::cause();
+        let emitting = Emitting {
+            args,
+            job,
+            cause_text: cause.to_json().to_string(),
+            now: self.now(),
+            events_on: self.0.events_on,
+        };
+        let ((value, events), changes) = self.0.store.write(emitting, run_emitting::<A, T>).await?;
+        self.0.caches.apply(&changes);
+        // Copied only when someone listens: a write may change 100,000 memberships.
+        if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
+            let _ = self.0.committed.send(Arc::new(changes.clone()));
         }
-        done
+        if let Some(tenant_id) = changes.tenant_id {
+            self.publish(tenant_id, &events, &cause).await;
+        }
+        context::record(changes.summary(), events.into_iter().map(|e| e.id));
+        Ok((value, changes))
+    }
+
+    /// Hand committed events to the listeners.
+    async fn publish(&self, tenant_id: i64, events: &[NewEvent], cause: &crate::events::Cause) {
+        if events.is_empty() || self.0.events.receiver_count() == 0 {
+            return;
+        }
+        let tenant = self.tenant_name(tenant_id).await;
+        let cause = cause.to_json().to_string();
+        for e in events {
+            let _ = self.0.events.send(Arc::new(Event::new(e, tenant_id, &tenant, &cause)));
+        }
+    }
+
+    /// A tenant's name, from a map filled on first use (tenants are never renamed).
+    pub(crate) async fn tenant_name(&self, tenant_id: i64) -> String {
+        if let Some(name) = self.0.tenant_names.lock().ok().and_then(|n| n.get(&tenant_id).cloned()) {
+            return name;
+        }
+        let tenants = self.store().list_tenants().await.unwrap_or_default();
+        let mut names = match self.0.tenant_names.lock() {
+            Ok(names) => names,
+            Err(_) => return tenant_id.to_string(),
+        };
+        names.extend(tenants.into_iter().map(|t| (t.id, t.name)));
+        names.get(&tenant_id).cloned().unwrap_or_else(|| tenant_id.to_string())
     }
 
     /// The configuration a write job applies. On SQLite it comes from the
@@ -269,6 +339,19 @@ impl Service {
         Ok(self.store().access(tenant_id, user_id).await?)
     }
 
+    /// A page of a tenant's events after `after`, in commit order.
+    pub async fn events_page(
+        &self,
+        tenant_id: i64,
+        after: crate::store::events::Position,
+        limit: i64,
+        type_prefix: Option<&str>,
+    ) -> Result<Vec<Event>, Error> {
+        let events = self.store().events_page(tenant_id, after, limit, type_prefix).await?;
+        let tenant = self.tenant_name(tenant_id).await;
+        Ok(events.into_iter().map(|e| Event::stored(e, &tenant)).collect())
+    }
+
     pub async fn tenants(&self) -> Result<Vec<Tenant>, Error> {
         Ok(self.store().list_tenants().await?)
     }
@@ -293,4 +376,34 @@ impl Service {
     pub async fn admin_token_by_hash(&self, hash: &[u8]) -> Result<Option<crate::store::AdminToken>, Error> {
         Ok(self.store().admin_token_by_hash(hash).await?)
     }
+}
+
+/// A write job with what its events need: the job runs, then the events of
+/// what it changed are added in the same transaction, just before commit.
+struct Emitting<A, T> {
+    args: A,
+    job: JobFn<A, T, Error>,
+    /// The cause every event of the write carries, as JSON text.
+    cause_text: String,
+    now: String,
+    events_on: bool,
+}
+
+fn run_emitting<'t, A: Send + Sync, T: Send>(
+    tx: &'t mut WriteTx,
+    w: &'t Emitting<A, T>,
+) -> crate::store::JobFuture<'t, (T, Vec<NewEvent>), Error> {
+    Box::pin(async move {
+        let value = (w.job)(tx, &w.args).await?;
+        let mut events = Vec::new();
+        if w.events_on
+            && let Some(tenant_id) = tx.changes().tenant_id
+        {
+            events = crate::events::outbox::events_of(tx.changes(), &w.now);
+            if !events.is_empty() {
+                tx.append_events(tenant_id, &events, &w.cause_text).await?;
+            }
+        }
+        Ok((value, events))
+    })
 }

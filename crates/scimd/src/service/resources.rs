@@ -5,10 +5,11 @@
 //! document's text) and, for large work, off the async workers; the job
 //! itself only runs statements and the policy's small decisions.
 
-use super::{Actor, Error, Refusal, Service, policy};
+use super::{Actor, Error, Refusal, Service, Target, policy};
 use crate::store::members::PRECHECK_MEMBERS_ABOVE;
 use crate::store::{
-    Doc, HostAction, HostTrigger, JobFuture, Kind, LARGE_BYTES, NewResource, StoreError, StoredResource, WriteTx,
+    Doc, HostAction, HostTrigger, JobFuture, Kind, LARGE_BYTES, NewResource, SHOWN_DOC_BYTES, StoreError,
+    StoredResource, WriteTx,
 };
 use scim_core::patch::MemberChange;
 use scim_core::policy::TenantConfig;
@@ -55,6 +56,10 @@ struct UpdateJob {
     check_domain: bool,
     /// The write turns an active user inactive (its workspaces' host actions are due).
     deactivates: bool,
+    /// For the events: the attributes the update changes, with their old
+    /// values, and a switch of `active` (to this).
+    previous: Option<Value>,
+    active_to: Option<bool>,
 }
 
 struct DeleteJob {
@@ -74,7 +79,34 @@ fn what(kind: Kind, id: &str) -> String {
 impl Service {
     /// Create a user or group. A user created again under the userName of a
     /// soft-deleted user brings that user back, with its id.
-    pub async fn create(&self, tenant_id: i64, actor: Actor, mut new: NewResource) -> Result<StoredResource, Error> {
+    pub async fn create(&self, tenant_id: i64, actor: Actor, new: NewResource) -> Result<StoredResource, Error> {
+        let name_key = if new.kind == Kind::User { "userName" } else { "displayName" };
+        let name = new.doc.value.get(name_key).and_then(Value::as_str).map(str::to_string);
+        let target = Target { kind: new.kind, id: None, name };
+        let result = self.create_unreported(tenant_id, actor, new).await;
+        self.reported(actor, tenant_id, target, result).await
+    }
+
+    /// The identity provider's refusals are told to the product (`provisioning.refused`).
+    async fn reported<T>(
+        &self,
+        actor: Actor,
+        tenant_id: i64,
+        target: Target,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match actor {
+            Actor::IdentityProvider => self.reporting_refusal(tenant_id, target, result).await,
+            Actor::Admin => result,
+        }
+    }
+
+    async fn create_unreported(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        mut new: NewResource,
+    ) -> Result<StoredResource, Error> {
         if new.members.len() > PRECHECK_MEMBERS_ABOVE {
             let ids: Vec<&str> = new.members.iter().map(|m| m.value.as_str()).collect();
             let live = self.store().live_ids(tenant_id, &new.id, &ids).await?;
@@ -103,6 +135,19 @@ impl Service {
         off_thread: bool,
         decide: Decide,
     ) -> Result<StoredResource, Error> {
+        let result = self.update_unreported(tenant_id, actor, kind, id, off_thread, decide).await;
+        self.reported(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
+    }
+
+    async fn update_unreported(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        kind: Kind,
+        id: &str,
+        off_thread: bool,
+        decide: Decide,
+    ) -> Result<StoredResource, Error> {
         for _ in 0..MAX_UPDATE_TRIES {
             let current = self.get(tenant_id, kind, id).await?.ok_or_else(|| Error::not_found(what(kind, id)))?;
             if actor == Actor::Admin && current.scim_managed {
@@ -121,9 +166,20 @@ impl Service {
                 && kind == Kind::User
                 && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
             let is_active = |doc: &Value| doc.get("active").and_then(Value::as_bool).unwrap_or(true);
-            let deactivates = kind == Kind::User
-                && is_active(&current.doc)
-                && update.doc.as_ref().is_some_and(|doc| !is_active(&doc.value));
+            let active_to = match &update.doc {
+                Some(doc) if kind == Kind::User && is_active(&current.doc) != is_active(&doc.value) => {
+                    Some(is_active(&doc.value))
+                }
+                _ => None,
+            };
+            let deactivates = active_to == Some(false);
+            // Only for documents an event shows (it names a larger one).
+            let previous = match &update.doc {
+                Some(doc) if self.events_on() && doc.text.len() <= SHOWN_DOC_BYTES => {
+                    crate::events::outbox::previous_of(&current.doc, &doc.value)
+                }
+                _ => None,
+            };
             let update = Arc::new(update);
             let now = self.now();
             let job = UpdateJob {
@@ -136,6 +192,8 @@ impl Service {
                 now: now.clone(),
                 check_domain,
                 deactivates,
+                previous,
+                active_to,
             };
             let version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
@@ -195,8 +253,8 @@ impl Service {
     ) -> Result<(), Error> {
         let job =
             DeleteJob { svc: self.clone(), tenant_id, actor, kind, id: id.to_string(), if_match, now: self.now() };
-        self.write(job, |tx, job| Box::pin(delete_in(tx, job))).await?;
-        Ok(())
+        let result = self.write(job, |tx, job| Box::pin(delete_in(tx, job))).await.map(|_| ());
+        self.reported(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
     }
 
     /// Bring back a soft-deleted user, with the access its groups give it.
@@ -330,6 +388,7 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
             other => other.into(),
         },
     )?;
+    tx.describe_update(kind, id, job.previous.clone(), job.active_to);
     let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now).await?;
     let mut config = config;
     if kind == Kind::Group

@@ -11,6 +11,7 @@
 
 pub mod access;
 mod changes;
+pub mod events;
 pub mod members;
 pub mod postgres;
 pub mod resources;
@@ -20,7 +21,8 @@ pub mod tenants;
 mod tx;
 
 pub use changes::{
-    ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, ResourceChange, RoleChange,
+    ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, RefusedRequest, ResourceChange,
+    RoleChange, SHOWN_DOC_BYTES,
 };
 pub use resources::{GroupSummary, ListQuery, UserPage};
 pub use tenants::{AdminToken, Tenant, TokenInfo};

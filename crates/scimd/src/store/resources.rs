@@ -263,7 +263,7 @@ impl WriteTx {
             > 0;
         if inserted {
             self.changes.tenant(tenant_id);
-            self.changes.resource(new.kind, &new.id, Op::Created, Some(1));
+            self.changes.resource(new.kind, &new.id, Op::Created, Some(1), Some(&new.doc.text));
         }
         Ok(inserted)
     }
@@ -308,7 +308,7 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?;
         self.changes.tenant(tenant_id);
-        self.changes.resource(Kind::User, &id, Op::Restored, Some(version));
+        self.changes.resource(Kind::User, &id, Op::Restored, Some(version), Some(&new.doc.text));
         Ok(Some((id, row.try_get("created_at")?, version)))
     }
 
@@ -346,6 +346,26 @@ impl WriteTx {
             })),
             None => Ok(None),
         }
+    }
+
+    /// The `doc` column as text, for `RETURNING` (PostgreSQL's JSONB is not text to `Any`).
+    fn doc_text_col(&self) -> &'static str {
+        match self.dialect() {
+            sql::Dialect::Sqlite => "doc",
+            sql::Dialect::Postgres => "doc::text AS doc",
+        }
+    }
+
+    /// Record what an update changed beside writing it (no statement): its
+    /// attributes' old values and a switch of `active`, for the events.
+    pub fn describe_update(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        previous: Option<serde_json::Value>,
+        active_to: Option<bool>,
+    ) {
+        self.changes.describe_update(kind, id, previous, active_to);
     }
 
     /// Write a resource's row at `current`: its new document (or only its
@@ -389,33 +409,42 @@ impl WriteTx {
             }
         }
         self.changes.tenant(current.tenant_id);
-        self.changes.resource(current.kind, &current.id, Op::Updated, Some(version));
+        self.changes.resource(current.kind, &current.id, Op::Updated, Some(version), doc.map(|d| d.text.as_str()));
         Ok(version)
     }
 
     /// Delete the resource at `current`: kept for restore (`soft`) or gone.
     pub async fn delete_resource(&mut self, current: &Current, soft: bool, now: &str) -> Result<(), StoreError> {
         let seq = current.seq;
-        if soft {
-            self.q("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ?")
+        // The document as it was, for the event that tells of the delete.
+        let returning = format!("RETURNING {}", self.doc_text_col());
+        let row = if soft {
+            self.q(&format!("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ? {returning}"))
                 .bind(now)
                 .bind(seq)
-                .execute(&mut *self.tx)
-                .await?;
+                .fetch_optional(&mut *self.tx)
+                .await?
         } else {
-            self.q("DELETE FROM resources WHERE seq = ?").bind(seq).execute(&mut *self.tx).await?;
-        }
+            self.q(&format!("DELETE FROM resources WHERE seq = ? {returning}"))
+                .bind(seq)
+                .fetch_optional(&mut *self.tx)
+                .await?
+        };
+        let doc: Option<String> = row.map(|row| row.try_get("doc")).transpose()?;
         self.changes.tenant(current.tenant_id);
         let op = if soft { Op::SoftDeleted } else { Op::Deleted };
-        self.changes.resource(current.kind, &current.id, op, None);
+        self.changes.resource(current.kind, &current.id, op, None, doc.as_deref());
         Ok(())
     }
 
     /// Bring back a soft-deleted user as it was. `false`: there is no such deleted user.
     pub async fn restore_user(&mut self, tenant_id: i64, id: &str, now: &str) -> Result<bool, StoreError> {
         let row = self
-            .q("UPDATE resources SET deleted_at = NULL, version = version + 1, updated_at = ? \
-                WHERE tenant_id = ? AND kind = 'User' AND id = ? AND deleted_at IS NOT NULL RETURNING version")
+            .q(&format!(
+                "UPDATE resources SET deleted_at = NULL, version = version + 1, updated_at = ? \
+                WHERE tenant_id = ? AND kind = 'User' AND id = ? AND deleted_at IS NOT NULL RETURNING version, {}",
+                self.doc_text_col()
+            ))
             .bind(now)
             .bind(tenant_id)
             .bind(id)
@@ -423,7 +452,8 @@ impl WriteTx {
             .await?;
         let Some(row) = row else { return Ok(false) };
         self.changes.tenant(tenant_id);
-        self.changes.resource(Kind::User, id, Op::Restored, Some(row.try_get("version")?));
+        let doc: String = row.try_get("doc")?;
+        self.changes.resource(Kind::User, id, Op::Restored, Some(row.try_get("version")?), Some(&doc));
         Ok(true)
     }
 

@@ -231,6 +231,12 @@ impl WriteTx {
         &self.changes
     }
 
+    /// Record a request the policy refused (no statement; its event is written with the write).
+    pub fn record_refused(&mut self, tenant_id: i64, refused: super::RefusedRequest) {
+        self.changes.tenant(tenant_id);
+        self.changes.refused.push(refused);
+    }
+
     /// Record an action the product is to perform because of this write (no statement).
     pub fn record_host_action(&mut self, tenant_id: i64, action: super::HostAction) {
         self.changes.tenant(tenant_id);

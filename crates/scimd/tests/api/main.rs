@@ -348,6 +348,7 @@ mod discovery;
 mod entra;
 mod errors;
 mod etags;
+mod events;
 mod filters;
 mod hardening;
 mod lists;

@@ -6,6 +6,7 @@
 //! is an operation of [`crate::service`].
 
 mod config;
+mod events;
 mod users;
 mod views;
 
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/users/{{id}}/access"), get(users::user_access))
         .route(&format!("{t}/users/{{id}}/roles"), post(users::grant_role))
         .route(&format!("{t}/users/{{id}}/roles/{{workspace}}/{{role}}"), delete(users::withdraw_role))
+        .route(&format!("{t}/events"), get(events::list_events))
         .method_not_allowed_fallback(|| async { AdminError::new(405, "method_not_allowed", "method not allowed here") })
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
@@ -152,7 +154,7 @@ async fn authenticate(
         Ok(t) => t.filter(|t| bool::from(t.hash.as_slice().ct_eq(hash.as_slice()))),
         Err(e) => return AdminError::from(e).into_response(),
     };
-    match found {
+    match &found {
         None => return AdminError::new(401, "unauthorized", "the admin token is not valid").into_response(),
         Some(t) if t.revoked_at.is_some() => {
             return AdminError::new(401, "unauthorized", "the admin token has been revoked").into_response();
@@ -164,6 +166,9 @@ async fn authenticate(
     };
     if name.contains('\0') {
         return AdminError::not_found("there is no tenant with a NUL character in its name").into_response();
+    }
+    if let (Some(ctx), Some(t)) = (crate::service::context::current(), &found) {
+        ctx.set_actor(crate::events::ActorKind::Admin, &t.name);
     }
     match state.svc.tenant_by_name(name).await {
         Ok(Some(tenant)) => {

@@ -177,12 +177,12 @@ mod tests {
         assert!(rosters.get(1, Kind::User).is_some());
         assert!(rosters.get(1, Kind::Group).is_none());
         let mut update = ChangeSet::default();
-        update.resource(Kind::User, "u1", Op::Updated, Some(2));
+        update.resource(Kind::User, "u1", Op::Updated, Some(2), None);
         rosters.apply(&update);
         assert!(rosters.get(1, Kind::User).is_some(), "an update moves no position");
         let ticket = rosters.ticket();
         let mut create = ChangeSet::default();
-        create.resource(Kind::User, "u2", Op::Created, Some(1));
+        create.resource(Kind::User, "u2", Op::Created, Some(1), None);
         rosters.apply(&create);
         assert!(rosters.get(1, Kind::User).is_none());
         rosters.put(ticket, 1, Kind::User, Arc::new(Roster::default()));

@@ -1,0 +1,93 @@
+//! The request an operation runs for: its cause (request id, who asked)
+//! goes into every event the operation emits, and what the operation
+//! changed comes back for the request's audit row. A surface opens the
+//! scope ([`in_request`]) around a request; the service reads it in
+//! [`super::Service::write`]. Outside one (a CLI command) the cause is the
+//! server itself. Task-local: a task spawned for the request takes the
+//! cause along explicitly ([`cause`], then [`with_cause`]).
+
+use crate::events::{ActorKind, Cause};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// What one request's operations need to know and leave behind.
+#[derive(Debug, Default)]
+pub struct RequestContext {
+    cause: Mutex<Cause>,
+    outcome: Mutex<Outcome>,
+}
+
+/// What the operations of a request changed, in plain words, and the ids of the events they emitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub summary: Vec<String>,
+    pub event_ids: Vec<String>,
+}
+
+impl RequestContext {
+    pub fn new(request_id: String) -> Arc<RequestContext> {
+        Arc::new(RequestContext {
+            cause: Mutex::new(Cause { request_id: Some(request_id), ..Cause::default() }),
+            outcome: Mutex::default(),
+        })
+    }
+
+    /// Who the request turned out to come from (once its token is checked).
+    pub fn set_actor(&self, actor: ActorKind, name: &str) {
+        if let Ok(mut cause) = self.cause.lock() {
+            cause.actor = actor;
+            cause.actor_name = Some(name.to_string());
+        }
+    }
+
+    pub fn cause(&self) -> Cause {
+        self.cause.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// What the request's operations changed, taken once (by the audit).
+    pub fn take_outcome(&self) -> Outcome {
+        self.outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
+    }
+
+    fn add_outcome(&self, summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
+        if let Ok(mut o) = self.outcome.lock() {
+            o.summary.extend(summary);
+            o.event_ids.extend(event_ids);
+        }
+    }
+}
+
+tokio::task_local! {
+    static REQUEST: Arc<RequestContext>;
+    static CAUSE: Cause;
+}
+
+/// Run `f` as the request `ctx` describes.
+pub async fn in_request<F: Future>(ctx: Arc<RequestContext>, f: F) -> F::Output {
+    REQUEST.scope(ctx, f).await
+}
+
+/// Run `f` (a task a request started) with the cause of that request.
+pub async fn with_cause<F: Future>(cause: Cause, f: F) -> F::Output {
+    CAUSE.scope(cause, f).await
+}
+
+/// The current request's context, if any.
+pub fn current() -> Option<Arc<RequestContext>> {
+    REQUEST.try_with(Arc::clone).ok()
+}
+
+/// The cause of what runs now: the request's, a task's, or the server's own.
+pub fn cause() -> Cause {
+    if let Ok(cause) = CAUSE.try_with(Cause::clone) {
+        return cause;
+    }
+    current().map(|ctx| ctx.cause()).unwrap_or_default()
+}
+
+/// Record what an operation of the current request changed (no request: nothing).
+pub(super) fn record(summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
+    if let Some(ctx) = current() {
+        ctx.add_outcome(summary, event_ids);
+    }
+}

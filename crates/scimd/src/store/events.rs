@@ -1,0 +1,179 @@
+//! Events: the outbox rows a write adds in its own transaction, the feed
+//! that reads them in commit order, and pruning past their retention.
+//!
+//! Order is (tx, seq). On SQLite the one writer commits in seq order and tx
+//! is 0. On PostgreSQL, writers of a tenant run side by side, so seq is not
+//! commit order: tx is the writing transaction's id and a read shows only
+//! transactions older than every one still open (`pg_snapshot_xmin`), so a
+//! cursor never passes an event that commits later (migration 0008).
+
+use super::sql::Dialect;
+use super::{Store, StoreError, WriteTx};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An event as its outbox row holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: &'static str,
+    /// `user` or `group`.
+    pub subject_type: &'static str,
+    pub subject_id: String,
+    pub created_at: String,
+    /// JSON text.
+    pub data: String,
+}
+
+/// A position in a tenant's events: everything up to it has been read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub tx: i64,
+    pub seq: i64,
+}
+
+impl Position {
+    /// The cursor a client is given: opaque, `tx.seq`.
+    pub fn cursor(&self) -> String {
+        format!("{}.{}", self.tx, self.seq)
+    }
+
+    pub fn parse(cursor: &str) -> Option<Position> {
+        let (tx, seq) = cursor.split_once('.')?;
+        Some(Position { tx: tx.parse().ok()?, seq: seq.parse().ok()? })
+    }
+}
+
+/// An event as read back.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub position: Position,
+    pub tenant_id: i64,
+    pub id: String,
+    pub event_type: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub created_at: String,
+    pub data: String,
+    pub cause: String,
+}
+
+/// Rows per INSERT: 8 parameters each, well under SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 500;
+
+impl WriteTx {
+    /// Add `events` of a tenant to the outbox, each with `cause` (JSON text).
+    pub async fn append_events(&mut self, tenant_id: i64, events: &[NewEvent], cause: &str) -> Result<(), StoreError> {
+        let tx_col = match self.dialect() {
+            Dialect::Sqlite => "0",
+            Dialect::Postgres => "pg_current_xact_id()::text::bigint",
+        };
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let rows = vec![format!("({tx_col}, ?, ?, ?, ?, ?, ?, ?, ?)"); chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO events (tx, tenant_id, id, type, subject_type, subject_id, created_at, data, cause) VALUES {rows}"
+            );
+            let mut q = self.q(&sql);
+            for e in chunk {
+                q = q
+                    .bind(tenant_id)
+                    .bind(e.id.as_str())
+                    .bind(e.event_type)
+                    .bind(e.subject_type)
+                    .bind(e.subject_id.as_str())
+                    .bind(e.created_at.as_str())
+                    .bind(e.data.as_str())
+                    .bind(cause);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Delete up to `limit` events older than `before`; answers how many went.
+    pub async fn prune_events(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
+        let done = self
+            .q("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY created_at LIMIT ?)")
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Only what has committed before every transaction still open (PostgreSQL).
+pub(super) fn committed_only(d: Dialect, alias: &str) -> String {
+    match d {
+        Dialect::Sqlite => String::new(),
+        Dialect::Postgres => format!(" AND {alias}.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"),
+    }
+}
+
+pub(super) const EVENT_COLS: &str =
+    "e.seq, e.tx, e.tenant_id, e.id, e.type, e.subject_type, e.subject_id, e.created_at, e.data, e.cause";
+
+pub(super) fn event_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        position: Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? },
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        event_type: row.try_get("type")?,
+        subject_type: row.try_get("subject_type")?,
+        subject_id: row.try_get("subject_id")?,
+        created_at: row.try_get("created_at")?,
+        data: row.try_get("data")?,
+        cause: row.try_get("cause")?,
+    })
+}
+
+/// `text` with LIKE's wildcards escaped (`\` escapes).
+pub(super) fn like_prefix(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    /// Up to `limit` events of a tenant after `after`, in order; with
+    /// `type_prefix`, only events whose type starts with it.
+    pub async fn events_page(
+        &self,
+        tenant_id: i64,
+        after: Position,
+        limit: i64,
+        type_prefix: Option<&str>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let core = self.core();
+        let typed = if type_prefix.is_some() { " AND e.type LIKE ? ESCAPE '\\'" } else { "" };
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND (e.tx, e.seq) > (?, ?){typed}{} \
+             ORDER BY e.tx, e.seq LIMIT ?",
+            committed_only(core.dialect(), "e")
+        );
+        let mut q = core.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
+        if let Some(prefix) = type_prefix {
+            q = q.bind(like_prefix(prefix));
+        }
+        let rows = q.bind(limit).fetch_all(&core.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Events of a tenant, by id.
+    pub async fn event_by_id(&self, tenant_id: i64, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let core = self.core();
+        let row = core
+            .q(&format!("SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND e.id = ?"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&core.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+}

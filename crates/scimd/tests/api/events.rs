@@ -1,0 +1,307 @@
+//! Events: written with every write from what it changed, read back from the
+//! feed in commit order, nothing for a write that was rolled back, refusals
+//! told to the product, and the same events streamed to an embedding host.
+
+use super::*;
+
+on_both_backends!(
+    every_kind_of_write_emits_its_events_with_their_cause,
+    a_refused_or_failed_write_emits_nothing_but_a_refusal,
+    the_feed_pages_in_order_and_filters_by_type,
+    concurrent_writes_emit_one_event_each_and_the_feed_misses_none,
+    an_embedding_host_receives_the_committed_events
+);
+
+/// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
+/// event shows once every transaction older than its own has ended, in any
+/// database of the server (other tests write beside this one): a moment.
+async fn feed_n(s: &Server, query: &str, n: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let events = feed(s, query).await;
+        if events.len() >= n {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} events showed in the feed");
+}
+
+/// Every event of tenant `acme` the feed shows now, a page of 50 at a time.
+async fn feed(s: &Server, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let sep = if query.is_empty() { "" } else { "&" };
+        let r = s.adm(Method::GET, &format!("/events?limit=50&after={after}{sep}{query}"), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.body["data"].as_array().unwrap().clone();
+        if page.is_empty() {
+            assert_eq!(r.body["next"], Value::Null);
+            return out;
+        }
+        after = r.body["next"].as_str().unwrap().to_string();
+        out.extend(page);
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+async fn every_kind_of_write_emits_its_events_with_their_cause(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "Engineering", "workspace": "c3.acme", "role": "Editor"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let before = feed(&s, "").await.len();
+
+    let r =
+        s.post("/Users", json!({"schemas": [USER], "userName": "ada@acme.com", "name": {"givenName": "Ada"}})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let request_id = r.header("x-request-id").unwrap().to_string();
+    let ada = Server::id_of(&r.body);
+    let events = feed_n(&s, "", 3).await;
+    assert_eq!(types(&events), ["user.created", "access.role_granted", "licence.assigned"]);
+    let created = &events[0];
+    assert_eq!(created["tenant"], "acme");
+    assert_eq!(created["subject"], json!({"type": "user", "id": ada}));
+    assert_eq!(created["data"]["userName"], "ada@acme.com");
+    assert_eq!(created["data"]["meta"]["version"], "W/\"1\"");
+    assert!(created["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(created["cause"]["request_id"], request_id.as_str());
+    assert_eq!(created["cause"]["actor"], json!({"type": "identity_provider", "name": "okta"}));
+    assert_eq!(events[1]["data"]["source"], "default");
+    assert!(events[1]["data"]["workspace"]["id"].is_string());
+
+    // An update shows what it changed; a deactivation is named so.
+    let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "title", "value": "CTO"}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "active", "value": false}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "active", "value": true}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let all = feed_n(&s, "", 10).await;
+    let events = &all[3..];
+    assert_eq!(
+        types(events),
+        [
+            "user.updated",
+            "user.deactivated",
+            "access.role_revoked",
+            "licence.released",
+            "user.reactivated",
+            "access.role_granted",
+            "licence.assigned"
+        ]
+    );
+    assert_eq!(events[0]["data"]["title"], "CTO");
+    assert_eq!(events[0]["data"]["previous"], json!({"title": null}));
+    // The user was created without `active` (true by default).
+    assert_eq!(events[1]["data"]["previous"], json!({"active": null}));
+
+    // Groups: created, a member in (and the mapping's role), renamed, deleted.
+    let group = Server::id_of(&s.create_group("Engineering").await);
+    s.add_member(&group, &ada).await;
+    let r =
+        s.patch(&format!("/Groups/{group}"), json!([{"op": "replace", "path": "displayName", "value": "Eng"}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.delete(&format!("/Groups/{group}")).await.status, 204);
+    let all = feed_n(&s, "", 18).await;
+    let events = &all[10..];
+    assert_eq!(
+        types(events),
+        [
+            "group.created",
+            "group.member_added",
+            // The group's role replaces the default one in that workspace…
+            "access.role_revoked",
+            "access.role_granted",
+            // …follows the group through a rename (the mapping bound to it)…
+            "group.updated",
+            // …and goes with it, the default coming back.
+            "group.deleted",
+            "access.role_revoked",
+            "access.role_granted"
+        ]
+    );
+    assert_eq!(events[0]["subject"], json!({"type": "group", "id": group}));
+    assert!(events[0]["data"].get("members").is_none(), "never a member list: {}", events[0]);
+    assert_eq!(events[1]["data"], json!({"group": {"id": group}, "member": {"id": ada}}));
+    assert_eq!(events[2]["data"]["source"], "default");
+    assert_eq!(events[3]["data"]["source"], format!("group:{group}"));
+    assert_eq!(events[4]["data"]["previous"], json!({"displayName": "Engineering"}));
+
+    // The admin API's writes carry the admin as their cause.
+    let r = s.adm(Method::POST, "/users", Some(json!({"userName": "vendor@other.io"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let vendor = Server::id_of(&r.body);
+    let r = s
+        .adm(Method::POST, &format!("/users/{vendor}/roles"), Some(json!({"workspace": "c3.acme-eu", "role": "Admin"})))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.delete(&format!("/Users/{ada}")).await.status, 204);
+    let all = feed_n(&s, "", 24).await;
+    let events = &all[18..];
+    assert_eq!(events[0]["type"], "user.created");
+    assert_eq!(events[0]["cause"]["actor"], json!({"type": "admin", "name": "tests"}));
+    let manual = events.iter().find(|e| e["data"]["source"] == "manual").unwrap();
+    assert_eq!(manual["type"], "access.role_granted");
+    let last = &events[events.len() - 3..];
+    assert_eq!(types(last), ["user.deleted", "access.role_revoked", "licence.released"]);
+    assert_eq!(last[0]["data"]["userName"], "ada@acme.com", "a deleted user is shown as it was");
+    assert_eq!(last[0]["data"]["restorable"], false);
+}
+
+async fn a_refused_or_failed_write_emits_nothing_but_a_refusal(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await.status, 200);
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 1}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ada = Server::id_of(&s.create_user("ada@acme.com").await);
+    let before = feed_n(&s, "", 3).await.len();
+    assert_eq!(before, 3, "created, default role, licence");
+
+    // Failed writes: a uniqueness conflict, a failed precondition, a bad PATCH.
+    s.post("/Users", json!({"schemas": [USER], "userName": "ADA@acme.com"}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    let r = s.raw(Method::DELETE, &format!("/Users/{ada}"), None, &[("If-Match", "W/\"99\"")]).await;
+    r.assert_error(412, None);
+    let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "userName", "value": 7}])).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(feed(&s, "").await.len(), before, "a write that failed emits nothing");
+
+    // Refusals by policy reach the product with what the identity provider was told.
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "vendor@other.io"})).await;
+    r.assert_error(403, None);
+    let shown = r.body["detail"].as_str().unwrap().to_string();
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "bob@acme.com"})).await;
+    r.assert_error(409, None);
+    let seats = r.body["detail"].as_str().unwrap().to_string();
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"scim_enabled": false}))).await.status, 200);
+    let r = s.get(&format!("/Users/{ada}")).await;
+    r.assert_error(403, None);
+    let events = feed_n(&s, "type=provisioning.", 3).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0]["data"]["reason"], "domain_not_allowed");
+    assert_eq!(events[0]["data"]["status"], 403);
+    assert_eq!(events[0]["data"]["detail"], shown.as_str());
+    assert_eq!(events[0]["data"]["target"]["userName"], "vendor@other.io");
+    assert_eq!(events[0]["subject"], json!({"type": "user", "id": "vendor@other.io"}));
+    assert_eq!(events[1]["data"]["reason"], "no_seats");
+    assert_eq!(events[1]["data"]["detail"], seats.as_str());
+    assert_eq!(events[2]["data"]["reason"], "tenant_disabled");
+    assert_eq!(events[2]["subject"], json!({"type": "user", "id": ada}));
+    assert_eq!(events[2]["cause"]["actor"]["name"], "okta");
+    assert_eq!(feed(&s, "").await.len(), before + 3, "only the refusals were added");
+}
+
+async fn the_feed_pages_in_order_and_filters_by_type(b: Backend) {
+    let s = start(b).await;
+    for i in 0..7 {
+        s.create_user(&format!("u{i}@acme.com")).await;
+    }
+    let g = Server::id_of(&s.create_group("G").await);
+    feed_n(&s, "", 8).await;
+    let r = s.adm(Method::GET, "/events?limit=3", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 3);
+    let next = r.body["next"].as_str().unwrap().to_string();
+    let r = s.adm(Method::GET, &format!("/events?limit=3&after={next}"), None).await;
+    let names: Vec<&str> =
+        r.body["data"].as_array().unwrap().iter().map(|e| e["data"]["userName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["u3@acme.com", "u4@acme.com", "u5@acme.com"]);
+    let all = feed(&s, "").await;
+    assert_eq!(types(&all).iter().filter(|t| **t == "user.created").count(), 7);
+    let groups = feed(&s, "type=group.").await;
+    assert_eq!(types(&groups), ["group.created"]);
+    assert_eq!(groups[0]["subject"]["id"], g.as_str());
+    // The end of the feed: nothing new, and no cursor to move to.
+    let last = s.adm(Method::GET, "/events?limit=1000", None).await.body["next"].as_str().unwrap().to_string();
+    let r = s.adm(Method::GET, &format!("/events?after={last}"), None).await;
+    assert_eq!((r.body["data"].as_array().unwrap().len(), r.body["next"].clone()), (0, Value::Null));
+    // Mistakes in plain words.
+    for (query, words) in [
+        ("after=yesterday", "'yesterday' is not an event cursor"),
+        ("limit=0", "limit must be between 1 and 1000"),
+        ("limit=many", "limit must be a whole number"),
+        ("type=users.", "no event type starts with 'users.'"),
+    ] {
+        let r = s.adm(Method::GET, &format!("/events?{query}"), None).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(r.body["error"]["detail"].as_str().unwrap().contains(words), "{query}: {}", r.body);
+    }
+}
+
+async fn concurrent_writes_emit_one_event_each_and_the_feed_misses_none(b: Backend) {
+    let s = Arc::new(start(b).await);
+    // Half of them conflict on userName: those are rolled back (on SQLite,
+    // alone in their batch) and emit nothing.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.post("/Users", json!({"schemas": [USER], "userName": format!("c{}@acme.com", i / 2)})).await.status
+            })
+        })
+        .collect();
+    // A reader following the feed while the writes commit.
+    let reader = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut after = String::new();
+            for _ in 0..1000 {
+                let r = s.adm(Method::GET, &format!("/events?after={after}"), None).await;
+                if let Some(next) = r.body["next"].as_str() {
+                    after = next.to_string();
+                }
+                seen.extend(r.body["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()));
+                if seen.len() >= 20 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
+    let mut created = 0;
+    for t in tasks {
+        if t.await.unwrap() == 201 {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 20);
+    let seen = reader.await.unwrap();
+    let all: Vec<String> = feed_n(&s, "", 20).await.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(all.len(), 20, "one event per created user");
+    assert_eq!(seen, all, "a reader following the feed sees every event, in the feed's order");
+}
+
+async fn an_embedding_host_receives_the_committed_events(b: Backend) {
+    let s = start(b).await;
+    let mut events = s.svc.subscribe_events();
+    let ada = Server::id_of(&s.create_user("ada@acme.com").await);
+    s.post("/Users", json!({"schemas": [USER], "userName": "ADA@acme.com"}))
+        .await
+        .assert_error(409, Some("uniqueness"));
+    let g = Server::id_of(&s.create_group("G").await);
+    let first = events.recv().await.unwrap();
+    assert_eq!((first.event_type.as_str(), first.subject_id.as_str()), ("user.created", ada.as_str()));
+    assert_eq!(first.tenant, "acme");
+    let envelope: Value = serde_json::from_str(&first.to_json()).unwrap();
+    assert_eq!(envelope["data"]["userName"], "ada@acme.com");
+    let second = events.recv().await.unwrap();
+    assert_eq!((second.event_type.as_str(), second.subject_id.as_str()), ("group.created", g.as_str()));
+    // The stream and the feed agree.
+    let feed = feed_n(&s, "", 2).await;
+    assert_eq!(feed[0]["id"], first.id.as_str());
+    assert_eq!(feed[1]["id"], second.id.as_str());
+}
