@@ -140,6 +140,22 @@ pub struct ServeArgs {
     /// Days events are kept for the feed and for webhook retries; older ones are pruned.
     #[arg(long, env = "SCIMD_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub event_retention_days: u32,
+    /// Seconds one webhook attempt may take (connect, send, answer).
+    #[arg(long, env = "SCIMD_WEBHOOK_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout_secs: u64,
+    /// Seconds before each attempt of a webhook delivery, comma-separated
+    /// (each with ±20% jitter); after the last the delivery is given up and
+    /// listed as failed.
+    #[arg(long, env = "SCIMD_WEBHOOK_RETRY_SCHEDULE", default_value = "0,5,300,1800,7200,18000,36000,50400,72000,86400", value_parser = crate::service::webhooks::parse_schedule)]
+    pub webhook_retry_schedule: crate::service::webhooks::Schedule,
+    /// Let webhooks go to private, loopback and link-local addresses (a
+    /// product on the same network); refused otherwise.
+    #[arg(long, env = "SCIMD_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
+    /// The key webhook secrets are sealed with at rest: a file holding 32
+    /// bytes of base64, made when missing. Replicas share one key.
+    #[arg(long, env = "SCIMD_SECRETS_KEY_FILE", default_value = "scimd-secrets.key")]
+    pub secrets_key_file: std::path::PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -272,11 +288,13 @@ pub async fn run(cli: Cli) -> CliResult {
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
         maintain_tables: matches!(cli.command, Command::Serve(_)),
     };
-    let (limits, events) = match &cli.command {
-        Command::Serve(args) => (serve_config(args.clone()).limits, !args.no_events),
-        _ => (scim_core::Limits::default(), true),
-    };
-    let options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, limits, events };
+    let mut options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, ..Default::default() };
+    if let Command::Serve(args) = &cli.command {
+        options.limits = serve_config(args.clone()).limits;
+        options.events = !args.no_events;
+        options.event_retention = Duration::from_secs(u64::from(args.event_retention_days) * 86400);
+        options.webhooks = webhook_options(args)?;
+    }
     let (svc, tasks) = open(&cli.database, &config, options, clock::system()).await?;
     match cli.command {
         Command::Serve(args) => serve(svc, tasks, args).await,
@@ -439,6 +457,25 @@ pub fn serve_config(args: ServeArgs) -> Config {
             max_patch_operations: args.max_patch_operations,
         },
     }
+}
+
+/// How webhooks are sent, as the flags say; the sealing key from
+/// `SCIMD_SECRETS_KEY` (base64) or the key file (made when missing).
+fn webhook_options(args: &ServeArgs) -> Result<service::webhooks::WebhookOptions, String> {
+    use crate::events::sealed::SealingKey;
+    let key = match std::env::var("SCIMD_SECRETS_KEY") {
+        Ok(text) if !text.trim().is_empty() => {
+            SealingKey::from_base64(&text).map_err(|e| format!("SCIMD_SECRETS_KEY: {e}"))?
+        }
+        _ => SealingKey::load_or_create(&args.secrets_key_file)?,
+    };
+    Ok(service::webhooks::WebhookOptions {
+        key: Some(key),
+        allow_private: args.webhook_allow_private_targets,
+        timeout: Duration::from_secs(args.webhook_timeout_secs),
+        schedule: args.webhook_retry_schedule.0.clone(),
+        ..Default::default()
+    })
 }
 
 pub use crate::server::run as run_server;

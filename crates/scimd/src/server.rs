@@ -3,7 +3,8 @@
 //! refuses before the router sees a request, and shutdown with a deadline.
 //! It owns every background task of a running server (the store's: SQLite's
 //! writer, PostgreSQL's maintenance; its own: the token-use flusher) and
-//! stops them last, once queued writes are committed.
+//! stops them last, once queued writes are committed. It runs the webhook
+//! sender and prunes events past their retention.
 
 use crate::http::{self, AppState};
 use crate::store::TaskGuard;
@@ -53,6 +54,21 @@ pub async fn run(
             loop {
                 tick.tick().await;
                 state.token_uses.flush(&state.svc).await;
+            }
+        })
+    };
+    let sender = tokio::spawn(crate::events::delivery::Sender::new(state.svc.clone()).run());
+    let pruner = {
+        let svc = state.svc.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match svc.prune_events(svc.event_retention()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "pruned events past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "events could not be pruned; trying again in an hour"),
+                }
             }
         })
     };
@@ -116,6 +132,8 @@ pub async fn run(
     }
     state.token_uses.flush(&state.svc).await;
     tasks.add("token-use flusher", flusher);
+    tasks.add("webhook sender", sender);
+    tasks.add("event pruner", pruner);
     tasks.stop().await;
     tracing::info!("scimd stopped");
     Ok(())

@@ -3,7 +3,10 @@
 //! webhook endpoints, signed as Standard Webhooks 1.0 says ([`signature`]),
 //! and the event feed.
 
+pub mod client;
+pub mod delivery;
 pub mod outbox;
+pub mod sealed;
 pub mod signature;
 
 pub use outbox::{ActorKind, Cause, EVENT_TYPES};

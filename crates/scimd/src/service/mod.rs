@@ -16,6 +16,7 @@ pub mod policy;
 mod refusals;
 pub mod resources;
 pub mod tenants;
+pub mod webhooks;
 
 pub use error::{Error, Refusal, taken};
 pub use refusals::Target;
@@ -68,6 +69,8 @@ struct Inner {
     events_on: bool,
     /// Tenant names by id, for the events' envelope.
     tenant_names: std::sync::Mutex<HashMap<i64, String>>,
+    webhooks: webhooks::WebhookOptions,
+    event_retention: std::time::Duration,
     /// Work the service started beyond a request (reconciling many users).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Per tenant: users reconciled so far, of how many.
@@ -82,11 +85,20 @@ pub struct Options {
     pub limits: Limits,
     /// Record an event for every change (the feed and webhooks read them).
     pub events: bool,
+    /// How long events are kept (the feed, and deliveries not yet made).
+    pub event_retention: std::time::Duration,
+    pub webhooks: webhooks::WebhookOptions,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { user_cache_bytes: 32 << 20, limits: Limits::default(), events: true }
+        Options {
+            user_cache_bytes: 32 << 20,
+            limits: Limits::default(),
+            events: true,
+            event_retention: std::time::Duration::from_secs(30 * 86400),
+            webhooks: webhooks::WebhookOptions::default(),
+        }
     }
 }
 
@@ -105,6 +117,8 @@ impl Service {
             events,
             events_on: options.events,
             tenant_names: std::sync::Mutex::default(),
+            webhooks: options.webhooks,
+            event_retention: options.event_retention,
             tasks: std::sync::Mutex::default(),
             progress: std::sync::Mutex::default(),
         }))
@@ -125,6 +139,10 @@ impl Service {
     /// ([`Service::events_page`]); writes never wait for listeners.
     pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
         self.0.events.subscribe()
+    }
+
+    pub fn event_retention(&self) -> std::time::Duration {
+        self.0.event_retention
     }
 
     /// Do writes record events?

@@ -19,6 +19,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod tenants;
 mod tx;
+pub mod webhooks;
 
 pub use changes::{
     ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, RefusedRequest, ResourceChange,

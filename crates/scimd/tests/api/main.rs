@@ -163,11 +163,21 @@ async fn start(b: Backend) -> Server {
 }
 
 async fn start_with(b: Backend, config: Config) -> Server {
+    let webhooks = scimd::service::webhooks::WebhookOptions {
+        key: Some(scimd::events::sealed::SealingKey::generate().unwrap()),
+        // The tests' receivers listen on 127.0.0.1.
+        allow_private: true,
+        ..Default::default()
+    };
+    let options = scimd::service::Options { limits: config.limits, webhooks, ..Default::default() };
+    start_with_options(b, config, options).await
+}
+
+async fn start_with_options(b: Backend, config: Config, options: scimd::service::Options) -> Server {
     let dir = std::env::temp_dir().join(unique_name("scimd-test-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(b, &dir).await;
     let clock = FixedClock::ticking("2026-01-01T00:00:00Z", std::time::Duration::from_millis(1));
-    let options = scimd::service::Options { limits: config.limits, ..Default::default() };
     let (svc, tasks) = cli::open(&url, &Default::default(), options, clock.clone()).await.unwrap();
     svc.create_tenant("acme").await.unwrap();
     let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
@@ -358,3 +368,4 @@ mod replicas;
 mod service;
 mod storage;
 mod tenants;
+mod webhooks;

@@ -9,6 +9,7 @@ mod config;
 mod events;
 mod users;
 mod views;
+mod webhooks;
 
 use super::AppState;
 use crate::auth::hash_token;
@@ -135,6 +136,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/users/{{id}}/roles"), post(users::grant_role))
         .route(&format!("{t}/users/{{id}}/roles/{{workspace}}/{{role}}"), delete(users::withdraw_role))
         .route(&format!("{t}/events"), get(events::list_events))
+        .route(&format!("{t}/webhooks"), get(webhooks::list_webhooks).post(webhooks::create_webhook))
+        .route(&format!("{t}/webhooks/{{id}}"), get(webhooks::get_webhook).delete(webhooks::delete_webhook))
+        .route(&format!("{t}/webhooks/{{id}}/rotate-secret"), post(webhooks::rotate_secret))
+        .route(&format!("{t}/webhooks/{{id}}/enable"), post(webhooks::enable_webhook))
+        .route(&format!("{t}/webhooks/{{id}}/deliveries"), get(webhooks::list_deliveries))
+        .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
+        .route(&format!("{t}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
         .method_not_allowed_fallback(|| async { AdminError::new(405, "method_not_allowed", "method not allowed here") })
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }

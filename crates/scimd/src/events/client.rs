@@ -1,0 +1,330 @@
+//! The HTTP client webhooks are sent with: HTTP/1.1 over TCP or TLS
+//! (rustls, Mozilla's roots), kept-alive connections per origin, one
+//! deadline for the whole attempt, redirects never followed. Targets on
+//! private, loopback or link-local addresses are refused unless allowed:
+//! the name is resolved and checked for every new connection, and the
+//! connection goes to the address that was checked (a DNS answer that
+//! changes between check and connect cannot point it inside).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Where a webhook goes, read from its URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// Read `http(s)://host[:port][/path][?query]`; the error says what is wrong, in words.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("'{url}' is not an http:// or https:// URL"));
+        };
+        if url.contains('#') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("'{url}' has a fragment or spaces; a webhook URL has neither"));
+        }
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.contains('@') {
+            return Err("a webhook URL cannot carry a user name or password".into());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(|| format!("'{url}' has an unclosed '['"))?;
+            (host.to_string(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("'{url}' names no host"));
+        }
+        let port = match port {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("'{p}' is not a port"))?,
+        };
+        Ok(Target { https, host: host.to_ascii_lowercase(), port, path })
+    }
+
+    fn origin(&self) -> (bool, String, u16) {
+        (self.https, self.host.clone(), self.port)
+    }
+
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        match (self.https, self.port) {
+            (true, 443) | (false, 80) => host,
+            _ => format!("{host}:{}", self.port),
+        }
+    }
+}
+
+/// Is this an address a webhook may not reach (unless private targets are allowed)?
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // Unique local fc00::/7 and link-local fe80::/10.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The addresses of `target` it may be sent to; an error in words when none.
+pub async fn allowed_addresses(target: &Target, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| format!("the host '{}' could not be resolved: {e}", target.host))?
+        .collect();
+    if found.is_empty() {
+        return Err(format!("the host '{}' has no address", target.host));
+    }
+    let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| allow_private || !is_private(a.ip())).collect();
+    if allowed.is_empty() {
+        return Err(format!(
+            "the host '{}' resolves to a private, loopback or link-local address ({}): webhooks are not sent inside \
+             the network unless the server runs with --webhook-allow-private-targets",
+            target.host,
+            found[0].ip()
+        ));
+    }
+    Ok(allowed)
+}
+
+/// What an endpoint answered.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// `Retry-After`, in seconds, when it gave one.
+    pub retry_after: Option<Duration>,
+    /// The start of its body, for the delivery's record.
+    pub body_start: String,
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// Kept-alive connections, per origin, and how new ones are made.
+pub struct Client {
+    tls: tokio_rustls::TlsConnector,
+    allow_private: bool,
+    timeout: Duration,
+    idle: Mutex<HashMap<(bool, String, u16), Vec<Sender>>>,
+}
+
+/// Idle connections kept per origin.
+const IDLE_PER_ORIGIN: usize = 64;
+/// Bytes of an answer's body read (the rest is not waited for).
+const BODY_LIMIT: usize = 64 * 1024;
+
+impl Client {
+    pub fn new(allow_private: bool, timeout: Duration) -> Arc<Client> {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        let config = match config {
+            Ok(c) => c,
+            // ring supports the default versions; kept as a plain error path anyway.
+            Err(e) => {
+                tracing::error!(error = %e, "TLS could not be set up; https webhooks will fail");
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }
+        };
+        Arc::new(Client {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            allow_private,
+            timeout,
+            idle: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+
+    /// POST `body` to `target` with `headers`, all within the timeout.
+    pub async fn post(&self, target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
+        match tokio::time::timeout(self.timeout, self.post_now(target, headers, body)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),
+        }
+    }
+
+    async fn post_now(&self, target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
+        let mut sender = match self.idle_sender(target) {
+            Some(s) => s,
+            None => self.connect(target).await?,
+        };
+        let mut req = hyper::Request::post(&target.path)
+            .header(hyper::header::HOST, target.host_header())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::USER_AGENT, concat!("scimd/", env!("CARGO_PKG_VERSION"), " (webhooks)"));
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        let req = req.body(Full::new(body)).map_err(|e| format!("the request could not be made: {e}"))?;
+        let resp = sender.send_request(req).await.map_err(|e| format!("the connection failed: {e}"))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = Limited::new(resp.into_body(), BODY_LIMIT).collect().await;
+        let body_start = match body {
+            Ok(b) => {
+                let bytes = b.to_bytes();
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+            }
+            // The answer counts; only its body is not kept, nor the connection.
+            Err(_) => return Ok(Answer { status, retry_after, body_start: String::new() }),
+        };
+        self.keep(target, sender);
+        Ok(Answer { status, retry_after, body_start })
+    }
+
+    fn idle_sender(&self, target: &Target) -> Option<Sender> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(&target.origin())?;
+        while let Some(s) = list.pop() {
+            if s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn keep(&self, target: &Target, sender: Sender) {
+        if !sender.is_ready() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(target.origin()).or_default();
+            if list.len() < IDLE_PER_ORIGIN {
+                list.push(sender);
+            }
+        }
+    }
+
+    async fn connect(&self, target: &Target) -> Result<Sender, String> {
+        let addresses = allowed_addresses(target, self.allow_private).await?;
+        let mut last = String::new();
+        for address in addresses {
+            match TcpStream::connect(address).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return if target.https { self.over_tls(target, stream).await } else { handshake(stream).await };
+                }
+                Err(e) => last = format!("cannot connect to {address}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    async fn over_tls(&self, target: &Target, stream: TcpStream) -> Result<Sender, String> {
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|_| format!("'{}' is not a host name TLS can check", target.host))?;
+        let tls =
+            self.tls.connect(name, stream).await.map_err(|e| format!("TLS with '{}' failed: {e}", target.host))?;
+        handshake(tls).await
+    }
+}
+
+async fn handshake<S>(stream: S) -> Result<Sender, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("the HTTP connection failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_or_refused_in_words() {
+        let t = Target::parse("https://hooks.example.com/scim?x=1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((t.https, t.host.as_str(), t.port, t.path.as_str()), (true, "hooks.example.com", 443, "/scim?x=1"));
+        let t = Target::parse("http://[::1]:8080").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("::1", 8080, "/"));
+        for bad in ["ftp://x", "https://u:p@x/", "https://x/#f", "https://:80/", "https://x:0/", "https://x:99999/"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_loopback_and_link_local_addresses_are_recognised() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private(private.parse().unwrap_or(IpAddr::from([1, 1, 1, 1]))), "{private}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_private(public.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))), "{public}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The webhook sender: a task of the server that turns new events into
+//! deliveries, leases the ones that are due and sends them, each signed
+//! (Standard Webhooks 1.0), and records what came of it. At least once; in
+//! order per subject per endpoint (the store's `ready` mark), subjects in
+//! parallel. Replicas on one PostgreSQL database each run one: a lease
+//! gives a delivery to one of them at a time, and lapses if it dies.
+//!
+//! What an answer means: 2xx delivered; 410 disables the endpoint; 429,
+//! 502, 503 and 504 (and `Retry-After`) pause the endpoint; anything else
+//! (a redirect too: they are not followed) is a failure retried on the
+//! schedule, then given up (dead-lettered). An endpoint failing for
+//! `disable_after` (5 days) is disabled, and says why.
+
+use super::Event;
+use super::client::{Answer, Client, Target};
+use super::signature;
+use crate::service::Service;
+use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// Requests in flight at once, over every endpoint.
+const IN_FLIGHT: usize = 256;
+/// Events one fan-out step reads.
+const FAN_OUT_BATCH: i64 = 1000;
+/// How often the sender looks for work it was not woken for (other
+/// replicas' events, retries coming due).
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+pub struct Sender {
+    svc: Service,
+    client: Arc<Client>,
+    slots: Arc<Semaphore>,
+    /// Rung when a batch finishes: the next delivery of its subjects may be ready.
+    finished: Arc<Notify>,
+}
+
+impl Sender {
+    pub fn new(svc: Service) -> Sender {
+        let options = svc.webhook_options();
+        let client = Client::new(options.allow_private, options.timeout);
+        Sender { svc, client, slots: Arc::new(Semaphore::new(IN_FLIGHT)), finished: Arc::new(Notify::new()) }
+    }
+
+    /// Serve until stopped (the server aborts the task at shutdown; a lease
+    /// held then lapses and the delivery is sent again: at least once).
+    pub async fn run(self) {
+        let mut new_events = self.svc.subscribe_events();
+        let lease = self.svc.webhook_options().timeout + Duration::from_secs(30);
+        loop {
+            let worked = match self.round(lease).await {
+                Ok(worked) => worked,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook delivery round failed; trying again shortly");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = new_events.recv() => {}
+                _ = self.finished.notified() => {}
+                _ = tokio::time::sleep(IDLE_TICK) => {}
+            }
+        }
+    }
+
+    /// Fan out, then lease and start what is due; true when it started any.
+    async fn round(&self, lease: Duration) -> Result<bool, crate::service::Error> {
+        let hooks = self.svc.enabled_webhooks().await?;
+        if hooks.is_empty() {
+            return Ok(false);
+        }
+        for hook in &hooks {
+            while self.svc.fan_out(&hook.id, FAN_OUT_BATCH).await? as i64 == FAN_OUT_BATCH {}
+        }
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(false);
+        }
+        let claimed = self.svc.claim_deliveries(free as i64, lease).await?;
+        if claimed.is_empty() {
+            return Ok(false);
+        }
+        let hooks: HashMap<String, Webhook> = hooks.into_iter().map(|h| (h.id.clone(), h)).collect();
+        let mut by_hook: HashMap<String, Vec<Claimed>> = HashMap::new();
+        for c in claimed {
+            by_hook.entry(c.webhook_id.clone()).or_default().push(c);
+        }
+        for (hook_id, batch) in by_hook {
+            let Some(hook) = hooks.get(&hook_id).cloned() else {
+                // Disabled or deleted since the list was read: its leases go back.
+                let done = batch.into_iter().map(|c| (c, Attempt::Returned)).collect();
+                self.svc.complete_deliveries(&hook_id, done, EndpointNews::default()).await?;
+                continue;
+            };
+            let permits = match self.slots.clone().try_acquire_many_owned(batch.len() as u32) {
+                Ok(p) => p,
+                Err(_) => {
+                    let done = batch.into_iter().map(|c| (c, Attempt::Returned)).collect();
+                    self.svc.complete_deliveries(&hook_id, done, EndpointNews::default()).await?;
+                    continue;
+                }
+            };
+            let (svc, client, finished) = (self.svc.clone(), self.client.clone(), self.finished.clone());
+            tokio::spawn(async move {
+                send_batch(&svc, &client, &hook, batch).await;
+                drop(permits);
+                finished.notify_one();
+            });
+        }
+        Ok(true)
+    }
+}
+
+/// Send one endpoint's leased deliveries side by side (each is a different
+/// subject), then record them together.
+async fn send_batch(svc: &Service, client: &Arc<Client>, hook: &Webhook, batch: Vec<Claimed>) {
+    let target = match Target::parse(&hook.url) {
+        Ok(t) => t,
+        Err(e) => {
+            let done = batch.into_iter().map(|c| (c, Attempt::GaveUp { status: None, error: e.clone() })).collect();
+            record(svc, hook, done, EndpointNews { failed: true, ..Default::default() }).await;
+            return;
+        }
+    };
+    let secrets = Arc::new(svc.signing_secrets(hook));
+    let tenant = svc.tenant_name(hook.tenant_id).await;
+    let target = Arc::new(target);
+    let mut sends = tokio::task::JoinSet::new();
+    for c in batch {
+        let (svc, client, target, secrets) = (svc.clone(), client.clone(), target.clone(), secrets.clone());
+        let body = Event::stored(c.event.clone(), &tenant).to_json();
+        sends.spawn(async move {
+            let timestamp = i64::try_from(svc.clock().since_epoch().as_secs()).unwrap_or_default();
+            let headers = [
+                ("webhook-id", c.event.id.clone()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature::header(&secrets, &c.event.id, timestamp, body.as_bytes())),
+            ];
+            let answer = if secrets.is_empty() {
+                Err("the endpoint's secret cannot be opened with this server's key".to_string())
+            } else {
+                client.post(&target, &headers, Bytes::from(body)).await
+            };
+            (c, answer)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = sends.join_next().await {
+        // A send that panicked has no answer: its lease lapses and it goes again.
+        if let Ok(answer) = joined {
+            answers.push(answer);
+        }
+    }
+    let options = svc.webhook_options();
+    let now_ms = svc.now_ms();
+    let mut news = EndpointNews::default();
+    let mut done = Vec::with_capacity(answers.len());
+    for (c, answer) in answers {
+        let attempt = judge(&answer, c.attempts, &options.schedule, now_ms, &mut news);
+        done.push((c, attempt));
+    }
+    if news.failed && !news.succeeded && news.disable.is_none() {
+        let limit = i64::try_from(options.disable_after.as_secs()).unwrap_or(i64::MAX / 4);
+        let cutoff = svc.clock().at_offset_secs(-limit);
+        if hook.failing_since.as_deref().is_some_and(|since| since <= cutoff.as_str()) {
+            news.disable = Some(format!(
+                "every delivery failed since {} ({} days): fix the endpoint, then enable it again",
+                hook.failing_since.as_deref().unwrap_or_default(),
+                limit / 86400
+            ));
+        }
+    }
+    record(svc, hook, done, news).await;
+}
+
+async fn record(svc: &Service, hook: &Webhook, done: Vec<(Claimed, Attempt)>, news: EndpointNews) {
+    if let Some(reason) = &news.disable {
+        tracing::warn!(webhook = %hook.id, url = %hook.url, reason, "webhook endpoint disabled");
+    }
+    if let Err(e) = svc.complete_deliveries(&hook.id, done, news).await {
+        // The leases lapse and the deliveries are sent again.
+        tracing::error!(webhook = %hook.id, error = %e, "webhook attempts could not be recorded");
+    }
+}
+
+/// What one answer means for its delivery, and for its endpoint.
+fn judge(
+    answer: &Result<Answer, String>,
+    attempts: i64,
+    schedule: &[u64],
+    now_ms: i64,
+    news: &mut EndpointNews,
+) -> Attempt {
+    let made = attempts + 1;
+    let next_delay = |extra: Option<Duration>| -> Option<i64> {
+        let planned = schedule.get(usize::try_from(made).unwrap_or(usize::MAX)).copied()?;
+        let planned_ms = jittered(planned.saturating_mul(1000));
+        let asked_ms = extra.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
+        Some(planned_ms.max(asked_ms))
+    };
+    let (status, error, slow_down) = match answer {
+        Ok(a) if (200..300).contains(&a.status) => {
+            news.succeeded = true;
+            return Attempt::Delivered { status: i64::from(a.status) };
+        }
+        Ok(a) if a.status == 410 => {
+            news.failed = true;
+            news.disable = Some("the endpoint answered 410 Gone: it asked for no more deliveries".into());
+            // Kept pending: it goes out if the endpoint is enabled again.
+            return Attempt::Retry { status: Some(410), error: "410 Gone".into(), next_at: now_ms };
+        }
+        Ok(a) => {
+            let slow = matches!(a.status, 429 | 502 | 503 | 504) || a.retry_after.is_some();
+            let error = if (300..400).contains(&a.status) {
+                format!("answered {} (a redirect: webhooks do not follow them)", a.status)
+            } else {
+                format!("answered {}: {}", a.status, a.body_start)
+            };
+            (Some(i64::from(a.status)), error, slow.then_some(a.retry_after))
+        }
+        Err(e) => (None, e.clone(), None),
+    };
+    news.failed = true;
+    // Retry-After is honoured up to a day.
+    let asked = slow_down.flatten().map(|d| d.min(Duration::from_secs(86400)));
+    match next_delay(asked) {
+        Some(delay) => {
+            if slow_down.is_some() {
+                let pause = now_ms + delay.max(1000);
+                news.pause_until = Some(news.pause_until.map_or(pause, |p| p.max(pause)));
+            }
+            Attempt::Retry { status, error, next_at: now_ms + delay }
+        }
+        None => Attempt::GaveUp { status, error },
+    }
+}
+
+/// `ms` give or take a fifth, so that retries of many deliveries spread out.
+fn jittered(ms: u64) -> i64 {
+    let mut bytes = [0u8; 4];
+    let spread = if ms == 0 || getrandom::fill(&mut bytes).is_err() {
+        0.0
+    } else {
+        (f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)) * 0.4 - 0.2
+    };
+    let value = (ms as f64) * (1.0 + spread);
+    value as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, retry_after: Option<u64>) -> Result<Answer, String> {
+        Ok(Answer { status, retry_after: retry_after.map(Duration::from_secs), body_start: String::new() })
+    }
+
+    #[test]
+    fn answers_mean_what_the_issue_says() {
+        let schedule = [0, 5, 300];
+        let mut news = EndpointNews::default();
+        assert!(matches!(judge(&answer(204, None), 0, &schedule, 0, &mut news), Attempt::Delivered { status: 204 }));
+        let mut news = EndpointNews::default();
+        let Attempt::Retry { next_at, .. } = judge(&answer(500, None), 0, &schedule, 1000, &mut news) else {
+            panic!("a 500 is retried")
+        };
+        assert!((1000 + 4000..=1000 + 6000).contains(&next_at), "{next_at}");
+        assert!(news.failed && news.pause_until.is_none());
+        let mut news = EndpointNews::default();
+        assert!(matches!(judge(&answer(302, None), 0, &schedule, 0, &mut news), Attempt::Retry { .. }));
+        let mut news = EndpointNews::default();
+        let Attempt::Retry { next_at, .. } = judge(&answer(429, Some(120)), 0, &schedule, 0, &mut news) else {
+            panic!("a 429 is retried")
+        };
+        assert_eq!(next_at, 120_000, "Retry-After is honoured");
+        assert_eq!(news.pause_until, Some(120_000), "and the endpoint waits");
+        let mut news = EndpointNews::default();
+        judge(&answer(410, None), 0, &schedule, 0, &mut news);
+        assert!(news.disable.is_some());
+        let mut news = EndpointNews::default();
+        assert!(matches!(judge(&Err("refused".into()), 2, &schedule, 0, &mut news), Attempt::GaveUp { .. }));
+    }
+}

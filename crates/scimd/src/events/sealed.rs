@@ -1,0 +1,110 @@
+//! Webhook secrets at rest: each endpoint's secret must be used to sign, so
+//! it cannot be stored as a hash; it is sealed (ChaCha20-Poly1305, a random
+//! nonce per seal) with the server's key, which lives outside the database
+//! (`--secrets-key-file`, or `SCIMD_SECRETS_KEY`). Replicas share one key.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+
+#[derive(Clone)]
+pub struct SealingKey([u8; 32]);
+
+/// Never shows the key.
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(…)")
+    }
+}
+
+impl SealingKey {
+    /// A new random key.
+    pub fn generate() -> Result<SealingKey, String> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("no randomness for a key: {e}"))?;
+        Ok(SealingKey(key))
+    }
+
+    /// A key written as base64 of 32 bytes.
+    pub fn from_base64(text: &str) -> Result<SealingKey, String> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| "the secrets key is not base64".to_string())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| "the secrets key must be 32 bytes of base64".to_string())?;
+        Ok(SealingKey(key))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    /// The key in `path`, made (readable by its owner only) when there is none.
+    pub fn load_or_create(path: &std::path::Path) -> Result<SealingKey, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => SealingKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SealingKey::generate()?;
+                write_private(path, &key.to_base64())
+                    .map_err(|e| format!("cannot write the secrets key to {}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), "created a key for webhook secrets; keep it with the database");
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read the secrets key {}: {e}", path.display())),
+        }
+    }
+
+    pub fn seal(&self, plain: &str) -> Result<String, String> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| format!("no randomness for a nonce: {e}"))?;
+        let cipher = ChaCha20Poly1305::new(&Key::from(self.0));
+        let sealed = cipher
+            .encrypt(&Nonce::from(nonce), plain.as_bytes())
+            .map_err(|_| "a secret could not be sealed".to_string())?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(STANDARD.encode(out))
+    }
+
+    /// `None`: not sealed with this key (another key, or damaged).
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        let bytes = STANDARD.decode(sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let cipher = ChaCha20Poly1305::new(&Key::from(self.0));
+        let plain = cipher.decrypt(&Nonce::from(nonce), body).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_with_its_key_only() {
+        let (Ok(key), Ok(other)) = (SealingKey::generate(), SealingKey::generate()) else { panic!("no randomness") };
+        let sealed = key.seal("whsec_abc").unwrap_or_default();
+        assert!(!sealed.contains("whsec"));
+        assert_eq!(key.open(&sealed).as_deref(), Some("whsec_abc"));
+        assert_eq!(other.open(&sealed), None);
+        // Each seal has its own nonce.
+        assert_ne!(key.seal("whsec_abc").unwrap_or_default(), sealed);
+        let again = SealingKey::from_base64(&key.to_base64()).unwrap_or_else(|_| other.clone());
+        assert_eq!(again.open(&sealed).as_deref(), Some("whsec_abc"));
+    }
+}
