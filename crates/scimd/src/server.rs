@@ -57,21 +57,7 @@ pub async fn run(
             }
         })
     };
-    let sender = tokio::spawn(crate::events::delivery::Sender::new(state.svc.clone()).run());
-    let pruner = {
-        let svc = state.svc.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                match svc.prune_events(svc.event_retention()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(events = n, "pruned events past their retention"),
-                    Err(e) => tracing::warn!(error = %e, "events could not be pruned; trying again in an hour"),
-                }
-            }
-        })
-    };
+    let events = event_tasks(&state.svc);
     let app = http::app(state.clone());
     let net = state.config.net.clone();
     let slots = Arc::new(Semaphore::new(net.max_connections.max(1)));
@@ -132,11 +118,32 @@ pub async fn run(
     }
     state.token_uses.flush(&state.svc).await;
     tasks.add("token-use flusher", flusher);
-    tasks.add("webhook sender", sender);
-    tasks.add("event pruner", pruner);
+    tasks.extend(events);
     tasks.stop().await;
     tracing::info!("scimd stopped");
     Ok(())
+}
+
+/// The work events need beside requests: the webhook sender, and pruning
+/// events past their retention (hourly). A host that serves scimd's router
+/// itself runs these too (`examples/embedded.rs`).
+pub fn event_tasks(svc: &crate::service::Service) -> TaskGuard {
+    let mut tasks = TaskGuard::empty();
+    tasks.add("webhook sender", tokio::spawn(crate::events::delivery::Sender::new(svc.clone()).run()));
+    let svc = svc.clone();
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match svc.prune_events(svc.event_retention()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned events past their retention"),
+                Err(e) => tracing::warn!(error = %e, "events could not be pruned; trying again in an hour"),
+            }
+        }
+    });
+    tasks.add("event pruner", pruner);
+    tasks
 }
 
 /// Connection settings of the HTTP edge.
