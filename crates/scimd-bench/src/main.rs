@@ -6,6 +6,7 @@
 //! errors, 2 on bad arguments. Never on time: speed is reported, not judged.
 
 mod abuse;
+mod events;
 mod http;
 mod report;
 mod stats;
@@ -34,6 +35,37 @@ enum Command {
     /// What one hostile client can do: huge attributes and PATCHes, idle and
     /// dripping connections, big bodies, bad-token and rate-limited floods.
     Abuse(AbuseArgs),
+    /// Webhook delivery rate to a receiver of its own, and event feed pages.
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+struct EventsArgs {
+    /// The tenant's SCIM base URL.
+    #[arg(long)]
+    base_url: String,
+    /// Its bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The tenant's admin API, e.g. http://127.0.0.1:8080/admin/v1/tenants/bench.
+    #[arg(long)]
+    admin_url: String,
+    /// An admin token (or SCIMD_BENCH_ADMIN_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Events to deliver (0: skip delivery).
+    #[arg(long, default_value_t = 20_000)]
+    deliver: u64,
+    /// Feed pages to time (0: skip the feed).
+    #[arg(long, default_value_t = 200)]
+    feed_pages: usize,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    #[arg(long, default_value = "ev")]
+    run_id: String,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -317,6 +349,38 @@ fn abuse_run(args: AbuseArgs) -> Result<bool, String> {
     Ok(alive && outcomes.iter().all(|o| o.failed.is_none()))
 }
 
+fn events_run(args: EventsArgs) -> Result<bool, String> {
+    let timeout = Duration::from_secs(120);
+    let scim = Http::new(&args.base_url, args.token.as_deref(), args.concurrency, timeout)?;
+    let admin = Http::new(&args.admin_url, args.admin_token.as_deref(), 4, timeout)?;
+    let rt = runtime(2)?;
+    let mut doc = serde_json::Map::new();
+    if args.deliver > 0 {
+        let d = rt.block_on(events::delivery(&scim, &admin, args.deliver, args.concurrency, &args.run_id))?;
+        println!(
+            "webhook delivery: {} events in {:.2} s after the endpoint was enabled: {:.0} events/s \
+             (they were written at {:.0}/s beforehand)",
+            d.events, d.seconds, d.rate, d.write_rate
+        );
+        doc.insert("delivery".into(), serde_json::json!({"events": d.events, "seconds": d.seconds,
+            "events_per_sec": d.rate, "write_rate": d.write_rate}));
+    }
+    if args.feed_pages > 0 {
+        let f = rt.block_on(events::feed(&admin, args.feed_pages))?;
+        let (p50, p99) = events::p50_p99(&f.page);
+        let (t50, t99) = events::p50_p99(&f.typed_page);
+        println!(
+            "event feed: {} events (walked in {:.1} s, pages of 1,000); a page of 100: p50 {p50:.2} ms, p99 {p99:.2} ms; \
+             with type=user.: p50 {t50:.2} ms, p99 {t99:.2} ms ({} pages each)",
+            f.events, f.walk_seconds, f.page.lat_us.len()
+        );
+        doc.insert("feed".into(), serde_json::json!({"events": f.events, "walk_seconds": f.walk_seconds,
+            "page_p50_ms": p50, "page_p99_ms": p99, "typed_page_p50_ms": t50, "typed_page_p99_ms": t99}));
+    }
+    write_json(args.json.as_ref(), &serde_json::Value::Object(doc))?;
+    Ok(true)
+}
+
 fn plan_json(label: &str, p: &Plan) -> serde_json::Value {
     serde_json::json!({
         "target": label,
@@ -344,6 +408,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(a),
         Command::Compare(a) => compare(a),
         Command::Abuse(a) => abuse_run(a),
+        Command::Events(a) => events_run(a),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

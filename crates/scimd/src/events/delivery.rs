@@ -49,7 +49,9 @@ impl Sender {
     /// held then lapses and the delivery is sent again: at least once).
     pub async fn run(self) {
         let mut new_events = self.svc.subscribe_events();
-        let lease = self.svc.webhook_options().timeout + Duration::from_secs(30);
+        // Longer than any attempt can take, so a lease lapses only when its
+        // sender is gone (then the delivery goes again: at least once).
+        let lease = self.svc.webhook_options().timeout * 2 + Duration::from_secs(5);
         loop {
             let worked = match self.round(lease).await {
                 Ok(worked) => worked,
