@@ -140,6 +140,13 @@ pub struct ServeArgs {
     /// Days events are kept for the feed and for webhook retries; older ones are pruned.
     #[arg(long, env = "SCIMD_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub event_retention_days: u32,
+    /// Record no audit trail of SCIM requests (the benchmark measures
+    /// requests with and without it); rows already kept are still pruned.
+    #[arg(long, env = "SCIMD_NO_AUDIT")]
+    pub no_audit: bool,
+    /// Days the audit trail of SCIM requests is kept; older rows are pruned (hourly).
+    #[arg(long, env = "SCIMD_AUDIT_RETENTION_DAYS", default_value_t = crate::audit::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub audit_retention_days: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -438,6 +445,10 @@ pub fn serve_config(args: ServeArgs) -> Config {
             max_members: args.max_members_per_request,
             max_patch_operations: args.max_patch_operations,
         },
+        audit: crate::audit::Settings {
+            enabled: !args.no_audit,
+            retention: crate::audit::days(args.audit_retention_days),
+        },
     }
 }
 
@@ -491,6 +502,8 @@ mod tests {
         assert_eq!(net.body_read_timeout, doc_net.body_read_timeout);
         assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);
         assert_eq!(config.public_url, None);
+        assert_eq!(config.audit, documented.audit);
+        assert_eq!(config.audit.retention, std::time::Duration::from_secs(90 * 86_400));
         // A burst of 0 is five times the rate.
         let Ok(Cli { command: Command::Serve(args), .. }) =
             Cli::try_parse_from(["scimd", "serve", "--tenant-rate-limit", "7"])
