@@ -31,6 +31,10 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 /// Longest text kept of a detail, a target or a path: a row stays small
 /// whatever a client sent.
 const MAX_TEXT: usize = 2048;
+/// Event ids and summary lines a row keeps: a group PATCH of 10,000
+/// members emits 10,000 events, and its row would otherwise hold every id.
+const MAX_EVENT_IDS: usize = 100;
+const MAX_SUMMARY_LINES: usize = 50;
 
 /// Whether requests are audited, and for how long rows are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +217,23 @@ pub fn clean(text: &str) -> String {
     if kept.contains('\0') { kept.replace('\0', "\u{FFFD}") } else { kept.to_string() }
 }
 
+/// What a request changed, as its row keeps it: at most [`MAX_SUMMARY_LINES`]
+/// lines and [`MAX_EVENT_IDS`] event ids, with a line saying how many more
+/// there were (the feed has them all, each naming the request id).
+pub fn kept_outcome(outcome: crate::service::context::Outcome) -> (Vec<String>, Vec<String>) {
+    let (mut summary, mut event_ids) = (outcome.summary, outcome.event_ids);
+    if summary.len() > MAX_SUMMARY_LINES {
+        let more = summary.len() - (MAX_SUMMARY_LINES - 1);
+        summary.truncate(MAX_SUMMARY_LINES - 1);
+        summary.push(format!("{more} more changes not listed"));
+    }
+    if event_ids.len() > MAX_EVENT_IDS {
+        summary.push(format!("{} more events not listed (the event feed has them)", event_ids.len() - MAX_EVENT_IDS));
+        event_ids.truncate(MAX_EVENT_IDS);
+    }
+    (summary.iter().map(|line| clean(line)).collect(), event_ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +245,21 @@ mod tests {
         let long = "é".repeat(MAX_TEXT);
         let kept = clean(&long);
         assert!(kept.len() <= MAX_TEXT && kept.chars().all(|c| c == 'é'), "{}", kept.len());
+    }
+
+    #[test]
+    fn a_large_outcome_is_kept_short() {
+        let outcome = crate::service::context::Outcome {
+            summary: (0..60).map(|i| format!("line {i}")).collect(),
+            event_ids: (0..150).map(|i| format!("evt_{i}")).collect(),
+        };
+        let (summary, ids) = kept_outcome(outcome);
+        assert_eq!(ids.len(), MAX_EVENT_IDS);
+        assert_eq!(summary.len(), MAX_SUMMARY_LINES + 1);
+        assert_eq!(summary[MAX_SUMMARY_LINES - 1], "11 more changes not listed");
+        assert_eq!(summary[MAX_SUMMARY_LINES], "50 more events not listed (the event feed has them)");
+        let small = crate::service::context::Outcome { summary: vec!["user u created".into()], event_ids: vec![] };
+        assert_eq!(kept_outcome(small), (vec!["user u created".to_string()], vec![]));
     }
 
     #[test]

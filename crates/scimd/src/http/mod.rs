@@ -480,7 +480,7 @@ fn audit_row(
         location.rsplit('/').next().filter(|id| !id.is_empty()).map(crate::audit::clean)
     };
     let target_id = start.id.or_else(|| if status == 201 { created() } else { None });
-    let outcome = ctx.take_outcome();
+    let (summary, event_ids) = crate::audit::kept_outcome(ctx.take_outcome());
     crate::store::audit::NewAudit {
         at: start.at,
         tenant_id: logged.map(|t| t.id),
@@ -495,8 +495,8 @@ fn audit_row(
         scim_type: shown.and_then(|s| s.scim_type).map(str::to_string),
         detail: shown.map(|s| crate::audit::clean(&s.detail)),
         latency_us,
-        summary: outcome.summary,
-        event_ids: outcome.event_ids,
+        summary,
+        event_ids,
     }
 }
 
