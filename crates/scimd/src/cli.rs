@@ -512,4 +512,19 @@ mod tests {
         };
         assert_eq!(serve_config(args).tenant_rate, Rate::new(7, 35));
     }
+
+    #[test]
+    fn audit_flags_switch_it_off_and_bound_the_retention() {
+        let Ok(Cli { command: Command::Serve(args), .. }) =
+            Cli::try_parse_from(["scimd", "serve", "--no-audit", "--audit-retention-days", "7"])
+        else {
+            panic!("'scimd serve --no-audit --audit-retention-days 7' parses");
+        };
+        let audit = serve_config(args).audit;
+        assert!(!audit.enabled);
+        assert_eq!(audit.retention, Duration::from_secs(7 * 86_400));
+        for days in ["0", "3651"] {
+            assert!(Cli::try_parse_from(["scimd", "serve", "--audit-retention-days", days]).is_err(), "{days}");
+        }
+    }
 }
