@@ -156,6 +156,13 @@ pub struct ServeArgs {
     /// bytes of base64, made when missing. Replicas share one key.
     #[arg(long, env = "SCIMD_SECRETS_KEY_FILE", default_value = "scimd-secrets.key")]
     pub secrets_key_file: std::path::PathBuf,
+    /// Record no audit trail of SCIM requests (the benchmark measures
+    /// requests with and without it); rows already kept are still pruned.
+    #[arg(long, env = "SCIMD_NO_AUDIT")]
+    pub no_audit: bool,
+    /// Days the audit trail of SCIM requests is kept; older rows are pruned (hourly).
+    #[arg(long, env = "SCIMD_AUDIT_RETENTION_DAYS", default_value_t = crate::audit::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub audit_retention_days: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -456,6 +463,10 @@ pub fn serve_config(args: ServeArgs) -> Config {
             max_members: args.max_members_per_request,
             max_patch_operations: args.max_patch_operations,
         },
+        audit: crate::audit::Settings {
+            enabled: !args.no_audit,
+            retention: crate::audit::days(args.audit_retention_days),
+        },
     }
 }
 
@@ -528,6 +539,8 @@ mod tests {
         assert_eq!(net.body_read_timeout, doc_net.body_read_timeout);
         assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);
         assert_eq!(config.public_url, None);
+        assert_eq!(config.audit, documented.audit);
+        assert_eq!(config.audit.retention, std::time::Duration::from_secs(90 * 86_400));
         // A burst of 0 is five times the rate.
         let Ok(Cli { command: Command::Serve(args), .. }) =
             Cli::try_parse_from(["scimd", "serve", "--tenant-rate-limit", "7"])
@@ -535,5 +548,20 @@ mod tests {
             panic!("'scimd serve --tenant-rate-limit 7' parses");
         };
         assert_eq!(serve_config(args).tenant_rate, Rate::new(7, 35));
+    }
+
+    #[test]
+    fn audit_flags_switch_it_off_and_bound_the_retention() {
+        let Ok(Cli { command: Command::Serve(args), .. }) =
+            Cli::try_parse_from(["scimd", "serve", "--no-audit", "--audit-retention-days", "7"])
+        else {
+            panic!("'scimd serve --no-audit --audit-retention-days 7' parses");
+        };
+        let audit = serve_config(args).audit;
+        assert!(!audit.enabled);
+        assert_eq!(audit.retention, Duration::from_secs(7 * 86_400));
+        for days in ["0", "3651"] {
+            assert!(Cli::try_parse_from(["scimd", "serve", "--audit-retention-days", days]).is_err(), "{days}");
+        }
     }
 }

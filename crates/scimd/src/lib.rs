@@ -1,5 +1,6 @@
 //! scimd: a multi-tenant SCIM 2.0 provisioning server on top of scim-core.
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;

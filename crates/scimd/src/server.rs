@@ -2,9 +2,9 @@
 //! timeouts and a cap on how many are open, SCIM error bodies for what hyper
 //! refuses before the router sees a request, and shutdown with a deadline.
 //! It owns every background task of a running server (the store's: SQLite's
-//! writer, PostgreSQL's maintenance; its own: the token-use flusher) and
-//! stops them last, once queued writes are committed. It runs the webhook
-//! sender and prunes events past their retention.
+//! writer, PostgreSQL's maintenance; its own: the token-use flusher, the
+//! audit flusher and pruner, the webhook sender and event pruning) and
+//! stops them last, once queued writes are committed.
 
 use crate::http::{self, AppState};
 use crate::store::TaskGuard;
@@ -40,7 +40,8 @@ pub fn raise_open_files_limit() -> Option<u64> {
 /// Serve until `shutdown` resolves; then stop accepting, let requests in
 /// flight finish for up to `shutdown_timeout`, cut the rest, wait for the
 /// store's queued writes, flush token last-use times, and stop `tasks` (the
-/// store's background work) with the server's own.
+/// store's background work) with the server's own. Audit rows still queued
+/// are written before the store's queue is drained.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -58,6 +59,13 @@ pub async fn run(
         })
     };
     let events = event_tasks(&state.svc);
+    let (stop_audit, audit_stopping) = watch::channel(false);
+    let audit_flusher = state
+        .audit
+        .take_receiver()
+        .map(|rows| tokio::spawn(crate::audit::flush(state.svc.clone(), rows, audit_stopping)));
+    // Pruning runs with auditing off too: rows kept before still age out.
+    tasks.add("audit pruner", tokio::spawn(crate::audit::prune(state.svc.clone(), state.config.audit.retention)));
     let app = http::app(state.clone());
     let net = state.config.net.clone();
     let slots = Arc::new(Semaphore::new(net.max_connections.max(1)));
@@ -112,6 +120,13 @@ pub async fn run(
     // Users still being reconciled after a configuration change, within what is left of the deadline.
     if tokio::time::timeout_at(deadline.deadline(), state.svc.settle()).await.is_err() {
         tracing::warn!("shutdown deadline reached: users still being reconciled are left for the next change");
+    }
+    // Every request has ended: the audit rows queued are all there will be.
+    let _ = stop_audit.send(true);
+    if let Some(flusher) = audit_flusher
+        && let Err(e) = flusher.await
+    {
+        tracing::error!(error = %e, "the audit flusher failed; audit rows still queued are lost");
     }
     if let Err(e) = state.svc.drain().await {
         tracing::error!(error = %e, "queued writes could not be finished");

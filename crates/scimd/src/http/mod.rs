@@ -15,7 +15,7 @@ use crate::server::NetConfig;
 use crate::service::{Service, context};
 use crate::store::Kind;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +55,8 @@ pub struct Config {
     pub unknown_token_rate: Rate,
     /// Values per attribute, members per request, operations per PATCH.
     pub limits: Limits,
+    /// Whether SCIM requests are audited, and for how long rows are kept.
+    pub audit: crate::audit::Settings,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             tenant_rate: Rate::new(DEFAULT_TENANT_RATE, DEFAULT_TENANT_BURST),
             unknown_token_rate: Rate::new(10, 20),
             limits: Limits::default(),
+            audit: crate::audit::Settings::default(),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct Inner {
     pub users: Arc<ResourceType>,
     pub groups: Arc<ResourceType>,
     pub token_uses: TokenUses,
+    /// Audit rows of finished SCIM requests, waiting for the flusher.
+    pub audit: crate::audit::Queue,
     pub auth_cache: auth::AuthCache,
     pub config: Config,
     tenant_buckets: Buckets<i64>,
@@ -120,6 +125,7 @@ impl AppState {
             users: Arc::new(ResourceType::user()),
             groups: Arc::new(ResourceType::group()),
             token_uses: TokenUses::default(),
+            audit: crate::audit::Queue::new(config.audit.enabled),
             auth_cache: auth::AuthCache::new(config.auth_cache_ttl),
             tenant_buckets: Buckets::new(100_000),
             tenant_views: Mutex::default(),
@@ -213,7 +219,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(scim_errors_only))
-        .layer(middleware::from_fn(log_requests))
+        .layer(middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }
 
@@ -314,14 +320,14 @@ async fn authenticate(
         );
         let mut resp = ApiError::status(429, detail).into_response();
         set_retry_after(&mut resp, wait);
-        resp.extensions_mut().insert(LoggedTenant(caller.tenant.name.clone()));
+        resp.extensions_mut().insert(LoggedTenant { id: caller.tenant.id, name: caller.tenant.name.clone() });
         return resp;
     }
-    let tenant_name = caller.tenant.name.clone();
+    let logged = LoggedTenant { id: caller.tenant.id, name: caller.tenant.name.clone() };
     req.extensions_mut().insert(caller);
     req.extensions_mut().insert(view);
     let mut resp = next.run(req).await;
-    resp.extensions_mut().insert(LoggedTenant(tenant_name));
+    resp.extensions_mut().insert(logged);
     resp
 }
 
@@ -339,7 +345,7 @@ async fn refuse_switched_off(state: &AppState, caller: Caller, target: crate::se
     {
         state.svc.record_refusal(tenant_id, target, "tenant_disabled", 403, &shown.detail).await;
     }
-    resp.extensions_mut().insert(LoggedTenant(caller.tenant.name));
+    resp.extensions_mut().insert(LoggedTenant { id: caller.tenant.id, name: caller.tenant.name });
     resp
 }
 
@@ -371,24 +377,36 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
     ApiError::status(status.as_u16(), detail).into_response()
 }
 
+/// The tenant a request was authenticated for, for its log line and audit row.
 #[derive(Clone)]
-struct LoggedTenant(String);
+struct LoggedTenant {
+    id: i64,
+    name: String,
+}
 
 /// One structured log line per request: id, method, path, status, latency,
 /// tenant, and for a client error the `scimType` and `detail` the client was
 /// shown. Never headers (they carry the token), bodies, or the query string
 /// (filters carry personal data). Metrics count requests by route template
-/// (never a raw path: ids would make a series each).
-async fn log_requests(req: Request, next: Next) -> Response {
+/// (never a raw path: ids would make a series each). A SCIM request also
+/// leaves its audit row in the audit queue (written off the request path).
+async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     // Unique across restarts and replicas: events and audit rows name it.
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    // Only SCIM requests are audited: not the admin API, health or metrics.
+    let (req, audit) = if state.audit.is_on() && path.starts_with("/scim/v2/") {
+        let (req, start) = audit_start(&state, req, &path).await;
+        (req, Some(start))
+    } else {
+        (req, None)
+    };
     let ctx = context::RequestContext::new(request_id.clone());
     let mut resp = context::in_request(ctx.clone(), next.run(req)).await;
-    let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.0.clone()).unwrap_or_default();
+    let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.name.clone()).unwrap_or_default();
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let latency_us = elapsed.as_micros() as u64;
@@ -400,11 +418,86 @@ async fn log_requests(req: Request, next: Next) -> Response {
         }
         _ => tracing::info!(request_id, %method, path, status, latency_us, tenant, "request"),
     }
+    if let Some(start) = audit {
+        let route = route.clone().unwrap_or_else(|| crate::audit::clean(&path));
+        let latency_us = i64::try_from(latency_us).unwrap_or(i64::MAX);
+        state.audit.push(audit_row(start, &request_id, &method, route, &ctx, &resp, latency_us));
+    }
     crate::telemetry::record_request(route, &method, status, &tenant, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// What an audit row needs from a request before it runs.
+struct AuditStart {
+    /// When the request arrived, by the service's clock.
+    at: String,
+    /// The tenant as the URL names it.
+    tenant: String,
+    /// The `{id}` of the URL, percent-decoded.
+    id: Option<String>,
+}
+
+async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, AuditStart) {
+    let at = state.svc.now();
+    let (mut parts, body) = req.into_parts();
+    let (mut tenant, mut id) = (None, None);
+    // A path that is not UTF-8 once decoded has no parameters here (its answer says why).
+    if let Ok(params) = axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await {
+        for (key, value) in &params {
+            match key {
+                "tenant" => tenant = Some(crate::audit::clean(value)),
+                "id" => id = Some(crate::audit::clean(value)),
+                _ => {}
+            }
+        }
+    }
+    // No route matched: the tenant is the path's first segment after the prefix.
+    let tenant = tenant.unwrap_or_else(|| {
+        crate::audit::clean(path.trim_start_matches("/scim/v2/").split('/').next().unwrap_or_default())
+    });
+    (Request::from_parts(parts, body), AuditStart { at, tenant, id })
+}
+
+/// A finished SCIM request's audit row.
+fn audit_row(
+    start: AuditStart,
+    request_id: &str,
+    method: &axum::http::Method,
+    route: String,
+    ctx: &context::RequestContext,
+    resp: &Response,
+    latency_us: i64,
+) -> crate::store::audit::NewAudit {
+    let status = resp.status().as_u16();
+    let logged = resp.extensions().get::<LoggedTenant>();
+    let shown = resp.extensions().get::<error::ShownError>();
+    // A created resource's id is the last segment of its Location.
+    let created = || {
+        let location = resp.headers().get(header::LOCATION)?.to_str().ok()?;
+        location.rsplit('/').next().filter(|id| !id.is_empty()).map(crate::audit::clean)
+    };
+    let target_id = start.id.or_else(|| if status == 201 { created() } else { None });
+    let (summary, event_ids) = crate::audit::kept_outcome(ctx.take_outcome());
+    crate::store::audit::NewAudit {
+        at: start.at,
+        tenant_id: logged.map(|t| t.id),
+        tenant_name: logged.map_or(start.tenant, |t| t.name.clone()),
+        token_name: ctx.cause().actor_name,
+        request_id: request_id.to_string(),
+        method: method.as_str().to_string(),
+        route,
+        target_id,
+        target_name: resp.extensions().get::<crate::audit::TargetName>().map(|n| crate::audit::clean(&n.0)),
+        status,
+        scim_type: shown.and_then(|s| s.scim_type).map(str::to_string),
+        detail: shown.map(|s| crate::audit::clean(&s.detail)),
+        latency_us,
+        summary,
+        event_ids,
+    }
 }
 
 /// The base URL of a tenant: from `--public-url` when it is set, otherwise

@@ -7,9 +7,10 @@
 //!
 //! [`resources`]: users and groups (create, update, delete, restore);
 //! [`admin`]: tenant configuration and manual roles; [`tenants`]: tenants,
-//! tokens and admin tokens.
+//! tokens and admin tokens; `audit`: the audit trail's rows.
 
 pub mod admin;
+mod audit;
 pub mod context;
 mod error;
 pub mod policy;

@@ -8,8 +8,12 @@
 //! tokens, configurations); [`sql`] translates filters for both databases;
 //! [`sqlite`] holds SQLite's group-commit writer and pagination rosters,
 //! [`postgres`] PostgreSQL's table maintenance.
+//!
+//! [`audit`] keeps the audit trail of SCIM requests, written in batches off
+//! the request path (through [`Store::write`] like every other write).
 
 pub mod access;
+pub mod audit;
 mod changes;
 pub mod events;
 pub mod members;

@@ -353,6 +353,7 @@ fn w(ws: &str, role: &str, source: &str) -> (String, String, String) {
     (ws.to_string(), role.to_string(), source.to_string())
 }
 
+mod audit;
 mod command_line;
 mod discovery;
 mod entra;

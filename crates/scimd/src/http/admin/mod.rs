@@ -1,10 +1,12 @@
 //! The admin API (`/admin/v1`): a tenant's provisioning configuration
 //! ([`config`]: workspaces, roles, licence types, group mappings, policy),
-//! and users ([`users`]: managed by hand, manual roles, what a user may do).
+//! and users ([`users`]: managed by hand, manual roles, what a user may do);
+//! what happened: the event feed (`events`) and the audit trail of SCIM requests (`audit`).
 //! Authenticated by an admin token (`scimd admin-token create`). JSON in and
 //! out; every error is `{"error": {"status", "code", "detail"}}`. Every change
 //! is an operation of [`crate::service`].
 
+mod audit;
 mod config;
 mod events;
 mod users;
@@ -143,6 +145,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/webhooks/{{id}}/deliveries"), get(webhooks::list_deliveries))
         .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
         .route(&format!("{t}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
+        .route(&format!("{t}/audit"), get(audit::list_audit))
         .method_not_allowed_fallback(|| async { AdminError::new(405, "method_not_allowed", "method not allowed here") })
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }

@@ -1,0 +1,280 @@
+//! The audit trail of SCIM requests, off the request path: the bounded
+//! queue a finished request leaves its row in ([`Queue`]), the flusher that
+//! writes queued rows in batches ([`flush`]), and pruning past the retention
+//! ([`prune`]). The request log (`http::log_requests`) makes each row; the
+//! server runs the flusher and the pruner; the admin API reads the trail.
+//!
+//! A request never waits for its row: a full queue drops the row and counts
+//! it (`scimd_audit_dropped_total`), and a batch that cannot be written is
+//! logged and counted the same way. Provisioning never fails for the audit.
+
+use crate::service::Service;
+use crate::store::audit::NewAudit;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Rows waiting to be written, at most: about 10 MB at worst, and several
+/// seconds of a busy server's requests.
+pub const QUEUE_ROWS: usize = 10_000;
+/// Rows one batch writes, at most (one transaction).
+pub const BATCH_ROWS: usize = 500;
+/// How long the flusher gathers rows after the first one before it writes
+/// them: SQLite's one writer then takes an audit batch about once a second,
+/// not once a request.
+pub const FLUSH_WINDOW: Duration = Duration::from_secs(1);
+/// How often rows past the retention are pruned (and once at start).
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Longest text kept of a detail, a target or a path: a row stays small
+/// whatever a client sent.
+const MAX_TEXT: usize = 2048;
+/// Event ids and summary lines a row keeps: a group PATCH of 10,000
+/// members emits 10,000 events, and its row would otherwise hold every id.
+const MAX_EVENT_IDS: usize = 100;
+const MAX_SUMMARY_LINES: usize = 50;
+
+/// Whether requests are audited, and for how long rows are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Record a row per SCIM request (off: `--no-audit`; rows already kept are still pruned).
+    pub enabled: bool,
+    pub retention: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { enabled: true, retention: days(DEFAULT_RETENTION_DAYS) }
+    }
+}
+
+pub fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
+/// The userName or displayName a request was about, when its handler knows
+/// it cheaply (a create): a response extension the request log reads.
+#[derive(Clone, Debug)]
+pub struct TargetName(pub String);
+
+/// Where finished requests leave their rows; the flusher takes them out.
+pub struct Queue {
+    /// `None` when auditing is off.
+    tx: Option<mpsc::Sender<NewAudit>>,
+    /// Taken once, by the server's flusher.
+    rx: Mutex<Option<mpsc::Receiver<NewAudit>>>,
+}
+
+impl Queue {
+    pub fn new(enabled: bool) -> Queue {
+        if !enabled {
+            return Queue { tx: None, rx: Mutex::new(None) };
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_ROWS);
+        Queue { tx: Some(tx), rx: Mutex::new(Some(rx)) }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Leave a row for the flusher, without waiting: when the queue is full
+    /// (or the flusher has stopped) the row is dropped and counted.
+    pub fn push(&self, row: NewAudit) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(e) = tx.try_send(row) {
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => "queue_full",
+                mpsc::error::TrySendError::Closed(_) => "stopped",
+            };
+            metrics::counter!("scimd_audit_dropped_total", "reason" => reason).increment(1);
+        }
+    }
+
+    /// The receiving end, for the one flusher (`None` once taken, or when auditing is off).
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<NewAudit>> {
+        self.rx.lock().ok()?.take()
+    }
+}
+
+/// Write queued rows in batches (up to [`BATCH_ROWS`], gathered for up to
+/// [`FLUSH_WINDOW`]) until `stop` turns true; then take no more rows, write
+/// every row still queued, and return.
+pub async fn flush(svc: Service, mut rx: mpsc::Receiver<NewAudit>, mut stop: watch::Receiver<bool>) {
+    let mut tenants = TenantIds::default();
+    let mut stopping = false;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH_ROWS) => if n == 0 {
+                // Closed and empty: everything is written.
+                return;
+            },
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                // Rows already queued are still received; new ones are refused.
+                rx.close();
+                stopping = true;
+                continue;
+            }
+        }
+        if !stopping {
+            let window = tokio::time::sleep(FLUSH_WINDOW);
+            tokio::pin!(window);
+            while batch.len() < BATCH_ROWS {
+                let room = BATCH_ROWS - batch.len();
+                tokio::select! {
+                    n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                    _ = &mut window => break,
+                    _ = stop.wait_for(|s| *s) => {
+                        rx.close();
+                        stopping = true;
+                        break;
+                    }
+                }
+            }
+        }
+        write(&svc, &mut tenants, batch).await;
+    }
+}
+
+/// Write one batch; a batch that fails is logged and counted, never retried
+/// (the database is likely down, and the queue behind it keeps filling).
+async fn write(svc: &Service, tenants: &mut TenantIds, mut batch: Vec<NewAudit>) {
+    tenants.resolve(svc, &mut batch).await;
+    let rows = batch.len();
+    if let Err(e) = svc.record_audit(batch).await {
+        tracing::warn!(rows, error = %e, "audit rows could not be written; they are lost");
+        metrics::counter!("scimd_audit_dropped_total", "reason" => "write_failed").increment(rows as u64);
+    }
+}
+
+/// Tenant ids by name, for rows of requests that were not authenticated
+/// (the URL names a tenant; whether it exists is found out here, off the
+/// request path). Only tenants that exist are remembered: tenants are never
+/// renamed, but one may be created later under a name asked for before.
+#[derive(Default)]
+struct TenantIds(HashMap<String, i64>);
+
+impl TenantIds {
+    const MAX: usize = 10_000;
+
+    async fn resolve(&mut self, svc: &Service, batch: &mut [NewAudit]) {
+        // Names found missing in this batch, asked for once.
+        let mut missing = HashSet::new();
+        for row in batch.iter_mut().filter(|r| r.tenant_id.is_none()) {
+            let name = row.tenant_name.as_str();
+            if let Some(id) = self.0.get(name) {
+                row.tenant_id = Some(*id);
+                continue;
+            }
+            if missing.contains(name) || crate::cli::valid_tenant_name(name).is_err() {
+                continue;
+            }
+            match svc.tenant_by_name(name).await {
+                Ok(Some(tenant)) => {
+                    if self.0.len() >= Self::MAX {
+                        self.0.clear();
+                    }
+                    self.0.insert(tenant.name, tenant.id);
+                    row.tenant_id = Some(tenant.id);
+                }
+                Ok(None) => {
+                    missing.insert(name.to_string());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "an audit row's tenant could not be looked up");
+                    missing.insert(name.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Prune rows past `retention` now and every [`PRUNE_EVERY`], until stopped.
+pub async fn prune(svc: Service, retention: Duration) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        match svc.prune_audit(retention).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "audit rows past their retention pruned"),
+            Err(e) => tracing::warn!(error = %e, "audit rows past their retention could not be pruned"),
+        }
+    }
+}
+
+/// Text a client chose (a path, an id, a name) or was shown (a detail), as
+/// an audit row keeps it: at most [`MAX_TEXT`] bytes, and no NUL character
+/// (PostgreSQL cannot store one, and one would fail the whole batch).
+pub fn clean(text: &str) -> String {
+    let mut end = text.len().min(MAX_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let kept = &text[..end];
+    if kept.contains('\0') { kept.replace('\0', "\u{FFFD}") } else { kept.to_string() }
+}
+
+/// What a request changed, as its row keeps it: at most [`MAX_SUMMARY_LINES`]
+/// lines and [`MAX_EVENT_IDS`] event ids, with a line saying how many more
+/// there were (the feed has them all, each naming the request id).
+pub fn kept_outcome(outcome: crate::service::context::Outcome) -> (Vec<String>, Vec<String>) {
+    let (mut summary, mut event_ids) = (outcome.summary, outcome.event_ids);
+    if summary.len() > MAX_SUMMARY_LINES {
+        let more = summary.len() - (MAX_SUMMARY_LINES - 1);
+        summary.truncate(MAX_SUMMARY_LINES - 1);
+        summary.push(format!("{more} more changes not listed"));
+    }
+    if event_ids.len() > MAX_EVENT_IDS {
+        summary.push(format!("{} more events not listed (the event feed has them)", event_ids.len() - MAX_EVENT_IDS));
+        event_ids.truncate(MAX_EVENT_IDS);
+    }
+    (summary.iter().map(|line| clean(line)).collect(), event_ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_text_is_short_and_storable() {
+        assert_eq!(clean("ada@acme.com"), "ada@acme.com");
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        let long = "é".repeat(MAX_TEXT);
+        let kept = clean(&long);
+        assert!(kept.len() <= MAX_TEXT && kept.chars().all(|c| c == 'é'), "{}", kept.len());
+    }
+
+    #[test]
+    fn a_large_outcome_is_kept_short() {
+        let outcome = crate::service::context::Outcome {
+            summary: (0..60).map(|i| format!("line {i}")).collect(),
+            event_ids: (0..150).map(|i| format!("evt_{i}")).collect(),
+        };
+        let (summary, ids) = kept_outcome(outcome);
+        assert_eq!(ids.len(), MAX_EVENT_IDS);
+        assert_eq!(summary.len(), MAX_SUMMARY_LINES + 1);
+        assert_eq!(summary[MAX_SUMMARY_LINES - 1], "11 more changes not listed");
+        assert_eq!(summary[MAX_SUMMARY_LINES], "50 more events not listed (the event feed has them)");
+        let small = crate::service::context::Outcome { summary: vec!["user u created".into()], event_ids: vec![] };
+        assert_eq!(kept_outcome(small), (vec!["user u created".to_string()], vec![]));
+    }
+
+    #[test]
+    fn a_full_queue_drops_rows_without_waiting() {
+        let queue = Queue::new(true);
+        for _ in 0..QUEUE_ROWS + 5 {
+            queue.push(NewAudit::default());
+        }
+        let mut rx = queue.take_receiver().unwrap_or_else(|| mpsc::channel(1).1);
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, QUEUE_ROWS);
+        assert!(queue.take_receiver().is_none(), "one flusher only");
+        assert!(!Queue::new(false).is_on());
+    }
+}

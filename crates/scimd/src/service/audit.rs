@@ -1,0 +1,51 @@
+//! The audit trail's operations: writing a batch of rows, reading a tenant's
+//! trail, and pruning rows past the retention. What goes into a row and when
+//! it is written is [`crate::audit`]'s business (off the request path).
+
+use super::{Error, Service};
+use crate::store::audit::{AuditQuery, NewAudit, StoredAudit};
+use crate::store::{JobFuture, WriteTx};
+use std::time::Duration;
+
+/// Rows one pruning transaction deletes: small enough that SQLite's writer
+/// is never held long, so provisioning writes go between the chunks.
+const PRUNE_CHUNK: i64 = 5_000;
+
+impl Service {
+    /// Write audit rows, in one transaction.
+    pub async fn record_audit(&self, rows: Vec<NewAudit>) -> Result<(), Error> {
+        struct Batch(Vec<NewAudit>);
+        fn run<'t>(tx: &'t mut WriteTx, batch: &'t Batch) -> JobFuture<'t, (), Error> {
+            Box::pin(async move { Ok(tx.append_audit(&batch.0).await?) })
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(Batch(rows), run).await.map(|_| ())
+    }
+
+    /// Delete audit rows older than `retention` (by this service's clock),
+    /// a chunk per transaction; answers how many went.
+    pub async fn prune_audit(&self, retention: Duration) -> Result<u64, Error> {
+        /// Rows older than this time go.
+        struct Before(String);
+        fn run<'t>(tx: &'t mut WriteTx, before: &'t Before) -> JobFuture<'t, u64, Error> {
+            Box::pin(async move { Ok(tx.prune_audit(&before.0, PRUNE_CHUNK).await?) })
+        }
+        let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+        let before = Before(self.clock().at_offset_secs(-secs));
+        let mut pruned = 0;
+        loop {
+            let (n, _) = self.write(Before(before.0.clone()), run).await?;
+            pruned += n;
+            if n < PRUNE_CHUNK.unsigned_abs() {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    /// A page of a tenant's audit trail, newest first.
+    pub async fn audit_page(&self, tenant_id: i64, query: &AuditQuery) -> Result<Vec<StoredAudit>, Error> {
+        Ok(self.store().audit_page(tenant_id, query).await?)
+    }
+}

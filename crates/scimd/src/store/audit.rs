@@ -1,0 +1,180 @@
+//! The audit trail's rows: batches of them added, a tenant's trail read back
+//! newest first, and pruning past the retention (migrations 0009 on SQLite,
+//! 0010 on PostgreSQL).
+//!
+//! Order is seq. The audit batcher of a process writes one batch at a time;
+//! on PostgreSQL a batch also takes an advisory lock, so that batches of
+//! several replicas commit in the order of their seq numbers too. A cursor
+//! (a seq) therefore never passes a row that commits later.
+
+use super::sql::Dialect;
+use super::{Store, StoreError, WriteTx};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// One request as its audit row holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewAudit {
+    pub at: String,
+    /// `None`: no tenant of that name exists (or it is not known yet).
+    pub tenant_id: Option<i64>,
+    /// The tenant as the URL named it.
+    pub tenant_name: String,
+    pub token_name: Option<String>,
+    pub request_id: String,
+    pub method: String,
+    /// The route template (`/scim/v2/{tenant}/Users/{id}`), or the path when none matched.
+    pub route: String,
+    pub target_id: Option<String>,
+    pub target_name: Option<String>,
+    pub status: u16,
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+    pub latency_us: i64,
+    /// What the request changed, in plain words, one line each.
+    pub summary: Vec<String>,
+    pub event_ids: Vec<String>,
+}
+
+/// An audit row as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAudit {
+    pub seq: i64,
+    pub row: NewAudit,
+}
+
+/// Which of a tenant's rows a page shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only rows older than this seq (the previous page's last row).
+    pub before: Option<i64>,
+    pub limit: i64,
+    /// Only statuses in this range, both ends included.
+    pub status: Option<(u16, u16)>,
+    /// Only rows whose target id or name is exactly this.
+    pub target: Option<String>,
+}
+
+/// Rows per INSERT: 15 parameters each, well under SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 500;
+
+/// The advisory lock every audit batch holds on PostgreSQL until it commits
+/// (any constant no other lock uses: `scimdaud` in ASCII). Only audit
+/// batches take it, about once a second per replica.
+const AUDIT_LOCK: i64 = 0x7363_696d_6461_7564;
+
+const AUDIT_COLS: &str = "seq, tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
+                          target_name, status, scim_type, detail, latency_us, summary, event_ids";
+
+fn json_texts(texts: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(texts).map_err(|e| StoreError::Encode(format!("audit text: {e}")))
+}
+
+fn texts_of(json: &str, column: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("audit {column}: {e}")))
+}
+
+impl WriteTx {
+    /// Add audit rows.
+    pub async fn append_audit(&mut self, rows: &[NewAudit]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.dialect() == Dialect::Postgres {
+            self.q("SELECT pg_advisory_xact_lock(?)").bind(AUDIT_LOCK).execute(&mut *self.tx).await?;
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO audit (tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
+                 target_name, status, scim_type, detail, latency_us, summary, event_ids) VALUES {marks}"
+            );
+            let mut q = self.q(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.tenant_id)
+                    .bind(r.tenant_name.as_str())
+                    .bind(r.at.as_str())
+                    .bind(r.token_name.as_deref())
+                    .bind(r.request_id.as_str())
+                    .bind(r.method.as_str())
+                    .bind(r.route.as_str())
+                    .bind(r.target_id.as_deref())
+                    .bind(r.target_name.as_deref())
+                    .bind(i64::from(r.status))
+                    .bind(r.scim_type.as_deref())
+                    .bind(r.detail.as_deref())
+                    .bind(r.latency_us)
+                    .bind(json_texts(&r.summary)?)
+                    .bind(json_texts(&r.event_ids)?);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Delete up to `limit` audit rows older than `before`; answers how many went.
+    pub async fn prune_audit(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
+        let done = self
+            .q("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)")
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<StoredAudit, StoreError> {
+    let status: i64 = row.try_get("status")?;
+    Ok(StoredAudit {
+        seq: row.try_get("seq")?,
+        row: NewAudit {
+            at: row.try_get("at")?,
+            tenant_id: row.try_get("tenant_id")?,
+            tenant_name: row.try_get("tenant_name")?,
+            token_name: row.try_get("token_name")?,
+            request_id: row.try_get("request_id")?,
+            method: row.try_get("method")?,
+            route: row.try_get("route")?,
+            target_id: row.try_get("target_id")?,
+            target_name: row.try_get("target_name")?,
+            status: u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("audit status {status}")))?,
+            scim_type: row.try_get("scim_type")?,
+            detail: row.try_get("detail")?,
+            latency_us: row.try_get("latency_us")?,
+            summary: texts_of(&row.try_get::<String, _>("summary")?, "summary")?,
+            event_ids: texts_of(&row.try_get::<String, _>("event_ids")?, "event_ids")?,
+        },
+    })
+}
+
+impl Store {
+    /// A page of a tenant's audit rows, newest first.
+    pub async fn audit_page(&self, tenant_id: i64, query: &AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
+        let core = self.core();
+        let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE tenant_id = ?");
+        if query.before.is_some() {
+            sql.push_str(" AND seq < ?");
+        }
+        if query.status.is_some() {
+            sql.push_str(" AND status BETWEEN ? AND ?");
+        }
+        if query.target.is_some() {
+            sql.push_str(" AND (target_id = ? OR target_name = ?)");
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let mut q = core.q(&sql).bind(tenant_id);
+        if let Some(before) = query.before {
+            q = q.bind(before);
+        }
+        if let Some((low, high)) = query.status {
+            q = q.bind(i64::from(low)).bind(i64::from(high));
+        }
+        if let Some(target) = &query.target {
+            q = q.bind(target.as_str()).bind(target.as_str());
+        }
+        let rows = q.bind(query.limit).fetch_all(&core.pool).await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
