@@ -104,12 +104,21 @@ async fn until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> Resul
     Err(format!("timed out waiting for {what}"))
 }
 
-pub async fn delivery(scim: &Http, admin: &Http, events: u64, concurrency: usize, run_id: &str) -> Result<DeliveryResult, String> {
+pub async fn delivery(
+    scim: &Http,
+    admin: &Http,
+    events: u64,
+    concurrency: usize,
+    run_id: &str,
+) -> Result<DeliveryResult, String> {
     let (url, received) = receiver().await?;
-    let hook = json_of(admin, Method::POST, "/webhooks", Some(json!({"url": url, "events": ["user.created"]})), &[201]).await?;
+    let hook = json_of(admin, Method::POST, "/webhooks", Some(json!({"url": url, "events": ["user.created"]})), &[201])
+        .await?;
     let id = hook.get("id").and_then(Value::as_str).ok_or("the webhook has no id")?.to_string();
-    let create = |i: u64| {
-        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("{run_id}-ev{i}@bench.test")});
+    let (scim, run_id) = (scim.clone(), Arc::<str>::from(run_id));
+    let create = move |i: u64| {
+        let user_name = format!("{run_id}-ev{i}@bench.test");
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name});
         let scim = scim.clone();
         async move { scim.expect(Method::POST, "/Users", Some(body.to_string()), &[201]).await.map(|_| ()) }
     };

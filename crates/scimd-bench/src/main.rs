@@ -362,8 +362,11 @@ fn events_run(args: EventsArgs) -> Result<bool, String> {
              (they were written at {:.0}/s beforehand)",
             d.events, d.seconds, d.rate, d.write_rate
         );
-        doc.insert("delivery".into(), serde_json::json!({"events": d.events, "seconds": d.seconds,
-            "events_per_sec": d.rate, "write_rate": d.write_rate}));
+        doc.insert(
+            "delivery".into(),
+            serde_json::json!({"events": d.events, "seconds": d.seconds,
+            "events_per_sec": d.rate, "write_rate": d.write_rate}),
+        );
     }
     if args.feed_pages > 0 {
         let f = rt.block_on(events::feed(&admin, args.feed_pages))?;
@@ -372,10 +375,15 @@ fn events_run(args: EventsArgs) -> Result<bool, String> {
         println!(
             "event feed: {} events (walked in {:.1} s, pages of 1,000); a page of 100: p50 {p50:.2} ms, p99 {p99:.2} ms; \
              with type=user.: p50 {t50:.2} ms, p99 {t99:.2} ms ({} pages each)",
-            f.events, f.walk_seconds, f.page.lat_us.len()
+            f.events,
+            f.walk_seconds,
+            f.page.lat_us.len()
         );
-        doc.insert("feed".into(), serde_json::json!({"events": f.events, "walk_seconds": f.walk_seconds,
-            "page_p50_ms": p50, "page_p99_ms": p99, "typed_page_p50_ms": t50, "typed_page_p99_ms": t99}));
+        doc.insert(
+            "feed".into(),
+            serde_json::json!({"events": f.events, "walk_seconds": f.walk_seconds,
+            "page_p50_ms": p50, "page_p99_ms": p99, "typed_page_p50_ms": t50, "typed_page_p99_ms": t99}),
+        );
     }
     write_json(args.json.as_ref(), &serde_json::Value::Object(doc))?;
     Ok(true)
