@@ -156,7 +156,7 @@ pub struct Client {
     idle: Mutex<HashMap<(bool, String, u16), Vec<Sender>>>,
 }
 
-/// Idle connections kept per origin.
+/// Idle connections kept per origin (at least the sender's requests in flight to one endpoint).
 const IDLE_PER_ORIGIN: usize = 64;
 /// Bytes of an answer's body read (the rest is not waited for).
 const BODY_LIMIT: usize = 64 * 1024;
@@ -198,7 +198,13 @@ impl Client {
     }
 
     async fn post_now(&self, target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
-        let mut sender = match self.idle_sender(target) {
+        // A kept connection may still be finishing its last answer: wait for
+        // it (a connection the endpoint closed meanwhile is replaced).
+        let kept = match self.idle_sender(target) {
+            Some(mut s) => s.ready().await.is_ok().then_some(s),
+            None => None,
+        };
+        let mut sender = match kept {
             Some(s) => s,
             None => self.connect(target).await?,
         };
@@ -235,7 +241,7 @@ impl Client {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(&target.origin())?;
         while let Some(s) = list.pop() {
-            if s.is_ready() {
+            if !s.is_closed() {
                 return Some(s);
             }
         }
@@ -243,7 +249,7 @@ impl Client {
     }
 
     fn keep(&self, target: &Target, sender: Sender) {
-        if !sender.is_ready() {
+        if sender.is_closed() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {

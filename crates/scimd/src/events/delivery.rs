@@ -24,6 +24,10 @@ use tokio::sync::{Notify, Semaphore};
 
 /// Requests in flight at once, over every endpoint.
 const IN_FLIGHT: usize = 256;
+/// Requests in flight at once to one endpoint: a product's endpoint is not
+/// flooded, and its connections are kept alive and reused (the client keeps
+/// this many per origin).
+const PER_ENDPOINT: usize = 32;
 /// Events one fan-out step reads.
 const FAN_OUT_BATCH: i64 = 1000;
 /// How often the sender looks for work it was not woken for (other
@@ -36,13 +40,21 @@ pub struct Sender {
     slots: Arc<Semaphore>,
     /// Rung when a batch finishes: the next delivery of its subjects may be ready.
     finished: Arc<Notify>,
+    /// Per endpoint: its requests in flight, at most [`PER_ENDPOINT`].
+    endpoints: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Sender {
     pub fn new(svc: Service) -> Sender {
         let options = svc.webhook_options();
         let client = Client::new(options.allow_private, options.timeout);
-        Sender { svc, client, slots: Arc::new(Semaphore::new(IN_FLIGHT)), finished: Arc::new(Notify::new()) }
+        Sender {
+            svc,
+            client,
+            slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+            finished: Arc::new(Notify::new()),
+            endpoints: std::sync::Mutex::default(),
+        }
     }
 
     /// Serve until stopped (the server aborts the task at shutdown; a lease
@@ -109,8 +121,9 @@ impl Sender {
                 }
             };
             let (svc, client, finished) = (self.svc.clone(), self.client.clone(), self.finished.clone());
+            let endpoint = self.endpoint_slots(&hook_id);
             tokio::spawn(async move {
-                send_batch(&svc, &client, &hook, batch).await;
+                send_batch(&svc, &client, &hook, batch, endpoint).await;
                 drop(permits);
                 finished.notify_one();
             });
@@ -119,9 +132,24 @@ impl Sender {
     }
 }
 
+impl Sender {
+    fn endpoint_slots(&self, webhook_id: &str) -> Arc<Semaphore> {
+        let Ok(mut endpoints) = self.endpoints.lock() else { return Arc::new(Semaphore::new(PER_ENDPOINT)) };
+        // An endpoint no batch holds is forgotten (deleted ones too); a new batch starts it again.
+        endpoints.retain(|_, s| Arc::strong_count(s) > 1);
+        endpoints.entry(webhook_id.to_string()).or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT))).clone()
+    }
+}
+
 /// Send one endpoint's leased deliveries side by side (each is a different
-/// subject), then record them together.
-async fn send_batch(svc: &Service, client: &Arc<Client>, hook: &Webhook, batch: Vec<Claimed>) {
+/// subject), at most [`PER_ENDPOINT`] at once, then record them together.
+async fn send_batch(
+    svc: &Service,
+    client: &Arc<Client>,
+    hook: &Webhook,
+    batch: Vec<Claimed>,
+    endpoint_slots: Arc<Semaphore>,
+) {
     let target = match Target::parse(&hook.url) {
         Ok(t) => t,
         Err(e) => {
@@ -137,7 +165,9 @@ async fn send_batch(svc: &Service, client: &Arc<Client>, hook: &Webhook, batch: 
     for c in batch {
         let (svc, client, target, secrets) = (svc.clone(), client.clone(), target.clone(), secrets.clone());
         let body = Event::stored(c.event.clone(), &tenant).to_json();
+        let endpoint_slots = endpoint_slots.clone();
         sends.spawn(async move {
+            let _slot = endpoint_slots.acquire_owned().await;
             let timestamp = i64::try_from(svc.clock().since_epoch().as_secs()).unwrap_or_default();
             let headers = [
                 ("webhook-id", c.event.id.clone()),
@@ -152,6 +182,7 @@ async fn send_batch(svc: &Service, client: &Arc<Client>, hook: &Webhook, batch: 
             (c, answer)
         });
     }
+    let started = std::time::Instant::now();
     let mut answers = Vec::new();
     while let Some(joined) = sends.join_next().await {
         // A send that panicked has no answer: its lease lapses and it goes again.
@@ -178,7 +209,9 @@ async fn send_batch(svc: &Service, client: &Arc<Client>, hook: &Webhook, batch: 
             ));
         }
     }
+    let sent = started.elapsed();
     record(svc, hook, done, news).await;
+    tracing::debug!(webhook = %hook.id, sent_ms = sent.as_millis() as u64, recorded_ms = (started.elapsed() - sent).as_millis() as u64, "webhook batch");
 }
 
 async fn record(svc: &Service, hook: &Webhook, done: Vec<(Claimed, Attempt)>, news: EndpointNews) {

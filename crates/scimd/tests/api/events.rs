@@ -9,7 +9,8 @@ on_both_backends!(
     a_refused_or_failed_write_emits_nothing_but_a_refusal,
     the_feed_pages_in_order_and_filters_by_type,
     concurrent_writes_emit_one_event_each_and_the_feed_misses_none,
-    an_embedding_host_receives_the_committed_events
+    an_embedding_host_receives_the_committed_events,
+    events_past_their_retention_are_pruned
 );
 
 /// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
@@ -304,4 +305,17 @@ async fn an_embedding_host_receives_the_committed_events(b: Backend) {
     let feed = feed_n(&s, "", 2).await;
     assert_eq!(feed[0]["id"], first.id.as_str());
     assert_eq!(feed[1]["id"], second.id.as_str());
+}
+
+async fn events_past_their_retention_are_pruned(b: Backend) {
+    let s = start(b).await;
+    s.create_user("old@acme.com").await;
+    feed_n(&s, "", 1).await;
+    s.clock.advance(std::time::Duration::from_secs(31 * 86400));
+    s.create_user("new@acme.com").await;
+    let pruned = s.svc.prune_events(std::time::Duration::from_secs(30 * 86400)).await.unwrap();
+    assert_eq!(pruned, 1);
+    let left = feed_n(&s, "", 1).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["data"]["userName"], "new@acme.com");
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     failures_are_retried_then_dead_lettered_and_retried_by_hand,
     a_failing_event_holds_back_its_subject_only,
     a_410_disables_the_endpoint_until_it_is_enabled,
+    an_endpoint_failing_for_five_days_is_disabled,
     targets_and_types_are_checked_and_secrets_rotate_without_a_gap
 );
 
@@ -337,4 +338,29 @@ async fn targets_and_types_are_checked_and_secrets_rotate_without_a_gap(b: Backe
     let r = s.adm(Method::GET, &format!("/webhooks/{hook}"), None).await;
     assert_eq!(r.status, 404);
     assert!(r.body["error"]["detail"].as_str().unwrap().contains(&hook));
+}
+
+async fn an_endpoint_failing_for_five_days_is_disabled(b: Backend) {
+    let s = start_fast(b, 1000).await;
+    let (rx, url) = Receiver::start().await;
+    let (hook, _) = create_hook(&s, &url, None).await;
+    *rx.fail_matching.lock().unwrap() = Some(("acme.com".into(), 500));
+    s.create_user("ada@acme.com").await;
+    rx.wait_for(2).await;
+    let r = s.adm(Method::GET, &format!("/webhooks/{hook}"), None).await;
+    assert!(r.body["failing_since"].is_string(), "{}", r.body);
+    assert_eq!(r.body["enabled"], true, "failing a while is not yet disabled");
+    s.clock.advance(Duration::from_secs(5 * 86400 + 60));
+    let mut body = Value::Null;
+    for _ in 0..500 {
+        body = s.adm(Method::GET, &format!("/webhooks/{hook}"), None).await.body;
+        if body["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(body["enabled"], false, "{body}");
+    assert!(body["disabled_reason"].as_str().unwrap().contains("5 days"), "{body}");
+    // Its delivery waits (pending) for the endpoint to be enabled again.
+    assert_eq!(deliveries(&s, &hook, "pending").await.len(), 1);
 }
