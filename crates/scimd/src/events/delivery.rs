@@ -19,7 +19,7 @@ use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
 /// Requests in flight at once, over every endpoint.
@@ -60,12 +60,24 @@ impl Sender {
     /// Serve until stopped (the server aborts the task at shutdown; a lease
     /// held then lapses and the delivery is sent again: at least once).
     pub async fn run(self) {
-        let mut new_events = self.svc.subscribe_events();
+        let new_events = self.svc.events_committed();
+        let hooks_changed = self.svc.webhooks_changed();
         // Longer than any attempt can take, so a lease lapses only when its
         // sender is gone (then the delivery goes again: at least once).
         let lease = self.svc.webhook_options().timeout * 2 + Duration::from_secs(5);
+        // The endpoints, read again after IDLE_TICK or when one changes here:
+        // a write wakes the sender, and with no endpoint that costs nothing.
+        let mut hooks: Vec<Webhook> = Vec::new();
+        let mut read_at: Option<Instant> = None;
         loop {
-            let worked = match self.round(lease).await {
+            if read_at.is_none_or(|at| at.elapsed() >= IDLE_TICK) {
+                match self.svc.enabled_webhooks().await {
+                    Ok(list) => hooks = list,
+                    Err(e) => tracing::warn!(error = %e, "webhook endpoints could not be read; trying again shortly"),
+                }
+                read_at = Some(Instant::now());
+            }
+            let worked = match self.round(&hooks, lease).await {
                 Ok(worked) => worked,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook delivery round failed; trying again shortly");
@@ -76,20 +88,20 @@ impl Sender {
                 continue;
             }
             tokio::select! {
-                _ = new_events.recv() => {}
+                _ = new_events.notified() => {}
                 _ = self.finished.notified() => {}
+                _ = hooks_changed.notified() => read_at = None,
                 _ = tokio::time::sleep(IDLE_TICK) => {}
             }
         }
     }
 
     /// Fan out, then lease and start what is due; true when it started any.
-    async fn round(&self, lease: Duration) -> Result<bool, crate::service::Error> {
-        let hooks = self.svc.enabled_webhooks().await?;
+    async fn round(&self, hooks: &[Webhook], lease: Duration) -> Result<bool, crate::service::Error> {
         if hooks.is_empty() {
             return Ok(false);
         }
-        for hook in &hooks {
+        for hook in hooks {
             while self.svc.fan_out(&hook.id, FAN_OUT_BATCH).await? as i64 == FAN_OUT_BATCH {}
         }
         let free = self.slots.available_permits();
@@ -100,13 +112,13 @@ impl Sender {
         if claimed.is_empty() {
             return Ok(false);
         }
-        let hooks: HashMap<String, Webhook> = hooks.into_iter().map(|h| (h.id.clone(), h)).collect();
+        let hooks: HashMap<&str, &Webhook> = hooks.iter().map(|h| (h.id.as_str(), h)).collect();
         let mut by_hook: HashMap<String, Vec<Claimed>> = HashMap::new();
         for c in claimed {
             by_hook.entry(c.webhook_id.clone()).or_default().push(c);
         }
         for (hook_id, batch) in by_hook {
-            let Some(hook) = hooks.get(&hook_id).cloned() else {
+            let Some(hook) = hooks.get(hook_id.as_str()).map(|h| (*h).clone()) else {
                 // Disabled or deleted since the list was read: its leases go back.
                 let done = batch.into_iter().map(|c| (c, Attempt::Returned)).collect();
                 self.svc.complete_deliveries(&hook_id, done, EndpointNews::default()).await?;

@@ -49,7 +49,7 @@ impl RequestContext {
         self.outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
     }
 
-    fn add_outcome(&self, summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
+    pub(super) fn add_outcome(&self, summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
         if let Ok(mut o) = self.outcome.lock() {
             o.summary.extend(summary);
             o.event_ids.extend(event_ids);
@@ -83,11 +83,4 @@ pub fn cause() -> Cause {
         return cause;
     }
     current().map(|ctx| ctx.cause()).unwrap_or_default()
-}
-
-/// Record what an operation of the current request changed (no request: nothing).
-pub(super) fn record(summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
-    if let Some(ctx) = current() {
-        ctx.add_outcome(summary, event_ids);
-    }
 }

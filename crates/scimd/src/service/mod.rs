@@ -68,6 +68,10 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<Arc<Event>>,
     /// Writes record events in the outbox.
     events_on: bool,
+    /// Rung after every write that recorded events (the webhook sender waits on it).
+    events_committed: Arc<tokio::sync::Notify>,
+    /// Rung when an endpoint is made, deleted or switched on here.
+    webhooks_changed: Arc<tokio::sync::Notify>,
     /// Tenant names by id, for the events' envelope.
     tenant_names: std::sync::Mutex<HashMap<i64, String>>,
     webhooks: webhooks::WebhookOptions,
@@ -117,6 +121,8 @@ impl Service {
             committed,
             events,
             events_on: options.events,
+            events_committed: Arc::default(),
+            webhooks_changed: Arc::default(),
             tenant_names: std::sync::Mutex::default(),
             webhooks: options.webhooks,
             event_retention: options.event_retention,
@@ -144,6 +150,16 @@ impl Service {
 
     pub fn event_retention(&self) -> std::time::Duration {
         self.0.event_retention
+    }
+
+    /// Rung after every committed write that recorded events.
+    pub fn events_committed(&self) -> Arc<tokio::sync::Notify> {
+        self.0.events_committed.clone()
+    }
+
+    /// Rung when a webhook endpoint is made, deleted or switched on by this process.
+    pub fn webhooks_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.0.webhooks_changed.clone()
     }
 
     /// Do writes record events?
@@ -224,10 +240,15 @@ impl Service {
         if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
             let _ = self.0.committed.send(Arc::new(changes.clone()));
         }
+        if !events.is_empty() {
+            self.0.events_committed.notify_one();
+        }
         if let Some(tenant_id) = changes.tenant_id {
             self.publish(tenant_id, &events, &cause).await;
         }
-        context::record(changes.summary(), events.into_iter().map(|e| e.id));
+        if let Some(ctx) = context::current() {
+            ctx.add_outcome(changes.summary(), events.into_iter().map(|e| e.id));
+        }
         Ok((value, changes))
     }
 

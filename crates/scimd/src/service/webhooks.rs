@@ -143,6 +143,7 @@ impl Service {
             })
         }
         let (cursor, _) = self.write(hook.clone(), run).await?;
+        self.0.webhooks_changed.notify_one();
         Ok((Webhook { cursor, ..hook }, secret))
     }
 
@@ -159,6 +160,7 @@ impl Service {
             Box::pin(async move { Ok(tx.delete_webhook(a.0, &a.1).await?) })
         }
         let (found, _) = self.write((tenant_id, id.to_string()), run).await?;
+        self.0.webhooks_changed.notify_one();
         if found { Ok(()) } else { Err(no_webhook(id)) }
     }
 
@@ -184,6 +186,7 @@ impl Service {
             until: until.clone(),
         };
         let (found, _) = self.write(job, run).await?;
+        self.0.webhooks_changed.notify_one();
         if found { Ok((secret, until)) } else { Err(no_webhook(id)) }
     }
 
@@ -193,6 +196,7 @@ impl Service {
             Box::pin(async move { Ok(tx.enable_webhook(a.0, &a.1).await?) })
         }
         let (found, _) = self.write((tenant_id, id.to_string()), run).await?;
+        self.0.webhooks_changed.notify_one();
         if found { Ok(()) } else { Err(no_webhook(id)) }
     }
 

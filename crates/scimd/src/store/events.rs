@@ -90,12 +90,14 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Delete up to `limit` events older than `before`; answers how many went.
+    /// Of the `limit` oldest events, delete those older than `before`;
+    /// answers how many went (fewer than `limit`: the rest are newer).
     pub async fn prune_events(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
         let done = self
-            .q("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY created_at LIMIT ?)")
-            .bind(before)
+            .q("DELETE FROM events WHERE seq IN (SELECT o.seq FROM (SELECT seq, created_at FROM events ORDER BY seq \
+                LIMIT ?) o WHERE o.created_at < ?)")
             .bind(limit)
+            .bind(before)
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected())
@@ -107,6 +109,17 @@ pub(super) fn committed_only(d: Dialect, alias: &str) -> String {
     match d {
         Dialect::Sqlite => String::new(),
         Dialect::Postgres => format!(" AND {alias}.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"),
+    }
+}
+
+/// Events after a position, as a condition on the table aliased `alias`
+/// (binds tx, then seq). SQLite walks its index from the start of a row
+/// value's first column, so a page deep in the feed would scan every event
+/// before it; there tx is always 0 and the condition is on seq alone.
+pub(super) fn after_position(d: Dialect, alias: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("{alias}.tx = ? AND {alias}.seq > ?"),
+        Dialect::Postgres => format!("({alias}.tx, {alias}.seq) > (?, ?)"),
     }
 }
 
@@ -153,8 +166,8 @@ impl Store {
         let core = self.core();
         let typed = if type_prefix.is_some() { " AND e.type LIKE ? ESCAPE '\\'" } else { "" };
         let sql = format!(
-            "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND (e.tx, e.seq) > (?, ?){typed}{} \
-             ORDER BY e.tx, e.seq LIMIT ?",
+            "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND {}{typed}{} ORDER BY e.tx, e.seq LIMIT ?",
+            after_position(core.dialect(), "e"),
             committed_only(core.dialect(), "e")
         );
         let mut q = core.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
@@ -163,17 +176,5 @@ impl Store {
         }
         let rows = q.bind(limit).fetch_all(&core.pool).await?;
         rows.iter().map(event_from_row).collect()
-    }
-
-    /// Events of a tenant, by id.
-    pub async fn event_by_id(&self, tenant_id: i64, id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        let core = self.core();
-        let row = core
-            .q(&format!("SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND e.id = ?"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&core.pool)
-            .await?;
-        row.as_ref().map(event_from_row).transpose()
     }
 }

@@ -22,7 +22,7 @@ pub(super) async fn keep_statistics_fresh(pool: AnyPool) {
              COALESCE(SUM(n_ins_since_vacuum), 0)::BIGINT AS inserted, \
              COALESCE(SUM(n_dead_tup), 0)::BIGINT AS dead, \
              COALESCE(SUM(n_live_tup), 0)::BIGINT AS live FROM pg_stat_user_tables \
-             WHERE relname IN ('resources', 'members')",
+             WHERE relname IN ('resources', 'members', 'events', 'deliveries', 'audit')",
         )
         .fetch_one(&pool)
         .await
@@ -40,9 +40,9 @@ pub(super) async fn keep_statistics_fresh(pool: AnyPool) {
         let work = if auto {
             None
         } else if dead > 50 + live / 5 || inserted > 1000 + live / 5 {
-            Some("VACUUM (ANALYZE) resources, members")
+            Some("VACUUM (ANALYZE) resources, members, events, deliveries, audit")
         } else if changed > 50 + live / 10 {
-            Some("ANALYZE resources, members")
+            Some("ANALYZE resources, members, events, deliveries, audit")
         } else {
             None
         };

@@ -8,7 +8,7 @@
 //! ready. Fan-out and completions of one endpoint lock its row (PostgreSQL),
 //! so that a delivery added while the one before it completes is not missed.
 
-use super::events::{EVENT_COLS, Position, StoredEvent, committed_only, event_from_row};
+use super::events::{EVENT_COLS, Position, StoredEvent, after_position, committed_only, event_from_row};
 use super::sql::Dialect;
 use super::{Store, StoreError, WriteTx};
 use sqlx::Row;
@@ -327,8 +327,8 @@ impl WriteTx {
         let Some(w) = self.lock_webhook(webhook_id).await? else { return Ok(0) };
         let rows = self
             .q(&format!(
-                "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND (e.tx, e.seq) > (?, ?){} \
-                 ORDER BY e.tx, e.seq LIMIT ?",
+                "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND {}{} ORDER BY e.tx, e.seq LIMIT ?",
+                after_position(self.dialect(), "e"),
                 committed_only(self.dialect(), "e")
             ))
             .bind(w.tenant_id)
