@@ -2,7 +2,7 @@
 # Issue 13's benchmark rows (docs/benchmarks.md, "Events, webhooks and the audit trail"),
 # on SQLite and PostgreSQL:
 #
-#   bash bench/events.sh [--smoke] [--backends sqlite,postgres] [--rounds N] [--out DIR]
+#   bash bench/events.sh [--smoke] [--backends sqlite,postgres] [--rounds N] [--writes-only] [--out DIR]
 #
 # 1. Write throughput with events on and off, and with the audit trail on and
 #    off: `scimd-bench run --scenarios seed_users,patch_active` against a fresh
@@ -19,12 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SMOKE=0; BACKENDS=""; ROUNDS=2; OUT="bench/results/events"
+SMOKE=0; BACKENDS=""; ROUNDS=2; OUT="bench/results/events"; WRITES_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
     --backends) BACKENDS="$2"; shift ;;
     --rounds) ROUNDS="$2"; shift ;;
+    --writes-only) WRITES_ONLY=1 ;;
     --out) OUT="$2"; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "events.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -170,6 +171,7 @@ for backend in "${BACKEND_LIST[@]}"; do
     note "[$backend] $mode: POST /Users ${SEED[$mode]}/s; PATCH active ${PATCH[$mode]}/s"
   done
   unset SEED PATCH
+  [ "$WRITES_ONLY" = 1 ] && continue
 
   echo "=== $backend: webhook delivery and the event feed"
   url="$(new_db "$backend" deliver)"

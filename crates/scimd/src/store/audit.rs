@@ -113,12 +113,14 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Delete up to `limit` audit rows older than `before`; answers how many went.
+    /// Of the `limit` oldest rows, delete those older than `before`; answers
+    /// how many went (fewer than `limit`: the rest are newer).
     pub async fn prune_audit(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
         let done = self
-            .q("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)")
-            .bind(before)
+            .q("DELETE FROM audit WHERE seq IN (SELECT o.seq FROM (SELECT seq, at FROM audit ORDER BY seq LIMIT ?) o \
+                WHERE o.at < ?)")
             .bind(limit)
+            .bind(before)
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected())

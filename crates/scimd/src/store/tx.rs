@@ -194,15 +194,19 @@ pub struct WriteTx {
     pub(super) core: Arc<Core>,
     pub(super) tx: Transaction<'static, Any>,
     pub(super) changes: ChangeSet,
+    /// SQLite: the events of the jobs that succeeded so far, written in one
+    /// statement just before the batch commits (see `events::append_events`).
+    pub(super) queued_events: Vec<super::events::Queued>,
 }
 
 impl WriteTx {
     pub(super) async fn begin(core: Arc<Core>) -> Result<WriteTx, StoreError> {
         let tx = core.begin().await?;
-        Ok(WriteTx { core, tx, changes: ChangeSet::default() })
+        Ok(WriteTx { core, tx, changes: ChangeSet::default(), queued_events: Vec::new() })
     }
 
-    pub(super) async fn commit(self) -> Result<(), StoreError> {
+    pub(super) async fn commit(mut self) -> Result<(), StoreError> {
+        self.write_queued_events().await?;
         self.tx.commit().await?;
         Ok(())
     }

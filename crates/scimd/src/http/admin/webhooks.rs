@@ -30,6 +30,12 @@ fn webhook_json(w: &Webhook) -> Value {
     })
 }
 
+/// Epoch milliseconds as the API's timestamps are written.
+fn at_millis(ms: i64) -> String {
+    let nanos = u32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0);
+    scim_core::datetime::format_millis(ms.div_euclid(1000), nanos)
+}
+
 fn delivery_json(d: &Delivery) -> Value {
     json!({
         "id": d.id,
@@ -38,7 +44,7 @@ fn delivery_json(d: &Delivery) -> Value {
         "subject": d.subject,
         "status": d.status,
         "attempts": d.attempts,
-        "next_attempt_ms": (d.status == "pending").then_some(d.next_at),
+        "next_attempt_at": (d.status == "pending").then(|| at_millis(d.next_at)),
         "last_status": d.last_status,
         "last_error": d.last_error,
         "last_attempt_at": d.last_attempt_at,
