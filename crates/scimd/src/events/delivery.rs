@@ -72,7 +72,10 @@ impl Sender {
         loop {
             if read_at.is_none_or(|at| at.elapsed() >= IDLE_TICK) {
                 match self.svc.enabled_webhooks().await {
-                    Ok(list) => hooks = list,
+                    Ok(list) => {
+                        hooks = list;
+                        self.svc.set_sending(!hooks.is_empty());
+                    }
                     Err(e) => tracing::warn!(error = %e, "webhook endpoints could not be read; trying again shortly"),
                 }
                 read_at = Some(Instant::now());

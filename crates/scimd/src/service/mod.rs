@@ -72,6 +72,8 @@ struct Inner {
     events_committed: Arc<tokio::sync::Notify>,
     /// Rung when an endpoint is made, deleted or switched on here.
     webhooks_changed: Arc<tokio::sync::Notify>,
+    /// The sender serves at least one endpoint: only then is it woken per write.
+    sending: std::sync::atomic::AtomicBool,
     /// Tenant names by id, for the events' envelope.
     tenant_names: std::sync::Mutex<HashMap<i64, String>>,
     webhooks: webhooks::WebhookOptions,
@@ -123,6 +125,7 @@ impl Service {
             events_on: options.events,
             events_committed: Arc::default(),
             webhooks_changed: Arc::default(),
+            sending: std::sync::atomic::AtomicBool::new(false),
             tenant_names: std::sync::Mutex::default(),
             webhooks: options.webhooks,
             event_retention: options.event_retention,
@@ -155,6 +158,11 @@ impl Service {
     /// Rung after every committed write that recorded events.
     pub fn events_committed(&self) -> Arc<tokio::sync::Notify> {
         self.0.events_committed.clone()
+    }
+
+    /// The sender says whether it serves any endpoint (with none, writes do not wake it).
+    pub fn set_sending(&self, sending: bool) {
+        self.0.sending.store(sending, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Rung when a webhook endpoint is made, deleted or switched on by this process.
@@ -240,7 +248,7 @@ impl Service {
         if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
             let _ = self.0.committed.send(Arc::new(changes.clone()));
         }
-        if !events.is_empty() {
+        if !events.is_empty() && self.0.sending.load(std::sync::atomic::Ordering::Relaxed) {
             self.0.events_committed.notify_one();
         }
         if let Some(tenant_id) = changes.tenant_id {
