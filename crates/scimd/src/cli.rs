@@ -476,12 +476,20 @@ fn webhook_options(args: &ServeArgs) -> Result<service::webhooks::WebhookOptions
     use crate::events::sealed::SealingKey;
     let key = match std::env::var("SCIMD_SECRETS_KEY") {
         Ok(text) if !text.trim().is_empty() => {
-            SealingKey::from_base64(&text).map_err(|e| format!("SCIMD_SECRETS_KEY: {e}"))?
+            Some(SealingKey::from_base64(&text).map_err(|e| format!("SCIMD_SECRETS_KEY: {e}"))?)
         }
-        _ => SealingKey::load_or_create(&args.secrets_key_file)?,
+        // A server that cannot keep a key (a read-only directory) still
+        // serves SCIM; only creating a webhook is refused, and says why.
+        _ => match SealingKey::load_or_create(&args.secrets_key_file) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks are off until the server has a secrets key");
+                None
+            }
+        },
     };
     Ok(service::webhooks::WebhookOptions {
-        key: Some(key),
+        key,
         allow_private: args.webhook_allow_private_targets,
         timeout: Duration::from_secs(args.webhook_timeout_secs),
         schedule: args.webhook_retry_schedule.0.clone(),

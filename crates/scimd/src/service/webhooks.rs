@@ -74,7 +74,8 @@ impl Service {
     fn sealing_key(&self) -> Result<&SealingKey, Error> {
         self.0.webhooks.key.as_ref().ok_or_else(|| {
             Error::Refused(super::Refusal::Configuration(
-                "webhooks need a key to keep their secrets: start the server with --secrets-key-file or SCIMD_SECRETS_KEY"
+                "this server has no key to keep webhook secrets with (its --secrets-key-file could not be read or \
+                 made; see its log): give it a writable --secrets-key-file, or set SCIMD_SECRETS_KEY"
                     .into(),
             ))
         })
@@ -103,6 +104,7 @@ impl Service {
         url: &str,
         event_types: Vec<String>,
     ) -> Result<(Webhook, String), Error> {
+        let key = self.sealing_key()?;
         let refuse = |text: String| Error::Refused(super::Refusal::Configuration(text));
         let target = Target::parse(url).map_err(refuse)?;
         for t in &event_types {
@@ -116,7 +118,6 @@ impl Service {
             }
         }
         client::allowed_addresses(&target, self.0.webhooks.allow_private).await.map_err(refuse)?;
-        let key = self.sealing_key()?;
         let (_, secret) = Secret::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let hook = Webhook {
             id: format!("wh_{}", uuid::Uuid::now_v7().simple()),
