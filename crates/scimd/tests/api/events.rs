@@ -10,7 +10,8 @@ on_both_backends!(
     the_feed_pages_in_order_and_filters_by_type,
     concurrent_writes_emit_one_event_each_and_the_feed_misses_none,
     an_embedding_host_receives_the_committed_events,
-    events_past_their_retention_are_pruned
+    events_past_their_retention_are_pruned,
+    restores_waits_for_seats_and_configuration_changes_emit_their_events
 );
 
 /// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
@@ -318,4 +319,50 @@ async fn events_past_their_retention_are_pruned(b: Backend) {
     let left = feed_n(&s, "", 1).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["data"]["userName"], "new@acme.com");
+}
+
+async fn restores_waits_for_seats_and_configuration_changes_emit_their_events(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 1}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let policy = json!({"seats_exhausted": "create_unlicensed", "on_delete": "soft"});
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(policy)).await.status, 200);
+    let ada = Server::id_of(&s.create_user("ada@acme.com").await);
+    let bob = Server::id_of(&s.create_user("bob@acme.com").await);
+    let all = feed_n(&s, "", 6).await;
+    let of_bob: Vec<&str> =
+        all.iter().filter(|e| e["subject"]["id"] == bob.as_str()).map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(of_bob, ["user.created", "access.role_granted", "licence.waiting"], "no seat left for bob");
+    // A soft delete frees ada's seat for bob; a restore brings her back (waiting now).
+    assert_eq!(s.delete(&format!("/Users/{ada}")).await.status, 204);
+    let r = s.adm(Method::POST, &format!("/users/{ada}/restore"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let all = feed_n(&s, "", 11).await;
+    let later: Vec<(String, &str)> = all[6..]
+        .iter()
+        .map(|e| {
+            let who = if e["subject"]["id"] == ada.as_str() { "ada" } else { "bob" };
+            (e["type"].as_str().unwrap().to_string(), who)
+        })
+        .collect();
+    let deleted = all.iter().find(|e| e["type"] == "user.deleted").unwrap();
+    assert_eq!(deleted["data"]["restorable"], true);
+    assert!(later.contains(&("licence.assigned".to_string(), "bob")), "{later:?}");
+    assert!(later.contains(&("user.restored".to_string(), "ada")), "{later:?}");
+    let restored = all.iter().find(|e| e["type"] == "user.restored").unwrap();
+    assert_eq!(restored["cause"]["actor"]["type"], "admin");
+    // A configuration change that moves users emits their role events, caused by the admin.
+    let eng = Server::id_of(&s.create_group("Eng").await);
+    s.add_member(&eng, &bob).await;
+    let before = feed_n(&s, "", 13).await.len();
+    let r = s
+        .adm(Method::POST, "/group-mappings", Some(json!({"group": "Eng", "workspace": "c3.acme", "role": "Editor"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let after = feed_n(&s, "", before + 1).await;
+    let granted = after[before..].iter().find(|e| e["type"] == "access.role_granted").unwrap();
+    assert_eq!(granted["subject"]["id"], bob.as_str());
+    assert_eq!(granted["data"]["source"], format!("group:{eng}"));
+    assert_eq!(granted["cause"]["actor"], json!({"type": "admin", "name": "tests"}));
 }
