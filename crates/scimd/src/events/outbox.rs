@@ -155,13 +155,12 @@ pub fn events_of(changes: &ChangeSet, now: &str) -> Vec<NewEvent> {
     }
     for r in &changes.refused {
         let mut target = json!({"resourceType": r.kind.as_str()});
-        let name_key = if r.kind == Kind::User { "userName" } else { "displayName" };
         if let Some(o) = target.as_object_mut() {
             if let Some(id) = &r.id {
                 o.insert("id".into(), id.clone().into());
             }
             if let Some(name) = &r.name {
-                o.insert(name_key.into(), name.clone().into());
+                o.insert(r.kind.name_attribute().into(), name.clone().into());
             }
         }
         let data = json!({"reason": r.reason, "status": r.status, "detail": r.detail, "target": target});

@@ -404,7 +404,7 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     } else {
         (req, None)
     };
-    let ctx = context::RequestContext::new(request_id.clone());
+    let ctx = context::RequestContext::new(request_id.clone(), audit.is_some());
     let mut resp = context::in_request(ctx.clone(), next.run(req)).await;
     let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.name.clone()).unwrap_or_default();
     let status = resp.status().as_u16();

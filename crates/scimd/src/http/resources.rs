@@ -203,7 +203,7 @@ fn projection(params: &Params) -> Result<Projection, ApiError> {
 
 pub async fn create_one(c: Ctx, params: Params, ScimJson(body, size): ScimJson) -> Response {
     // The audit names what was to be created, whether it was or not.
-    let name_key = if c.kind == Kind::User { "userName" } else { "displayName" };
+    let name_key = c.kind.name_attribute();
     let name = c.state.audit.is_on().then(|| body.get(name_key).and_then(Value::as_str).map(str::to_string)).flatten();
     let mut resp = create(c, params, body, size).await.into_response();
     if let Some(name) = name {

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 pub struct RequestContext {
     cause: Mutex<Cause>,
-    outcome: Mutex<Outcome>,
+    /// `None`: nobody reads the outcome (the audit is off), so none is put together.
+    outcome: Option<Mutex<Outcome>>,
 }
 
 /// What the operations of a request changed, in plain words, and the ids of the events they emitted.
@@ -25,11 +26,16 @@ pub struct Outcome {
 }
 
 impl RequestContext {
-    pub fn new(request_id: String) -> Arc<RequestContext> {
+    /// With `keeps_outcome`, what the request's operations change is kept for [`RequestContext::take_outcome`].
+    pub fn new(request_id: String, keeps_outcome: bool) -> Arc<RequestContext> {
         Arc::new(RequestContext {
             cause: Mutex::new(Cause { request_id: Some(request_id), ..Cause::default() }),
-            outcome: Mutex::default(),
+            outcome: keeps_outcome.then(Mutex::default),
         })
+    }
+
+    pub(super) fn keeps_outcome(&self) -> bool {
+        self.outcome.is_some()
     }
 
     /// Who the request turned out to come from (once its token is checked).
@@ -46,11 +52,12 @@ impl RequestContext {
 
     /// What the request's operations changed, taken once (by the audit).
     pub fn take_outcome(&self) -> Outcome {
-        self.outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
+        let Some(outcome) = &self.outcome else { return Outcome::default() };
+        outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
     }
 
     pub(super) fn add_outcome(&self, summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
-        if let Ok(mut o) = self.outcome.lock() {
+        if let Some(Ok(mut o)) = self.outcome.as_ref().map(Mutex::lock) {
             o.summary.extend(summary);
             o.event_ids.extend(event_ids);
         }

@@ -254,7 +254,8 @@ impl Service {
         if let Some(tenant_id) = changes.tenant_id {
             self.publish(tenant_id, &events, &cause).await;
         }
-        if let Some(ctx) = context::current() {
+        // Put in words only for a request whose audit row keeps it.
+        if let Some(ctx) = context::current().filter(|ctx| ctx.keeps_outcome()) {
             ctx.add_outcome(changes.summary(), events.into_iter().map(|e| e.id));
         }
         Ok((value, changes))

@@ -3,7 +3,7 @@
 //! product as an event, with the detail the identity provider was shown.
 //! The refused write changed nothing, so the record is a write of its own.
 
-use super::{Error, Service};
+use super::{Actor, Error, Service};
 use crate::store::{JobFuture, Kind, RefusedRequest, WriteTx};
 
 /// Whom a refused request was about.
@@ -18,14 +18,17 @@ pub struct Target {
 
 impl Service {
     /// Pass on an operation's result, after telling the product of a
-    /// refusal it hears of.
+    /// refusal of the identity provider's that it hears of (an admin is
+    /// answered directly and needs no event).
     pub(super) async fn reporting_refusal<T>(
         &self,
+        actor: Actor,
         tenant_id: i64,
         target: Target,
         result: Result<T, Error>,
     ) -> Result<T, Error> {
-        if let Err(Error::Refused(r)) = &result
+        if actor == Actor::IdentityProvider
+            && let Err(Error::Refused(r)) = &result
             && let Some(reason) = r.reported_as()
         {
             self.record_refusal(tenant_id, target, reason, r.status(), &r.to_string()).await;

@@ -54,11 +54,10 @@ struct UpdateJob {
     now: String,
     /// The identity provider moves a user's userName or e-mails: the domain rule applies.
     check_domain: bool,
-    /// The write turns an active user inactive (its workspaces' host actions are due).
-    deactivates: bool,
-    /// For the events: the attributes the update changes, with their old
-    /// values, and a switch of `active` (to this).
+    /// For the events: the attributes the update changes, with their old values.
     previous: Option<Value>,
+    /// The write switches a user's `active` to this (a deactivation makes
+    /// its workspaces' host actions due).
     active_to: Option<bool>,
 }
 
@@ -80,25 +79,10 @@ impl Service {
     /// Create a user or group. A user created again under the userName of a
     /// soft-deleted user brings that user back, with its id.
     pub async fn create(&self, tenant_id: i64, actor: Actor, new: NewResource) -> Result<StoredResource, Error> {
-        let name_key = if new.kind == Kind::User { "userName" } else { "displayName" };
-        let name = new.doc.value.get(name_key).and_then(Value::as_str).map(str::to_string);
+        let name = new.doc.value.get(new.kind.name_attribute()).and_then(Value::as_str).map(str::to_string);
         let target = Target { kind: new.kind, id: None, name };
         let result = self.create_unreported(tenant_id, actor, new).await;
-        self.reported(actor, tenant_id, target, result).await
-    }
-
-    /// The identity provider's refusals are told to the product (`provisioning.refused`).
-    async fn reported<T>(
-        &self,
-        actor: Actor,
-        tenant_id: i64,
-        target: Target,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
-        match actor {
-            Actor::IdentityProvider => self.reporting_refusal(tenant_id, target, result).await,
-            Actor::Admin => result,
-        }
+        self.reporting_refusal(actor, tenant_id, target, result).await
     }
 
     async fn create_unreported(
@@ -136,7 +120,7 @@ impl Service {
         decide: Decide,
     ) -> Result<StoredResource, Error> {
         let result = self.update_unreported(tenant_id, actor, kind, id, off_thread, decide).await;
-        self.reported(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
+        self.reporting_refusal(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
     }
 
     async fn update_unreported(
@@ -172,7 +156,6 @@ impl Service {
                 }
                 _ => None,
             };
-            let deactivates = active_to == Some(false);
             // Only for documents an event shows (it names a larger one).
             let previous = match &update.doc {
                 Some(doc) if self.events_on() && doc.text.len() <= SHOWN_DOC_BYTES => {
@@ -191,7 +174,6 @@ impl Service {
                 update: update.clone(),
                 now: now.clone(),
                 check_domain,
-                deactivates,
                 previous,
                 active_to,
             };
@@ -254,7 +236,7 @@ impl Service {
         let job =
             DeleteJob { svc: self.clone(), tenant_id, actor, kind, id: id.to_string(), if_match, now: self.now() };
         let result = self.write(job, |tx, job| Box::pin(delete_in(tx, job))).await.map(|_| ());
-        self.reported(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
+        self.reporting_refusal(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
     }
 
     /// Bring back a soft-deleted user, with the access its groups give it.
@@ -417,7 +399,7 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         Kind::Group => {}
     }
     policy::reconcile(tx, tenant_id, &config, &affected, &job.now).await?;
-    if job.deactivates {
+    if job.active_to == Some(false) {
         record_host_actions(tx, tenant_id, &config, id, HostTrigger::Deactivated);
     }
     Ok(version)

@@ -100,6 +100,14 @@ impl Kind {
             Kind::Group => "Group",
         }
     }
+
+    /// The attribute a resource of this kind is named by.
+    pub fn name_attribute(self) -> &'static str {
+        match self {
+            Kind::User => "userName",
+            Kind::Group => "displayName",
+        }
+    }
 }
 
 /// Columns mirrored from the document for indexed look-ups.
