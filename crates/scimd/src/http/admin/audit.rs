@@ -37,9 +37,6 @@ pub(super) async fn list_audit(
 
 fn query_of(params: &HashMap<String, String>) -> Result<AuditQuery, AdminError> {
     let text = |key: &str| params.get(key).map(String::as_str).filter(|v| !v.is_empty());
-    let limit = text("limit")
-        .map(|l| l.parse::<i64>().map_err(|_| AdminError::bad(format!("limit must be a whole number, not '{l}'"))))
-        .transpose()?;
     let before = text("after")
         .map(|a| {
             a.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(|| {
@@ -57,7 +54,7 @@ fn query_of(params: &HashMap<String, String>) -> Result<AuditQuery, AdminError> 
             }
         })
         .transpose()?;
-    Ok(AuditQuery { before, limit: views::page_size(limit)?, status, target })
+    Ok(AuditQuery { before, limit: views::limit_of(params)?, status, target })
 }
 
 /// `404` is that status alone; `4xx` the class.

@@ -14,22 +14,13 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// Parse a page's `limit`.
-fn limit_of(params: &HashMap<String, String>) -> Result<i64, AdminError> {
-    let limit = params
-        .get("limit")
-        .map(|l| l.parse::<i64>().map_err(|_| AdminError::bad(format!("limit must be a whole number, not '{l}'"))))
-        .transpose()?;
-    views::page_size(limit)
-}
-
 /// `GET …/events?after=CURSOR&limit=N&type=PREFIX`.
 pub(super) async fn list_events(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
     Query(params): Query<HashMap<String, String>>,
 ) -> AdminResult {
-    let limit = limit_of(&params)?;
+    let limit = views::limit_of(&params)?;
     let after = match params.get("after").map(String::as_str) {
         None | Some("") => Position::default(),
         Some(text) => Position::parse(text).ok_or_else(|| {

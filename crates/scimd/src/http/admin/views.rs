@@ -79,6 +79,16 @@ pub(super) fn cursor(after: Option<&str>) -> Result<i64, AdminError> {
     }
 }
 
+/// A page's `limit` among a query's parameters, as [`page_size`] takes it.
+pub(super) fn limit_of(params: &std::collections::HashMap<String, String>) -> Result<i64, AdminError> {
+    let limit = params
+        .get("limit")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse::<i64>().map_err(|_| AdminError::bad(format!("limit must be a whole number, not '{l}'"))))
+        .transpose()?;
+    page_size(limit)
+}
+
 /// Page sizes: 100 unless asked, at most 1,000.
 pub(super) fn page_size(limit: Option<i64>) -> Result<i64, AdminError> {
     match limit {

@@ -135,12 +135,7 @@ pub(super) async fn list_deliveries(
         return Err(AdminError::bad(format!("status '{status}' is not one of pending, delivered, failed")));
     }
     let after = views::cursor(params.get("after").map(String::as_str))?;
-    let limit = match params.get("limit") {
-        None => views::page_size(None)?,
-        Some(l) => views::page_size(Some(
-            l.parse::<i64>().map_err(|_| AdminError::bad(format!("limit must be a whole number, not '{l}'")))?,
-        ))?,
-    };
+    let limit = views::limit_of(&params)?;
     let page = s.svc.deliveries(t.id, &id, status, after, limit + 1).await?;
     let more = page.len() as i64 > limit;
     let shown = &page[..page.len().min(limit as usize)];
