@@ -1,17 +1,19 @@
 //! The HTTP client webhooks are sent with: HTTP/1.1 over TCP or TLS
 //! (rustls, Mozilla's roots), kept-alive connections per origin, one
 //! deadline for the whole attempt, redirects never followed. Targets on
-//! private, loopback or link-local addresses are refused unless allowed:
+//! special-use addresses (private, loopback, link-local and the rest of
+//! IANA's registries, `super::addresses`) are refused unless allowed:
 //! the name is resolved and checked for every new connection, and the
 //! connection goes to the address that was checked (a DNS answer that
 //! changes between check and connect cannot point it inside).
 
+use super::addresses::special_use;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -85,36 +87,6 @@ impl Target {
     }
 }
 
-/// Is this an address a webhook may not reach (unless private targets are allowed)?
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // Unique local fc00::/7 and link-local fe80::/10.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 /// The addresses of `target` it may be sent to; an error in words when none.
 pub async fn allowed_addresses(target: &Target, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -124,13 +96,18 @@ pub async fn allowed_addresses(target: &Target, allow_private: bool) -> Result<V
     if found.is_empty() {
         return Err(format!("the host '{}' has no address", target.host));
     }
-    let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| allow_private || !is_private(a.ip())).collect();
+    if allow_private {
+        return Ok(found);
+    }
+    let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| special_use(a.ip()).is_none()).collect();
     if allowed.is_empty() {
+        let why = special_use(found[0].ip()).unwrap_or_default();
         return Err(format!(
-            "the host '{}' resolves to a private, loopback or link-local address ({}): webhooks are not sent inside \
-             the network unless the server runs with --webhook-allow-private-targets",
+            "the host '{}' resolves to {} ({}), a special-use address: webhooks are not sent inside the network \
+             unless the server runs with --webhook-allow-private-targets",
             target.host,
-            found[0].ip()
+            found[0].ip(),
+            why
         ));
     }
     Ok(allowed)
@@ -309,28 +286,6 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("::1", 8080, "/"));
         for bad in ["ftp://x", "https://u:p@x/", "https://x/#f", "https://:80/", "https://x:0/", "https://x:99999/"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn private_loopback_and_link_local_addresses_are_recognised() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private(private.parse().unwrap_or(IpAddr::from([1, 1, 1, 1]))), "{private}");
-        }
-        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "100.128.0.1"] {
-            assert!(!is_private(public.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))), "{public}");
         }
     }
 }

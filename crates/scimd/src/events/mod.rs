@@ -3,6 +3,7 @@
 //! webhook endpoints, signed as Standard Webhooks 1.0 says ([`signature`]),
 //! and the event feed.
 
+mod addresses;
 pub mod client;
 pub mod delivery;
 pub mod outbox;

@@ -10,6 +10,8 @@ use axum::http::header;
 use scim_core::ScimError;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A JSON request body: `application/scim+json` or `application/json` (or no
 /// content type: Entra does not always send one). Anything else is 415; a body
@@ -59,25 +61,22 @@ impl FromRequest<AppState> for ScimJson {
                 format!("the request body is larger than the server accepts ({max} bytes, --max-body-bytes)"),
             )
         };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
+        let declared = declared_length(req.headers());
         if declared.is_some_and(|n| n > max) {
             return Err(too_large());
         }
-        // A body of unknown length may be as large as the limit.
-        let Ok(budget) = state.body_budget.clone().try_acquire_many_owned(kib(declared.unwrap_or(max))) else {
+        let busy = || {
             metrics::counter!("scimd_body_budget_refusals_total").increment(1);
-            return Err(ApiError::status(
+            ApiError::status(
                 503,
                 "the server is reading as many request bodies as its memory budget allows \
                  (--max-inflight-body-mb); retry shortly",
-            ));
+            )
         };
+        // A declared length is held at once; a chunked body's share grows as it arrives.
+        let mut budget = Budget::new(state.body_budget.clone(), declared.unwrap_or(0)).ok_or_else(busy)?;
         let timeout = state.config.net.body_read_timeout;
-        let bytes = match tokio::time::timeout(timeout, read_body(req, declared)).await {
+        let bytes = match tokio::time::timeout(timeout, read_body(req, declared, max, &mut budget)).await {
             Err(_) => {
                 return Err(ApiError::status(
                     408,
@@ -85,6 +84,7 @@ impl FromRequest<AppState> for ScimJson {
                 ));
             }
             Ok(Err(BodyReadError::TooLarge)) => return Err(too_large()),
+            Ok(Err(BodyReadError::OverBudget)) => return Err(busy()),
             Ok(Err(BodyReadError::Broken(why))) => {
                 return Err(ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {why}"))));
             }
@@ -93,7 +93,7 @@ impl FromRequest<AppState> for ScimJson {
         if bytes.is_empty() {
             return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
         }
-        let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget };
+        let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget.held };
         let limits = state.config.limits;
         let parsed = size
             .run(move || {
@@ -106,23 +106,63 @@ impl FromRequest<AppState> for ScimJson {
     }
 }
 
-/// A request body in one buffer of the declared size (collecting frames and
-/// joining them would hold the body twice). Past the limit it is 413, from
-/// the `DefaultBodyLimit` layer.
-async fn read_body(req: Request, declared: Option<usize>) -> Result<Bytes, BodyReadError> {
+/// The length a request declares in `Content-Length`, if any.
+pub(super) fn declared_length(headers: &axum::http::HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// A body's share of the server's body budget, in KiB.
+struct Budget {
+    pool: Arc<Semaphore>,
+    held: OwnedSemaphorePermit,
+}
+
+impl Budget {
+    fn new(pool: Arc<Semaphore>, bytes: usize) -> Option<Budget> {
+        let held = pool.clone().try_acquire_many_owned(kib(bytes)).ok()?;
+        Some(Budget { pool, held })
+    }
+
+    /// Hold enough for `bytes`; false when the budget has no room.
+    fn cover(&mut self, bytes: usize) -> bool {
+        let (want, have) = (kib(bytes) as usize, self.held.num_permits());
+        if want <= have {
+            return true;
+        }
+        let more = u32::try_from(want - have).unwrap_or(u32::MAX);
+        match self.pool.clone().try_acquire_many_owned(more) {
+            Ok(permit) => {
+                self.held.merge(permit);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// A request body in one buffer (of the declared size when there is one:
+/// collecting frames and joining them would hold the body twice), counted
+/// as it arrives against `max` and the body budget, so a chunked body or one
+/// that sends more than it declared is refused the moment it passes either.
+async fn read_body(
+    req: Request,
+    declared: Option<usize>,
+    max: usize,
+    budget: &mut Budget,
+) -> Result<Bytes, BodyReadError> {
     use http_body_util::BodyExt;
     let mut body = req.into_body();
     let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let cause = e.into_inner();
-            if cause.is::<http_body_util::LengthLimitError>() {
-                BodyReadError::TooLarge
-            } else {
-                BodyReadError::Broken(cause.to_string())
-            }
-        })?;
+        let frame = frame.map_err(|e| BodyReadError::Broken(e.into_inner().to_string()))?;
         if let Ok(data) = frame.into_data() {
+            let len = buf.len().saturating_add(data.len());
+            if len > max {
+                return Err(BodyReadError::TooLarge);
+            }
+            if !budget.cover(len) {
+                return Err(BodyReadError::OverBudget);
+            }
             buf.extend_from_slice(&data);
         }
     }
@@ -131,6 +171,7 @@ async fn read_body(req: Request, declared: Option<usize>) -> Result<Bytes, BodyR
 
 enum BodyReadError {
     TooLarge,
+    OverBudget,
     Broken(String),
 }
 
@@ -196,5 +237,68 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
             ))));
         }
         Ok(params)
+    }
+}
+
+/// Bodies up to this size that a request was answered without reading (a
+/// 401, a 413 for a declared length, a 503 for the budget) are read and
+/// thrown away while the answer is sent, so a client that writes its whole
+/// body first reads the answer and keeps its connection, instead of a reset.
+/// Past it, or when the rest is slow to come, the connection closes as before.
+const DRAIN_MAX_BYTES: usize = 1024 * 1024;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Middleware: keep a handle on a small request body, and drain what the
+/// handler left unread.
+pub(super) async fn drain_unread_body(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let small = declared_length(req.headers()).is_some_and(|n| n > 0 && n <= DRAIN_MAX_BYTES);
+    if !small {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let shared = SharedBody(Arc::new(std::sync::Mutex::new(body)));
+    let mut resp = next.run(Request::from_parts(parts, axum::body::Body::new(shared.clone()))).await;
+    if resp.status() == axum::http::StatusCode::REQUEST_TIMEOUT {
+        return resp;
+    }
+    if !axum::body::HttpBody::is_end_stream(&shared) {
+        // hyper writes the answer while this reads the rest; dropping the
+        // body unread (at the timeout) closes the connection after it.
+        tokio::spawn(tokio::time::timeout(DRAIN_TIMEOUT, async move {
+            use http_body_util::BodyExt;
+            let mut body = shared;
+            while let Some(Ok(_)) = body.frame().await {}
+        }));
+    }
+    // The body is read or being read: the connection can carry the next
+    // request, whatever an early refusal assumed.
+    resp.headers_mut().remove(header::CONNECTION);
+    resp
+}
+
+/// A request body two owners can read: the handler, then the drain.
+#[derive(Clone)]
+struct SharedBody(Arc<std::sync::Mutex<axum::body::Body>>);
+
+impl axum::body::HttpBody for SharedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        match self.0.lock() {
+            Ok(mut body) => std::pin::Pin::new(&mut *body).poll_frame(cx),
+            Err(_) => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.lock().map_or(true, |body| body.is_end_stream())
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.0.lock().map_or_else(|_| hyper::body::SizeHint::default(), |body| body.size_hint())
     }
 }

@@ -219,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(scim_errors_only))
+        .layer(middleware::from_fn(extract::drain_unread_body))
         .layer(middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }

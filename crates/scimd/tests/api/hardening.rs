@@ -16,6 +16,7 @@ on_both_backends!(
     request_size_limits_answer_413_naming_their_flag,
     strings_an_index_cannot_hold_are_refused_clearly,
     unquoted_values_of_authentik_and_keycloak_are_read_as_strings,
+    a_nul_in_any_admin_path_id_names_nothing,
 );
 
 impl Server {
@@ -398,7 +399,138 @@ async fn sorting_puts_missing_values_last_ascending_and_first_descending(b: Back
     assert_eq!(names(&desc), ["b@acme.com", "a@acme.com", "c@acme.com"]);
 }
 
+/// A chunked request head for `path` with a token, and `chunks` chunks of `size` bytes
+/// of a JSON string (no last chunk: the client stops there and reads).
+fn chunked_request(token: &str, chunks: usize, size: usize) -> Vec<u8> {
+    let mut req = format!(
+        "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let opening =
+        br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"chunked@acme.com","title":""#;
+    req.extend_from_slice(format!("{:x}\r\n", opening.len()).as_bytes());
+    req.extend_from_slice(opening);
+    req.extend_from_slice(b"\r\n");
+    for _ in 0..chunks {
+        req.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        req.extend(std::iter::repeat_n(b'x', size));
+        req.extend_from_slice(b"\r\n");
+    }
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_bodies_are_counted_against_every_limit_as_they_arrive() {
+    // Past --max-body-bytes (64 KiB here): 413 once the limit is passed.
+    let s = start(Backend::Sqlite).await;
+    let (addr, token) = (s.addr(), s.token.clone());
+    let answer = tokio::task::spawn_blocking(move || {
+        raw_exchange(&addr, &chunked_request(&token, 20, 4096), Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    assert_scim_error_text(&answer, 413);
+    assert!(answer.contains("--max-body-bytes"), "{answer}");
+    // Past the in-flight budget (32 KiB, under a 1 MiB body limit): 503.
+    let mut config = test_config();
+    config.max_body_bytes = 1 << 20;
+    config.max_inflight_body_bytes = 32 * 1024;
+    let budget = start_with(Backend::Sqlite, config).await;
+    let (addr, token) = (budget.addr(), budget.token.clone());
+    let answer = tokio::task::spawn_blocking(move || {
+        raw_exchange(&addr, &chunked_request(&token, 12, 4096), Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    assert_scim_error_text(&answer, 503);
+    assert!(answer.contains("--max-inflight-body-mb"), "{answer}");
+    // Neither was written, and a chunked body within the limits is served.
+    assert_eq!(s.get("/Users").await.body["totalResults"], 0);
+    let (addr, token) = (s.addr(), s.token.clone());
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut req = chunked_request(&token, 2, 1000);
+        req.extend_from_slice(b"2\r\n\"}\r\n0\r\n\r\n");
+        let mut conn = TcpStream::connect(&addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(&req).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_with_a_small_body_reads_it_and_answers() {
+    let s = start(Backend::Sqlite).await;
+    let addr = s.addr();
+    let token = s.token.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let body = format!("{{\"userName\":\"{}\"}}", "x".repeat(300_000));
+        let requests = [
+            // No token: 401 before the body is looked at.
+            format!("POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+            // Declared past --max-body-bytes (64 KiB here), within what is read to answer.
+            format!("POST /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+        ];
+        requests
+            .iter()
+            .map(|req| {
+                // The client writes its whole body before it reads, and the
+                // connection stays usable for the next request.
+                let mut conn = TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let wrote = conn.write_all(req.as_bytes());
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let again = conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").and_then(|_| {
+                    let n = conn.read(&mut buf)?;
+                    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+                });
+                (wrote.is_ok(), first, again.unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for ((wrote, answer, again), status) in answers.into_iter().zip([401, 413]) {
+        assert!(wrote, "the whole body was taken");
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        assert!(answer.contains("application/scim+json"), "{answer}");
+        assert!(again.starts_with("HTTP/1.1 200"), "kept alive: {again}");
+    }
+}
+
 // ------------------------------------------------------------------ input the database cannot hold
+
+async fn a_nul_in_any_admin_path_id_names_nothing(b: Backend) {
+    let s = start(b).await;
+    for (method, path) in [
+        (Method::GET, "/users/x%00y"),
+        (Method::PATCH, "/users/x%00y"),
+        (Method::POST, "/users/x%00y/restore"),
+        (Method::GET, "/users/x%00y/access"),
+        (Method::DELETE, "/users/x%00y/roles/w%00/r"),
+        (Method::GET, "/webhooks/x%00y"),
+        (Method::DELETE, "/webhooks/x%00y"),
+        (Method::GET, "/webhooks/x%00y/deliveries"),
+        (Method::POST, "/deliveries/x%00y/retry"),
+        (Method::POST, "/webhooks/wh/deliveries/x%00y/retry"),
+        (Method::GET, "/workspaces/x%00y"),
+        (Method::DELETE, "/roles/x%00y"),
+        (Method::GET, "/licence-types/x%00y"),
+        (Method::GET, "/group-mappings/x%00y"),
+    ] {
+        let body = (method == Method::PATCH).then(|| json!({"active": false}));
+        let r = s.adm(method.clone(), path, body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "not_found", "{method} {path}: {}", r.body);
+    }
+}
 
 async fn nul_characters_get_the_same_clear_answer_on_both_backends(b: Backend) {
     let s = start(b).await;

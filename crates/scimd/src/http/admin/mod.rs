@@ -178,6 +178,10 @@ async fn authenticate(
     if name.contains('\0') {
         return AdminError::not_found("there is no tenant with a NUL character in its name").into_response();
     }
+    // No id holds a NUL (PostgreSQL could not even compare one): every path id names nothing.
+    if params.values().any(|v| v.contains('\0')) {
+        return AdminError::not_found("nothing here has a NUL character in its id").into_response();
+    }
     if let (Some(ctx), Some(t)) = (crate::service::context::current(), &found) {
         ctx.set_actor(crate::events::ActorKind::Admin, &t.name);
     }
