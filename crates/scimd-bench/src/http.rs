@@ -55,6 +55,11 @@ impl Http {
         &self.base
     }
 
+    /// The `Authorization` header value, for scenarios that write raw HTTP.
+    pub fn authorization(&self) -> Option<&str> {
+        self.auth.as_deref()
+    }
+
     /// Send one request (`path` is appended to the base URL) and read the
     /// whole response, so the connection goes back to the pool.
     pub async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<(u16, Vec<u8>), String> {

@@ -90,7 +90,8 @@ struct AbuseArgs {
     smoke: bool,
     /// Scenarios to run (comma-separated) [default: all]. Known: multi_values, group_members,
     /// patch_members, patch_operations, large_write_vs_small, idle_connections,
-    /// dripping_connections, big_bodies, bad_token_flood, rate_limited_flood.
+    /// dripping_connections, address_flood, big_bodies, chunked_body, bad_token_flood,
+    /// rate_limited_flood.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Write the results as JSON to this file.

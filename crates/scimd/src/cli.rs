@@ -86,6 +86,11 @@ pub struct ServeArgs {
     /// Connections open at once; past it a new connection gets 503 and is closed.
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold open; past it
+    /// that address gets 503. Default: an eighth of --max-connections; 0: no
+    /// cap per address (behind a proxy, every client has its address).
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
     /// Seconds a client has to send a request's headers; a kept-alive
     /// connection that sends no next request for this long is closed.
     #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT", default_value_t = 10)]
@@ -432,11 +437,18 @@ pub async fn serve(svc: Service, tasks: TaskGuard, args: ServeArgs) -> CliResult
             max_connections = room;
         }
     }
+    let per_address = args.max_connections_per_address;
     let mut config = serve_config(args);
     config.net.max_connections = max_connections;
+    config.net.max_connections_per_address = per_address_cap(per_address, max_connections);
     let state = AppState::new(svc, config);
     tracing::info!(%addr, "scimd listening");
     run_server(listener, state, tasks, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// What one address may hold: as asked, or a share of the whole cap.
+fn per_address_cap(asked: Option<usize>, max_connections: usize) -> usize {
+    asked.unwrap_or((max_connections / crate::server::PER_ADDRESS_SHARE).max(1))
 }
 
 /// The server's configuration as the flags say (the connection cap before
@@ -451,6 +463,7 @@ pub fn serve_config(args: ServeArgs) -> Config {
         group_patch_no_content: args.group_patch_response == GroupPatchResponse::NoContent,
         net: NetConfig {
             max_connections: args.max_connections,
+            max_connections_per_address: per_address_cap(args.max_connections_per_address, args.max_connections),
             header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
             body_read_timeout: Duration::from_secs(args.body_read_timeout.max(1)),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
@@ -543,6 +556,7 @@ mod tests {
         assert_eq!(config.auth_cache_ttl, documented.auth_cache_ttl);
         let (net, doc_net) = (&config.net, &documented.net);
         assert_eq!(net.max_connections, doc_net.max_connections);
+        assert_eq!(net.max_connections_per_address, doc_net.max_connections_per_address);
         assert_eq!(net.header_read_timeout, doc_net.header_read_timeout);
         assert_eq!(net.body_read_timeout, doc_net.body_read_timeout);
         assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);

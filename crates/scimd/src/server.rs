@@ -11,11 +11,12 @@ use crate::store::TaskGuard;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -69,6 +70,9 @@ pub async fn run(
     let app = http::app(state.clone());
     let net = state.config.net.clone();
     let slots = Arc::new(Semaphore::new(net.max_connections.max(1)));
+    let per_address = PerAddress::new(net.max_connections_per_address);
+    // Refused connections are answered a few at a time; past that they are closed unanswered.
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -76,17 +80,24 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
+                Ok((stream, peer)) => match (per_address.take(peer.ip()), slots.clone().try_acquire_owned()) {
+                    (Some(own), Ok(slot)) => {
                         let (app, net, stopping) = (app.clone(), net.clone(), stopping.clone());
                         connections.spawn(async move {
                             serve_connection(stream, peer, app, &net, stopping).await;
-                            drop(slot);
+                            drop((slot, own));
                         });
                     }
-                    Err(_) => {
-                        metrics::counter!("scimd_connections_refused_total").increment(1);
-                        connections.spawn(refuse_connection(stream));
+                    (own, _) => {
+                        let why = if own.is_none() { Refused::PerAddress } else { Refused::Total };
+                        metrics::counter!("scimd_connections_refused_total", "cap" => why.label()).increment(1);
+                        if let Ok(turn) = refusals.clone().try_acquire_owned() {
+                            let svc = state.svc.clone();
+                            connections.spawn(async move {
+                                refuse_connection(stream, why, &svc).await;
+                                drop(turn);
+                            });
+                        }
                     }
                 },
                 Err(e) => {
@@ -161,11 +172,17 @@ pub fn event_tasks(svc: &crate::service::Service) -> TaskGuard {
     tasks
 }
 
+/// Unless told otherwise, one address may hold this fraction of the connection cap.
+pub const PER_ADDRESS_SHARE: usize = 8;
+
 /// Connection settings of the HTTP edge.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     /// Connections open at once; past it a new one is answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold open; 0: no
+    /// cap of its own (behind a proxy that is the only address).
+    pub max_connections_per_address: usize,
     /// A client has this long to send a request's headers. It also closes a
     /// kept-alive connection that sends no next request for this long.
     pub header_read_timeout: Duration,
@@ -179,6 +196,7 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             max_connections: 4096,
+            max_connections_per_address: 4096 / PER_ADDRESS_SHARE,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
@@ -218,11 +236,119 @@ async fn serve_connection(
     metrics::gauge!("scimd_connections_open").decrement(1.0);
 }
 
-/// Past the connection cap: a short SCIM error instead of a silent reset.
-async fn refuse_connection(mut stream: TcpStream) {
-    let detail = "the server has as many connections open as it accepts (--max-connections); retry shortly";
-    let response = closing_scim_answer(503, detail);
+/// Refused connections answered at once; more are closed without an answer.
+const REFUSALS_AT_ONCE: usize = 256;
+
+/// Which cap a connection met.
+#[derive(Clone, Copy)]
+enum Refused {
+    Total,
+    PerAddress,
+}
+
+impl Refused {
+    fn label(self) -> &'static str {
+        match self {
+            Refused::Total => "total",
+            Refused::PerAddress => "per_address",
+        }
+    }
+}
+
+/// Connections open per client address (IPv6 by /64, as the unknown-token
+/// limit counts them), so one address never holds the whole cap.
+struct PerAddress {
+    cap: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    fn new(cap: usize) -> Arc<PerAddress> {
+        Arc::new(PerAddress { cap, open: Mutex::default() })
+    }
+
+    /// A place for one more connection from `ip`, or `None` at its cap (0: no cap).
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let key = crate::ratelimit::client_key(ip);
+        if self.cap > 0 {
+            // A poisoned map is a bug elsewhere: serve rather than refuse everyone.
+            let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let n = open.entry(key).or_insert(0);
+            if *n >= self.cap {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(AddressSlot { owner: self.clone(), key })
+    }
+}
+
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if self.owner.cap == 0 {
+            return;
+        }
+        let mut open = self.owner.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Past a connection cap: a short SCIM error instead of a silent reset.
+/// The request is read first (for a second at most), so that a health or
+/// readiness probe is still answered while every place is taken.
+async fn refuse_connection(mut stream: TcpStream, why: Refused, svc: &crate::service::Service) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 64];
+    let mut len = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while len < head.len() && !head[..len].contains(&b'\n') {
+            match stream.read(&mut head[len..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
+            }
+        }
+    })
+    .await;
+    let line = &head[..len];
+    let response = if line.starts_with(b"GET /healthz ") {
+        plain_closing_answer(200, "ok")
+    } else if line.starts_with(b"GET /readyz ") {
+        match svc.ping().await {
+            Ok(()) => plain_closing_answer(200, "ready"),
+            Err(_) => closing_scim_answer(503, "the database does not answer"),
+        }
+    } else {
+        let detail = match why {
+            Refused::Total => {
+                "the server has as many connections open as it accepts (--max-connections); retry shortly"
+            }
+            Refused::PerAddress => {
+                "this client address has as many connections open as one address may \
+                 (--max-connections-per-address); close some or retry shortly"
+            }
+        };
+        closing_scim_answer(503, detail)
+    };
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// A probe's plain-text answer, after which the connection closes.
+fn plain_closing_answer(status: u16, text: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{text}",
+        text.len()
+    )
 }
 
 /// A whole HTTP answer written below hyper: a SCIM error, after which the

@@ -8,8 +8,8 @@
 //! never on time.
 //!
 //! The parts: `measure` (a scenario timed, with `/healthz` probed and memory
-//! read meanwhile), `writes` (the largest writes, and big bodies),
-//! `connections` (idle and dripping connections) and `floods` (unknown
+//! read meanwhile), `writes` (the largest writes, big and chunked bodies),
+//! `connections` (idle and dripping connections, one address's flood) and `floods` (unknown
 //! tokens, and one tenant past its rate). This file holds the sizes, the
 //! outcome, [`run`] with the scenarios that are one request, and the table.
 
@@ -20,7 +20,7 @@ mod writes;
 
 use crate::http::{Http, SCIM_JSON, check_loopback, id_of};
 use crate::workload::{GROUP_SCHEMA, PATCH_OP, USER_SCHEMA};
-use connections::{dripping_connections, idle_connections};
+use connections::{address_flood, dripping_connections, idle_connections};
 use floods::{bad_token_flood, rate_limited_flood};
 use measure::{measured, send};
 use reqwest::Method;
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-use writes::{big_bodies, large_write_vs_small};
+use writes::{big_bodies, chunked_body, large_write_vs_small};
 
 /// Sizes of what is sent: the figures, or small ones for CI.
 #[derive(Clone, Debug)]
@@ -39,6 +39,8 @@ pub struct Sizes {
     pub patch_ops: usize,
     pub idle_connections: usize,
     pub dripping_connections: usize,
+    pub address_flood: usize,
+    pub chunked_body_bytes: usize,
     pub bad_tokens: usize,
     pub flood: usize,
     pub big_body_bytes: usize,
@@ -55,6 +57,8 @@ impl Sizes {
             patch_ops: 20_000,
             idle_connections: 1_100,
             dripping_connections: 50,
+            address_flood: 4_200,
+            chunked_body_bytes: 256 * 1024 * 1024,
             bad_tokens: 20_000,
             flood: 5_000,
             big_body_bytes: 10 * 1024 * 1024 - 4096,
@@ -70,6 +74,8 @@ impl Sizes {
             patch_ops: 2_000,
             idle_connections: 200,
             dripping_connections: 10,
+            address_flood: 700,
+            chunked_body_bytes: 30 * 1024 * 1024,
             bad_tokens: 500,
             flood: 600,
             big_body_bytes: 1024 * 1024,
@@ -171,7 +177,9 @@ pub const SCENARIOS: &[&str] = &[
     "large_write_vs_small",
     "idle_connections",
     "dripping_connections",
+    "address_flood",
     "big_bodies",
+    "chunked_body",
     "bad_token_flood",
     "rate_limited_flood",
 ];
@@ -257,8 +265,14 @@ pub async fn run(t: &Target, sizes: &Sizes, run_id: &str, only: &[String]) -> Ve
     if wants("dripping_connections") {
         out.push(dripping_connections(t, sizes).await);
     }
+    if wants("address_flood") {
+        out.push(address_flood(t, sizes).await);
+    }
     if wants("big_bodies") {
         out.extend(big_bodies(t, sizes, run_id).await);
+    }
+    if wants("chunked_body") {
+        out.push(chunked_body(t, sizes).await);
     }
     if wants("bad_token_flood") {
         out.push(bad_token_flood(t, sizes).await);

@@ -127,3 +127,66 @@ pub(super) async fn big_bodies(t: &Target, sizes: &Sizes, run_id: &str) -> Vec<O
     }
     vec![once, many]
 }
+
+/// A body sent with `Transfer-Encoding: chunked`, so no length is declared:
+/// `sizes.chunked_body_bytes` of it, more than `--max-body-bytes`, then the
+/// answer. The server must refuse it once the limit is passed (413), not
+/// read it whole.
+pub(super) async fn chunked_body(t: &Target, sizes: &Sizes) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bytes = sizes.chunked_body_bytes;
+    let mib = bytes as f64 / 1048576.0;
+    let addr = t.root.trim_start_matches("http://").to_string();
+    let path = format!("{}/Users", t.scim.base().trim_start_matches(&t.root));
+    let auth = t.scim.authorization().unwrap_or_default().to_string();
+    measured(
+        t,
+        "chunked_body",
+        format!("POST /Users of {mib:.0} MiB in 64 KiB chunks, no Content-Length"),
+        |mut o| async move {
+            let Ok(mut c) = tokio::net::TcpStream::connect(&addr).await else {
+                o.count("conn-error");
+                return o;
+            };
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: application/scim+json\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+            );
+            let chunk = {
+                let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+                chunk.extend(std::iter::repeat_n(b' ', 64 * 1024));
+                chunk.extend_from_slice(b"\r\n");
+                chunk
+            };
+            let (mut reader, mut writer) = c.split();
+            let send = async {
+                writer.write_all(head.as_bytes()).await?;
+                writer.write_all(b"1\r\n{\r\n").await?;
+                let mut sent = 0;
+                while sent < bytes {
+                    writer.write_all(&chunk).await?;
+                    sent += 64 * 1024;
+                }
+                writer.write_all(b"1\r\n}\r\n0\r\n\r\n").await?;
+                Ok::<usize, std::io::Error>(sent)
+            };
+            let mut answer = Vec::new();
+            let read = async {
+                let _ = tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut answer)).await;
+            };
+            let (sent, ()) = tokio::join!(send, read);
+            let status =
+                if answer.len() >= 12 { String::from_utf8_lossy(&answer[9..12]).into_owned() } else { "closed".into() };
+            o.count(status.clone());
+            o.note = match sent {
+                Ok(n) => format!("all {:.1} MiB sent; answered {status}", n as f64 / 1048576.0),
+                Err(_) => format!("the server stopped reading and answered {status}"),
+            };
+            if status != "413" {
+                o.failed = Some(format!("a chunked body past the limit was answered {status}, not 413"));
+            }
+            o
+        },
+    )
+    .await
+}

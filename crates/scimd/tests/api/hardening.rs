@@ -141,7 +141,8 @@ async fn connections_past_the_cap_are_refused_with_a_scim_503() {
     let answer = tokio::task::spawn_blocking(move || {
         let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
         std::thread::sleep(Duration::from_millis(200));
-        let answer = raw_exchange(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+        let answer =
+            raw_exchange(&addr, b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
         drop(held);
         answer
     })
@@ -159,6 +160,52 @@ async fn connections_past_the_cap_are_refused_with_a_scim_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection_and_probes_are_still_answered() {
+    let mut config = test_config();
+    config.net.max_connections = 100;
+    config.net.max_connections_per_address = 3;
+    let s = start_with(Backend::Sqlite, config).await;
+    let addr = s.addr();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let (refused, probes, other) = tokio::task::spawn_blocking(move || {
+        let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let wait = Duration::from_secs(5);
+        let refused = raw_exchange(&addr, b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\n\r\n", wait);
+        let probes = [
+            raw_exchange(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait),
+            raw_exchange(&addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", wait),
+        ];
+        // Another loopback address has places of its own.
+        let socket = healthz_from_another_loopback_address(port);
+        drop(held);
+        (refused, probes, socket)
+    })
+    .await
+    .unwrap();
+    assert_scim_error_text(&refused, 503);
+    assert!(refused.contains("--max-connections-per-address"), "{refused}");
+    assert!(probes[0].starts_with("HTTP/1.1 200") && probes[0].ends_with("ok"), "{}", probes[0]);
+    assert!(probes[1].starts_with("HTTP/1.1 200") && probes[1].ends_with("ready"), "{}", probes[1]);
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+}
+
+/// `GET /healthz` from 127.0.0.2 (another address of the loopback range).
+fn healthz_from_another_loopback_address(port: u16) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut conn = socket.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    })
 }
 
 async fn tenants_are_rate_limited_with_a_scim_429(b: Backend) {
