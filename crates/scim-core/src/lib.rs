@@ -7,6 +7,7 @@ pub mod datetime;
 pub mod error;
 pub mod etag;
 pub mod filter;
+pub mod json;
 pub mod limits;
 pub mod list;
 pub mod patch;

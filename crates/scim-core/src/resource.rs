@@ -28,6 +28,8 @@ const LEGACY_USER_SCHEMA: &str = "urn:scim:schemas:core:2.0";
 /// Normalisations applied here, each one a documented IdP form:
 /// - booleans sent as strings `"True"`/`"False"` (Entra without `aadOptscim062020`);
 /// - a single value where a multi-valued attribute is expected is wrapped in an array;
+/// - a one-element array of an object for a single-valued complex attribute
+///   is that object (Entra's `manager` PATCH);
 /// - a bare string for a complex attribute with a `value` sub-attribute becomes
 ///   `{"value": …}` (Entra's `manager` PATCH).
 pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Value>> {
@@ -56,11 +58,14 @@ pub fn coerce(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Valu
         return Ok(Some(Value::Array(out)));
     }
     if let Value::Array(items) = value {
-        // A one-element array for a single-valued attribute is a common client slip.
+        // Entra sends the single-valued complex `manager` as a one-element
+        // array (idp-requests.md); any other array where one value belongs
+        // is refused, not read as its first element: a client that meant a
+        // list must hear it was not taken as one.
         return match items.as_slice() {
             [] => Ok(None),
-            [one] => coerce_single(attr, one, path),
-            _ => Err(ScimError::invalid_value(format!("'{path}' is single-valued but an array was given"))),
+            [one] if attr.kind == AttrType::Complex && one.is_object() => coerce_single(attr, one, path),
+            _ => Err(ScimError::invalid_value(format!("'{path}' is single-valued: send one value, not an array"))),
         };
     }
     coerce_single(attr, value, path)

@@ -370,24 +370,69 @@ fn closing_scim_answer(status: u16, detail: &str) -> String {
 /// `content-length: 0` and no content type: every answer of scimd's own has
 /// one) and writes a SCIM error in their place. hyper closes the connection
 /// after such an answer, so nothing follows it.
-struct BareErrorsAsScim<T> {
-    inner: T,
+struct BareErrorsAsScim {
+    /// The socket; taken at drop by the lingering close after a replacement.
+    inner: Option<TcpStream>,
     /// The replacement being written, how much of it is written, and how
     /// many bytes of hyper's answer it stands for.
     pending: Option<(Vec<u8>, usize, usize)>,
+    /// Whether the request line of the request being read has ended. hyper
+    /// answers a head past its buffer 431 whether the URL or the headers
+    /// filled it; a request line that never ended makes it a 414.
+    line_ended: bool,
+    /// A replacement was written: the client may still be sending.
+    replaced: bool,
 }
 
-impl<T> BareErrorsAsScim<T> {
-    fn new(inner: T) -> Self {
-        BareErrorsAsScim { inner, pending: None }
+impl BareErrorsAsScim {
+    fn new(inner: TcpStream) -> Self {
+        BareErrorsAsScim { inner: Some(inner), pending: None, line_ended: false, replaced: false }
+    }
+
+    fn io(&mut self) -> io::Result<&mut TcpStream> {
+        self.inner.as_mut().ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+}
+
+/// hyper drops the socket right after its error answer, with the rest of
+/// the request (a 1 MB URL, say) unread: the kernel would then reset the
+/// connection, and a client still writing might never read the answer. So
+/// the socket is closed gently: our side first, then what the client still
+/// sends is read and dropped, for a bounded time and size.
+impl Drop for BareErrorsAsScim {
+    fn drop(&mut self) {
+        if !self.replaced {
+            return;
+        }
+        let Some(mut stream) = self.inner.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let _ = stream.shutdown().await;
+                let mut scratch = vec![0u8; 16 * 1024];
+                let mut read = 0usize;
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while read < 4 << 20 {
+                        match stream.read(&mut scratch).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => read += n,
+                        }
+                    }
+                })
+                .await;
+            });
+        }
     }
 }
 
 /// The SCIM replacement for hyper's bare error answer at the start of `buf`,
 /// and the length of that answer.
-fn scim_answer_for_bare_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
+fn scim_answer_for_bare_error(buf: &[u8], line_ended: bool) -> Option<(Vec<u8>, usize)> {
     let rest = buf.strip_prefix(b"HTTP/1.1 ").or_else(|| buf.strip_prefix(b"HTTP/1.0 "))?;
-    let status: u16 = std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()?;
+    let mut status: u16 = std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()?;
+    if status == 431 && !line_ended {
+        status = 414;
+    }
     if !(400..500).contains(&status) {
         return None;
     }
@@ -397,7 +442,9 @@ fn scim_answer_for_bare_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
         return None;
     }
     let detail = match status {
-        414 => "the request URL is longer than the server accepts (64 KiB)",
+        414 => {
+            "the request URL is longer than the server accepts (at most 64 KiB): send a long filter with POST .search"
+        }
         431 => "the request headers are more or larger than the server accepts (at most 100 headers)",
         400 => "the request could not be read as HTTP/1.1: check the request line, the headers and the URL encoding",
         _ => "the request could not be read",
@@ -405,26 +452,42 @@ fn scim_answer_for_bare_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
     Some((closing_scim_answer(status, detail).into_bytes(), end))
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for BareErrorsAsScim<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+impl AsyncRead for BareErrorsAsScim {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(this.io()?).poll_read(cx, buf);
+        if !this.line_ended && buf.filled()[before..].contains(&b'\n') {
+            this.line_ended = true;
+        }
+        polled
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for BareErrorsAsScim<T> {
+impl AsyncWrite for BareErrorsAsScim {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.pending.is_none() {
-            match scim_answer_for_bare_error(buf) {
-                Some((answer, stands_for)) => this.pending = Some((answer, 0, stands_for)),
-                None => return Pin::new(&mut this.inner).poll_write(cx, buf),
+            match scim_answer_for_bare_error(buf, this.line_ended) {
+                Some((answer, stands_for)) => {
+                    this.pending = Some((answer, 0, stands_for));
+                    this.replaced = true;
+                }
+                None => {
+                    // An answer: what is read next is the next request.
+                    this.line_ended = false;
+                    return Pin::new(this.io()?).poll_write(cx, buf);
+                }
             }
         }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
         let Some((answer, written, stands_for)) = &mut this.pending else {
             return Poll::Ready(Ok(0));
         };
         while *written < answer.len() {
-            let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*written..]))?;
+            let n = ready!(Pin::new(&mut *inner).poll_write(cx, &answer[*written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -444,24 +507,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for BareErrorsAsScim<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let bare = this.pending.is_some() || bufs.first().is_some_and(|b| scim_answer_for_bare_error(b).is_some());
+        let line_ended = this.line_ended;
+        let bare =
+            this.pending.is_some() || bufs.first().is_some_and(|b| scim_answer_for_bare_error(b, line_ended).is_some());
         if !bare {
-            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+            this.line_ended = false;
+            return Pin::new(this.io()?).poll_write_vectored(cx, bufs);
         }
         let first: &[u8] = bufs.first().map(|b| &**b).unwrap_or_default();
         Pin::new(this).poll_write(cx, first)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().io()?).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().io()?).poll_shutdown(cx)
     }
 }
 
@@ -472,7 +538,7 @@ mod tests {
     #[test]
     fn a_bare_431_becomes_a_scim_error() {
         let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
-        let (answer, len) = scim_answer_for_bare_error(hyper).unwrap_or_default();
+        let (answer, len) = scim_answer_for_bare_error(hyper, true).unwrap_or_default();
         assert_eq!(len, hyper.len());
         let text = String::from_utf8_lossy(&answer);
         assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
@@ -483,8 +549,8 @@ mod tests {
     #[test]
     fn answers_with_a_content_type_pass_untouched() {
         let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/scim+json\r\ncontent-length: 0\r\n\r\n";
-        assert!(scim_answer_for_bare_error(ours).is_none());
+        assert!(scim_answer_for_bare_error(ours, true).is_none());
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-        assert!(scim_answer_for_bare_error(ok).is_none());
+        assert!(scim_answer_for_bare_error(ok, true).is_none());
     }
 }

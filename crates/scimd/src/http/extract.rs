@@ -98,8 +98,12 @@ impl FromRequest<AppState> for ScimJson {
         let parsed = size
             .run(move || {
                 limits.check_json_body(&bytes)?;
-                serde_json::from_slice::<Value>(&bytes)
-                    .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+                scim_core::json::parse_strict(&bytes).map_err(|e| match e {
+                    scim_core::json::JsonError::Syntax(e) => {
+                        ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+                    }
+                    duplicate => ScimError::invalid_syntax(format!("the request body is ambiguous: {duplicate}")),
+                })
             })
             .await?;
         Ok(ScimJson(parsed?, size))

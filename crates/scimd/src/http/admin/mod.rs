@@ -201,8 +201,11 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AdminError> 
     // The same scan as SCIM bodies: a NUL character (PostgreSQL cannot store
     // one) or an absurdly long array is refused before parsing.
     scim_core::Limits::default().check_json_body(bytes)?;
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        AdminError::bad(format!("the request body is not JSON (line {}, column {})", e.line(), e.column()))
+    let value: Value = scim_core::json::parse_strict(bytes).map_err(|e| match e {
+        scim_core::json::JsonError::Syntax(e) => {
+            AdminError::bad(format!("the request body is not JSON (line {}, column {})", e.line(), e.column()))
+        }
+        duplicate => AdminError::bad(format!("the request body is ambiguous: {duplicate}")),
     })?;
     serde_json::from_value::<T>(value.clone()).map_err(|whole| {
         // Every setting of a body is optional or has its own check: tried
