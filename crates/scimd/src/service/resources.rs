@@ -93,7 +93,8 @@ impl Service {
     ) -> Result<StoredResource, Error> {
         if new.members.len() > PRECHECK_MEMBERS_ABOVE {
             let ids: Vec<&str> = new.members.iter().map(|m| m.value.as_str()).collect();
-            let live = self.store().live_ids(tenant_id, &new.id, &ids).await?;
+            let visible_in = self.visible_in(tenant_id, actor).await?;
+            let live = self.store().live_ids(tenant_id, &new.id, &ids, &visible_in).await?;
             new.members.retain(|m| live.contains(&m.value));
         }
         let new = Arc::new(new);
@@ -145,7 +146,7 @@ impl Service {
             } else {
                 (decide(&current), current)
             };
-            let update = self.with_live_members(tenant_id, id, update?).await?;
+            let update = self.with_live_members(tenant_id, actor, id, update?).await?;
             let check_domain = actor == Actor::IdentityProvider
                 && kind == Kind::User
                 && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
@@ -201,9 +202,25 @@ impl Service {
         )))
     }
 
+    /// The allowed domains outside which hand-made users are invisible to
+    /// this actor, for a check of many members before the write (read on the
+    /// pool; the write checks again under its own configuration).
+    async fn visible_in(&self, tenant_id: i64, actor: Actor) -> Result<Vec<String>, Error> {
+        if actor != Actor::IdentityProvider {
+            return Ok(Vec::new());
+        }
+        Ok(self.tenant_config(tenant_id).await?.policy.allowed_domains)
+    }
+
     /// An update whose added members name only live resources: a group
     /// cannot hold itself, and long lists are narrowed on the pool before the write.
-    async fn with_live_members(&self, tenant_id: i64, group_id: &str, mut update: Update) -> Result<Update, Error> {
+    async fn with_live_members(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        group_id: &str,
+        mut update: Update,
+    ) -> Result<Update, Error> {
         for change in &mut update.member_changes {
             let (MemberChange::Add(values) | MemberChange::Replace(values)) = change else { continue };
             let value_of = |v: &Value| v.get("value").and_then(Value::as_str).map(str::to_string);
@@ -216,7 +233,8 @@ impl Service {
             if values.len() > PRECHECK_MEMBERS_ABOVE {
                 let ids: Vec<String> = values.iter().filter_map(value_of).collect();
                 let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-                let live = self.store().live_ids(tenant_id, group_id, &refs).await?;
+                let visible_in = self.visible_in(tenant_id, actor).await?;
+                let live = self.store().live_ids(tenant_id, group_id, &refs, &visible_in).await?;
                 values.retain(|v| value_of(v).is_some_and(|id| live.contains(&id)));
             }
         }
@@ -276,8 +294,9 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
     let default_roles =
         if new.kind == Kind::User { scim_core::policy::default_roles_for_new_user(&config) } else { Vec::new() };
     let mut added = Vec::new();
+    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { &config.policy.allowed_domains } else { &[] };
     let stored = if tx.insert_resource(tenant_id, new, &default_roles).await? {
-        added = tx.add_members(tenant_id, &new.id, &new.members).await?;
+        added = tx.add_members(tenant_id, &new.id, &new.members, visible_in).await?;
         tx.touch(tenant_id, Kind::User, &added, &new.now).await?;
         StoredResource {
             kind: new.kind,
@@ -371,7 +390,8 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         },
     )?;
     tx.describe_update(kind, id, job.previous.clone(), job.active_to);
-    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now).await?;
+    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { allowed } else { &[] };
+    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now, visible_in).await?;
     let mut config = config;
     if kind == Kind::Group
         && new_display != old_display

@@ -2,7 +2,7 @@
 //! and the version bumps they cause on a [`WriteTx`], recorded in its
 //! [`super::ChangeSet`].
 
-use super::tx::{first_texts, json_ids, live_resource};
+use super::tx::{Query, domain_pattern, first_texts, json_ids, live_member};
 use super::{GroupsByUser, Kind, Store, StoreError, WriteTx};
 use scim_core::filter::eval::matches_element;
 use scim_core::patch::MemberChange;
@@ -79,17 +79,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Which of `ids` name live users or groups of the tenant, read on the
-    /// pool before a write (a request of 10,000 made-up values then costs the
-    /// writer nothing). Those that name nothing are logged: the caller leaves
-    /// them out (Eptura: members that exist are mapped, the rest ignored).
-    pub async fn live_ids(&self, tenant_id: i64, group_id: &str, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+    /// Which of `ids` name live users or groups of the tenant that the
+    /// identity provider may see (`visible_in`: the allowed domains, see
+    /// [`live_member`]), read on the pool before a write (a request of 10,000
+    /// made-up values then costs the writer nothing). The others are logged:
+    /// the caller leaves them out (Eptura: members that exist are mapped, the
+    /// rest ignored).
+    pub async fn live_ids(
+        &self,
+        tenant_id: i64,
+        group_id: &str,
+        ids: &[&str],
+        visible_in: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
         let c = self.core();
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let sql = format!("SELECT j.value FROM {} WHERE {}", c.dialect().json_text_rows(), live_resource("j.value"));
-        let rows = c.q(&sql).bind(json_ids(ids)?).bind(tenant_id).fetch_all(&c.pool).await?;
+        let exists = live_member("j.value", visible_in.len());
+        let sql = format!("SELECT j.value FROM {} WHERE {exists}", c.dialect().json_text_rows());
+        let q = c.q(&sql).bind(json_ids(ids)?).bind(tenant_id);
+        let rows = bind_domains(q, visible_in).fetch_all(&c.pool).await?;
         let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
         if live.len() < ids.len() {
             log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
@@ -109,19 +119,29 @@ fn log_unknown<'a>(tenant_id: i64, group_id: &str, unknown: impl Iterator<Item =
         group_id,
         ignored = unknown.len(),
         first = ?first,
-        "member values that are not users or groups of this tenant were not stored"
+        "member values that are not users or groups of this tenant (or are users hidden from SCIM) were not stored"
     );
+}
+
+/// The allowed domains' patterns, bound where [`live_member`] asks for them.
+fn bind_domains<'q>(mut q: Query<'q>, domains: &[String]) -> Query<'q> {
+    for d in domains {
+        q = q.bind(domain_pattern(d));
+    }
+    q
 }
 
 impl WriteTx {
     /// Add members to a group in one statement. Values that are not live
-    /// resources of this tenant are not stored (and logged). Answers the ids
-    /// that became members.
+    /// resources of this tenant, or are users hidden from the identity
+    /// provider (`visible_in`: the allowed domains, see [`live_member`]), are
+    /// not stored (and logged). Answers the ids that became members.
     pub async fn add_members(
         &mut self,
         tenant_id: i64,
         group_id: &str,
         members: &[Member],
+        visible_in: &[String],
     ) -> Result<Vec<String>, StoreError> {
         if members.is_empty() {
             return Ok(Vec::new());
@@ -132,9 +152,9 @@ impl WriteTx {
                 "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
                  SELECT ?, ?, ?, ?, ?, ? WHERE {} \
                  ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
-                live_resource("?")
+                live_member("?", visible_in.len())
             );
-            let rows = self
+            let q = self
                 .q(&one)
                 .bind(tenant_id)
                 .bind(group_id)
@@ -143,12 +163,11 @@ impl WriteTx {
                 .bind(&m.display)
                 .bind(&m.reference)
                 .bind(tenant_id)
-                .bind(&m.value)
-                .fetch_all(&mut *self.tx)
-                .await?;
+                .bind(&m.value);
+            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
             first_texts(&rows)?
         } else {
-            let exists = live_resource("j.value");
+            let exists = live_member("j.value", visible_in.len());
             let plain = members.iter().all(|m| m.member_type.is_none() && m.display.is_none() && m.reference.is_none());
             // Ids alone (Entra's form) as a flat JSON array: SQLite reads it
             // several times faster than an array of rows.
@@ -181,25 +200,33 @@ impl WriteTx {
                     json_ids(&rows)?,
                 )
             };
-            let rows =
-                self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+            let q = self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id);
+            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
             first_texts(&rows)?
         };
         // A short list is checked for values that name nothing here, where it
         // costs little, and only when some value was not added (large lists
         // were narrowed before the write).
         if added.len() < members.len() && members.len() <= PRECHECK_MEMBERS_ABOVE {
-            self.log_dead_members(tenant_id, group_id, members).await?;
+            self.log_dead_members(tenant_id, group_id, members, visible_in).await?;
         }
         self.changes.tenant(tenant_id);
         self.changes.members(group_id, &added, &[]);
         Ok(added)
     }
 
-    async fn log_dead_members(&mut self, tenant_id: i64, group_id: &str, members: &[Member]) -> Result<(), StoreError> {
+    async fn log_dead_members(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        members: &[Member],
+        visible_in: &[String],
+    ) -> Result<(), StoreError> {
         let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
-        let sql = format!("SELECT j.value FROM {} WHERE {}", self.dialect().json_text_rows(), live_resource("j.value"));
-        let rows = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+        let exists = live_member("j.value", visible_in.len());
+        let sql = format!("SELECT j.value FROM {} WHERE {exists}", self.dialect().json_text_rows());
+        let q = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id);
+        let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
         let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
         log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
         Ok(())
@@ -314,21 +341,26 @@ impl WriteTx {
     /// Membership changes as row inserts and deletes: one statement per
     /// change, whatever the size of the group. Answers every member id that
     /// joined or left; those users' versions move.
+    /// `visible_in`: the allowed domains, outside which hand-made users are
+    /// not members the identity provider can add (see [`live_member`]).
     pub async fn apply_member_changes(
         &mut self,
         tenant_id: i64,
         group_id: &str,
         changes: &[MemberChange],
         now: &str,
+        visible_in: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
         let mut moved_all = BTreeSet::new();
         let members_of = |values: &[Value]| values.iter().filter_map(Member::from_json).collect::<Vec<_>>();
         for change in changes {
             let moved = match change {
-                MemberChange::Add(values) => self.add_members(tenant_id, group_id, &members_of(values)).await?,
+                MemberChange::Add(values) => {
+                    self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?
+                }
                 MemberChange::Replace(values) => {
                     let mut moved = self.remove_members(tenant_id, group_id, None).await?;
-                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values)).await?);
+                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?);
                     moved
                 }
                 MemberChange::RemoveAll => self.remove_members(tenant_id, group_id, None).await?,

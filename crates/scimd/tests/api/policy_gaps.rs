@@ -1,11 +1,26 @@
-//! Issue 18, item 8: policy gaps the seed vendors still met — a mapping
-//! change that kept manual roles (Conveyor).
+//! Issue 18, item 8: policy gaps the seed vendors still met — a hand-made
+//! external user put in a group by id (Conviva), a mapping change that kept
+//! manual roles (Conveyor).
 
 use super::*;
 
-on_both_backends!(a_mapping_change_replaces_manual_roles_and_later_grants_survive);
+on_both_backends!(
+    a_user_hidden_from_scim_is_an_unknown_member_value,
+    a_mapping_change_replaces_manual_roles_and_later_grants_survive
+);
 
 impl Server {
+    /// Member ids of a group, as SCIM shows them, sorted.
+    async fn member_ids(&self, group: &str) -> Vec<String> {
+        let r = self.get(&format!("/Groups/{group}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut ids: Vec<String> = r.body["members"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|m| m["value"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
     async fn grant(&self, user: &str, ws: &str, role: &str) {
         let body = json!({"workspace": ws, "role": role});
         let r = self.adm(Method::POST, &format!("/users/{user}/roles"), Some(body)).await;
@@ -16,6 +31,61 @@ impl Server {
         assert_eq!(r.status, 201, "{}", r.body);
         Server::id_of(&r.body)
     }
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// Conviva: external users stay out of Okta's hands. A hand-made user
+/// outside the allowed domains is invisible to SCIM, so a group write that
+/// names its id stores nothing for it (and its mapping gives it nothing).
+async fn a_user_hidden_from_scim_is_an_unknown_member_value(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let g = Server::id_of(&s.create_group("Admins").await);
+    s.map(json!({"group": "Admins", "workspace": "c3.acme", "role": "Admin"})).await;
+    assert_eq!(s.adm(Method::PUT, "/policy", Some(json!({"allowed_domains": ["acme.com"]}))).await.status, 200);
+    let vendor = Server::id_of(&s.adm(Method::POST, "/users", Some(json!({"userName": "vendor@other.io"}))).await.body);
+    let hand = Server::id_of(&s.adm(Method::POST, "/users", Some(json!({"userName": "hand@acme.com"}))).await.body);
+    let a = Server::id_of(&s.create_user("a@acme.com").await);
+    s.get(&format!("/Users/{vendor}")).await.assert_error(404, None);
+
+    // PATCH add (one value, then several), PUT, POST: never stored.
+    s.add_member(&g, &vendor).await;
+    assert_eq!(s.member_ids(&g).await, Vec::<String>::new());
+    let values = json!([{"value": vendor}, {"value": a}, {"value": hand}]);
+    let r = s.patch(&format!("/Groups/{g}"), json!([{"op": "add", "path": "members", "value": values}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        s.member_ids(&g).await,
+        sorted(vec![a.clone(), hand.clone()]),
+        "a hand-made user inside the domains is one"
+    );
+    let r = s
+        .put(
+            &format!("/Groups/{g}"),
+            json!({"schemas": [GROUP], "displayName": "Admins", "members": [{"value": vendor}, {"value": a}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.member_ids(&g).await, vec![a.clone()]);
+    let r = s.post("/Groups", json!({"schemas": [GROUP], "displayName": "New", "members": [{"value": vendor}]})).await;
+    assert_eq!((r.status.as_u16(), r.body["members"].clone()), (201, json!([])), "{}", r.body);
+    // A long list (checked before the write) leaves it out as well.
+    let mut many: Vec<Value> = (0..120).map(|i| json!({"value": format!("made-up-{i}")})).collect();
+    many.push(json!({"value": vendor}));
+    many.push(json!({"value": a}));
+    let r = s.post("/Groups", json!({"schemas": [GROUP], "displayName": "Many", "members": many})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["members"].as_array().map(Vec::len), Some(1), "{}", r.body);
+    assert_eq!(r.body["members"][0]["value"], a);
+    let r = s.get(&format!("/Groups?filter={}", q(&format!("members[value eq \"{vendor}\"]")))).await;
+    assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+    // No role from the mapping: only the default it was created with.
+    assert_eq!(s.roles(&vendor).await, vec![w("c3.acme", "Viewer", "default")]);
+    assert_eq!(s.roles(&a).await, vec![w("c3.acme", "Admin", &format!("group:{g}"))]);
 }
 
 /// Conveyor: "Once the new Role is assigned to a Group, the system removes

@@ -91,7 +91,7 @@ fn insert<'t>(tx: &'t mut WriteTx, job: &'t Insert) -> JobFuture<'t, Vec<bool>, 
         for new in &job.new {
             let ok = tx.insert_resource(job.tenant_id, new, &[]).await?;
             if ok {
-                let added = tx.add_members(job.tenant_id, &new.id, &new.members).await?;
+                let added = tx.add_members(job.tenant_id, &new.id, &new.members, &[]).await?;
                 tx.touch(job.tenant_id, Kind::User, &added, &new.now).await?;
             }
             inserted.push(ok);
