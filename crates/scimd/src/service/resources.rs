@@ -257,7 +257,8 @@ impl Service {
         self.reporting_refusal(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
     }
 
-    /// Bring back a soft-deleted user, with the access its groups give it.
+    /// Bring back a soft-deleted user, with the memberships the identity
+    /// provider left alone meanwhile and the access its groups give it.
     pub async fn restore_user(&self, tenant_id: i64, id: &str) -> Result<StoredResource, Error> {
         struct RestoreJob {
             svc: Service,
@@ -271,6 +272,7 @@ impl Service {
                 if !tx.restore_user(job.tenant_id, &job.id, &job.now).await? {
                     return Err(Error::NotFound(format!("there is no deleted user '{}'", job.id)));
                 }
+                tx.restore_memberships(job.tenant_id, &job.id, &job.now).await?;
                 policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()]), &job.now).await
             })
         }
@@ -315,6 +317,8 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             let rule = crate::store::Unique::UserName;
             return Err(Error::Taken { rule, detail: super::taken(rule, user_name) });
         };
+        // The groups the identity provider left it in come back with it.
+        tx.restore_memberships(tenant_id, &id, &new.now).await?;
         StoredResource {
             kind: Kind::User,
             id,
@@ -324,7 +328,7 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             created_at,
             updated_at: new.now.clone(),
             scim_managed: new.scim_managed,
-            groups: Some(Vec::new()), // memberships went with the soft delete
+            groups: None, // read with the answer: the memberships that came back
         }
     };
     let mut config = config;
@@ -442,7 +446,7 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
     scim_core::etag::check_if_match(job.if_match.as_deref(), current.version)?;
     let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
     tx.delete_resource(&current, soft, &job.now).await?;
-    let former_members = tx.drop_memberships(tenant_id, kind, id, &job.now).await?;
+    let former_members = tx.drop_memberships(tenant_id, kind, id, soft, &job.now).await?;
     let mut affected = BTreeSet::new();
     match kind {
         Kind::Group => {

@@ -233,6 +233,9 @@ impl WriteTx {
     }
 
     /// Remove some members (`Some(ids)`) or all of them; answers who left.
+    /// The hidden memberships of soft-deleted users that the write names (or
+    /// all of the group's) go too: the identity provider changed them, so a
+    /// restore must not bring them back.
     pub async fn remove_members(
         &mut self,
         tenant_id: i64,
@@ -272,9 +275,54 @@ impl WriteTx {
             }
         };
         let removed = first_texts(&rows)?;
+        match ids {
+            None => self.drop_hidden(tenant_id, group_id, None).await?,
+            // A pair is in one table at most: a member that left `members` hid nowhere.
+            Some(ids) if removed.len() < ids.len() => {
+                let left: HashSet<&str> = removed.iter().map(String::as_str).collect();
+                let rest: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !left.contains(id)).collect();
+                self.drop_hidden(tenant_id, group_id, Some(&rest)).await?;
+            }
+            Some(_) => {}
+        }
         self.changes.tenant(tenant_id);
         self.changes.members(group_id, &[], &removed);
         Ok(removed)
+    }
+
+    /// Forget hidden memberships of a group: of these members, or all.
+    async fn drop_hidden(&mut self, tenant_id: i64, group_id: &str, ids: Option<&[&str]>) -> Result<(), StoreError> {
+        match ids {
+            Some([]) => return Ok(()),
+            Some([id]) => {
+                self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ? AND group_id = ?")
+                    .bind(tenant_id)
+                    .bind(*id)
+                    .bind(group_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            Some(ids) => {
+                self.q(&format!(
+                    "DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ? AND member_id IN \
+                     (SELECT j.value FROM {})",
+                    self.dialect().json_text_rows()
+                ))
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(json_ids(ids)?)
+                .execute(&mut *self.tx)
+                .await?;
+            }
+            None => {
+                self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ?")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The representation of these resources changed (a user's `groups`, a
@@ -310,14 +358,32 @@ impl WriteTx {
 
     /// A resource goes: it leaves every group it was in, and a group loses
     /// its members; everyone on the other side of those rows is touched.
+    /// A user deleted softly keeps its memberships hidden, for a restore
+    /// ([`WriteTx::restore_memberships`]); one deleted for good keeps none.
     /// Answers a group's former members.
     pub async fn drop_memberships(
         &mut self,
         tenant_id: i64,
         kind: Kind,
         id: &str,
+        soft: bool,
         now: &str,
     ) -> Result<Vec<String>, StoreError> {
+        if soft {
+            self.q("INSERT INTO hidden_members (tenant_id, member_id, group_id, member_type, display, ref) \
+                    SELECT tenant_id, member_id, group_id, member_type, display, ref FROM members \
+                    WHERE tenant_id = ? AND member_id = ? ON CONFLICT (tenant_id, member_id, group_id) DO NOTHING")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        } else if kind == Kind::User {
+            self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         let parents = first_texts(
             &self
                 .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
@@ -336,6 +402,40 @@ impl WriteTx {
         let members = self.remove_members(tenant_id, id, None).await?;
         self.touch(tenant_id, Kind::User, &members, now).await?;
         Ok(members)
+    }
+
+    /// A soft-deleted user came back: its hidden memberships of groups that
+    /// still exist become memberships again (the identity provider dropped
+    /// those it changed meanwhile). Answers the groups it is in again, each
+    /// touched and recorded as a member added.
+    pub async fn restore_memberships(
+        &mut self,
+        tenant_id: i64,
+        user_id: &str,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .q("INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                SELECT h.tenant_id, h.group_id, h.member_id, h.member_type, h.display, h.ref FROM hidden_members h \
+                WHERE h.tenant_id = ? AND h.member_id = ? AND EXISTS (SELECT 1 FROM resources g \
+                WHERE g.tenant_id = h.tenant_id AND g.kind = 'Group' AND g.id = h.group_id) \
+                ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING group_id")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let groups = first_texts(&rows)?;
+        self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?;
+        for group_id in &groups {
+            self.changes.tenant(tenant_id);
+            self.changes.members(group_id, std::slice::from_ref(&user_id.to_string()), &[]);
+        }
+        self.touch(tenant_id, Kind::Group, &groups, now).await?;
+        Ok(groups)
     }
 
     /// Membership changes as row inserts and deletes: one statement per
@@ -371,12 +471,14 @@ impl WriteTx {
                         .attribute("members")
                         .cloned()
                         .ok_or_else(|| StoreError::Corrupt("the group schema has no members".into()))?;
-                    let rows = self
-                        .q("SELECT member_id, member_type, display, ref FROM members WHERE tenant_id = ? AND group_id = ?")
-                        .bind(tenant_id)
-                        .bind(group_id)
-                        .fetch_all(&mut *self.tx)
-                        .await?;
+                    // Hidden members too: a removal the filter names must not come back with a restore.
+                    let mut rows = Vec::new();
+                    for table in ["members", "hidden_members"] {
+                        let sql = format!(
+                            "SELECT member_id, member_type, display, ref FROM {table} WHERE tenant_id = ? AND group_id = ?"
+                        );
+                        rows.extend(self.q(&sql).bind(tenant_id).bind(group_id).fetch_all(&mut *self.tx).await?);
+                    }
                     let mut ids = Vec::new();
                     for row in rows {
                         let m = member_from_row(&row)?;

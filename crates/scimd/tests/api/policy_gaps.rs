@@ -1,15 +1,40 @@
-//! Issue 18, item 8: policy gaps the seed vendors still met — a hand-made
-//! external user put in a group by id (Conviva), a mapping change that kept
-//! manual roles (Conveyor).
+//! Issue 18, item 8: policy gaps the seed vendors still met — a restore that
+//! forgot the user's groups (VIDIZMO), a hand-made external user put in a
+//! group by id (Conviva), a mapping change that kept manual roles (Conveyor).
 
 use super::*;
 
 on_both_backends!(
+    a_restore_brings_back_the_groups_the_identity_provider_left_alone,
     a_user_hidden_from_scim_is_an_unknown_member_value,
     a_mapping_change_replaces_manual_roles_and_later_grants_survive
 );
 
 impl Server {
+    /// The events of the request that restored `user`, once they show (on
+    /// PostgreSQL an event shows once every older transaction has ended).
+    async fn restore_events(&self, user: &str) -> Vec<Value> {
+        for _ in 0..500 {
+            let (mut all, mut after) = (Vec::new(), String::new());
+            loop {
+                let r = self.adm(Method::GET, &format!("/events?limit=1000&after={after}"), None).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                let page = r.body["data"].as_array().cloned().unwrap_or_default();
+                if page.is_empty() {
+                    break;
+                }
+                after = r.body["next"].as_str().unwrap_or_default().to_string();
+                all.extend(page);
+            }
+            let restored = all.iter().find(|e| e["type"] == "user.restored" && e["subject"]["id"] == user);
+            if let Some(request) = restored.map(|e| e["cause"]["request_id"].clone()) {
+                // One write's events commit together: all of them show with the first.
+                return all.into_iter().filter(|e| e["cause"]["request_id"] == request).collect();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the restore of {user} showed no events");
+    }
     /// Member ids of a group, as SCIM shows them, sorted.
     async fn member_ids(&self, group: &str) -> Vec<String> {
         let r = self.get(&format!("/Groups/{group}")).await;
@@ -20,6 +45,30 @@ impl Server {
             .unwrap_or_default();
         ids.sort();
         ids
+    }
+    /// Group ids a user is in, as SCIM shows it, sorted.
+    async fn group_ids(&self, user: &str) -> Vec<String> {
+        let r = self.get(&format!("/Users/{user}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut ids: Vec<String> = r.body["groups"]
+            .as_array()
+            .map(|g| g.iter().filter_map(|g| g["value"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+    /// (used, waiting) seats of a licence type by name.
+    async fn seats(&self, name: &str) -> (i64, i64) {
+        let r = self.adm(Method::GET, "/licence-types", None).await;
+        let lt = r.body.as_array().unwrap().iter().find(|l| l["name"] == name).cloned().unwrap();
+        (lt["used"].as_i64().unwrap(), lt["waiting"].as_i64().unwrap())
+    }
+    /// The member count the admin API shows for a group.
+    async fn member_count(&self, group: &str) -> i64 {
+        let r = self.adm(Method::GET, "/groups", None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let g = r.body["data"].as_array().unwrap().iter().find(|g| g["id"] == group).cloned().unwrap();
+        g["members"].as_i64().unwrap()
     }
     async fn grant(&self, user: &str, ws: &str, role: &str) {
         let body = json!({"workspace": ws, "role": role});
@@ -36,6 +85,96 @@ impl Server {
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
+}
+
+/// VIDIZMO: users "are never permanently deleted". A soft delete hides the
+/// user's memberships (not shown, not counted); a restore by the admin API or
+/// by the identity provider's create brings back those the identity provider
+/// did not change meanwhile, with their roles and licences, and says so in
+/// events.
+async fn a_restore_brings_back_the_groups_the_identity_provider_left_alone(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "soft"}))).await;
+    let publishers = Server::id_of(&s.create_group("Publishers").await);
+    let leads = Server::id_of(&s.create_group("Leads").await);
+    let plain = Server::id_of(&s.create_group("Plain").await);
+    let gone = Server::id_of(&s.create_group("Gone").await);
+    s.map(json!({"group": "Publishers", "workspace": "c3.acme", "role": "Editor", "licence_type": "Pro"})).await;
+    s.map(json!({"group": "Leads", "workspace": "c3.acme-eu", "role": "Admin"})).await;
+    let u = Server::id_of(&s.create_user("pub@acme.com").await);
+    let v = Server::id_of(&s.create_user("other@acme.com").await);
+    for g in [&publishers, &leads, &plain, &gone] {
+        s.add_member(g, &u).await;
+    }
+    s.add_member(&publishers, &v).await;
+    let pub_src = format!("group:{publishers}");
+    let held = vec![w("c3.acme", "Editor", &pub_src), w("c3.acme-eu", "Admin", &format!("group:{leads}"))];
+    assert_eq!(s.roles(&u).await, held);
+    assert_eq!(s.seats("Pro").await, (2, 0));
+
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    // Hidden: not shown, not found by a membership filter, not counted.
+    assert_eq!(s.member_ids(&publishers).await, vec![v.clone()]);
+    let r = s.get(&format!("/Groups?filter={}", q(&format!("members[value eq \"{u}\"]")))).await;
+    assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+    assert_eq!(s.member_count(&publishers).await, 1);
+    assert_eq!(s.seats("Pro").await, (1, 0));
+    assert_eq!(s.roles(&u).await, vec![]);
+    // While the user is deleted, the identity provider changes three of its groups.
+    let r = s
+        .patch(&format!("/Groups/{leads}"), json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        s.put(&format!("/Groups/{plain}"), json!({"schemas": [GROUP], "displayName": "Plain", "members": []})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.delete(&format!("/Groups/{gone}")).await.status, 204);
+
+    let r = s.adm(Method::POST, &format!("/users/{u}/restore"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.group_ids(&u).await, vec![publishers.clone()], "only the group the IdP left alone comes back");
+    assert_eq!(s.member_ids(&publishers).await, sorted(vec![u.clone(), v.clone()]));
+    assert_eq!(s.member_ids(&leads).await, Vec::<String>::new());
+    assert_eq!(s.member_count(&publishers).await, 2);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Editor", &pub_src)], "the Publisher role, not the default");
+    let a = s.access(&u).await;
+    assert_eq!((a["licence"]["type"]["name"].clone(), a["licence"]["source"].clone()), (json!("Pro"), json!(pub_src)));
+    // The product hears of it: the user, its membership, its role and its licence.
+    let events = s.restore_events(&u).await;
+    let seen: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap().to_string(), e["subject"]["id"].as_str().unwrap().to_string()))
+        .collect();
+    for (t, subject) in [
+        ("user.restored", &u),
+        ("group.member_added", &publishers),
+        ("access.role_granted", &u),
+        ("licence.assigned", &u),
+    ] {
+        assert!(seen.contains(&(t.to_string(), subject.clone())), "{t} for {subject} in {seen:?}");
+    }
+    let added = events.iter().find(|e| e["type"] == "group.member_added").unwrap();
+    assert_eq!(added["data"]["member"]["id"], u);
+
+    // The identity provider's create of the same userName brings the groups back too.
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    assert_eq!(s.member_ids(&publishers).await, vec![v.clone()]);
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "pub@acme.com", "active": true})).await;
+    assert_eq!((r.status.as_u16(), r.body["id"].clone()), (201, json!(u)), "{}", r.body);
+    assert_eq!(r.body["groups"][0]["value"], publishers, "{}", r.body);
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Editor", &pub_src)]);
+    assert_eq!(s.seats("Pro").await, (2, 0));
+
+    // Deleted for good: nothing is kept to come back.
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "hard"}))).await;
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "soft"}))).await;
+    let r = s.post("/Users", json!({"schemas": [USER], "userName": "pub@acme.com", "active": true})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_ne!(r.body["id"], u);
+    assert_eq!(r.body["groups"].as_array().map_or(0, Vec::len), 0, "{}", r.body);
+    assert_eq!(s.member_ids(&publishers).await, vec![v]);
 }
 
 /// Conviva: external users stay out of Okta's hands. A hand-made user
