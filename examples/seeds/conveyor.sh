@@ -5,7 +5,8 @@
 # Promises: new users get the default role, which may only be one of the
 # lowest roles (Trust Sharer, Assignee Only); a group's role, once assigned,
 # replaces the roles given by hand; a role given by hand after it stays beside
-# it and survives leaving the group; changing a group's role moves its users;
+# it and survives leaving the group; changing a group's role moves its users
+# and again replaces their roles given by hand;
 # Billing Admin is given by hand only and never removed by SCIM; deactivation
 # removes the user from every other role.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
@@ -84,8 +85,13 @@ okta_add_member "$SECURITY" "$KIM" kim@conveyor.test
 adm PUT "$ADM/group-mappings/$MAPPING" '{"group":"Security team","workspace":"conveyor","role":"Trust Sharer"}'
 expect "an admin changes the group's role (200)" "$STATUS" 200
 expect "every member moves to the new role" "$(roles "$KIM")" "conveyor/Trust Sharer (group Security team)"
+expect "the group's new role replaces the roles given by hand; Billing Admin stays" "$(roles "$JOE")" \
+  "conveyor/Billing Admin (manual), conveyor/Trust Sharer (group Security team)"
 adm PUT "$ADM/group-mappings/$MAPPING" '{"group":"Security team","workspace":"conveyor","role":"Admin"}'
 expect "and back to Admin" "$(roles "$KIM")" "conveyor/Admin (group Security team)"
+grant "$JOE" "Assignee Only"
+expect "a role given by hand after the change stays beside the group role" "$STATUS $(roles "$JOE")" \
+  "204 conveyor/Admin (group Security team), conveyor/Assignee Only (manual), conveyor/Billing Admin (manual)"
 
 echo "# Leaving the group removes only the group's role"
 okta_remove_member "$SECURITY" "$JOE"

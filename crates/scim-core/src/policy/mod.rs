@@ -399,6 +399,39 @@ fn in_group<'a>(m: &GroupMapping, user: &'a UserFacts) -> Option<&'a str> {
 /// - Manual roles, except those a group role replaced when it first applied:
 ///   manual roles granted beside a group role stay, also after the group.
 pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAssignment]) -> Vec<RoleAssignment> {
+    desired_roles_after_change(config, user, current, &[])
+}
+
+/// The role mappings of `new` that `old` did not have: a group that now
+/// grants a role in a workspace (a mapping given a new role or a new group,
+/// or a new mapping). Its members' roles are decided with
+/// [`desired_roles_after_change`]; a change of a mapping's licence type
+/// alone is not one.
+pub fn new_role_mappings(old: &TenantConfig, new: &TenantConfig) -> Vec<GroupMapping> {
+    new.mappings
+        .iter()
+        .filter(|m| m.workspace_id.is_some() && m.role_id.is_some())
+        .filter(|m| !old.mappings.iter().any(|o| same_role_grant(o, m)))
+        .cloned()
+        .collect()
+}
+
+fn same_role_grant(a: &GroupMapping, b: &GroupMapping) -> bool {
+    a.group == b.group && a.workspace_id == b.workspace_id && a.role_id == b.role_id
+}
+
+/// [`desired_roles`] for a user whose access a configuration change moves:
+/// where the role its groups give in a workspace now comes from one of
+/// `new_mappings` and the user does not hold it yet, it replaces the user's
+/// manual non-protected roles there, as a group role that first applies does
+/// (Conveyor: once the new role is assigned to a group, its members leave the
+/// roles assigned by hand). Manual roles granted after it stay beside it.
+pub fn desired_roles_after_change(
+    config: &TenantConfig,
+    user: &UserFacts,
+    current: &[RoleAssignment],
+    new_mappings: &[GroupMapping],
+) -> Vec<RoleAssignment> {
     let protected = |a: &RoleAssignment| config.role(&a.role_id).is_some_and(|r| r.protected);
     let mut out: Vec<RoleAssignment> = current.iter().filter(|a| protected(a)).cloned().collect();
     // A deleted user keeps only protected roles; an inactive one loses the
@@ -408,20 +441,21 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
         return out;
     }
     let held_while_inactive = |ws: &str| user.active || on_deactivate(config, ws) == OnDeactivate::None;
-    // workspace -> (rank, role id, group id); the first mapping wins a tie.
-    let mut granted: BTreeMap<&str, (i64, &str, &str)> = BTreeMap::new();
+    // workspace -> (rank, role id, group id, from a new mapping); the first mapping wins a tie.
+    let mut granted: BTreeMap<&str, (i64, &str, &str, bool)> = BTreeMap::new();
     for m in &config.mappings {
         let (Some(ws), Some(role_id)) = (&m.workspace_id, &m.role_id) else { continue };
         let Some(role) = config.role(role_id).filter(|r| r.provisionable) else { continue };
         let Some(group) = in_group(m, user) else { continue };
         match granted.get(ws.as_str()) {
-            Some((rank, _, _)) if *rank >= role.rank => {}
+            Some((rank, ..)) if *rank >= role.rank => {}
             _ => {
-                granted.insert(ws, (role.rank, role_id, group));
+                let new = new_mappings.iter().any(|n| same_role_grant(n, m));
+                granted.insert(ws, (role.rank, role_id, group, new));
             }
         }
     }
-    for (ws, (_, role, group)) in &granted {
+    for (ws, (_, role, group, _)) in &granted {
         out.push(RoleAssignment {
             workspace_id: ws.to_string(),
             role_id: role.to_string(),
@@ -439,13 +473,23 @@ pub fn desired_roles(config: &TenantConfig, user: &UserFacts, current: &[RoleAss
         }
     }
     // Manual roles stay, except where a group's role applies for the first
-    // time: then it replaces them (Conveyor). Granted while a group role
-    // applies, they stay beside it and survive leaving the group.
+    // time, or a new mapping gives a role the user does not hold yet: then it
+    // replaces them (Conveyor). Granted while a group role applies, they stay
+    // beside it and survive leaving the group.
     let group_role_held =
         |ws: &str| current.iter().any(|c| c.workspace_id == ws && matches!(c.source, Source::Group(_)));
+    let replaces_manual = |ws: &str| {
+        granted.get(ws).is_some_and(|(_, role, group, new)| {
+            let held = RoleAssignment {
+                workspace_id: ws.to_string(),
+                role_id: role.to_string(),
+                source: Source::Group(group.to_string()),
+            };
+            !group_role_held(ws) || (*new && !current.contains(&held))
+        })
+    };
     for a in current {
-        let ws = a.workspace_id.as_str();
-        if a.source == Source::Manual && !protected(a) && (!granted.contains_key(ws) || group_role_held(ws)) {
+        if a.source == Source::Manual && !protected(a) && !replaces_manual(&a.workspace_id) {
             out.push(a.clone());
         }
     }

@@ -100,6 +100,35 @@ fn manual_roles_granted_beside_a_group_role_stay() {
 }
 
 #[test]
+fn a_new_role_mapping_replaces_manual_roles_once_and_a_licence_change_does_not() {
+    let old = config();
+    let user = UserFacts { active: true, groups: vec![("g-ed".into(), "Editors".into())], ..Default::default() };
+    let group = Source::Group("g-ed".into());
+    // Editor from the group, Admin granted by hand after it.
+    let current =
+        vec![a("w1", "editor", group.clone()), a("w1", "admin", Source::Manual), a("w2", "viewer", Source::Manual)];
+    let mut new = old.clone();
+    new.mappings[0].role_id = Some("viewer".into());
+    let fresh = new_role_mappings(&old, &new);
+    assert_eq!(fresh.len(), 1);
+    let after = desired_roles_after_change(&new, &user, &current, &fresh);
+    assert_eq!(after, vec![a("w1", "viewer", group.clone()), a("w2", "viewer", Source::Manual)], "only in w1");
+    // Granted again after the change: it stays, even when reconciled for the change again.
+    let regranted = [after.clone(), vec![a("w1", "admin", Source::Manual)]].concat();
+    let again = desired_roles_after_change(&new, &user, &regranted, &fresh);
+    assert!(again.contains(&a("w1", "admin", Source::Manual)), "{again:?}");
+    // Only the licence type moved: no new role, manual roles stay.
+    let mut licence_only = old.clone();
+    licence_only.mappings[0].licence_type_id = None;
+    assert!(new_role_mappings(&old, &licence_only).is_empty());
+    assert_eq!(desired_roles(&old, &user, &current), {
+        let mut v = current.clone();
+        v.sort();
+        v
+    });
+}
+
+#[test]
 fn deactivation_keeps_only_protected_roles() {
     let user = UserFacts { active: false, groups: vec![("g-admins".into(), "Admins".into())], ..Default::default() };
     let current = vec![a("w1", "admin", Source::Group("g-admins".into())), a("w1", "billing", Source::Manual)];

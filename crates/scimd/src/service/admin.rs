@@ -5,7 +5,7 @@
 use super::{Error, Refusal, Service, policy};
 use crate::store::access::HeldLicence;
 use crate::store::{JobFuture, Kind, WriteTx};
-use scim_core::policy::{RoleAssignment, Source, TenantConfig};
+use scim_core::policy::{GroupMapping, RoleAssignment, Source, TenantConfig};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -57,7 +57,8 @@ impl Service {
             options: ConfigOptions,
             now: String,
         }
-        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, (TenantConfig, Vec<String>), Error> {
+        type Rest = (Vec<String>, Vec<GroupMapping>);
+        fn run<'t>(tx: &'t mut WriteTx, job: &'t Job) -> JobFuture<'t, (TenantConfig, Rest), Error> {
             Box::pin(async move {
                 let old = tx.tenant_config(job.tenant_id, true).await?;
                 // Before commit: a later write of this batch reads the new configuration.
@@ -77,22 +78,25 @@ impl Service {
                 // here and the rest in later transactions, so the writer is
                 // never held for longer than a batch.
                 let rest = affected.split_off(affected.len().min(RECONCILE_CHUNK));
-                policy::reconcile(tx, job.tenant_id, &new, &affected.into_iter().collect(), &job.now).await?;
+                // Members of a group given a new role give their manual roles up to it (Conveyor).
+                let fresh = scim_core::policy::new_role_mappings(&old, &new);
+                let first = affected.into_iter().collect();
+                policy::reconcile_after_change(tx, job.tenant_id, &new, &first, &fresh, &job.now).await?;
                 if rest.is_empty() {
                     // Seats added (a limit raised, a type added) go to whoever waits longest.
                     let types = new.licence_types.iter().map(|l| l.id.clone()).collect();
-                    policy::give_freed_seats(tx, job.tenant_id, &new, types, &job.now).await?;
+                    policy::hand_out_seats(tx, job.tenant_id, &new, types, &job.now, &fresh).await?;
                 }
-                Ok((new, rest))
+                Ok((new, (rest, fresh)))
             })
         }
         let job = Job { svc: self.clone(), tenant_id, change, options, now: self.now() };
         let done = self.write(job, run).await;
         // After commit, or after a batch that failed to commit: nothing cached meanwhile is kept.
         self.forget_config(tenant_id);
-        let (config, rest) = done?.0;
+        let (config, (rest, fresh)) = done?.0;
         if !rest.is_empty() {
-            self.reconcile_in_background(tenant_id, rest);
+            self.reconcile_in_background(tenant_id, rest, fresh);
         }
         Ok(Changed { config, scim_enabled: options.scim_enabled })
     }
@@ -100,7 +104,7 @@ impl Service {
     /// Reconcile `users` a chunk per transaction, in a task of the service's
     /// own (awaited at shutdown, see [`Service::settle`]); its progress shows in
     /// [`Service::reconciling`].
-    fn reconcile_in_background(&self, tenant_id: i64, users: Vec<String>) {
+    fn reconcile_in_background(&self, tenant_id: i64, users: Vec<String>, fresh: Vec<GroupMapping>) {
         let svc = self.clone();
         let total = users.len() + RECONCILE_CHUNK;
         svc.set_progress(tenant_id, Some((RECONCILE_CHUNK, total)));
@@ -111,20 +115,23 @@ impl Service {
                 svc: Service,
                 tenant_id: i64,
                 users: std::collections::BTreeSet<String>,
+                fresh: Arc<Vec<GroupMapping>>,
                 last: bool,
                 now: String,
             }
             fn run<'t>(tx: &'t mut WriteTx, job: &'t Chunk) -> JobFuture<'t, (), Error> {
                 Box::pin(async move {
                     let config = job.svc.config_for_write(tx, job.tenant_id).await?;
-                    policy::reconcile(tx, job.tenant_id, &config, &job.users, &job.now).await?;
+                    let (users, fresh) = (&job.users, job.fresh.as_slice());
+                    policy::reconcile_after_change(tx, job.tenant_id, &config, users, fresh, &job.now).await?;
                     if job.last {
                         let types = config.licence_types.iter().map(|l| l.id.clone()).collect();
-                        policy::give_freed_seats(tx, job.tenant_id, &config, types, &job.now).await?;
+                        policy::hand_out_seats(tx, job.tenant_id, &config, types, &job.now, fresh).await?;
                     }
                     Ok(())
                 })
             }
+            let fresh = Arc::new(fresh);
             let mut done = RECONCILE_CHUNK;
             let chunks: Vec<&[String]> = users.chunks(RECONCILE_CHUNK).collect();
             for (i, chunk) in chunks.iter().enumerate() {
@@ -132,6 +139,7 @@ impl Service {
                     svc: svc.clone(),
                     tenant_id,
                     users: chunk.iter().cloned().collect(),
+                    fresh: fresh.clone(),
                     last: i + 1 == chunks.len(),
                     now: svc.now(),
                 };

@@ -44,9 +44,28 @@ pub async fn reconcile_with(
 ) -> Result<(), Error> {
     let mut freed = Vec::new();
     for user_id in user_ids {
-        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, seats).await?);
+        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, seats, &[]).await?);
     }
     give_freed_seats(tx, tenant_id, config, freed, now).await
+}
+
+/// [`reconcile`] for users a configuration change moves: where one of
+/// `new_mappings` ([`policy::new_role_mappings`]) now gives a user its group
+/// role in a workspace, the role replaces the user's manual non-protected
+/// roles there (Conveyor).
+pub async fn reconcile_after_change(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_ids: &BTreeSet<String>,
+    new_mappings: &[policy::GroupMapping],
+    now: &str,
+) -> Result<(), Error> {
+    let mut freed = Vec::new();
+    for user_id in user_ids {
+        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, Seats::Wait, new_mappings).await?);
+    }
+    hand_out_seats(tx, tenant_id, config, freed, now, new_mappings).await
 }
 
 /// One user's roles and licence; answers the licence type whose seat it gave up.
@@ -57,12 +76,13 @@ async fn reconcile_user(
     user_id: &str,
     now: &str,
     seats: Seats,
+    new_mappings: &[policy::GroupMapping],
 ) -> Result<Option<String>, Error> {
     let Some(facts) = tx.user_facts(tenant_id, user_id).await? else {
         return forget_user(tx, tenant_id, user_id).await;
     };
     let current = tx.roles_of(tenant_id, user_id).await?;
-    let desired = policy::desired_roles(config, &facts, &current);
+    let desired = policy::desired_roles_after_change(config, &facts, &current, new_mappings);
     for gone in current.iter().filter(|a| !desired.contains(a)) {
         tx.revoke_role(tenant_id, user_id, gone).await?;
     }
@@ -150,8 +170,21 @@ pub async fn give_freed_seats(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
+    freed: Vec<String>,
+    now: &str,
+) -> Result<(), Error> {
+    hand_out_seats(tx, tenant_id, config, freed, now, &[]).await
+}
+
+/// [`give_freed_seats`]; a waiter seated on the way is reconciled with the
+/// change's `new_mappings`, as if its turn in the change had come.
+pub async fn hand_out_seats(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
     mut freed: Vec<String>,
     now: &str,
+    new_mappings: &[policy::GroupMapping],
 ) -> Result<(), Error> {
     freed.dedup();
     // Each round seats one user or stops; a seat handed on frees at most one other.
@@ -169,7 +202,7 @@ pub async fn give_freed_seats(
                 break;
             }
             let Some(waiter) = tx.longest_waiting(tenant_id, &licence_type_id).await? else { break };
-            let handed_on = reconcile_user(tx, tenant_id, config, &waiter, now, Seats::Wait).await?;
+            let handed_on = reconcile_user(tx, tenant_id, config, &waiter, now, Seats::Wait, new_mappings).await?;
             let still_waiting = tx
                 .licence_of(tenant_id, &waiter)
                 .await?

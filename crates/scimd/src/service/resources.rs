@@ -93,7 +93,8 @@ impl Service {
     ) -> Result<StoredResource, Error> {
         if new.members.len() > PRECHECK_MEMBERS_ABOVE {
             let ids: Vec<&str> = new.members.iter().map(|m| m.value.as_str()).collect();
-            let live = self.store().live_ids(tenant_id, &new.id, &ids).await?;
+            let visible_in = self.visible_in(tenant_id, actor).await?;
+            let live = self.store().live_ids(tenant_id, &new.id, &ids, &visible_in).await?;
             new.members.retain(|m| live.contains(&m.value));
         }
         let new = Arc::new(new);
@@ -145,7 +146,7 @@ impl Service {
             } else {
                 (decide(&current), current)
             };
-            let update = self.with_live_members(tenant_id, id, update?).await?;
+            let update = self.with_live_members(tenant_id, actor, id, update?).await?;
             let check_domain = actor == Actor::IdentityProvider
                 && kind == Kind::User
                 && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
@@ -201,9 +202,25 @@ impl Service {
         )))
     }
 
+    /// The allowed domains outside which hand-made users are invisible to
+    /// this actor, for a check of many members before the write (read on the
+    /// pool; the write checks again under its own configuration).
+    async fn visible_in(&self, tenant_id: i64, actor: Actor) -> Result<Vec<String>, Error> {
+        if actor != Actor::IdentityProvider {
+            return Ok(Vec::new());
+        }
+        Ok(self.tenant_config(tenant_id).await?.policy.allowed_domains)
+    }
+
     /// An update whose added members name only live resources: a group
     /// cannot hold itself, and long lists are narrowed on the pool before the write.
-    async fn with_live_members(&self, tenant_id: i64, group_id: &str, mut update: Update) -> Result<Update, Error> {
+    async fn with_live_members(
+        &self,
+        tenant_id: i64,
+        actor: Actor,
+        group_id: &str,
+        mut update: Update,
+    ) -> Result<Update, Error> {
         for change in &mut update.member_changes {
             let (MemberChange::Add(values) | MemberChange::Replace(values)) = change else { continue };
             let value_of = |v: &Value| v.get("value").and_then(Value::as_str).map(str::to_string);
@@ -216,7 +233,8 @@ impl Service {
             if values.len() > PRECHECK_MEMBERS_ABOVE {
                 let ids: Vec<String> = values.iter().filter_map(value_of).collect();
                 let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-                let live = self.store().live_ids(tenant_id, group_id, &refs).await?;
+                let visible_in = self.visible_in(tenant_id, actor).await?;
+                let live = self.store().live_ids(tenant_id, group_id, &refs, &visible_in).await?;
                 values.retain(|v| value_of(v).is_some_and(|id| live.contains(&id)));
             }
         }
@@ -239,7 +257,8 @@ impl Service {
         self.reporting_refusal(actor, tenant_id, Target { kind, id: Some(id.to_string()), name: None }, result).await
     }
 
-    /// Bring back a soft-deleted user, with the access its groups give it.
+    /// Bring back a soft-deleted user, with the memberships the identity
+    /// provider left alone meanwhile and the access its groups give it.
     pub async fn restore_user(&self, tenant_id: i64, id: &str) -> Result<StoredResource, Error> {
         struct RestoreJob {
             svc: Service,
@@ -253,6 +272,7 @@ impl Service {
                 if !tx.restore_user(job.tenant_id, &job.id, &job.now).await? {
                     return Err(Error::NotFound(format!("there is no deleted user '{}'", job.id)));
                 }
+                tx.restore_memberships(job.tenant_id, &job.id, &job.now).await?;
                 policy::reconcile(tx, job.tenant_id, &config, &BTreeSet::from([job.id.clone()]), &job.now).await
             })
         }
@@ -276,8 +296,9 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
     let default_roles =
         if new.kind == Kind::User { scim_core::policy::default_roles_for_new_user(&config) } else { Vec::new() };
     let mut added = Vec::new();
+    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { &config.policy.allowed_domains } else { &[] };
     let stored = if tx.insert_resource(tenant_id, new, &default_roles).await? {
-        added = tx.add_members(tenant_id, &new.id, &new.members).await?;
+        added = tx.add_members(tenant_id, &new.id, &new.members, visible_in).await?;
         tx.touch(tenant_id, Kind::User, &added, &new.now).await?;
         StoredResource {
             kind: new.kind,
@@ -296,6 +317,8 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             let rule = crate::store::Unique::UserName;
             return Err(Error::Taken { rule, detail: super::taken(rule, user_name) });
         };
+        // The groups the identity provider left it in come back with it.
+        tx.restore_memberships(tenant_id, &id, &new.now).await?;
         StoredResource {
             kind: Kind::User,
             id,
@@ -305,7 +328,7 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
             created_at,
             updated_at: new.now.clone(),
             scim_managed: new.scim_managed,
-            groups: Some(Vec::new()), // memberships went with the soft delete
+            groups: None, // read with the answer: the memberships that came back
         }
     };
     let mut config = config;
@@ -371,7 +394,8 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         },
     )?;
     tx.describe_update(kind, id, job.previous.clone(), job.active_to);
-    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now).await?;
+    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { allowed } else { &[] };
+    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now, visible_in).await?;
     let mut config = config;
     if kind == Kind::Group
         && new_display != old_display
@@ -422,7 +446,7 @@ async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {
     scim_core::etag::check_if_match(job.if_match.as_deref(), current.version)?;
     let soft = kind == Kind::User && config.policy.on_delete == scim_core::policy::OnDelete::Soft;
     tx.delete_resource(&current, soft, &job.now).await?;
-    let former_members = tx.drop_memberships(tenant_id, kind, id, &job.now).await?;
+    let former_members = tx.drop_memberships(tenant_id, kind, id, soft, &job.now).await?;
     let mut affected = BTreeSet::new();
     match kind {
         Kind::Group => {

@@ -2,7 +2,7 @@
 //! and the version bumps they cause on a [`WriteTx`], recorded in its
 //! [`super::ChangeSet`].
 
-use super::tx::{first_texts, json_ids, live_resource};
+use super::tx::{Query, domain_pattern, first_texts, json_ids, live_member};
 use super::{GroupsByUser, Kind, Store, StoreError, WriteTx};
 use scim_core::filter::eval::matches_element;
 use scim_core::patch::MemberChange;
@@ -79,17 +79,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Which of `ids` name live users or groups of the tenant, read on the
-    /// pool before a write (a request of 10,000 made-up values then costs the
-    /// writer nothing). Those that name nothing are logged: the caller leaves
-    /// them out (Eptura: members that exist are mapped, the rest ignored).
-    pub async fn live_ids(&self, tenant_id: i64, group_id: &str, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+    /// Which of `ids` name live users or groups of the tenant that the
+    /// identity provider may see (`visible_in`: the allowed domains, see
+    /// [`live_member`]), read on the pool before a write (a request of 10,000
+    /// made-up values then costs the writer nothing). The others are logged:
+    /// the caller leaves them out (Eptura: members that exist are mapped, the
+    /// rest ignored).
+    pub async fn live_ids(
+        &self,
+        tenant_id: i64,
+        group_id: &str,
+        ids: &[&str],
+        visible_in: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
         let c = self.core();
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let sql = format!("SELECT j.value FROM {} WHERE {}", c.dialect().json_text_rows(), live_resource("j.value"));
-        let rows = c.q(&sql).bind(json_ids(ids)?).bind(tenant_id).fetch_all(&c.pool).await?;
+        let exists = live_member("j.value", visible_in.len());
+        let sql = format!("SELECT j.value FROM {} WHERE {exists}", c.dialect().json_text_rows());
+        let q = c.q(&sql).bind(json_ids(ids)?).bind(tenant_id);
+        let rows = bind_domains(q, visible_in).fetch_all(&c.pool).await?;
         let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
         if live.len() < ids.len() {
             log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
@@ -109,19 +119,29 @@ fn log_unknown<'a>(tenant_id: i64, group_id: &str, unknown: impl Iterator<Item =
         group_id,
         ignored = unknown.len(),
         first = ?first,
-        "member values that are not users or groups of this tenant were not stored"
+        "member values that are not users or groups of this tenant (or are users hidden from SCIM) were not stored"
     );
+}
+
+/// The allowed domains' patterns, bound where [`live_member`] asks for them.
+fn bind_domains<'q>(mut q: Query<'q>, domains: &[String]) -> Query<'q> {
+    for d in domains {
+        q = q.bind(domain_pattern(d));
+    }
+    q
 }
 
 impl WriteTx {
     /// Add members to a group in one statement. Values that are not live
-    /// resources of this tenant are not stored (and logged). Answers the ids
-    /// that became members.
+    /// resources of this tenant, or are users hidden from the identity
+    /// provider (`visible_in`: the allowed domains, see [`live_member`]), are
+    /// not stored (and logged). Answers the ids that became members.
     pub async fn add_members(
         &mut self,
         tenant_id: i64,
         group_id: &str,
         members: &[Member],
+        visible_in: &[String],
     ) -> Result<Vec<String>, StoreError> {
         if members.is_empty() {
             return Ok(Vec::new());
@@ -132,9 +152,9 @@ impl WriteTx {
                 "INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
                  SELECT ?, ?, ?, ?, ?, ? WHERE {} \
                  ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING member_id",
-                live_resource("?")
+                live_member("?", visible_in.len())
             );
-            let rows = self
+            let q = self
                 .q(&one)
                 .bind(tenant_id)
                 .bind(group_id)
@@ -143,12 +163,11 @@ impl WriteTx {
                 .bind(&m.display)
                 .bind(&m.reference)
                 .bind(tenant_id)
-                .bind(&m.value)
-                .fetch_all(&mut *self.tx)
-                .await?;
+                .bind(&m.value);
+            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
             first_texts(&rows)?
         } else {
-            let exists = live_resource("j.value");
+            let exists = live_member("j.value", visible_in.len());
             let plain = members.iter().all(|m| m.member_type.is_none() && m.display.is_none() && m.reference.is_none());
             // Ids alone (Entra's form) as a flat JSON array: SQLite reads it
             // several times faster than an array of rows.
@@ -181,31 +200,42 @@ impl WriteTx {
                     json_ids(&rows)?,
                 )
             };
-            let rows =
-                self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+            let q = self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id);
+            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
             first_texts(&rows)?
         };
         // A short list is checked for values that name nothing here, where it
         // costs little, and only when some value was not added (large lists
         // were narrowed before the write).
         if added.len() < members.len() && members.len() <= PRECHECK_MEMBERS_ABOVE {
-            self.log_dead_members(tenant_id, group_id, members).await?;
+            self.log_dead_members(tenant_id, group_id, members, visible_in).await?;
         }
         self.changes.tenant(tenant_id);
         self.changes.members(group_id, &added, &[]);
         Ok(added)
     }
 
-    async fn log_dead_members(&mut self, tenant_id: i64, group_id: &str, members: &[Member]) -> Result<(), StoreError> {
+    async fn log_dead_members(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        members: &[Member],
+        visible_in: &[String],
+    ) -> Result<(), StoreError> {
         let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
-        let sql = format!("SELECT j.value FROM {} WHERE {}", self.dialect().json_text_rows(), live_resource("j.value"));
-        let rows = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id).fetch_all(&mut *self.tx).await?;
+        let exists = live_member("j.value", visible_in.len());
+        let sql = format!("SELECT j.value FROM {} WHERE {exists}", self.dialect().json_text_rows());
+        let q = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id);
+        let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
         let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
         log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
         Ok(())
     }
 
     /// Remove some members (`Some(ids)`) or all of them; answers who left.
+    /// The hidden memberships of soft-deleted users that the write names (or
+    /// all of the group's) go too: the identity provider changed them, so a
+    /// restore must not bring them back.
     pub async fn remove_members(
         &mut self,
         tenant_id: i64,
@@ -245,9 +275,54 @@ impl WriteTx {
             }
         };
         let removed = first_texts(&rows)?;
+        match ids {
+            None => self.drop_hidden(tenant_id, group_id, None).await?,
+            // A pair is in one table at most: a member that left `members` hid nowhere.
+            Some(ids) if removed.len() < ids.len() => {
+                let left: HashSet<&str> = removed.iter().map(String::as_str).collect();
+                let rest: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !left.contains(id)).collect();
+                self.drop_hidden(tenant_id, group_id, Some(&rest)).await?;
+            }
+            Some(_) => {}
+        }
         self.changes.tenant(tenant_id);
         self.changes.members(group_id, &[], &removed);
         Ok(removed)
+    }
+
+    /// Forget hidden memberships of a group: of these members, or all.
+    async fn drop_hidden(&mut self, tenant_id: i64, group_id: &str, ids: Option<&[&str]>) -> Result<(), StoreError> {
+        match ids {
+            Some([]) => return Ok(()),
+            Some([id]) => {
+                self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ? AND group_id = ?")
+                    .bind(tenant_id)
+                    .bind(*id)
+                    .bind(group_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            Some(ids) => {
+                self.q(&format!(
+                    "DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ? AND member_id IN \
+                     (SELECT j.value FROM {})",
+                    self.dialect().json_text_rows()
+                ))
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(json_ids(ids)?)
+                .execute(&mut *self.tx)
+                .await?;
+            }
+            None => {
+                self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ?")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The representation of these resources changed (a user's `groups`, a
@@ -283,14 +358,32 @@ impl WriteTx {
 
     /// A resource goes: it leaves every group it was in, and a group loses
     /// its members; everyone on the other side of those rows is touched.
+    /// A user deleted softly keeps its memberships hidden, for a restore
+    /// ([`WriteTx::restore_memberships`]); one deleted for good keeps none.
     /// Answers a group's former members.
     pub async fn drop_memberships(
         &mut self,
         tenant_id: i64,
         kind: Kind,
         id: &str,
+        soft: bool,
         now: &str,
     ) -> Result<Vec<String>, StoreError> {
+        if soft {
+            self.q("INSERT INTO hidden_members (tenant_id, member_id, group_id, member_type, display, ref) \
+                    SELECT tenant_id, member_id, group_id, member_type, display, ref FROM members \
+                    WHERE tenant_id = ? AND member_id = ? ON CONFLICT (tenant_id, member_id, group_id) DO NOTHING")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        } else if kind == Kind::User {
+            self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         let parents = first_texts(
             &self
                 .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
@@ -311,24 +404,63 @@ impl WriteTx {
         Ok(members)
     }
 
+    /// A soft-deleted user came back: its hidden memberships of groups that
+    /// still exist become memberships again (the identity provider dropped
+    /// those it changed meanwhile). Answers the groups it is in again, each
+    /// touched and recorded as a member added.
+    pub async fn restore_memberships(
+        &mut self,
+        tenant_id: i64,
+        user_id: &str,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .q("INSERT INTO members (tenant_id, group_id, member_id, member_type, display, ref) \
+                SELECT h.tenant_id, h.group_id, h.member_id, h.member_type, h.display, h.ref FROM hidden_members h \
+                WHERE h.tenant_id = ? AND h.member_id = ? AND EXISTS (SELECT 1 FROM resources g \
+                WHERE g.tenant_id = h.tenant_id AND g.kind = 'Group' AND g.id = h.group_id) \
+                ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING group_id")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let groups = first_texts(&rows)?;
+        self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?;
+        for group_id in &groups {
+            self.changes.tenant(tenant_id);
+            self.changes.members(group_id, std::slice::from_ref(&user_id.to_string()), &[]);
+        }
+        self.touch(tenant_id, Kind::Group, &groups, now).await?;
+        Ok(groups)
+    }
+
     /// Membership changes as row inserts and deletes: one statement per
     /// change, whatever the size of the group. Answers every member id that
     /// joined or left; those users' versions move.
+    /// `visible_in`: the allowed domains, outside which hand-made users are
+    /// not members the identity provider can add (see [`live_member`]).
     pub async fn apply_member_changes(
         &mut self,
         tenant_id: i64,
         group_id: &str,
         changes: &[MemberChange],
         now: &str,
+        visible_in: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
         let mut moved_all = BTreeSet::new();
         let members_of = |values: &[Value]| values.iter().filter_map(Member::from_json).collect::<Vec<_>>();
         for change in changes {
             let moved = match change {
-                MemberChange::Add(values) => self.add_members(tenant_id, group_id, &members_of(values)).await?,
+                MemberChange::Add(values) => {
+                    self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?
+                }
                 MemberChange::Replace(values) => {
                     let mut moved = self.remove_members(tenant_id, group_id, None).await?;
-                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values)).await?);
+                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?);
                     moved
                 }
                 MemberChange::RemoveAll => self.remove_members(tenant_id, group_id, None).await?,
@@ -339,12 +471,14 @@ impl WriteTx {
                         .attribute("members")
                         .cloned()
                         .ok_or_else(|| StoreError::Corrupt("the group schema has no members".into()))?;
-                    let rows = self
-                        .q("SELECT member_id, member_type, display, ref FROM members WHERE tenant_id = ? AND group_id = ?")
-                        .bind(tenant_id)
-                        .bind(group_id)
-                        .fetch_all(&mut *self.tx)
-                        .await?;
+                    // Hidden members too: a removal the filter names must not come back with a restore.
+                    let mut rows = Vec::new();
+                    for table in ["members", "hidden_members"] {
+                        let sql = format!(
+                            "SELECT member_id, member_type, display, ref FROM {table} WHERE tenant_id = ? AND group_id = ?"
+                        );
+                        rows.extend(self.q(&sql).bind(tenant_id).bind(group_id).fetch_all(&mut *self.tx).await?);
+                    }
                     let mut ids = Vec::new();
                     for row in rows {
                         let m = member_from_row(&row)?;

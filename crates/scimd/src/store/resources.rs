@@ -171,8 +171,7 @@ impl Store {
             let like = vec!["r.user_name LIKE ? ESCAPE '\\'"; query.hand_made_only_in.len()].join(" OR ");
             cond.sql = format!("({}) AND (r.scim_managed <> 0 OR {like})", cond.sql);
             for domain in &query.hand_made_only_in {
-                let escaped = domain.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                cond.binds.push(sql::Bind::Text(format!("%@{escaped}")));
+                cond.binds.push(sql::Bind::Text(super::tx::domain_pattern(domain)));
             }
         }
         let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;

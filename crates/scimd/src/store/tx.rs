@@ -179,12 +179,30 @@ pub(super) fn json_ids<T: serde::Serialize + ?Sized>(ids: &T) -> Result<String, 
     serde_json::to_string(ids).map_err(|e| StoreError::Encode(format!("ids: {e}")))
 }
 
-/// Does `id` name a live user or group of the tenant (the first `?`)?
-pub(super) fn live_resource(id: &str) -> String {
+/// Does `id` name a live user or group of the tenant (the first `?`) that
+/// the identity provider may see? With `domains` allowed e-mail domains, a
+/// hand-made user whose userName is an address outside them is not one (as
+/// `service::policy::hidden_from_scim` decides for reads); their
+/// [`domain_pattern`]s are bound after the tenant, one per domain.
+pub(super) fn live_member(id: &str, domains: usize) -> String {
+    let visible = if domains == 0 {
+        String::new()
+    } else {
+        let like = vec!["r.user_name LIKE ? ESCAPE '\\'"; domains].join(" OR ");
+        format!(
+            " AND (r.kind = 'Group' OR r.scim_managed <> 0 OR r.user_name IS NULL OR r.user_name NOT LIKE '%@%' OR {like})"
+        )
+    };
     format!(
         "EXISTS (SELECT 1 FROM resources r WHERE r.tenant_id = ? AND r.kind IN ('User', 'Group') AND r.id = {id} \
-         AND r.deleted_at IS NULL)"
+         AND r.deleted_at IS NULL{visible})"
     )
+}
+
+/// A LIKE pattern for a (lowercase) userName that is an address in `domain`.
+pub(super) fn domain_pattern(domain: &str) -> String {
+    let escaped = domain.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%@{escaped}")
 }
 
 /// One write transaction, and what its statements changed so far. Its

@@ -365,6 +365,7 @@ mod hardening;
 mod lists;
 mod okta;
 mod policy;
+mod policy_gaps;
 mod replicas;
 mod service;
 mod storage;

@@ -91,7 +91,7 @@ fn insert<'t>(tx: &'t mut WriteTx, job: &'t Insert) -> JobFuture<'t, Vec<bool>, 
         for new in &job.new {
             let ok = tx.insert_resource(job.tenant_id, new, &[]).await?;
             if ok {
-                let added = tx.add_members(job.tenant_id, &new.id, &new.members).await?;
+                let added = tx.add_members(job.tenant_id, &new.id, &new.members, &[]).await?;
                 tx.touch(job.tenant_id, Kind::User, &added, &new.now).await?;
             }
             inserted.push(ok);
@@ -146,7 +146,7 @@ async fn a_write_reports_what_it_changed(b: Backend) {
             let kind = if d.1.starts_with('g') { Kind::Group } else { Kind::User };
             let current = tx.current(d.0, kind, d.1, false).await?.ok_or(StoreError::NotFound)?;
             tx.delete_resource(&current, d.2, "2026-01-02T00:00:00.000Z").await?;
-            tx.drop_memberships(d.0, kind, d.1, "2026-01-02T00:00:00.000Z").await
+            tx.drop_memberships(d.0, kind, d.1, false, "2026-01-02T00:00:00.000Z").await
         })
     }
     let (former, changes) = f.store.write(Delete(f.tenant_id, "g1", false), delete).await.unwrap();
