@@ -11,6 +11,7 @@ use crate::path::{AttrPath, split_attr_path};
 use crate::resource::coerce;
 use crate::schema::ResourceType;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 /// A membership change a PATCH of a group asks for, so a store can write rows
 /// instead of rewriting the member list.
@@ -135,7 +136,87 @@ pub fn split_members(ops: &[PatchOp], rt: &ResourceType, limits: &Limits) -> Res
             return Err(ScimError::invalid_value("every member needs a 'value' (the member's id)"));
         }
     }
-    Ok((doc_ops, changes))
+    Ok((doc_ops, coalesce(changes)))
+}
+
+/// The same membership outcome in as few changes as possible: a run of adds
+/// and removes (1,000 operations of one PATCH, say) becomes at most one
+/// removal and one addition, so a store writes them in a few statements
+/// whatever the number of operations. A removal by filter needs the stored
+/// rows, so it stays where it was and the changes around it are coalesced
+/// apart.
+pub fn coalesce(changes: Vec<MemberChange>) -> Vec<MemberChange> {
+    #[derive(Default)]
+    struct Run {
+        /// Everything before was removed (a remove-all or replace).
+        reset: bool,
+        removes: Vec<String>,
+        removed: HashSet<String>,
+        adds: Vec<Value>,
+        /// Ids in `adds`, to their place there (`None`: removed again).
+        added: HashMap<String, usize>,
+    }
+    impl Run {
+        fn add(&mut self, member: Value) {
+            let Some(id) = member.get("value").and_then(Value::as_str).map(str::to_string) else {
+                self.adds.push(member);
+                return;
+            };
+            // Added twice: the first stays, as a second insert of a row would.
+            if self.added.contains_key(&id) {
+                return;
+            }
+            self.added.insert(id, self.adds.len());
+            self.adds.push(member);
+        }
+        fn remove(&mut self, id: String) {
+            if let Some(at) = self.added.remove(&id) {
+                self.adds[at] = Value::Null;
+            }
+            // After a reset only re-added members exist: nothing to remove.
+            if !self.reset && self.removed.insert(id.clone()) {
+                self.removes.push(id);
+            }
+        }
+        fn reset(&mut self) {
+            *self = Run { reset: true, ..Run::default() };
+        }
+        fn finish(self, out: &mut Vec<MemberChange>) {
+            let adds: Vec<Value> = self.adds.into_iter().filter(|v| !v.is_null()).collect();
+            if self.reset {
+                out.push(MemberChange::Replace(adds));
+                return;
+            }
+            if !self.removes.is_empty() {
+                out.push(MemberChange::Remove(self.removes));
+            }
+            if !adds.is_empty() {
+                out.push(MemberChange::Add(adds));
+            }
+        }
+    }
+    if changes.len() < 2 {
+        return changes;
+    }
+    let mut out = Vec::new();
+    let mut run = Run::default();
+    for change in changes {
+        match change {
+            MemberChange::Add(values) => values.into_iter().for_each(|v| run.add(v)),
+            MemberChange::Remove(ids) => ids.into_iter().for_each(|id| run.remove(id)),
+            MemberChange::RemoveAll => run.reset(),
+            MemberChange::Replace(values) => {
+                run.reset();
+                values.into_iter().for_each(|v| run.add(v));
+            }
+            MemberChange::RemoveWhere(filter) => {
+                std::mem::take(&mut run).finish(&mut out);
+                out.push(MemberChange::RemoveWhere(filter));
+            }
+        }
+    }
+    run.finish(&mut out);
+    out
 }
 
 /// What a database cannot store in a member: an over-long `value` (it is

@@ -34,5 +34,5 @@ mod request;
 mod value_path;
 
 pub use document::apply;
-pub use members::{MemberChange, split_members};
+pub use members::{MemberChange, coalesce, split_members};
 pub use request::{OpKind, PATCH_SCHEMA, PatchOp, parse};

@@ -38,6 +38,13 @@ impl From<Error> for ApiError {
             Error::Refused(r @ Refusal::Configuration(_)) => ApiError(ScimError::invalid_value(r.to_string())),
             Error::Refused(r) => ApiError::status(r.status(), r.to_string()),
             Error::Contended(detail) => ApiError::status(409, detail),
+            Error::Busy(cause) => {
+                tracing::warn!(error = %cause, "the database gave up waiting; the client is told to retry");
+                ApiError::status(
+                    503,
+                    "the server is busy with other writes to the same data; nothing was changed: retry shortly",
+                )
+            }
             Error::Internal(cause) => ApiError::internal("finish the request", &cause),
         }
     }

@@ -23,6 +23,11 @@ pub enum Error {
     /// The resource kept changing while the operation was applied.
     #[error("{0}")]
     Contended(String),
+    /// The database gave up waiting (a statement or lock timeout, a busy
+    /// file, no free connection): nothing was changed, and the same request
+    /// can succeed shortly. Logged, and shown as "retry".
+    #[error("{0}")]
+    Busy(String),
     /// A fault of the server (the database, a worker): logged, not shown.
     #[error("{0}")]
     Internal(String),
@@ -83,11 +88,27 @@ impl From<StoreError> for Error {
             StoreError::Unique(rule) => Error::Taken { rule, detail: taken(rule, None) },
             StoreError::Query(e) => Error::Protocol(e),
             StoreError::VersionMoved => Error::Contended("the resource changed while the request was applied".into()),
+            StoreError::Db(e) if gave_up_waiting(&e) => Error::Busy(e.to_string()),
             other @ (StoreError::Db(_)
             | StoreError::Corrupt(_)
             | StoreError::Encode(_)
             | StoreError::Unavailable(_)) => Error::Internal(other.to_string()),
         }
+    }
+}
+
+/// Did the database stop a statement for waiting too long, rather than fail it?
+/// PostgreSQL: `statement_timeout` (57014), `lock_timeout` (55P03), a
+/// serialization failure or deadlock (40001, 40P01); SQLite: a busy or
+/// locked file (5, 6); either: no connection free in time.
+fn gave_up_waiting(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57014" | "55P03" | "40001" | "40P01" | "5" | "6"))
+                || db.message().contains("database is locked")
+        }
+        _ => false,
     }
 }
 

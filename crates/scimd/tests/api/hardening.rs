@@ -558,6 +558,32 @@ async fn a_refused_request_with_a_small_body_reads_it_and_answers() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_waits_past_the_statement_timeout_is_a_503_to_retry() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let pool = scimd::store::PoolConfig { statement_timeout: Duration::from_millis(400), ..Default::default() };
+    let s = start_with_pool(Backend::Postgres, test_config(), Default::default(), &pool).await;
+    let group = Server::id_of(&s.create_group("Locked").await);
+    let user = Server::id_of(&s.create_user("waits@acme.com").await);
+    // Another writer holds the group's row (another replica's long PATCH, say).
+    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&s.url).await.unwrap();
+    sqlx::Executor::execute(&mut other, "BEGIN").await.unwrap();
+    let lock = format!("SELECT 1 FROM resources WHERE id = '{group}' FOR UPDATE");
+    sqlx::Executor::execute(&mut other, sqlx::AssertSqlSafe(lock)).await.unwrap();
+    let add = json!([{"op": "add", "path": "members", "value": [{"value": user}]}]);
+    let r = s.patch(&format!("/Groups/{group}"), add.clone()).await;
+    r.assert_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.body["detail"].as_str().unwrap().contains("retry"), "{}", r.body);
+    sqlx::Executor::execute(&mut other, "ROLLBACK").await.unwrap();
+    // Nothing was half-written, and the same request then goes through.
+    let members = s.get(&format!("/Groups/{group}")).await.body["members"].clone();
+    assert!(members.as_array().is_none_or(Vec::is_empty), "{members}");
+    assert_eq!(s.patch(&format!("/Groups/{group}"), add).await.status, 200);
+}
+
 // ------------------------------------------------------------------ input the database cannot hold
 
 async fn a_nul_in_any_admin_path_id_names_nothing(b: Backend) {

@@ -32,6 +32,8 @@ struct Server {
     clock: Arc<FixedClock>,
     client: reqwest::Client,
     dir: std::path::PathBuf,
+    /// The database the server uses.
+    url: String,
     /// (admin URL, database name) of a PostgreSQL test database.
     pg: Option<(String, String)>,
 }
@@ -174,11 +176,20 @@ async fn start_with(b: Backend, config: Config) -> Server {
 }
 
 async fn start_with_options(b: Backend, config: Config, options: scimd::service::Options) -> Server {
+    start_with_pool(b, config, options, &Default::default()).await
+}
+
+async fn start_with_pool(
+    b: Backend,
+    config: Config,
+    options: scimd::service::Options,
+    pool: &scimd::store::PoolConfig,
+) -> Server {
     let dir = std::env::temp_dir().join(unique_name("scimd-test-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(b, &dir).await;
     let clock = FixedClock::ticking("2026-01-01T00:00:00Z", std::time::Duration::from_millis(1));
-    let (svc, tasks) = cli::open(&url, &Default::default(), options, clock.clone()).await.unwrap();
+    let (svc, tasks) = cli::open(&url, pool, options, clock.clone()).await.unwrap();
     svc.create_tenant("acme").await.unwrap();
     let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
     let admin_token = cli::create_admin_token(&svc, "tests").await.unwrap();
@@ -197,6 +208,7 @@ async fn start_with_options(b: Backend, config: Config, options: scimd::service:
         clock,
         client: reqwest::Client::new(),
         dir,
+        url,
         pg,
     }
 }

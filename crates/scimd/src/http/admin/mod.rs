@@ -87,6 +87,14 @@ impl From<Error> for AdminError {
                 AdminError::new(409, "not_granted", r.to_string())
             }
             Error::Contended(detail) => AdminError::new(409, "conflict", detail),
+            Error::Busy(cause) => {
+                tracing::warn!(error = %cause, "the database gave up waiting on an admin API operation");
+                AdminError::new(
+                    503,
+                    "busy",
+                    "the server is busy with other writes to the same data; nothing was changed: retry shortly",
+                )
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "admin API operation failed");
                 AdminError::new(500, "internal", "the server failed to finish the request; the error has been logged")
@@ -98,7 +106,11 @@ impl From<Error> for AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "detail": self.detail}});
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 
