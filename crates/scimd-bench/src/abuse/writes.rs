@@ -22,8 +22,16 @@ pub(super) async fn large_write_vs_small(
 ) -> Outcome {
     let small = t.other.clone().unwrap_or_else(|| t.scim.clone());
     let n = sizes.small_writes;
-    let sent =
-        format!("{n} small creates in another tenant, alone, then beside 1,000-op PATCHes and 10,000-member PUTs");
+    let sent = format!(
+        "{n} small creates in another tenant, alone, then beside 1,000-op user PATCHes, group PATCHes of one op per member (1,000 users join, then leave) and 10,000-member PUTs"
+    );
+    // Real users for the group PATCHes to move (unknown ids would be dropped before the write).
+    let mut members = Vec::with_capacity(sizes.patch_ops.min(1000));
+    for k in 0..sizes.patch_ops.min(1000) {
+        if let Ok(id) = super::make_user(&t.scim, &format!("{run_id}-member{k}@example.com")).await {
+            members.push(id);
+        }
+    }
     measured(t, "large_write_vs_small", sent, |mut o| async move {
         // Paced below any default rate limit: this measures waiting, not refusals.
         async fn creates(http: &Http, n: usize, tag: &str, o: &mut Outcome) -> Vec<f64> {
@@ -53,6 +61,19 @@ pub(super) async fn large_write_vs_small(
                     .collect();
                 let body = json!({"schemas": [PATCH_OP], "Operations": ops}).to_string();
                 answers.push(send(&big, Method::PATCH, &format!("/Users/{victim}"), Some(body)).await.0);
+                // Group PATCHes of one operation per member: all of the
+                // tenant's real users join, then leave (events, versions).
+                for op in ["add", "remove"] {
+                    let ops: Vec<Value> = members
+                        .iter()
+                        .map(|id| match op {
+                            "add" => json!({"op": "add", "path": "members", "value": [{"value": id}]}),
+                            _ => json!({"op": "remove", "path": format!("members[value eq \"{id}\"]")}),
+                        })
+                        .collect();
+                    let body = json!({"schemas": [PATCH_OP], "Operations": ops}).to_string();
+                    answers.push(send(&big, Method::PATCH, &format!("/Groups/{group}"), Some(body)).await.0);
+                }
                 let body = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("{run}-group"),
                                   "members": member_values(10_000, &format!("{run}-{i}"))})
                 .to_string();

@@ -146,7 +146,9 @@ impl Service {
             } else {
                 (decide(&current), current)
             };
-            let update = self.with_live_members(tenant_id, actor, id, update?).await?;
+            let mut update = self.with_live_members(tenant_id, actor, id, update?).await?;
+            // A large membership change is written a chunk a transaction (see MEMBER_CHUNK).
+            let later_chunks = split_off_later_chunks(&mut update.member_changes);
             let check_domain = actor == Actor::IdentityProvider
                 && kind == Kind::User
                 && update.doc.as_ref().is_some_and(|doc| moves_addresses(&current.doc, &doc.value));
@@ -178,11 +180,27 @@ impl Service {
                 previous,
                 active_to,
             };
-            let version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
+            let mut version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
                 Err(e) => return Err(e),
                 Ok((version, _)) => version,
             };
+            for chunk in later_chunks {
+                let members_only = Update { doc: None, member_changes: chunk, based_on: None };
+                let job = UpdateJob {
+                    svc: self.clone(),
+                    tenant_id,
+                    actor,
+                    kind,
+                    id: id.to_string(),
+                    update: Arc::new(members_only),
+                    now: now.clone(),
+                    check_domain: false,
+                    previous: None,
+                    active_to: None,
+                };
+                version = self.write(job, |tx, job| Box::pin(update_in(tx, job))).await?.0;
+            }
             let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
             return Ok(StoredResource {
                 stored_bytes: update.doc.as_ref().map_or(current.stored_bytes, |d| d.text.len()),
@@ -281,6 +299,68 @@ impl Service {
         // Read after commit, on the pool: the writer parses no documents.
         self.get(tenant_id, Kind::User, id).await?.ok_or_else(|| Error::not_found(what(Kind::User, id)))
     }
+}
+
+/// Member values one transaction of an update writes at most. On SQLite
+/// every write waits for the one writer, so a group PATCH or PUT that moves
+/// 10,000 members (events, versions and access for each) would hold every
+/// other tenant's small write behind it; in chunks, the writer serves those
+/// between two chunks. Chunks after the first carry no version check, as
+/// any membership change: each is one of the changes the request asked for
+/// (a crash between two leaves the first ones applied, and the identity
+/// provider's retry of an add or remove applies the rest).
+pub const MEMBER_CHUNK: usize = 250;
+
+/// Keep the first chunk's member changes in `changes`; answer the later chunks.
+fn split_off_later_chunks(changes: &mut Vec<MemberChange>) -> Vec<Vec<MemberChange>> {
+    let weight = |c: &MemberChange| match c {
+        MemberChange::Add(v) | MemberChange::Replace(v) => v.len().max(1),
+        MemberChange::Remove(ids) => ids.len().max(1),
+        MemberChange::RemoveWhere(_) | MemberChange::RemoveAll => 1,
+    };
+    if changes.iter().map(weight).sum::<usize>() <= MEMBER_CHUNK {
+        return Vec::new();
+    }
+    let mut chunks: Vec<Vec<MemberChange>> = vec![Vec::new()];
+    let mut room = MEMBER_CHUNK;
+    let push = |chunks: &mut Vec<Vec<MemberChange>>, room: &mut usize, change: MemberChange| {
+        let w = weight(&change);
+        if w > *room {
+            chunks.push(Vec::new());
+            *room = MEMBER_CHUNK;
+        }
+        *room = room.saturating_sub(w);
+        if let Some(last) = chunks.last_mut() {
+            last.push(change);
+        }
+    };
+    for change in std::mem::take(changes) {
+        match change {
+            // A replace is an emptying and then additions: only the first
+            // part replaces, the rest are added after it.
+            MemberChange::Replace(values) if values.len() > MEMBER_CHUNK => {
+                let mut parts = values.chunks(MEMBER_CHUNK).map(<[_]>::to_vec);
+                push(&mut chunks, &mut room, MemberChange::Replace(parts.next().unwrap_or_default()));
+                for part in parts {
+                    push(&mut chunks, &mut room, MemberChange::Add(part));
+                }
+            }
+            MemberChange::Add(values) if values.len() > MEMBER_CHUNK => {
+                for part in values.chunks(MEMBER_CHUNK) {
+                    push(&mut chunks, &mut room, MemberChange::Add(part.to_vec()));
+                }
+            }
+            MemberChange::Remove(ids) if ids.len() > MEMBER_CHUNK => {
+                for part in ids.chunks(MEMBER_CHUNK) {
+                    push(&mut chunks, &mut room, MemberChange::Remove(part.to_vec()));
+                }
+            }
+            other => push(&mut chunks, &mut room, other),
+        }
+    }
+    *changes = chunks.remove(0);
+    chunks.retain(|c| !c.is_empty());
+    chunks
 }
 
 async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, Error> {

@@ -1,6 +1,7 @@
 //! Lists and reads: pagination, deep pages, pages as GET shows them, fresh reads, memberships, races.
 
 use super::*;
+use std::collections::BTreeSet;
 
 on_both_backends!(
     deleting_a_user_removes_its_memberships,
@@ -8,7 +9,8 @@ on_both_backends!(
     pages_show_resources_as_get_does,
     deep_pages_stay_exact_as_users_come_and_go,
     pagination_is_exact_and_stable,
-    concurrent_creates_of_one_user_name
+    concurrent_creates_of_one_user_name,
+    large_membership_changes_come_out_as_one_change_would
 );
 
 async fn deleting_a_user_removes_its_memberships(b: Backend) {
@@ -240,4 +242,45 @@ async fn concurrent_creates_of_one_user_name(b: Backend) {
     )
     .await
     .assert_error(409, Some("uniqueness"));
+}
+
+/// Past `MEMBER_CHUNK` values a membership change is written a chunk a
+/// transaction: what a group ends up with is what one transaction gives.
+async fn large_membership_changes_come_out_as_one_change_would(b: Backend) {
+    let s = start(b).await;
+    let mut users = Vec::new();
+    for i in 0..700 {
+        users.push(Server::id_of(&s.create_user(&format!("m{i}@acme.com")).await));
+    }
+    let group = Server::id_of(&s.create_group("Large").await);
+    let path = format!("/Groups/{group}");
+    let members_of = |r: &Resp| -> BTreeSet<String> {
+        r.body["members"]
+            .as_array()
+            .map_or_else(BTreeSet::new, |m| m.iter().map(|m| m["value"].as_str().unwrap().to_string()).collect())
+    };
+    let values =
+        |range: std::ops::Range<usize>| -> Vec<Value> { users[range].iter().map(|id| json!({"value": id})).collect() };
+    // 600 in one operation.
+    let r = s.patch(&path, json!([{"op": "add", "path": "members", "value": values(0..600)}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(members_of(&s.get(&path).await), users[0..600].iter().cloned().collect());
+    // A PUT of 400, half of them new: exactly those.
+    let put = json!({"schemas": [GROUP], "displayName": "Large", "members": values(300..700)});
+    assert_eq!(s.put(&path, put).await.status, 200);
+    assert_eq!(members_of(&s.get(&path).await), users[300..700].iter().cloned().collect());
+    // 500 operations of one member each: 250 leave, 250 join.
+    let mut ops: Vec<Value> = users[300..550]
+        .iter()
+        .map(|id| json!({"op": "remove", "path": format!("members[value eq \"{id}\"]")}))
+        .collect();
+    ops.extend(users[0..250].iter().map(|id| json!({"op": "add", "path": "members", "value": [{"value": id}]})));
+    let r = s.patch(&path, json!(ops)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expected: BTreeSet<String> = users[0..250].iter().chain(&users[550..700]).cloned().collect();
+    assert_eq!(members_of(&r), expected, "the answer shows the whole change");
+    assert_eq!(members_of(&s.get(&path).await), expected);
+    // Each user's groups agree.
+    assert_eq!(s.get(&format!("/Users/{}", users[0])).await.body["groups"][0]["value"], group);
+    assert!(s.get(&format!("/Users/{}", users[400])).await.body["groups"].as_array().is_none_or(Vec::is_empty));
 }
