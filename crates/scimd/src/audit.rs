@@ -169,7 +169,7 @@ impl TenantIds {
                 row.tenant_id = Some(*id);
                 continue;
             }
-            if missing.contains(name) || crate::cli::valid_tenant_name(name).is_err() {
+            if missing.contains(name) || crate::service::tenants::valid_tenant_name(name).is_err() {
                 continue;
             }
             match svc.tenant_by_name(name).await {

@@ -261,19 +261,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Tenant names go into URLs (and Okta refuses `_` in base URLs).
-pub fn valid_tenant_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"))
-    }
-}
-
 pub async fn create_token(
     svc: &Service,
     tenant: &str,
@@ -328,7 +315,7 @@ pub async fn run(cli: Cli) -> CliResult {
 async fn tenant_command(svc: &Service, cmd: TenantCommand) -> CliResult {
     match cmd {
         TenantCommand::Create { name } => {
-            valid_tenant_name(&name)?;
+            crate::service::tenants::valid_tenant_name(&name)?;
             svc.create_tenant(&name).await.map_err(|e| e.to_string())?;
             eprintln!("created tenant '{name}'; its SCIM base URL is http://HOST:PORT/scim/v2/{name}");
             eprintln!("next: scimd token create --tenant {name} --name okta");

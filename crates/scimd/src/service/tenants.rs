@@ -110,3 +110,16 @@ impl Service {
         Ok(())
     }
 }
+
+/// Tenant names go into URLs (and Okta refuses `_` in base URLs).
+pub fn valid_tenant_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"))
+    }
+}
