@@ -45,6 +45,16 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         Buckets { map: Mutex::new(HashMap::new()), max_keys }
     }
 
+    /// The buckets. A panic while they were held (a bug) poisons the lock;
+    /// that is logged and the buckets are used as they are: limits stay on
+    /// rather than every request passing unlimited.
+    fn buckets(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
+        self.map.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("a rate limiter's lock was poisoned by a panic; its buckets are kept and limits stay on");
+            poisoned.into_inner()
+        })
+    }
+
     fn refill(bucket: &mut Bucket, rate: Rate, now: Instant) {
         let gained = now.saturating_duration_since(bucket.last).as_secs_f64() * rate.per_second;
         bucket.tokens = (bucket.tokens + gained).min(rate.burst);
@@ -56,7 +66,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         if rate.is_off() {
             return Ok(());
         }
-        let Ok(mut map) = self.map.lock() else { return Ok(()) };
+        let mut map = self.buckets();
         if map.len() >= self.max_keys && !map.contains_key(key) {
             map.retain(|_, b| {
                 Self::refill(b, rate, now);
@@ -83,7 +93,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         if rate.is_off() {
             return true;
         }
-        let Ok(mut map) = self.map.lock() else { return true };
+        let mut map = self.buckets();
         match map.get_mut(key) {
             Some(bucket) => {
                 Self::refill(bucket, rate, now);
@@ -95,9 +105,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     /// Forget `key`'s bucket (its rate changed).
     pub fn forget(&self, key: &K) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(key);
-        }
+        self.buckets().remove(key);
     }
 }
 
@@ -147,6 +155,22 @@ mod tests {
             assert!(buckets.take(&key, rate, t0).is_ok());
         }
         assert!(buckets.map.lock().map(|m| m.len()).unwrap_or(0) <= 4);
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_limiting() {
+        let buckets = std::sync::Arc::new(Buckets::new(10));
+        let rate = Rate::new(1, 1);
+        let t0 = Instant::now();
+        assert!(buckets.take(&1, rate, t0).is_ok());
+        let held = buckets.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = held.map.lock();
+            panic!("a bug while the buckets are held");
+        })
+        .join();
+        assert!(buckets.map.is_poisoned());
+        assert!(buckets.take(&1, rate, t0).is_err(), "the emptied bucket still refuses");
     }
 
     #[test]

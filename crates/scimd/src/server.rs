@@ -267,12 +267,20 @@ impl PerAddress {
         Arc::new(PerAddress { cap, open: Mutex::default() })
     }
 
+    /// The counts; a lock poisoned by a panic (a bug) is logged and the
+    /// counts are kept, so the cap stays on.
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.open.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("the per-address connection counts' lock was poisoned by a panic; the counts are kept");
+            poisoned.into_inner()
+        })
+    }
+
     /// A place for one more connection from `ip`, or `None` at its cap (0: no cap).
     fn take(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
         let key = crate::ratelimit::client_key(ip);
         if self.cap > 0 {
-            // A poisoned map is a bug elsewhere: serve rather than refuse everyone.
-            let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut open = self.counts();
             let n = open.entry(key).or_insert(0);
             if *n >= self.cap {
                 return None;
@@ -293,7 +301,7 @@ impl Drop for AddressSlot {
         if self.owner.cap == 0 {
             return;
         }
-        let mut open = self.owner.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut open = self.owner.counts();
         if let Some(n) = open.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
