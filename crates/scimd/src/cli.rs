@@ -2,9 +2,9 @@
 //! tokens. Flags can also come from the environment (`SCIMD_*`).
 
 use crate::clock::{self, SharedClock};
+use crate::config::NetConfig;
 use crate::http::{self, AppState, Config};
 use crate::ratelimit::Rate;
-use crate::server::NetConfig;
 use crate::service::{self, Service};
 use crate::store::{PoolConfig, Store, TaskGuard};
 use crate::telemetry::LogFormat;
@@ -435,7 +435,7 @@ pub async fn serve(svc: Service, tasks: TaskGuard, args: ServeArgs) -> CliResult
 
 /// What one address may hold: as asked, or a share of the whole cap.
 fn per_address_cap(asked: Option<usize>, max_connections: usize) -> usize {
-    asked.unwrap_or((max_connections / crate::server::PER_ADDRESS_SHARE).max(1))
+    asked.unwrap_or((max_connections / crate::config::PER_ADDRESS_SHARE).max(1))
 }
 
 /// The server's configuration as the flags say (the connection cap before

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod events;
 pub mod http;
 pub mod ratelimit;

@@ -6,6 +6,7 @@
 //! audit flusher and pruner, the webhook sender and event pruning) and
 //! stops them last, once queued writes are committed.
 
+use crate::config::NetConfig;
 use crate::http::{self, AppState};
 use crate::store::TaskGuard;
 use axum::extract::ConnectInfo;
@@ -170,38 +171,6 @@ pub fn event_tasks(svc: &crate::service::Service) -> TaskGuard {
     });
     tasks.add("event pruner", pruner);
     tasks
-}
-
-/// Unless told otherwise, one address may hold this fraction of the connection cap.
-pub const PER_ADDRESS_SHARE: usize = 8;
-
-/// Connection settings of the HTTP edge.
-#[derive(Clone, Debug)]
-pub struct NetConfig {
-    /// Connections open at once; past it a new one is answered 503 and closed.
-    pub max_connections: usize,
-    /// Connections one client address (IPv6: its /64) may hold open; 0: no
-    /// cap of its own (behind a proxy that is the only address).
-    pub max_connections_per_address: usize,
-    /// A client has this long to send a request's headers. It also closes a
-    /// kept-alive connection that sends no next request for this long.
-    pub header_read_timeout: Duration,
-    /// A client has this long to send a request's body.
-    pub body_read_timeout: Duration,
-    /// How long shutdown waits for requests in flight.
-    pub shutdown_timeout: Duration,
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        NetConfig {
-            max_connections: 4096,
-            max_connections_per_address: 4096 / PER_ADDRESS_SHARE,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            shutdown_timeout: Duration::from_secs(30),
-        }
-    }
 }
 
 async fn serve_connection(

@@ -10,8 +10,8 @@ mod extract;
 pub mod resources;
 
 use crate::auth::{self, Caller, TokenUses};
+pub use crate::config::{Config, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE};
 use crate::ratelimit::{Buckets, Rate, retry_after_secs};
-use crate::server::NetConfig;
 use crate::service::{Service, context};
 use crate::store::Kind;
 use axum::body::{Body, Bytes};
@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 pub use error::{ApiError, SCIM_JSON};
 pub use extract::{BodySize, Params, PathParams, ResourceId, ScimJson};
-use scim_core::{Limits, ResourceType};
+use scim_core::ResourceType;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,58 +33,6 @@ use tokio::sync::Semaphore;
 
 /// Largest number of resources one list response carries (`filter.maxResults`).
 pub const MAX_RESULTS: i64 = 1000;
-
-pub struct Config {
-    /// Request bodies larger than this get 413.
-    pub max_body_bytes: usize,
-    /// Bytes of request bodies read and parsed at once, over all requests;
-    /// past it a request gets 503 with `Retry-After`.
-    pub max_inflight_body_bytes: usize,
-    /// How long a token or tenant read from the database is trusted.
-    pub auth_cache_ttl: Duration,
-    /// A group PATCH without `attributes`/`excludedAttributes` answers 204.
-    pub group_patch_no_content: bool,
-    /// Connections, timeouts and the shutdown deadline.
-    pub net: NetConfig,
-    /// `scheme://host[:port][/prefix]` that `Location` and `meta.location`
-    /// are built from; without it, the request's `Host` and `X-Forwarded-Proto`.
-    pub public_url: Option<String>,
-    /// Requests a tenant may send, unless its policy says otherwise.
-    pub tenant_rate: Rate,
-    /// Requests with a token the server does not know, per client address.
-    pub unknown_token_rate: Rate,
-    /// Values per attribute, members per request, operations per PATCH.
-    pub limits: Limits,
-    /// Whether SCIM requests are audited, and for how long rows are kept.
-    pub audit: crate::audit::Settings,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_body_bytes: 10 * 1024 * 1024,
-            max_inflight_body_bytes: 64 * 1024 * 1024,
-            auth_cache_ttl: Duration::from_secs(2),
-            group_patch_no_content: false,
-            net: NetConfig::default(),
-            public_url: None,
-            tenant_rate: Rate::new(DEFAULT_TENANT_RATE, DEFAULT_TENANT_BURST),
-            unknown_token_rate: Rate::new(10, 20),
-            limits: Limits::default(),
-            audit: crate::audit::Settings::default(),
-        }
-    }
-}
-
-/// Requests per second a tenant may send by default, and its burst. An
-/// identity provider sends one tenant's changes a request at a time or a few
-/// at once (tens a second; an import or a first full sync a few hundred),
-/// and conformance checkers send as fast as the server answers, without
-/// backing off: neither is slowed by these. What they stop is one tenant's
-/// token taking most of a 2-core server (thousands of writes, tens of
-/// thousands of reads a second) from the other tenants.
-pub const DEFAULT_TENANT_RATE: u32 = 1000;
-pub const DEFAULT_TENANT_BURST: u32 = 5000;
 
 /// How long a tenant's own rate (from its policy) is used before it is read again.
 const TENANT_RATE_TTL: Duration = Duration::from_secs(10);
