@@ -156,7 +156,7 @@ pub async fn run(
 /// itself runs these too (`examples/embedded.rs`).
 pub fn event_tasks(svc: &crate::service::Service) -> TaskGuard {
     let mut tasks = TaskGuard::empty();
-    tasks.add("webhook sender", tokio::spawn(crate::events::delivery::Sender::new(svc.clone()).run()));
+    tasks.add("webhook sender", tokio::spawn(crate::webhooks::sender::Sender::new(svc.clone()).run()));
     let svc = svc.clone();
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));

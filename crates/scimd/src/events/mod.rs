@@ -1,14 +1,13 @@
 //! Telling the product what changed: the events each write emits
-//! ([`outbox`], written in the write's own transaction), their delivery to
-//! webhook endpoints, signed as Standard Webhooks 1.0 says ([`signature`]),
-//! and the event feed.
+//! ([`outbox`], written in the write's own transaction), what a webhook may
+//! be sent to ([`target`]), signed as Standard Webhooks 1.0 says
+//! ([`signature`]), and the event feed. Sending is `crate::webhooks`'.
 
 mod addresses;
-pub mod client;
-pub mod delivery;
 pub mod outbox;
 pub mod sealed;
 pub mod signature;
+pub mod target;
 
 pub use outbox::{ActorKind, Cause, EVENT_TYPES};
 

@@ -2,12 +2,12 @@
 //! at rest), listed, deleted, its secret rotated, switched back on; its
 //! deliveries listed and retried. And the steps the sender runs on the
 //! store: fan events out into deliveries, lease them, record each attempt
-//! (`crate::events::delivery` decides what an attempt means).
+//! (`crate::webhooks::sender` decides what an attempt means).
 
 use super::{Error, Service};
-use crate::events::client::{self, Target};
 use crate::events::sealed::SealingKey;
 use crate::events::signature::Secret;
+use crate::events::target::{self, Target};
 use crate::store::events::Position;
 use crate::store::webhooks::{Attempt, Claimed, Delivery, EndpointNews, Webhook};
 use crate::store::{JobFuture, WriteTx};
@@ -117,7 +117,7 @@ impl Service {
                 )));
             }
         }
-        client::allowed_addresses(&target, self.0.webhooks.allow_private).await.map_err(refuse)?;
+        target::allowed_addresses(&target, self.0.webhooks.allow_private).await.map_err(refuse)?;
         let (_, secret) = Secret::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let hook = Webhook {
             id: format!("wh_{}", uuid::Uuid::now_v7().simple()),

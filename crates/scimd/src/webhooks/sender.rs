@@ -11,9 +11,10 @@
 //! schedule, then given up (dead-lettered). An endpoint failing for
 //! `disable_after` (5 days) is disabled, and says why.
 
-use super::Event;
-use super::client::{Answer, Client, Target};
-use super::signature;
+use super::client::{Answer, Client};
+use crate::events::Event;
+use crate::events::signature;
+use crate::events::target::Target;
 use crate::service::Service;
 use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook};
 use bytes::Bytes;
