@@ -1,46 +1,18 @@
-//! Webhook endpoints and their deliveries (migration 0008/0009): endpoints
-//! of a tenant, the fan-out of its events into deliveries (each endpoint
-//! from its own cursor, in event order), leases that give a delivery to one
-//! sender at a time, and what came of each attempt.
+//! Deliveries of a tenant's webhooks: the fan-out of its events into
+//! deliveries (each endpoint from its own cursor, in event order), leases
+//! that give a delivery to one sender at a time, what came of each attempt,
+//! and the admin API's view of them.
 //!
 //! In order per subject per endpoint: only the oldest pending delivery of a
 //! subject is `ready`; when it is done the next one of its subject becomes
 //! ready. Fan-out and completions of one endpoint lock its row (PostgreSQL),
 //! so that a delivery added while the one before it completes is not missed.
 
-use super::events::{EVENT_COLS, Position, StoredEvent, after_position, committed_only, event_from_row};
-use super::sql::Dialect;
-use super::{Store, StoreError, WriteTx};
+use super::super::events::{EVENT_COLS, StoredEvent, after_position, committed_only, event_from_row};
+use super::super::sql::Dialect;
+use super::super::{Store, StoreError, WriteTx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-
-#[derive(Clone, Debug)]
-pub struct Webhook {
-    pub id: String,
-    pub tenant_id: i64,
-    pub url: String,
-    /// Types or prefixes (`user.`) of the events it wants; empty: all.
-    pub event_types: Vec<String>,
-    /// Sealed with the server's key.
-    pub secret: String,
-    pub old_secret: Option<String>,
-    pub old_secret_until: Option<String>,
-    pub created_at: String,
-    pub cursor: Position,
-    /// Epoch ms before which nothing is sent to it.
-    pub paused_until: i64,
-    pub failing_since: Option<String>,
-    pub disabled_at: Option<String>,
-    pub disabled_reason: Option<String>,
-}
-
-impl Webhook {
-    /// Does the endpoint want events of this type?
-    pub fn wants(&self, event_type: &str) -> bool {
-        self.event_types.is_empty()
-            || self.event_types.iter().any(|t| t == event_type || (t.ends_with('.') && event_type.starts_with(t)))
-    }
-}
 
 /// A delivery as the admin API lists it.
 #[derive(Clone, Debug)]
@@ -106,28 +78,6 @@ pub struct EndpointNews {
     pub disable: Option<String>,
 }
 
-const WEBHOOK_COLS: &str = "id, tenant_id, url, event_types, secret, old_secret, old_secret_until, created_at, \
-     cursor_tx, cursor_seq, paused_until, failing_since, disabled_at, disabled_reason";
-
-fn webhook_from_row(row: &AnyRow) -> Result<Webhook, StoreError> {
-    let types: String = row.try_get("event_types")?;
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        url: row.try_get("url")?,
-        event_types: serde_json::from_str(&types).map_err(|e| StoreError::Corrupt(format!("event types: {e}")))?,
-        secret: row.try_get("secret")?,
-        old_secret: row.try_get("old_secret")?,
-        old_secret_until: row.try_get("old_secret_until")?,
-        created_at: row.try_get("created_at")?,
-        cursor: Position { tx: row.try_get("cursor_tx")?, seq: row.try_get("cursor_seq")? },
-        paused_until: row.try_get("paused_until")?,
-        failing_since: row.try_get("failing_since")?,
-        disabled_at: row.try_get("disabled_at")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-    })
-}
-
 const DELIVERY_COLS: &str = "d.seq, d.id, d.webhook_id, e.id AS event_id, e.type AS event_type, d.subject, d.status, \
      d.attempts, d.next_at, d.last_status, d.last_error, d.last_attempt_at, d.delivered_at, d.created_at";
 
@@ -154,37 +104,6 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
 const DELIVERIES_PER_INSERT: usize = 500;
 
 impl Store {
-    pub async fn webhooks(&self, tenant_id: i64) -> Result<Vec<Webhook>, StoreError> {
-        let core = self.core();
-        let rows = core
-            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE tenant_id = ? ORDER BY created_at, id"))
-            .bind(tenant_id)
-            .fetch_all(&core.pool)
-            .await?;
-        rows.iter().map(webhook_from_row).collect()
-    }
-
-    pub async fn webhook(&self, tenant_id: i64, id: &str) -> Result<Option<Webhook>, StoreError> {
-        let core = self.core();
-        let row = core
-            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE tenant_id = ? AND id = ?"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&core.pool)
-            .await?;
-        row.as_ref().map(webhook_from_row).transpose()
-    }
-
-    /// Every enabled endpoint of every tenant (what the sender serves).
-    pub async fn enabled_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
-        let core = self.core();
-        let rows = core
-            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE disabled_at IS NULL ORDER BY id"))
-            .fetch_all(&core.pool)
-            .await?;
-        rows.iter().map(webhook_from_row).collect()
-    }
-
     /// Deliveries of an endpoint after `after` (seq), optionally of one status.
     pub async fn deliveries(
         &self,
@@ -223,104 +142,6 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Where a tenant's feed ends now: a new endpoint starts there.
-    pub async fn events_end(&mut self, tenant_id: i64) -> Result<Position, StoreError> {
-        let row = self
-            .q(&format!(
-                "SELECT e.tx, e.seq FROM events e WHERE e.tenant_id = ?{} ORDER BY e.tx DESC, e.seq DESC LIMIT 1",
-                committed_only(self.dialect(), "e")
-            ))
-            .bind(tenant_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        match row {
-            Some(row) => Ok(Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? }),
-            None => Ok(Position::default()),
-        }
-    }
-
-    pub async fn insert_webhook(&mut self, w: &Webhook) -> Result<(), StoreError> {
-        let types = serde_json::to_string(&w.event_types).map_err(|e| StoreError::Encode(e.to_string()))?;
-        self.q("INSERT INTO webhooks (id, tenant_id, url, event_types, secret, created_at, cursor_tx, cursor_seq) \
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(w.id.as_str())
-            .bind(w.tenant_id)
-            .bind(w.url.as_str())
-            .bind(types)
-            .bind(w.secret.as_str())
-            .bind(w.created_at.as_str())
-            .bind(w.cursor.tx)
-            .bind(w.cursor.seq)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// `false`: there is no such endpoint.
-    pub async fn delete_webhook(&mut self, tenant_id: i64, id: &str) -> Result<bool, StoreError> {
-        let done = self
-            .q("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// A new secret; the one before keeps signing until `old_until`. `false`: no such endpoint.
-    pub async fn rotate_webhook_secret(
-        &mut self,
-        tenant_id: i64,
-        id: &str,
-        secret: &str,
-        old_until: &str,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .q("UPDATE webhooks SET old_secret = secret, old_secret_until = ?, secret = ? WHERE tenant_id = ? AND id = ?")
-            .bind(old_until)
-            .bind(secret)
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Switch an endpoint back on; its waiting deliveries go out again, oldest first per subject.
-    pub async fn enable_webhook(&mut self, tenant_id: i64, id: &str) -> Result<bool, StoreError> {
-        let done = self
-            .q("UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL, paused_until = 0 \
-                WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.q("UPDATE deliveries SET ready = 1 WHERE seq IN (SELECT MIN(seq) FROM deliveries \
-                WHERE webhook_id = ? AND status = 'pending' GROUP BY subject)")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(true)
-    }
-
-    /// Lock an endpoint's row for this transaction; `None`: another
-    /// replica holds it (PostgreSQL), or it is gone or disabled.
-    async fn lock_webhook(&mut self, id: &str) -> Result<Option<Webhook>, StoreError> {
-        let lock = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let row = self
-            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ? AND disabled_at IS NULL{lock}"))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(webhook_from_row).transpose()
-    }
-
     /// Turn up to `limit` of an endpoint's new events into deliveries and
     /// move its cursor past them; answers how many events it read.
     pub async fn fan_out(&mut self, webhook_id: &str, limit: i64, now_ms: i64, now: &str) -> Result<usize, StoreError> {
@@ -354,10 +175,10 @@ impl WriteTx {
                     self.dialect().json_text_rows()
                 ))
                 .bind(webhook_id)
-                .bind(super::tx::json_ids(&subjects)?)
+                .bind(super::super::tx::json_ids(&subjects)?)
                 .fetch_all(&mut *self.tx)
                 .await?;
-            super::tx::first_texts(&rows)?.into_iter().collect()
+            super::super::tx::first_texts(&rows)?.into_iter().collect()
         };
         let mut seen = std::collections::HashSet::new();
         for chunk in wanted.chunks(DELIVERIES_PER_INSERT) {
@@ -535,33 +356,6 @@ impl WriteTx {
         if let Some(reason) = &news.disable {
             self.disable_webhook(webhook_id, reason, now).await?;
         }
-        Ok(())
-    }
-
-    /// Disable an endpoint (it said 410, or kept failing); its pending deliveries wait.
-    pub async fn disable_webhook(&mut self, webhook_id: &str, reason: &str, now: &str) -> Result<(), StoreError> {
-        self.q("UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL")
-            .bind(now)
-            .bind(reason)
-            .bind(webhook_id)
-            .execute(&mut *self.tx)
-            .await?;
-        // Nothing of it is looked at while it is off (see enable_webhook).
-        self.q("UPDATE deliveries SET ready = 0 WHERE webhook_id = ? AND status = 'pending'")
-            .bind(webhook_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// The oldest pending delivery of a subject becomes ready.
-    async fn ready_next(&mut self, webhook_id: &str, subject: &str) -> Result<(), StoreError> {
-        self.q("UPDATE deliveries SET ready = 1 WHERE seq = (SELECT MIN(seq) FROM deliveries \
-                WHERE webhook_id = ? AND subject = ? AND status = 'pending')")
-            .bind(webhook_id)
-            .bind(subject)
-            .execute(&mut *self.tx)
-            .await?;
         Ok(())
     }
 
