@@ -23,12 +23,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Requests the receiver got.
 #[derive(Default)]
-pub struct Received {
+pub(crate) struct Received {
     count: AtomicU64,
 }
 
 /// Serve webhook requests on 127.0.0.1: the first is answered 410, the rest 204.
-pub async fn receiver() -> Result<(String, Arc<Received>), String> {
+pub(crate) async fn receiver() -> Result<(String, Arc<Received>), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let url = format!("http://{}/hook", listener.local_addr().map_err(|e| e.to_string())?);
     let received = Arc::new(Received::default());
@@ -80,7 +80,7 @@ pub async fn receiver() -> Result<(String, Arc<Received>), String> {
     Ok((url, received))
 }
 
-pub struct DeliveryResult {
+pub(crate) struct DeliveryResult {
     pub events: u64,
     pub write_rate: f64,
     pub seconds: f64,
@@ -104,7 +104,7 @@ async fn until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> Resul
     Err(format!("timed out waiting for {what}"))
 }
 
-pub async fn delivery(
+pub(crate) async fn delivery(
     scim: &Http,
     admin: &Http,
     events: u64,
@@ -160,7 +160,7 @@ pub async fn delivery(
     Ok(DeliveryResult { events: total, write_rate, seconds, rate: total as f64 / seconds })
 }
 
-pub struct FeedResult {
+pub(crate) struct FeedResult {
     pub events: u64,
     pub walk_seconds: f64,
     pub page: Recorder,
@@ -168,7 +168,7 @@ pub struct FeedResult {
 }
 
 /// Walk the whole feed, then time pages of 100 at cursors spread over it.
-pub async fn feed(admin: &Http, pages: usize) -> Result<FeedResult, String> {
+pub(crate) async fn feed(admin: &Http, pages: usize) -> Result<FeedResult, String> {
     let started = Instant::now();
     let mut cursors = vec![String::new()];
     let mut after = String::new();
@@ -199,7 +199,7 @@ pub async fn feed(admin: &Http, pages: usize) -> Result<FeedResult, String> {
 }
 
 /// (p50, p99) in milliseconds.
-pub fn p50_p99(r: &Recorder) -> (f64, f64) {
+pub(crate) fn p50_p99(r: &Recorder) -> (f64, f64) {
     let mut sorted = r.lat_us.clone();
     sorted.sort_unstable();
     (f64::from(quantile(&sorted, 0.5)) / 1000.0, f64::from(quantile(&sorted, 0.99)) / 1000.0)

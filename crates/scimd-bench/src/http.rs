@@ -7,18 +7,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const SCIM_JSON: &str = "application/scim+json";
+pub(crate) const SCIM_JSON: &str = "application/scim+json";
 
 /// A target: a SCIM base URL (or the bare route) and its token.
 #[derive(Clone)]
-pub struct Http {
+pub(crate) struct Http {
     client: reqwest::Client,
     base: Arc<str>,
     auth: Option<Arc<str>>,
 }
 
 /// The load tool only ever talks to this machine.
-pub fn check_loopback(url: &str) -> Result<(), String> {
+pub(crate) fn check_loopback(url: &str) -> Result<(), String> {
     let parsed = Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
     if parsed.scheme() != "http" {
         return Err(format!("'{url}': only http:// URLs are supported"));
@@ -34,7 +34,7 @@ pub fn check_loopback(url: &str) -> Result<(), String> {
 }
 
 impl Http {
-    pub fn new(base: &str, token: Option<&str>, concurrency: usize, timeout: Duration) -> Result<Http, String> {
+    pub(crate) fn new(base: &str, token: Option<&str>, concurrency: usize, timeout: Duration) -> Result<Http, String> {
         check_loopback(base)?;
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -51,23 +51,28 @@ impl Http {
         })
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// The `Authorization` header value, for scenarios that write raw HTTP.
-    pub fn authorization(&self) -> Option<&str> {
+    pub(crate) fn authorization(&self) -> Option<&str> {
         self.auth.as_deref()
     }
 
     /// Send one request (`path` is appended to the base URL) and read the
     /// whole response, so the connection goes back to the pool.
-    pub async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<(u16, Vec<u8>), String> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), String> {
         self.call_with_headers(method, path, body).await.map(|(status, _, bytes)| (status, bytes))
     }
 
     /// As [`Http::call`], and whether the answer carried `Retry-After`.
-    pub async fn call_with_headers(
+    pub(crate) async fn call_with_headers(
         &self,
         method: Method,
         path: &str,
@@ -89,7 +94,7 @@ impl Http {
     }
 
     /// As [`Http::call`], and an error unless the status is one of `ok`.
-    pub async fn expect(
+    pub(crate) async fn expect(
         &self,
         method: Method,
         path: &str,
@@ -112,7 +117,7 @@ fn strip_query(path: &str) -> &str {
 }
 
 /// Percent-encode a query parameter value.
-pub fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -126,7 +131,7 @@ pub fn enc(s: &str) -> String {
 
 /// An integer member of a JSON response (`"totalResults": 12`), found by a
 /// scan rather than a parse: the check stays cheap for the client.
-pub fn scan_int(body: &[u8], key: &str) -> Option<u64> {
+pub(crate) fn scan_int(body: &[u8], key: &str) -> Option<u64> {
     let needle = format!("\"{key}\"");
     let text = std::str::from_utf8(body).ok()?;
     let at = text.find(&needle)? + needle.len();
@@ -135,12 +140,12 @@ pub fn scan_int(body: &[u8], key: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub fn parse(body: &[u8]) -> Result<Value, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("the response is not JSON: {e}"))
 }
 
 /// The `id` of a resource response.
-pub fn id_of(body: &[u8]) -> Result<String, String> {
+pub(crate) fn id_of(body: &[u8]) -> Result<String, String> {
     parse(body)?
         .get("id")
         .and_then(Value::as_str)

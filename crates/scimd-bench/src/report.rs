@@ -9,7 +9,7 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
 }
 
 /// One table per target.
-pub fn tables(targets: &[TargetReport]) -> String {
+pub(crate) fn tables(targets: &[TargetReport]) -> String {
     let mut out = String::new();
     for t in targets {
         let _ = writeln!(
@@ -70,7 +70,7 @@ pub fn tables(targets: &[TargetReport]) -> String {
     out
 }
 
-pub struct Ratio {
+pub(crate) struct Ratio {
     pub scenario: String,
     pub against: String,
     pub scimd_ops: f64,
@@ -85,7 +85,7 @@ pub struct Ratio {
 const BARE_LIKE: &[&str] =
     &["get_by_id", "filter_username", "list_page_100", "list_page_deep", "group_get_excluded_members"];
 
-pub fn ratios(targets: &[TargetReport], scimd: &str) -> Vec<Ratio> {
+pub(crate) fn ratios(targets: &[TargetReport], scimd: &str) -> Vec<Ratio> {
     let mut out = Vec::new();
     let Some(s) = targets.iter().find(|t| t.label == scimd) else { return out };
     let div = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
@@ -127,7 +127,7 @@ pub fn ratios(targets: &[TargetReport], scimd: &str) -> Vec<Ratio> {
     out
 }
 
-pub fn ratio_table(ratios: &[Ratio]) -> String {
+pub(crate) fn ratio_table(ratios: &[Ratio]) -> String {
     let mut out = String::new();
     if ratios.is_empty() {
         return out;
@@ -152,7 +152,7 @@ pub fn ratio_table(ratios: &[Ratio]) -> String {
     out
 }
 
-pub struct Check {
+pub(crate) struct Check {
     pub target: String,
     pub measured: String,
     pub status: &'static str,
@@ -168,7 +168,7 @@ fn check(target: &str, value: Option<f64>, ok: impl Fn(f64) -> bool, fmt: impl F
 }
 
 /// The ratio and latency targets, as far as this run measured them.
-pub fn targets(targets: &[TargetReport], scimd: &str) -> Vec<Check> {
+pub(crate) fn targets(targets: &[TargetReport], scimd: &str) -> Vec<Check> {
     let mut out = Vec::new();
     let Some(s) = targets.iter().find(|t| t.label == scimd) else { return out };
     let bare = targets.iter().find(|t| t.label == "bare").and_then(|t| t.get("bare_get"));
@@ -226,7 +226,7 @@ pub fn targets(targets: &[TargetReport], scimd: &str) -> Vec<Check> {
     out
 }
 
-pub fn target_table(checks: &[Check]) -> String {
+pub(crate) fn target_table(checks: &[Check]) -> String {
     let mut out = String::new();
     if checks.is_empty() {
         return out;
@@ -238,13 +238,13 @@ pub fn target_table(checks: &[Check]) -> String {
     out
 }
 
-pub fn checks_json(checks: &[Check]) -> Value {
+pub(crate) fn checks_json(checks: &[Check]) -> Value {
     Value::Array(
         checks.iter().map(|c| json!({"target": c.target, "measured": c.measured, "status": c.status})).collect(),
     )
 }
 
-pub fn json(targets: &[TargetReport], ratios: &[Ratio], plans: &[Value]) -> Value {
+pub(crate) fn json(targets: &[TargetReport], ratios: &[Ratio], plans: &[Value]) -> Value {
     json!({
         "tool": "scimd-bench",
         "version": env!("CARGO_PKG_VERSION"),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// What one scenario (or one worker of it) recorded.
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     /// Latency of each operation, in microseconds.
     pub lat_us: Vec<u32>,
     pub errors: u64,
@@ -13,7 +13,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn record(&mut self, took: Duration, outcome: Result<(), String>) {
+    pub(crate) fn record(&mut self, took: Duration, outcome: Result<(), String>) {
         self.lat_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
         if let Err(e) = outcome {
             self.errors += 1;
@@ -21,7 +21,7 @@ impl Recorder {
         }
     }
 
-    pub fn merge(&mut self, other: Recorder) {
+    pub(crate) fn merge(&mut self, other: Recorder) {
         self.lat_us.extend(other.lat_us);
         self.errors += other.errors;
         if self.first_error.is_none() {
@@ -31,7 +31,7 @@ impl Recorder {
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank.
-pub fn quantile(sorted: &[u32], q: f64) -> u32 {
+pub(crate) fn quantile(sorted: &[u32], q: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
     }
@@ -41,7 +41,7 @@ pub fn quantile(sorted: &[u32], q: f64) -> u32 {
 
 /// One scenario's line in the report.
 #[derive(Clone, Debug, Default)]
-pub struct ScenarioResult {
+pub(crate) struct ScenarioResult {
     pub name: String,
     pub ops: u64,
     pub errors: u64,
@@ -66,7 +66,7 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "name": self.name,
             "ops": self.ops,
@@ -114,7 +114,7 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 /// Resident memory of a process, in MiB.
-pub fn rss_mib(pid: u32) -> Option<f64> {
+pub(crate) fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -122,7 +122,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// CPU readings at the start of a scenario.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     at: Instant,
     client: Option<u64>,
     server: Option<u64>,
@@ -131,7 +131,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn take(server_pid: Option<u32>) -> Snapshot {
+    pub(crate) fn take(server_pid: Option<u32>) -> Snapshot {
         Snapshot {
             at: Instant::now(),
             client: process_ticks("self"),
@@ -142,13 +142,13 @@ impl Snapshot {
     }
 
     /// The scenario's result from what it recorded since this snapshot.
-    pub fn finish(self, name: &str, concurrency: usize, rec: Recorder, note: Option<String>) -> ScenarioResult {
+    pub(crate) fn finish(self, name: &str, concurrency: usize, rec: Recorder, note: Option<String>) -> ScenarioResult {
         let secs = self.at.elapsed().as_secs_f64().max(1e-9);
         self.finish_with_secs(name, concurrency, rec, note, secs)
     }
 
     /// As [`Snapshot::finish`], with the time the operations took (not the wall time since the snapshot).
-    pub fn finish_with_secs(
+    pub(crate) fn finish_with_secs(
         self,
         name: &str,
         concurrency: usize,
@@ -179,7 +179,13 @@ impl Snapshot {
 
 impl ScenarioResult {
     /// Counts and percentiles only (no CPU readings).
-    pub fn from_recorder(name: &str, concurrency: usize, mut rec: Recorder, note: Option<String>, secs: f64) -> Self {
+    pub(crate) fn from_recorder(
+        name: &str,
+        concurrency: usize,
+        mut rec: Recorder,
+        note: Option<String>,
+        secs: f64,
+    ) -> Self {
         rec.lat_us.sort_unstable();
         let ops = rec.lat_us.len() as u64;
         let ms = |us: u32| f64::from(us) / 1000.0;
@@ -200,7 +206,7 @@ impl ScenarioResult {
     }
 
     /// Take the CPU and memory readings of another result (measured over a loop that covered both).
-    pub fn with_readings_of(mut self, other: &ScenarioResult) -> Self {
+    pub(crate) fn with_readings_of(mut self, other: &ScenarioResult) -> Self {
         self.client_cpu_pct = other.client_cpu_pct;
         self.server_cpu_pct = other.server_cpu_pct;
         self.server_us_per_op = other.server_us_per_op;

@@ -3,7 +3,7 @@
 //! last-use recording. Tokens are made and hashed in [`crate::service::tenants`].
 
 use crate::service::Service;
-pub use crate::service::tenants::{TOKEN_PREFIX, generate_token, hash_token};
+pub(crate) use crate::service::tenants::hash_token;
 use crate::store::{Tenant, TokenInfo};
 use scim_core::ScimError;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 
 /// The credential in an `Authorization` header: `Bearer <token>`, or the bare
 /// token (admins paste either into Okta's header field).
-pub fn credential(header: &str) -> Option<&str> {
+pub(crate) fn credential(header: &str) -> Option<&str> {
     let h = header.trim();
     let token = match h.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
@@ -37,7 +37,7 @@ fn unauthorized(detail: &str) -> ScimError {
 /// Check the `Authorization` header for the tenant named in the URL. With
 /// `may_look_up` false (the client's address sent too many unknown tokens),
 /// only tokens already in the cache are accepted, and the database is not asked.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     svc: &Service,
     cache: &AuthCache,
     uses: &TokenUses,
@@ -111,7 +111,7 @@ pub async fn authenticate(
 
 /// Why a request is not let in.
 #[derive(Debug)]
-pub enum Denied {
+pub(crate) enum Denied {
     /// No valid token, or the server could not check it.
     Error(ScimError),
     /// A valid token of a tenant whose provisioning is switched off.
@@ -125,7 +125,7 @@ impl From<ScimError> for Denied {
 }
 
 impl Denied {
-    pub fn into_error(self) -> ScimError {
+    pub(crate) fn into_error(self) -> ScimError {
         match self {
             Denied::Error(e) => e,
             Denied::SwitchedOff(caller) => ScimError::new(

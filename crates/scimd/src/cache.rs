@@ -219,23 +219,23 @@ fn counted(found: Option<CachedUser>) -> Option<CachedUser> {
 /// then failed to commit is not kept). Reads outside the writer never fill
 /// it, so an older committed configuration cannot come back in between.
 #[derive(Default)]
-pub struct ConfigCache {
+pub(crate) struct ConfigCache {
     configs: Mutex<HashMap<i64, TenantConfig>>,
 }
 
 impl ConfigCache {
-    pub fn get(&self, tenant_id: i64) -> Option<TenantConfig> {
+    pub(crate) fn get(&self, tenant_id: i64) -> Option<TenantConfig> {
         self.configs.lock().ok()?.get(&tenant_id).cloned()
     }
 
     /// From a write job only (see the type's doc).
-    pub fn put(&self, tenant_id: i64, config: TenantConfig) {
+    pub(crate) fn put(&self, tenant_id: i64, config: TenantConfig) {
         if let Ok(mut configs) = self.configs.lock() {
             configs.insert(tenant_id, config);
         }
     }
 
-    pub fn forget(&self, tenant_id: i64) {
+    pub(crate) fn forget(&self, tenant_id: i64) {
         if let Ok(mut configs) = self.configs.lock() {
             configs.remove(&tenant_id);
         }
@@ -244,19 +244,19 @@ impl ConfigCache {
 
 /// Every cache above the store; `None` parts where the store is shared.
 #[derive(Default)]
-pub struct Caches {
+pub(crate) struct Caches {
     pub users: Option<UserCache>,
     pub configs: Option<ConfigCache>,
 }
 
 impl Caches {
     /// Caches for a store that this process alone writes, with `user_bytes` of rendered users (0: none).
-    pub fn for_own_store(user_bytes: usize) -> Caches {
+    pub(crate) fn for_own_store(user_bytes: usize) -> Caches {
         Caches { users: (user_bytes > 0).then(|| UserCache::new(user_bytes)), configs: Some(ConfigCache::default()) }
     }
 
     /// A write committed (or failed after its job ran): drop what it changed.
-    pub fn apply(&self, changes: &ChangeSet) {
+    pub(crate) fn apply(&self, changes: &ChangeSet) {
         let Some(tenant_id) = changes.tenant_id else { return };
         if changes.config_changed
             && let Some(configs) = &self.configs

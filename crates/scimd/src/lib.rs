@@ -1,8 +1,8 @@
 //! scimd: a multi-tenant SCIM 2.0 provisioning server on top of scim-core.
 
 pub mod audit;
-pub mod auth;
-pub mod cache;
+pub(crate) mod auth;
+pub(crate) mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,4 +13,4 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod webhooks;
+pub(crate) mod webhooks;

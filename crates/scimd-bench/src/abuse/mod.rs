@@ -32,7 +32,7 @@ use writes::{big_bodies, chunked_body, large_write_vs_small};
 
 /// Sizes of what is sent: the figures, or small ones for CI.
 #[derive(Clone, Debug)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     pub multi_values: usize,
     pub group_members: usize,
     pub patch_members: usize,
@@ -49,7 +49,7 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    pub fn full() -> Sizes {
+    pub(crate) fn full() -> Sizes {
         Sizes {
             multi_values: 20_000,
             group_members: 20_000,
@@ -66,7 +66,7 @@ impl Sizes {
             small_writes: 200,
         }
     }
-    pub fn smoke() -> Sizes {
+    pub(crate) fn smoke() -> Sizes {
         Sizes {
             multi_values: 2_000,
             group_members: 12_000,
@@ -85,7 +85,7 @@ impl Sizes {
     }
 }
 
-pub struct Target {
+pub(crate) struct Target {
     /// The attacked tenant.
     pub scim: Http,
     /// Another tenant, whose small writes should not notice.
@@ -96,7 +96,7 @@ pub struct Target {
 }
 
 /// One scenario's outcome.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub name: &'static str,
     pub sent: String,
     /// Status (or "conn-error", "closed") -> count.
@@ -131,7 +131,7 @@ impl Outcome {
     fn answers_text(&self) -> String {
         self.answers.iter().map(|(k, v)| format!("{v}x{k}")).collect::<Vec<_>>().join(" ")
     }
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "name": self.name, "sent": self.sent, "answers": self.answers, "secs": self.secs,
             "healthz_p50_ms": self.healthz_p50_ms, "healthz_max_ms": self.healthz_max_ms,
@@ -169,7 +169,7 @@ fn member_values(n: usize, run: &str) -> Vec<Value> {
 }
 
 /// Every scenario, in order.
-pub const SCENARIOS: &[&str] = &[
+pub(crate) const SCENARIOS: &[&str] = &[
     "multi_values",
     "group_members",
     "patch_members",
@@ -186,7 +186,7 @@ pub const SCENARIOS: &[&str] = &[
 
 /// The scenarios named in `only` (all when empty), in order; the floods
 /// last (they empty the tenant's bucket).
-pub async fn run(t: &Target, sizes: &Sizes, run_id: &str, only: &[String]) -> Vec<Outcome> {
+pub(crate) async fn run(t: &Target, sizes: &Sizes, run_id: &str, only: &[String]) -> Vec<Outcome> {
     let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut out = Vec::new();
     let victim = match make_user(&t.scim, &format!("{run_id}-victim@example.com")).await {
@@ -283,7 +283,7 @@ pub async fn run(t: &Target, sizes: &Sizes, run_id: &str, only: &[String]) -> Ve
     out
 }
 
-pub fn table(outcomes: &[Outcome]) -> String {
+pub(crate) fn table(outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\n## abuse\n");
     let _ = writeln!(
@@ -311,7 +311,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
     s
 }
 
-pub fn root_of(base: &str) -> Result<String, String> {
+pub(crate) fn root_of(base: &str) -> Result<String, String> {
     check_loopback(base)?;
     let after_scheme = base.strip_prefix("http://").ok_or("only http:// URLs")?;
     let host = after_scheme.split('/').next().unwrap_or(after_scheme);
@@ -319,7 +319,7 @@ pub fn root_of(base: &str) -> Result<String, String> {
 }
 
 /// Is the server still there?
-pub async fn alive(root: &str) -> bool {
+pub(crate) async fn alive(root: &str) -> bool {
     let Ok(c) = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build() else { return false };
     c.get(format!("{root}/healthz")).header("accept", SCIM_JSON).send().await.is_ok_and(|r| r.status().is_success())
 }

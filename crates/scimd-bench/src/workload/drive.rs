@@ -10,17 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// xorshift64*: fast and good enough to pick users and offsets.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         // splitmix64 of the seed, so nearby seeds give unrelated streams.
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         Rng((z ^ (z >> 31)) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -30,19 +30,19 @@ impl Rng {
     }
 }
 
-pub type OpFut = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub(super) type OpFut = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 /// One operation: (its index, a random number) -> the requests it sends.
-pub type Op = Arc<dyn Fn(u64, u64) -> OpFut + Send + Sync>;
+pub(crate) type Op = Arc<dyn Fn(u64, u64) -> OpFut + Send + Sync>;
 
 #[derive(Clone, Copy, Debug)]
-pub enum Stop {
+pub(crate) enum Stop {
     Time(Duration),
     Count(u64),
     CountOrTime(u64, Duration),
 }
 
 /// Run `op` from `concurrency` workers until `stop`; every latency recorded.
-pub async fn drive(concurrency: usize, stop: Stop, seed: u64, op: Op) -> (Recorder, Duration) {
+pub(crate) async fn drive(concurrency: usize, stop: Stop, seed: u64, op: Op) -> (Recorder, Duration) {
     let (limit, time) = match stop {
         Stop::Time(d) => (u64::MAX, Some(d)),
         Stop::Count(n) => (n, None),

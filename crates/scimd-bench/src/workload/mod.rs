@@ -23,15 +23,15 @@ use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use drive::{Op, Rng, Stop, drive};
-pub use scenarios::{run_bare, run_target};
+pub(crate) use drive::{Op, Rng, Stop, drive};
+pub(crate) use scenarios::{run_bare, run_target};
 
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub(crate) const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: &[&str] = &[
+pub(crate) const SCENARIOS: &[&str] = &[
     "seed_users",
     "get_by_id",
     "filter_username",
@@ -46,7 +46,7 @@ pub const SCENARIOS: &[&str] = &[
 
 /// The workload for one target, every default resolved.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub concurrency: usize,
     pub duration: Duration,
     pub users: usize,
@@ -73,13 +73,13 @@ impl Plan {
 }
 
 #[derive(Clone, Debug)]
-pub struct User {
+pub(crate) struct User {
     pub id: String,
     pub user_name: String,
 }
 
 /// A target's results.
-pub struct TargetReport {
+pub(crate) struct TargetReport {
     pub label: String,
     pub base_url: String,
     pub users: usize,
@@ -88,10 +88,10 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
-    pub fn get(&self, name: &str) -> Option<&ScenarioResult> {
+    pub(crate) fn get(&self, name: &str) -> Option<&ScenarioResult> {
         self.scenarios.iter().find(|s| s.name == name)
     }
-    pub fn errors(&self) -> u64 {
+    pub(crate) fn errors(&self) -> u64 {
         self.scenarios.iter().map(|s| s.errors).sum()
     }
 }

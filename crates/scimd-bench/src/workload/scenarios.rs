@@ -11,7 +11,7 @@ use reqwest::Method;
 use std::sync::Arc;
 
 /// GET the bare route: the HTTP stack's limit.
-pub async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetReport {
+pub(crate) async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetReport {
     let report = TargetReport {
         label: label.to_string(),
         base_url: http.base().to_string(),
@@ -29,7 +29,7 @@ pub async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetReport {
 }
 
 /// Run the plan's scenarios against one SCIM base URL.
-pub async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetReport {
+pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetReport {
     let report = TargetReport {
         label: label.to_string(),
         base_url: http.base().to_string(),

@@ -45,7 +45,7 @@ const V6_SPECIAL: &[(u128, u8, &str)] = &[
 
 /// Why a webhook may not be sent to `ip` (the registry's name for its
 /// block), or `None` for an ordinary public address.
-pub fn special_use(ip: IpAddr) -> Option<String> {
+pub(super) fn special_use(ip: IpAddr) -> Option<String> {
     match ip {
         IpAddr::V4(v4) => v4_special(v4).map(str::to_string),
         IpAddr::V6(v6) => v6_special(v6),

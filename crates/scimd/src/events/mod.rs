@@ -4,10 +4,10 @@
 //! ([`signature`]), and the event feed. Sending is `crate::webhooks`'.
 
 mod addresses;
-pub mod outbox;
+pub(crate) mod outbox;
 pub mod sealed;
 pub mod signature;
-pub mod target;
+pub(crate) mod target;
 
 pub use outbox::{ActorKind, Cause, EVENT_TYPES};
 

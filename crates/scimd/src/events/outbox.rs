@@ -81,13 +81,13 @@ fn subject_of(kind: Kind) -> &'static str {
 }
 
 /// A new event id: time-ordered, unique across replicas.
-pub fn new_event_id() -> String {
+pub(crate) fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// The events of one committed write, in the order its changes happened:
 /// resources, then memberships, then roles and licences.
-pub fn events_of(changes: &ChangeSet, now: &str) -> Vec<NewEvent> {
+pub(crate) fn events_of(changes: &ChangeSet, now: &str) -> Vec<NewEvent> {
     let mut out = Vec::new();
     let event = |event_type, subject_type, subject_id: &str, data: String| NewEvent {
         id: new_event_id(),
@@ -241,7 +241,7 @@ fn resource_data(change: &ResourceChange, now: &str, actions: &[Value]) -> Strin
 
 /// The attributes `new` changed from `old` (top level), with their old
 /// values; `null` for one `new` added. `None` when nothing changed.
-pub fn previous_of(old: &Value, new: &Value) -> Option<Value> {
+pub(crate) fn previous_of(old: &Value, new: &Value) -> Option<Value> {
     let (Value::Object(old), Value::Object(new)) = (old, new) else { return None };
     let mut previous = serde_json::Map::new();
     for (k, v) in old {
@@ -260,7 +260,7 @@ pub fn previous_of(old: &Value, new: &Value) -> Option<Value> {
 /// The envelope a consumer sees: the row's columns around its `data` and
 /// `cause` text (spliced, not parsed).
 #[allow(clippy::too_many_arguments)]
-pub fn envelope(
+pub(crate) fn envelope(
     id: &str,
     event_type: &str,
     timestamp: &str,

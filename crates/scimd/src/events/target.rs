@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 /// Where a webhook goes, read from its URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub https: bool,
     pub host: String,
     pub port: u16,
@@ -19,7 +19,7 @@ pub struct Target {
 
 impl Target {
     /// Read `http(s)://host[:port][/path][?query]`; the error says what is wrong, in words.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -63,11 +63,11 @@ impl Target {
         Ok(Target { https, host: host.to_ascii_lowercase(), port, path })
     }
 
-    pub fn origin(&self) -> (bool, String, u16) {
+    pub(crate) fn origin(&self) -> (bool, String, u16) {
         (self.https, self.host.clone(), self.port)
     }
 
-    pub fn host_header(&self) -> String {
+    pub(crate) fn host_header(&self) -> String {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         match (self.https, self.port) {
             (true, 443) | (false, 80) => host,
@@ -77,7 +77,7 @@ impl Target {
 }
 
 /// The addresses of `target` it may be sent to; an error in words when none.
-pub async fn allowed_addresses(target: &Target, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
+pub(crate) async fn allowed_addresses(target: &Target, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("the host '{}' could not be resolved: {e}", target.host))?

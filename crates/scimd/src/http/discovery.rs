@@ -14,7 +14,11 @@ const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderC
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-pub async fn service_provider_config(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
+pub(crate) async fn service_provider_config(
+    State(s): State<AppState>,
+    caller: CallerExt,
+    headers: HeaderMap,
+) -> Response {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(
         StatusCode::OK,
@@ -76,7 +80,7 @@ fn list(items: Vec<Value>) -> Value {
     json!({"schemas": [LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items})
 }
 
-pub async fn resource_types(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
+pub(crate) async fn resource_types(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(
         StatusCode::OK,
@@ -84,7 +88,7 @@ pub async fn resource_types(State(s): State<AppState>, caller: CallerExt, header
     )
 }
 
-pub async fn resource_type(
+pub(crate) async fn resource_type(
     State(s): State<AppState>,
     caller: CallerExt,
     headers: HeaderMap,
@@ -98,12 +102,12 @@ pub async fn resource_type(
         .ok_or_else(|| ApiError::status(404, format!("there is no resource type '{id}' (there are User and Group)")))
 }
 
-pub async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
+pub(crate) async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
     scim_response(StatusCode::OK, &list(schema_list(&s).into_iter().map(|sc| schema_json(sc, &base)).collect()))
 }
 
-pub async fn schema(
+pub(crate) async fn schema(
     State(s): State<AppState>,
     caller: CallerExt,
     headers: HeaderMap,
@@ -117,10 +121,10 @@ pub async fn schema(
         .ok_or_else(|| ApiError::status(404, format!("there is no schema '{id}'")))
 }
 
-pub async fn bulk() -> ApiError {
+pub(crate) async fn bulk() -> ApiError {
     ApiError::status(501, "Bulk is not supported by this server (ServiceProviderConfig: bulk.supported is false)")
 }
 
-pub async fn me() -> ApiError {
+pub(crate) async fn me() -> ApiError {
     ApiError::status(501, "/Me is not supported: scimd tokens belong to a tenant, not to a user")
 }

@@ -52,7 +52,7 @@ impl From<Error> for ApiError {
 
 /// What a client was told, for the request's log line.
 #[derive(Clone, Debug)]
-pub struct ShownError {
+pub(crate) struct ShownError {
     pub scim_type: Option<&'static str>,
     pub detail: String,
 }

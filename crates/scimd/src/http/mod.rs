@@ -3,11 +3,11 @@
 //! [`resources`] and [`discovery`], the admin API in [`admin`], request
 //! extractors (bodies, path parameters, query parameters) in `extract`.
 
-pub mod admin;
-pub mod discovery;
-pub mod error;
+pub(crate) mod admin;
+pub(crate) mod discovery;
+pub(crate) mod error;
 mod extract;
-pub mod resources;
+pub(crate) mod resources;
 
 use crate::auth::{self, Caller, TokenUses};
 pub use crate::config::{Config, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE};

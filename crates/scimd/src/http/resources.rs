@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 /// One SCIM request's context: the tenant, the endpoint's resource type and
 /// the base URL its resources are shown under, taken from the request.
-pub struct Ctx {
+pub(crate) struct Ctx {
     state: AppState,
     tenant_id: i64,
     base: String,
@@ -201,7 +201,7 @@ fn projection(params: &Params) -> Result<Projection, ApiError> {
 
 // ------------------------------------------------------------------ create
 
-pub async fn create_one(c: Ctx, params: Params, ScimJson(body, size): ScimJson) -> Response {
+pub(crate) async fn create_one(c: Ctx, params: Params, ScimJson(body, size): ScimJson) -> Response {
     // The audit names what was to be created, whether it was or not.
     let name_key = c.kind.name_attribute();
     let name = c.state.audit.is_on().then(|| body.get(name_key).and_then(Value::as_str).map(str::to_string)).flatten();
@@ -238,7 +238,7 @@ async fn create(c: Ctx, params: Params, body: Value, size: super::BodySize) -> A
 
 // ------------------------------------------------------------------ read
 
-pub async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) -> ApiResult {
+pub(crate) async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) -> ApiResult {
     let projection = projection(&params)?;
     let if_none_match = c.if_none_match.clone();
     let not_modified = |version| if_none_match.as_deref().is_some_and(|tags| etag::matches(tags, version));
@@ -304,12 +304,12 @@ fn list_response<T: AsRef<[u8]>>(total: i64, start_index: i64, resources: &[T]) 
     scim_bytes_response(StatusCode::OK, Bytes::from(list::list_response_bytes(total, start_index, resources)))
 }
 
-pub async fn list_all(c: Ctx, params: Params) -> ApiResult {
+pub(crate) async fn list_all(c: Ctx, params: Params) -> ApiResult {
     let request = ListRequest::from_query(|k| params.get(k), MAX_RESULTS)?;
     list_page(c, request).await
 }
 
-pub async fn search(c: Ctx, ScimJson(body, _): ScimJson) -> ApiResult {
+pub(crate) async fn search(c: Ctx, ScimJson(body, _): ScimJson) -> ApiResult {
     list_page(c, ListRequest::from_search_body(&body, MAX_RESULTS)?).await
 }
 
@@ -342,7 +342,7 @@ async fn list_page(c: Ctx, request: ListRequest) -> ApiResult {
 
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A
 /// filter that names attributes only one type has applies to that type alone.
-pub async fn search_root(
+pub(crate) async fn search_root(
     axum::extract::State(s): axum::extract::State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
     axum::Extension(view): axum::Extension<super::TenantView>,
@@ -388,7 +388,7 @@ pub async fn search_root(
 
 // ------------------------------------------------------------------ replace and patch
 
-pub async fn replace_one(
+pub(crate) async fn replace_one(
     c: Ctx,
     ResourceId(id): ResourceId,
     params: Params,
@@ -412,7 +412,7 @@ pub async fn replace_one(
     c.respond_one(StatusCode::OK, &stored, &projection).await
 }
 
-pub async fn patch_one(
+pub(crate) async fn patch_one(
     c: Ctx,
     ResourceId(id): ResourceId,
     params: Params,
@@ -464,7 +464,7 @@ pub async fn patch_one(
 
 // ------------------------------------------------------------------ delete
 
-pub async fn delete_one(c: Ctx, ResourceId(id): ResourceId) -> ApiResult {
+pub(crate) async fn delete_one(c: Ctx, ResourceId(id): ResourceId) -> ApiResult {
     let if_match = c.if_match.clone();
     c.state.svc.delete(c.tenant_id, Actor::IdentityProvider, c.kind, &id, if_match).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

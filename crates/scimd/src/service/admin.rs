@@ -15,7 +15,7 @@ const RECONCILE_CHUNK: usize = 200;
 /// Changes a configuration in place. It may run more than once (when the
 /// transaction it runs in has to be run again), so it must not consume what
 /// it captures.
-pub type ConfigChange = Arc<dyn Fn(&mut TenantConfig) -> Result<(), Error> + Send + Sync>;
+pub(crate) type ConfigChange = Arc<dyn Fn(&mut TenantConfig) -> Result<(), Error> + Send + Sync>;
 
 /// What re-applying the policy changes (or would change) for one user.
 #[derive(Clone, Debug, PartialEq, Eq)]

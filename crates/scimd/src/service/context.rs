@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 /// What one request's operations need to know and leave behind.
 #[derive(Debug, Default)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     cause: Mutex<Cause>,
     /// `None`: nobody reads the outcome (the audit is off), so none is put together.
     outcome: Option<Mutex<Outcome>>,
@@ -27,7 +27,7 @@ pub struct Outcome {
 
 impl RequestContext {
     /// With `keeps_outcome`, what the request's operations change is kept for [`RequestContext::take_outcome`].
-    pub fn new(request_id: String, keeps_outcome: bool) -> Arc<RequestContext> {
+    pub(crate) fn new(request_id: String, keeps_outcome: bool) -> Arc<RequestContext> {
         Arc::new(RequestContext {
             cause: Mutex::new(Cause { request_id: Some(request_id), ..Cause::default() }),
             outcome: keeps_outcome.then(Mutex::default),
@@ -39,19 +39,19 @@ impl RequestContext {
     }
 
     /// Who the request turned out to come from (once its token is checked).
-    pub fn set_actor(&self, actor: ActorKind, name: &str) {
+    pub(crate) fn set_actor(&self, actor: ActorKind, name: &str) {
         if let Ok(mut cause) = self.cause.lock() {
             cause.actor = actor;
             cause.actor_name = Some(name.to_string());
         }
     }
 
-    pub fn cause(&self) -> Cause {
+    pub(crate) fn cause(&self) -> Cause {
         self.cause.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// What the request's operations changed, taken once (by the audit).
-    pub fn take_outcome(&self) -> Outcome {
+    pub(crate) fn take_outcome(&self) -> Outcome {
         let Some(outcome) = &self.outcome else { return Outcome::default() };
         outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
     }
@@ -70,22 +70,22 @@ tokio::task_local! {
 }
 
 /// Run `f` as the request `ctx` describes.
-pub async fn in_request<F: Future>(ctx: Arc<RequestContext>, f: F) -> F::Output {
+pub(crate) async fn in_request<F: Future>(ctx: Arc<RequestContext>, f: F) -> F::Output {
     REQUEST.scope(ctx, f).await
 }
 
 /// Run `f` (a task a request started) with the cause of that request.
-pub async fn with_cause<F: Future>(cause: Cause, f: F) -> F::Output {
+pub(crate) async fn with_cause<F: Future>(cause: Cause, f: F) -> F::Output {
     CAUSE.scope(cause, f).await
 }
 
 /// The current request's context, if any.
-pub fn current() -> Option<Arc<RequestContext>> {
+pub(crate) fn current() -> Option<Arc<RequestContext>> {
     REQUEST.try_with(Arc::clone).ok()
 }
 
 /// The cause of what runs now: the request's, a task's, or the server's own.
-pub fn cause() -> Cause {
+pub(crate) fn cause() -> Cause {
     if let Ok(cause) = CAUSE.try_with(Cause::clone) {
         return cause;
     }

@@ -9,14 +9,14 @@
 //! [`admin`]: tenant configuration and manual roles; [`tenants`]: tenants,
 //! tokens and admin tokens; `audit`: the audit trail's rows.
 
-pub mod admin;
+pub(crate) mod admin;
 mod audit;
-pub mod context;
+pub(crate) mod context;
 mod error;
-pub mod policy;
+pub(crate) mod policy;
 mod refusals;
-pub mod resources;
-pub mod tenants;
+pub(crate) mod resources;
+pub(crate) mod tenants;
 pub mod webhooks;
 
 pub use error::{Error, Refusal, taken};

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 /// What a write does with a user who finds no seat for the licence it wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seats {
+pub(crate) enum Seats {
     /// It waits for one (keeping a licence it is still entitled to). Group
     /// removals, deactivations and reactivations are never refused.
     Wait,
@@ -24,7 +24,7 @@ pub enum Seats {
 
 /// Bring the roles and licences of `user_ids` in line with the policy;
 /// seats freed on the way go to the users who waited longest.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
@@ -34,7 +34,7 @@ pub async fn reconcile(
     reconcile_with(tx, tenant_id, config, user_ids, now, Seats::Wait).await
 }
 
-pub async fn reconcile_with(
+pub(crate) async fn reconcile_with(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
@@ -53,7 +53,7 @@ pub async fn reconcile_with(
 /// `new_mappings` ([`policy::new_role_mappings`]) now gives a user its group
 /// role in a workspace, the role replaces the user's manual non-protected
 /// roles there (Conveyor).
-pub async fn reconcile_after_change(
+pub(crate) async fn reconcile_after_change(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
@@ -94,7 +94,7 @@ async fn reconcile_user(
 
 /// A user gone for good loses every role and its licence; answers the
 /// licence type whose seat it gave up (for the caller to pass on).
-pub async fn forget_user(tx: &mut WriteTx, tenant_id: i64, user_id: &str) -> Result<Option<String>, Error> {
+pub(crate) async fn forget_user(tx: &mut WriteTx, tenant_id: i64, user_id: &str) -> Result<Option<String>, Error> {
     Ok(tx.forget_access(tenant_id, user_id).await?)
 }
 
@@ -166,7 +166,7 @@ async fn reconcile_licence(
 
 /// Seats of these licence types were given up (or added): each free seat
 /// goes to the user who has waited longest for one, in this transaction.
-pub async fn give_freed_seats(
+pub(crate) async fn give_freed_seats(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
@@ -178,7 +178,7 @@ pub async fn give_freed_seats(
 
 /// [`give_freed_seats`]; a waiter seated on the way is reconciled with the
 /// change's `new_mappings`, as if its turn in the change had come.
-pub async fn hand_out_seats(
+pub(crate) async fn hand_out_seats(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,
@@ -218,7 +218,7 @@ pub async fn hand_out_seats(
 
 /// A user the identity provider may not provision: its userName or an
 /// e-mail is outside the tenant's allowed domains.
-pub fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
+pub(crate) fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
     let mut addresses: Vec<&str> = user
         .get("emails")
         .and_then(Value::as_array)
@@ -235,7 +235,7 @@ pub fn domain_refusal(config: &TenantConfig, user: &Value) -> Option<Refusal> {
 /// users are managed in the product, so an import never matches and takes
 /// them over); a hand-made user inside them is matched and taken over by the
 /// identity provider's first write.
-pub fn hidden_from_scim(allowed_domains: &[String], scim_managed: bool, user_name: Option<&str>) -> bool {
+pub(crate) fn hidden_from_scim(allowed_domains: &[String], scim_managed: bool, user_name: Option<&str>) -> bool {
     if scim_managed || allowed_domains.is_empty() {
         return false;
     }
@@ -249,7 +249,7 @@ pub fn hidden_from_scim(allowed_domains: &[String], scim_managed: bool, user_nam
 /// the groups whose mappings changed. The choices made at creation (the
 /// default role, `on_create`, the domains, the ceiling) move nobody: an admin
 /// re-applies them explicitly ([`super::Service::reapply_policy`]).
-pub async fn affected_by_config(
+pub(crate) async fn affected_by_config(
     tx: &mut WriteTx,
     tenant_id: i64,
     old: &TenantConfig,
@@ -284,7 +284,7 @@ pub async fn affected_by_config(
 /// or alters: an existing group's id stays; a name that one group has
 /// becomes its id; a name no group has waits for one ([`bind_to_new_group`]);
 /// a name two groups have is refused.
-pub async fn bind_mappings(
+pub(crate) async fn bind_mappings(
     tx: &mut WriteTx,
     tenant_id: i64,
     old: &TenantConfig,
@@ -305,7 +305,7 @@ pub async fn bind_mappings(
 /// A group was created or renamed to `name`: mappings waiting for that name
 /// bind to its id. Answers the configuration to apply, and whether it changed
 /// (and was written).
-pub async fn bind_to_new_group(
+pub(crate) async fn bind_to_new_group(
     tx: &mut WriteTx,
     tenant_id: i64,
     config: &TenantConfig,

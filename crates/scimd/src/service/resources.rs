@@ -309,7 +309,7 @@ impl Service {
 /// any membership change: each is one of the changes the request asked for
 /// (a crash between two leaves the first ones applied, and the identity
 /// provider's retry of an add or remove applies the rest).
-pub const MEMBER_CHUNK: usize = 250;
+pub(crate) const MEMBER_CHUNK: usize = 250;
 
 /// Keep the first chunk's member changes in `changes`; answer the later chunks.
 fn split_off_later_chunks(changes: &mut Vec<MemberChange>) -> Vec<Vec<MemberChange>> {
@@ -565,7 +565,7 @@ fn moves_addresses(old: &Value, new: &Value) -> bool {
 }
 
 /// Split a prepared group document into the document and its member rows.
-pub fn take_members(doc: &mut Value) -> Vec<Member> {
+pub(crate) fn take_members(doc: &mut Value) -> Vec<Member> {
     match doc.as_object_mut().and_then(|o| o.remove("members")) {
         Some(Value::Array(items)) => items.iter().filter_map(Member::from_json).collect(),
         _ => Vec::new(),

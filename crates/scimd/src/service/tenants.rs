@@ -6,10 +6,10 @@ use super::{Error, Service, taken};
 use crate::store::{JobFuture, StoreError, Tenant, WriteTx};
 use sha2::{Digest, Sha256};
 
-pub const TOKEN_PREFIX: &str = "scimd_";
+pub(crate) const TOKEN_PREFIX: &str = "scimd_";
 
 /// A new random token and its hash.
-pub fn generate_token() -> Result<(String, Vec<u8>), Error> {
+pub(crate) fn generate_token() -> Result<(String, Vec<u8>), Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
     let mut token = String::from(TOKEN_PREFIX);
@@ -20,7 +20,7 @@ pub fn generate_token() -> Result<(String, Vec<u8>), Error> {
     Ok((token, hash))
 }
 
-pub fn hash_token(token: &str) -> Vec<u8> {
+pub(crate) fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -112,7 +112,7 @@ impl Service {
 }
 
 /// Tenant names go into URLs (and Okta refuses `_` in base URLs).
-pub fn valid_tenant_name(name: &str) -> Result<(), String> {
+pub(crate) fn valid_tenant_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

@@ -24,7 +24,7 @@ fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
 /// Member lists longer than this are narrowed to live resources on the pool
 /// before the write (see [`Store::live_ids`]); shorter ones cost the
 /// writer less than a read would.
-pub const PRECHECK_MEMBERS_ABOVE: usize = 100;
+pub(crate) const PRECHECK_MEMBERS_ABOVE: usize = 100;
 
 impl Store {
     /// Members of several groups at once (a page of a list).

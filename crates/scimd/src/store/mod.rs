@@ -15,15 +15,15 @@
 pub mod access;
 pub mod audit;
 mod changes;
-pub mod events;
-pub mod members;
-pub mod postgres;
-pub mod resources;
-pub mod sql;
-pub mod sqlite;
-pub mod tenants;
+pub(crate) mod events;
+pub(crate) mod members;
+pub(crate) mod postgres;
+pub(crate) mod resources;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
+pub(crate) mod tenants;
 mod tx;
-pub mod webhooks;
+pub(crate) mod webhooks;
 
 pub use changes::{
     ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, RefusedRequest, ResourceChange,

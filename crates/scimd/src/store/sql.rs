@@ -17,7 +17,7 @@ use scim_core::schema::{AttrType, Attribute, ResourceType};
 use scim_core::{AttrPath, CompValue, CompareOp, Filter, ScimError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -25,7 +25,7 @@ pub enum Dialect {
 impl Dialect {
     /// Rewrite `?` placeholders into the dialect's form (`$1`, `$2`, … for
     /// PostgreSQL). Generated SQL never has a `?` inside a string literal.
-    pub fn placeholders(self, sql: &str) -> String {
+    pub(crate) fn placeholders(self, sql: &str) -> String {
         match self {
             Dialect::Sqlite => sql.to_string(),
             Dialect::Postgres => {
@@ -45,14 +45,14 @@ impl Dialect {
         }
     }
 
-    pub fn true_lit(self) -> &'static str {
+    pub(crate) fn true_lit(self) -> &'static str {
         match self {
             Dialect::Sqlite => "1",
             Dialect::Postgres => "TRUE",
         }
     }
 
-    pub fn false_lit(self) -> &'static str {
+    pub(crate) fn false_lit(self) -> &'static str {
         match self {
             Dialect::Sqlite => "0",
             Dialect::Postgres => "FALSE",
@@ -109,7 +109,7 @@ impl Dialect {
     }
 
     /// The elements of a JSON array bound as text, as rows `alias(value)` of a `FROM`.
-    pub fn json_rows(self, alias: &str) -> String {
+    pub(crate) fn json_rows(self, alias: &str) -> String {
         match self {
             Dialect::Sqlite => format!("json_each(?) AS {alias}"),
             Dialect::Postgres => format!("jsonb_array_elements(CAST(? AS JSONB)) AS {alias}(value)"),
@@ -117,7 +117,7 @@ impl Dialect {
     }
 
     /// The strings of a JSON array bound as text, as rows `j(value)` of a `FROM`.
-    pub fn json_text_rows(self) -> &'static str {
+    pub(crate) fn json_text_rows(self) -> &'static str {
         match self {
             Dialect::Sqlite => "json_each(?) AS j",
             Dialect::Postgres => "jsonb_array_elements_text(CAST(? AS JSONB)) AS j(value)",
@@ -125,7 +125,7 @@ impl Dialect {
     }
 
     /// The displayName in the document of the resource aliased `alias`.
-    pub fn display_name_of(self, alias: &str) -> String {
+    pub(crate) fn display_name_of(self, alias: &str) -> String {
         match self {
             Dialect::Sqlite => format!("json_extract({alias}.doc, '$.displayName')"),
             Dialect::Postgres => format!("({alias}.doc ->> 'displayName')"),
@@ -139,7 +139,7 @@ impl Dialect {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Bind {
+pub(crate) enum Bind {
     Text(String),
     Int(i64),
     Real(f64),
@@ -147,7 +147,7 @@ pub enum Bind {
 
 /// A piece of SQL and the values of its placeholders, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Frag {
+pub(crate) struct Frag {
     pub sql: String,
     pub binds: Vec<Bind>,
 }
@@ -208,18 +208,18 @@ fn bad(detail: String) -> ScimError {
 }
 
 /// Translate a validated filter into a `WHERE` fragment over `resources r`.
-pub fn where_clause(filter: &Filter, rt: &ResourceType, kind: Kind, d: Dialect) -> Result<Frag, ScimError> {
+pub(crate) fn where_clause(filter: &Filter, rt: &ResourceType, kind: Kind, d: Dialect) -> Result<Frag, ScimError> {
     scim_core::filter::validate(filter, rt)?;
     Tr { rt, kind, d }.filter(filter)
 }
 
 /// The `WHERE` fragment matching every row.
-pub fn match_all(d: Dialect) -> Frag {
+pub(crate) fn match_all(d: Dialect) -> Frag {
     Frag::raw(d.true_lit())
 }
 
 /// `ORDER BY` expression for `sortBy`; ties and unsorted lists fall back to creation order.
-pub fn order_by(
+pub(crate) fn order_by(
     sort_by: Option<&AttrPath>,
     descending: bool,
     rt: &ResourceType,

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 pub(super) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
 
 /// Every statement, on a pool.
-pub struct Core {
+pub(crate) struct Core {
     pub(super) pool: AnyPool,
     d: Dialect,
 }
@@ -71,7 +71,7 @@ impl Core {
         Ok(Core { pool, d })
     }
 
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         self.d
     }
 

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 /// What an endpoint answered.
 #[derive(Clone, Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     /// `Retry-After`, in seconds, when it gave one.
     pub retry_after: Option<Duration>,
@@ -29,7 +29,7 @@ pub struct Answer {
 type Sender = SendRequest<Full<Bytes>>;
 
 /// Kept-alive connections, per origin, and how new ones are made.
-pub struct Client {
+pub(crate) struct Client {
     tls: tokio_rustls::TlsConnector,
     allow_private: bool,
     timeout: Duration,
@@ -42,7 +42,7 @@ const IDLE_PER_ORIGIN: usize = 64;
 const BODY_LIMIT: usize = 64 * 1024;
 
 impl Client {
-    pub fn new(allow_private: bool, timeout: Duration) -> Arc<Client> {
+    pub(crate) fn new(allow_private: bool, timeout: Duration) -> Arc<Client> {
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -65,12 +65,13 @@ impl Client {
         })
     }
 
-    pub fn allows_private(&self) -> bool {
-        self.allow_private
-    }
-
     /// POST `body` to `target` with `headers`, all within the timeout.
-    pub async fn post(&self, target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
+    pub(crate) async fn post(
+        &self,
+        target: &Target,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Answer, String> {
         match tokio::time::timeout(self.timeout, self.post_now(target, headers, body)).await {
             Ok(answer) => answer,
             Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),

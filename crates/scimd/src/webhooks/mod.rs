@@ -4,5 +4,5 @@
 //! ([`client`]). A server task, run by [`crate::server`] beside the others;
 //! it calls the service, which never calls it.
 
-pub mod client;
-pub mod sender;
+pub(crate) mod client;
+pub(crate) mod sender;

@@ -35,7 +35,7 @@ const FAN_OUT_BATCH: i64 = 1000;
 /// replicas' events, retries coming due).
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
-pub struct Sender {
+pub(crate) struct Sender {
     svc: Service,
     client: Arc<Client>,
     slots: Arc<Semaphore>,
@@ -46,7 +46,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(svc: Service) -> Sender {
+    pub(crate) fn new(svc: Service) -> Sender {
         let options = svc.webhook_options();
         let client = Client::new(options.allow_private, options.timeout);
         Sender {
@@ -60,7 +60,7 @@ impl Sender {
 
     /// Serve until stopped (the server aborts the task at shutdown; a lease
     /// held then lapses and the delivery is sent again: at least once).
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let new_events = self.svc.events_committed();
         let hooks_changed = self.svc.webhooks_changed();
         // Longer than any attempt can take, so a lease lapses only when its

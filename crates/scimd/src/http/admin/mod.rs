@@ -32,7 +32,7 @@ use subtle::ConstantTimeEq;
 
 /// An admin API error: `{"error": {"status": 409, "code": "conflict", "detail": "…"}}`.
 #[derive(Debug)]
-pub struct AdminError {
+pub(crate) struct AdminError {
     status: StatusCode,
     code: &'static str,
     detail: String,
@@ -116,7 +116,7 @@ impl IntoResponse for AdminError {
 
 type AdminResult = Result<Response, AdminError>;
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     let t = "/admin/v1/tenants/{tenant}";
     Router::new()
         .route(&format!("{t}/config"), get(config::get_config))

@@ -11,7 +11,7 @@
 
 mod roster;
 
-pub use roster::{MARK_EVERY, Roster, Rosters};
+pub(crate) use roster::Rosters;
 
 use super::StoreError;
 use super::tx::{Core, Job, WriteTx};
@@ -29,7 +29,7 @@ struct Queued {
 }
 
 /// Where writes are queued for the writer.
-pub struct WriterHandle(mpsc::Sender<Queued>);
+pub(crate) struct WriterHandle(mpsc::Sender<Queued>);
 
 impl WriterHandle {
     /// Queue a job and wait for the commit of its batch. The job's own

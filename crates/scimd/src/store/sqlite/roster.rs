@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Every [`MARK_EVERY`]th position of an unfiltered list in its stored order.
-pub const MARK_EVERY: i64 = 256;
+pub(crate) const MARK_EVERY: i64 = 256;
 
 /// The live resources of one kind in one tenant: how many, and the `seq` at
 /// positions 0, [`MARK_EVERY`], 2 × [`MARK_EVERY`], …
 #[derive(Clone, Debug, Default)]
-pub struct Roster {
+pub(crate) struct Roster {
     pub total: i64,
     pub marks: Vec<i64>,
 }
@@ -26,7 +26,7 @@ pub struct Roster {
 impl Roster {
     /// Where a page at `offset` starts: the seq of the nearest mark at or
     /// before it, and how many rows to skip from there. `None` past the end.
-    pub fn start(&self, offset: i64) -> Option<(i64, i64)> {
+    pub(crate) fn start(&self, offset: i64) -> Option<(i64, i64)> {
         if offset >= self.total {
             return None;
         }
@@ -40,7 +40,7 @@ type EpochRoster = (u64, Arc<Roster>);
 
 /// Rosters by (tenant, kind), valid while no resource came or went since they were counted.
 #[derive(Default)]
-pub struct Rosters {
+pub(crate) struct Rosters {
     rosters: Mutex<HashMap<(i64, Kind), EpochRoster>>,
     /// Moves when a resource is created, deleted or restored (what shifts positions).
     epoch: AtomicU64,
@@ -48,18 +48,18 @@ pub struct Rosters {
 
 impl Rosters {
     /// Taken before counting and marking a list; see [`Rosters::put`].
-    pub fn ticket(&self) -> u64 {
+    pub(crate) fn ticket(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, tenant_id: i64, kind: Kind) -> Option<Arc<Roster>> {
+    pub(crate) fn get(&self, tenant_id: i64, kind: Kind) -> Option<Arc<Roster>> {
         let now = self.epoch.load(Ordering::Acquire);
         let rosters = self.rosters.lock().ok()?;
         rosters.get(&(tenant_id, kind)).filter(|(epoch, _)| *epoch == now).map(|(_, r)| r.clone())
     }
 
     /// Keep a roster counted since `ticket`, unless a resource came or went meanwhile.
-    pub fn put(&self, ticket: u64, tenant_id: i64, kind: Kind, roster: Arc<Roster>) {
+    pub(crate) fn put(&self, ticket: u64, tenant_id: i64, kind: Kind, roster: Arc<Roster>) {
         if let Ok(mut rosters) = self.rosters.lock()
             && self.epoch.load(Ordering::Acquire) == ticket
         {
@@ -69,7 +69,7 @@ impl Rosters {
     }
 
     /// A committed write: if it created, deleted or restored a resource, every position after it moved.
-    pub fn apply(&self, changes: &ChangeSet) {
+    pub(crate) fn apply(&self, changes: &ChangeSet) {
         if (changes.created_or_deleted(Kind::User) || changes.created_or_deleted(Kind::Group))
             && let Ok(_rosters) = self.rosters.lock()
         {

@@ -397,6 +397,6 @@ impl WriteTx {
 }
 
 /// The key deliveries are ordered by: `user:ID` or `group:ID`.
-pub fn subject_key(e: &StoredEvent) -> String {
+pub(crate) fn subject_key(e: &StoredEvent) -> String {
     format!("{}:{}", e.subject_type, e.subject_id)
 }

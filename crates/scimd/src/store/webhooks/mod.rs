@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 mod deliveries;
 
-pub use deliveries::{Attempt, Claimed, Delivery, EndpointNews, subject_key};
+pub(crate) use deliveries::{Attempt, Claimed, Delivery, EndpointNews};
 
 #[derive(Clone, Debug)]
 pub struct Webhook {
