@@ -44,6 +44,7 @@ struct CreateJob {
     new: Arc<NewResource>,
 }
 
+#[derive(Clone)]
 struct UpdateJob {
     svc: Service,
     tenant_id: i64,
@@ -180,24 +181,21 @@ impl Service {
                 previous,
                 active_to,
             };
+            // Only a chunked change needs the job again (its previous values may be a whole document).
+            let template = (!later_chunks.is_empty()).then(|| job.clone());
             let mut version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
                 Err(e) => return Err(e),
                 Ok((version, _)) => version,
             };
-            for chunk in later_chunks {
+            for (chunk, template) in later_chunks.into_iter().zip(std::iter::repeat(template).flatten()) {
                 let members_only = Update { doc: None, member_changes: chunk, based_on: None };
                 let job = UpdateJob {
-                    svc: self.clone(),
-                    tenant_id,
-                    actor,
-                    kind,
-                    id: id.to_string(),
                     update: Arc::new(members_only),
-                    now: now.clone(),
                     check_domain: false,
                     previous: None,
                     active_to: None,
+                    ..template
                 };
                 version = self.write(job, |tx, job| Box::pin(update_in(tx, job))).await?.0;
             }
