@@ -400,11 +400,49 @@ async fn bootstrap(svc: &Service, listen: &str) -> CliResult {
     }
     svc.create_tenant("default").await.map_err(|e| e.to_string())?;
     let token = create_token(svc, "default", "bootstrap", None).await?;
-    println!("scimd: first start, created tenant 'default'. Paste these into Okta or Entra:");
-    println!("  SCIM base URL: http://{listen}/scim/v2/default");
-    println!("  Bearer token:  {token}");
-    println!("The token is shown only this once ('scimd token create' makes more).");
+    // A token printed into whatever collects a service's output (a journal,
+    // a container log) is a token anyone reading the logs holds: it goes to
+    // the person at a terminal, or else into a file only its owner can read.
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("scimd: first start, created tenant 'default'. Paste these into Okta or Entra:");
+        eprintln!("  SCIM base URL: http://{listen}/scim/v2/default");
+        eprintln!("  Bearer token:  {token}");
+        eprintln!("The token is shown only this once ('scimd token create' makes more).");
+        return Ok(());
+    }
+    let path = write_first_token(&token).map_err(|e| format!("could not write the first token to a file: {e}"))?;
+    eprintln!(
+        "scimd: first start, created tenant 'default' (SCIM base URL http://{listen}/scim/v2/default). Its bearer \
+         token is in {} (readable only by this user): paste it into Okta or Entra, then delete the file.",
+        path.display()
+    );
     Ok(())
+}
+
+/// Where the first token goes when no terminal shows it: the working
+/// directory (where the default database is too), readable by its owner alone.
+const FIRST_TOKEN_FILE: &str = "scimd-first-token";
+
+fn write_first_token(token: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let path = std::env::current_dir()?.join(FIRST_TOKEN_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // A file left from before keeps its mode on open: narrow it first.
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mut perms = meta.permissions();
+            perms.set_mode(0o600);
+            std::fs::set_permissions(&path, perms)?;
+        }
+    }
+    let mut file = options.open(&path)?;
+    writeln!(file, "{token}")?;
+    Ok(path)
 }
 
 pub async fn serve(svc: Service, tasks: TaskGuard, args: ServeArgs) -> CliResult {

@@ -38,3 +38,49 @@ fn cli_manages_tenants_and_tokens() {
     assert!(!ok && err.contains("no tenant"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Not on a terminal (a service manager, a container), the first start's
+/// token goes into a file only its owner reads, never into the output.
+#[test]
+fn the_first_token_goes_to_a_private_file_when_no_terminal_shows_it() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("scimd-first-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("SCIMD_DATABASE_URL", format!("sqlite://{}", dir.join("first.db").display()))
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = dir.join("scimd-first-token");
+    let mut answer = String::new();
+    for _ in 0..100 {
+        if file.exists()
+            && let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port))
+        {
+            let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+            let request = format!(
+                "GET /scim/v2/default/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            std::io::Write::write_all(&mut conn, request.as_bytes()).unwrap();
+            conn.read_to_string(&mut answer).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let out = server.wait_with_output().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "the file's token works: {answer}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "readable by its owner only");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains(&token) && !stderr.contains(&token), "the token is in no output");
+    assert!(stderr.contains(&file.display().to_string()), "the path is told: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
