@@ -368,6 +368,7 @@ async fn metrics_count_requests_by_route_template() {
     let user = s.create_user("metrics@acme.com").await;
     let id = Server::id_of(&user);
     assert_eq!(s.get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(s.adm(Method::GET, "/workspaces", None).await.status, 200);
     let r = s.client.get(format!("{}/metrics", s.root)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
@@ -375,6 +376,11 @@ async fn metrics_count_requests_by_route_template() {
     assert!(text.contains("route=\"/scim/v2/{tenant}/Users/{id}\""), "{text}");
     assert!(text.contains("scimd_http_request_duration_seconds_bucket"), "{text}");
     assert!(!text.contains(&id), "a raw id in the metrics");
+    // Admin requests carry their tenant too.
+    let admin = text
+        .lines()
+        .find(|l| l.starts_with("scimd_http_requests_total") && l.contains("/admin/v1/tenants/{tenant}/workspaces"));
+    assert!(admin.is_some_and(|l| l.contains("tenant=\"acme\"")), "{text}");
 }
 
 // ------------------------------------------------------------------ membership integrity

@@ -761,6 +761,18 @@ async fn workspaces_choose_their_own_lifecycle(b: Backend) {
         (r.status.as_u16(), r.body["name"].clone(), r.body["lifecycle"]["default_role_id"].is_string()),
         (200, json!("Devices"), true)
     );
+    // Part of a lifecycle changes only what it sends; null clears one choice.
+    let r = s.adm(Method::PATCH, "/workspaces/Devices", Some(json!({"lifecycle": {"on_deactivate": "suspend"}}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let l = &r.body["lifecycle"];
+    assert_eq!((l["on_deactivate"].clone(), l["on_create"].clone()), (json!("suspend"), json!("grant_default")), "{l}");
+    assert!(l["default_role_id"].is_string(), "{l}");
+    assert_eq!(l["host_actions"]["on_deactivate"], json!(["unassign_devices"]), "{l}");
+    let clear = json!({"lifecycle": {"on_create": null, "default_role": null}});
+    let r = s.adm(Method::PATCH, "/workspaces/Devices", Some(clear)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let l = &r.body["lifecycle"];
+    assert!(l["default_role_id"].is_null() && l["on_create"].is_null() && l["on_deactivate"] == "suspend", "{l}");
 }
 
 /// Issue 12, item 6: hand-made users outside the allowed domains are invisible

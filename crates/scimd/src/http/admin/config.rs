@@ -40,7 +40,8 @@ fn config_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>
 #[serde(deny_unknown_fields)]
 struct WorkspaceBody {
     name: Option<String>,
-    /// The workspace's own lifecycle choices (replaced whole when sent).
+    /// The workspace's own lifecycle choices: each field sent is set (`null`
+    /// clears it, so the tenant's choice applies); fields not sent stay.
     lifecycle: Option<LifecycleBody>,
 }
 
@@ -48,22 +49,41 @@ struct WorkspaceBody {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LifecycleBody {
-    on_create: Option<OnCreate>,
-    default_role: Option<String>,
-    max_default_rank: Option<i64>,
-    on_deactivate: Option<OnDeactivate>,
-    #[serde(default)]
-    host_actions: HostActions,
+    #[serde(default, with = "double_option")]
+    on_create: Option<Option<OnCreate>>,
+    #[serde(default, with = "double_option")]
+    default_role: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    max_default_rank: Option<Option<i64>>,
+    #[serde(default, with = "double_option")]
+    on_deactivate: Option<Option<OnDeactivate>>,
+    #[serde(default, with = "double_option")]
+    host_actions: Option<Option<HostActions>>,
 }
 
 impl LifecycleBody {
-    fn resolve(&self, c: &TenantConfig) -> Result<Lifecycle, ScimError> {
+    /// `base` with what the body sends over it.
+    fn over(&self, base: &Lifecycle, c: &TenantConfig) -> Result<Lifecycle, ScimError> {
+        fn pick<T: Clone>(sent: &Option<Option<T>>, kept: &Option<T>) -> Option<T> {
+            match sent {
+                Some(value) => value.clone(),
+                None => kept.clone(),
+            }
+        }
+        let default_role_id = match &self.default_role {
+            Some(Some(role)) => Some(role_id(c, role)?),
+            Some(None) => None,
+            None => base.default_role_id.clone(),
+        };
         Ok(Lifecycle {
-            on_create: self.on_create,
-            default_role_id: self.default_role.as_deref().map(|r| role_id(c, r)).transpose()?,
-            max_default_rank: self.max_default_rank,
-            on_deactivate: self.on_deactivate,
-            host_actions: self.host_actions.clone(),
+            on_create: pick(&self.on_create, &base.on_create),
+            default_role_id,
+            max_default_rank: pick(&self.max_default_rank, &base.max_default_rank),
+            on_deactivate: pick(&self.on_deactivate, &base.on_deactivate),
+            host_actions: match &self.host_actions {
+                Some(actions) => actions.clone().unwrap_or_default(),
+                None => base.host_actions.clone(),
+            },
         })
     }
 }
@@ -84,7 +104,7 @@ pub(super) async fn create_workspace(
     let id = new_id();
     let wanted = id.clone();
     let c = change(&s, &t, move |c| {
-        let lifecycle = b.lifecycle.as_ref().map(|l| l.resolve(c)).transpose()?.unwrap_or_default();
+        let lifecycle = b.lifecycle.as_ref().map(|l| l.over(&Lifecycle::default(), c)).transpose()?.unwrap_or_default();
         c.workspaces.push(Workspace { id: id.clone(), name: name.clone(), lifecycle });
         Ok(())
     })
@@ -103,12 +123,13 @@ pub(super) async fn update_workspace(
     let id = workspace_id(&s.svc.tenant_config(t.id).await?, &key).map_err(|e| AdminError::not_found(e.detail))?;
     let wanted = id.clone();
     let c = change(&s, &t, move |c| {
-        let lifecycle = b.lifecycle.as_ref().map(|l| l.resolve(c)).transpose()?;
-        let w = c
+        let current = c
             .workspaces
-            .iter_mut()
+            .iter()
             .find(|w| w.id == wanted)
             .ok_or_else(|| ScimError::not_found(format!("there is no workspace '{wanted}'")))?;
+        let lifecycle = b.lifecycle.as_ref().map(|l| l.over(&current.lifecycle, c)).transpose()?;
+        let Some(w) = c.workspaces.iter_mut().find(|w| w.id == wanted) else { return Ok(()) };
         if let Some(n) = b.name.as_ref().filter(|n| !n.trim().is_empty()) {
             w.name = n.clone();
         }
@@ -235,11 +256,14 @@ struct LicenceBody {
     force: Option<bool>,
 }
 
-/// Tell "absent" from "null" (unlimited seats).
+/// Tell "absent" (`None`) from "null" (`Some(None)`: unlimited seats, or a
+/// lifecycle choice cleared).
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-        Option::<i64>::deserialize(d).map(Some)
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 

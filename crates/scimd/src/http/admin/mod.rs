@@ -199,8 +199,12 @@ async fn authenticate(
     }
     match state.svc.tenant_by_name(name).await {
         Ok(Some(tenant)) => {
+            let logged = super::LoggedTenant { id: tenant.id, name: tenant.name.clone() };
             req.extensions_mut().insert(tenant);
-            next.run(req).await
+            let mut resp = next.run(req).await;
+            // The request's log line and metrics name the tenant, as SCIM requests' do.
+            resp.extensions_mut().insert(logged);
+            resp
         }
         Ok(None) => AdminError::not_found(format!("there is no tenant '{name}'")).into_response(),
         Err(e) => AdminError::from(e).into_response(),
