@@ -43,6 +43,36 @@ pub struct HostActions {
     pub on_deactivate: Vec<String>,
 }
 
+impl TenantConfig {
+    /// What keeps the workspace `id` in use, in words that name it, or
+    /// `None` when it can go.
+    pub fn workspace_in_use(&self, id: &str) -> Option<String> {
+        if self.policy.default_workspace_id.as_deref() == Some(id) {
+            return Some("it is the policy's default workspace: choose another default first".into());
+        }
+        self.mappings.iter().find(|m| m.workspace_id.as_deref() == Some(id)).map(|m| {
+            format!("the mapping of group '{}' grants a role in it: change or delete that mapping first", m.group)
+        })
+    }
+
+    /// What keeps the role `id` in use, in words that name it, or `None`.
+    pub fn role_in_use(&self, id: &str) -> Option<String> {
+        if self.policy.default_role_id.as_deref() == Some(id) {
+            return Some("it is the policy's default role: choose another default first".into());
+        }
+        if let Some(w) = self.workspaces.iter().find(|w| w.lifecycle.default_role_id.as_deref() == Some(id)) {
+            return Some(format!("it is the default role of workspace '{}': change that workspace first", w.name));
+        }
+        self.mappings.iter().find(|m| m.role_id.as_deref() == Some(id)).map(|m| {
+            let ws = m.workspace_id.as_deref().and_then(|w| self.workspace(w)).map_or("?", |w| w.name.as_str());
+            format!(
+                "the mapping of group '{}' grants it in workspace '{ws}': change or delete that mapping first",
+                m.group
+            )
+        })
+    }
+}
+
 impl Lifecycle {
     pub fn is_empty(&self) -> bool {
         *self == Lifecycle::default()

@@ -58,6 +58,25 @@ async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) 
     // A workspace in use cannot go.
     let r = s.adm(Method::DELETE, &format!("/workspaces/{}", "c3.acme"), None).await;
     assert_eq!(r.status, 400, "{}", r.body);
+    let detail = r.body["error"]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("workspace 'c3.acme' cannot be deleted: it is the policy's default workspace"),
+        "{detail}"
+    );
+    // A role a mapping grants cannot go either, and the refusal names the mapping.
+    let r = s
+        .adm(
+            Method::POST,
+            "/group-mappings",
+            Some(json!({"group": "Writers", "workspace": "c3.acme", "role": "Editor"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.adm(Method::DELETE, "/roles/Editor", None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let detail = r.body["error"]["detail"].as_str().unwrap();
+    assert!(detail.contains("role 'Editor' cannot be deleted") && detail.contains("group 'Writers'"), "{detail}");
+    assert!(detail.contains("workspace 'c3.acme'") && !detail.contains("does not exist"), "{detail}");
     let r = s.adm(Method::POST, "/roles", Some(json!({"name": "x", "rank": 1, "bogus": true}))).await;
     assert_eq!((r.status.as_u16(), r.body["error"]["code"].clone()), (400, json!("invalid_request")));
     let r = s.adm(Method::GET, "/config", None).await;

@@ -149,6 +149,10 @@ pub(super) async fn delete_workspace(
 ) -> AdminResult {
     change(&s, &t, move |c| {
         let id = workspace_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        if let Some(why) = c.workspace_in_use(&id) {
+            let name = c.workspace(&id).map_or(id.as_str(), |w| w.name.as_str());
+            return Err(ScimError::new(400, None, format!("workspace '{name}' cannot be deleted: {why}")));
+        }
         c.workspaces.retain(|w| w.id != id);
         Ok(())
     })
@@ -234,6 +238,10 @@ pub(super) async fn delete_role(
 ) -> AdminResult {
     change(&s, &t, move |c| {
         let id = role_id(c, &id).map_err(|e| ScimError::not_found(e.detail))?;
+        if let Some(why) = c.role_in_use(&id) {
+            let name = c.role(&id).map_or(id.as_str(), |r| r.name.as_str());
+            return Err(ScimError::new(400, None, format!("role '{name}' cannot be deleted: {why}")));
+        }
         c.roles.retain(|r| r.id != id);
         Ok(())
     })
