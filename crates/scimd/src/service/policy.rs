@@ -42,11 +42,7 @@ pub(crate) async fn reconcile_with(
     now: &str,
     seats: Seats,
 ) -> Result<(), Error> {
-    let mut freed = Vec::new();
-    for user_id in user_ids {
-        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, seats, &[]).await?);
-    }
-    give_freed_seats(tx, tenant_id, config, freed, now).await
+    reconcile_users(tx, tenant_id, config, user_ids, now, seats, &[]).await
 }
 
 /// [`reconcile`] for users a configuration change moves: where one of
@@ -61,9 +57,22 @@ pub(crate) async fn reconcile_after_change(
     new_mappings: &[policy::GroupMapping],
     now: &str,
 ) -> Result<(), Error> {
+    reconcile_users(tx, tenant_id, config, user_ids, now, Seats::Wait, new_mappings).await
+}
+
+/// Each user's roles and licence, then the seats freed on the way.
+async fn reconcile_users(
+    tx: &mut WriteTx,
+    tenant_id: i64,
+    config: &TenantConfig,
+    user_ids: &BTreeSet<String>,
+    now: &str,
+    seats: Seats,
+    new_mappings: &[policy::GroupMapping],
+) -> Result<(), Error> {
     let mut freed = Vec::new();
     for user_id in user_ids {
-        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, Seats::Wait, new_mappings).await?);
+        freed.extend(reconcile_user(tx, tenant_id, config, user_id, now, seats, new_mappings).await?);
     }
     hand_out_seats(tx, tenant_id, config, freed, now, new_mappings).await
 }

@@ -319,46 +319,39 @@ fn split_off_later_chunks(changes: &mut Vec<MemberChange>) -> Vec<Vec<MemberChan
     if changes.iter().map(weight).sum::<usize>() <= MEMBER_CHUNK {
         return Vec::new();
     }
-    let mut chunks: Vec<Vec<MemberChange>> = vec![Vec::new()];
-    let mut room = MEMBER_CHUNK;
-    let push = |chunks: &mut Vec<Vec<MemberChange>>, room: &mut usize, change: MemberChange| {
-        let w = weight(&change);
-        if w > *room {
-            chunks.push(Vec::new());
-            *room = MEMBER_CHUNK;
-        }
-        *room = room.saturating_sub(w);
-        if let Some(last) = chunks.last_mut() {
-            last.push(change);
-        }
-    };
+    // No piece is larger than a chunk. A replace is an emptying and then
+    // additions: only its first piece replaces, the rest are added after it.
+    let mut pieces = Vec::new();
     for change in std::mem::take(changes) {
         match change {
-            // A replace is an emptying and then additions: only the first
-            // part replaces, the rest are added after it.
             MemberChange::Replace(values) if values.len() > MEMBER_CHUNK => {
                 let mut parts = values.chunks(MEMBER_CHUNK).map(<[_]>::to_vec);
-                push(&mut chunks, &mut room, MemberChange::Replace(parts.next().unwrap_or_default()));
-                for part in parts {
-                    push(&mut chunks, &mut room, MemberChange::Add(part));
-                }
+                pieces.push(MemberChange::Replace(parts.next().unwrap_or_default()));
+                pieces.extend(parts.map(MemberChange::Add));
             }
             MemberChange::Add(values) if values.len() > MEMBER_CHUNK => {
-                for part in values.chunks(MEMBER_CHUNK) {
-                    push(&mut chunks, &mut room, MemberChange::Add(part.to_vec()));
-                }
+                pieces.extend(values.chunks(MEMBER_CHUNK).map(|p| MemberChange::Add(p.to_vec())));
             }
             MemberChange::Remove(ids) if ids.len() > MEMBER_CHUNK => {
-                for part in ids.chunks(MEMBER_CHUNK) {
-                    push(&mut chunks, &mut room, MemberChange::Remove(part.to_vec()));
-                }
+                pieces.extend(ids.chunks(MEMBER_CHUNK).map(|p| MemberChange::Remove(p.to_vec())));
             }
-            other => push(&mut chunks, &mut room, other),
+            other => pieces.push(other),
         }
     }
-    *changes = chunks.remove(0);
-    chunks.retain(|c| !c.is_empty());
-    chunks
+    // Consecutive pieces share a chunk while they fit, in order.
+    let mut chunks: Vec<Vec<MemberChange>> = Vec::new();
+    let mut room = 0;
+    for piece in pieces {
+        let w = weight(&piece);
+        match chunks.last_mut() {
+            Some(chunk) if w <= room => chunk.push(piece),
+            _ => chunks.push(vec![piece]),
+        }
+        room = if w <= room { room - w } else { MEMBER_CHUNK - w };
+    }
+    let mut chunks = chunks.into_iter();
+    *changes = chunks.next().unwrap_or_default();
+    chunks.collect()
 }
 
 async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, Error> {

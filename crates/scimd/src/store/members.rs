@@ -294,14 +294,6 @@ impl WriteTx {
     async fn drop_hidden(&mut self, tenant_id: i64, group_id: &str, ids: Option<&[&str]>) -> Result<(), StoreError> {
         match ids {
             Some([]) => return Ok(()),
-            Some([id]) => {
-                self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ? AND group_id = ?")
-                    .bind(tenant_id)
-                    .bind(*id)
-                    .bind(group_id)
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
             Some(ids) => {
                 self.q(&format!(
                     "DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ? AND member_id IN \
@@ -430,8 +422,10 @@ impl WriteTx {
             .bind(user_id)
             .execute(&mut *self.tx)
             .await?;
-        for group_id in &groups {
+        if !groups.is_empty() {
             self.changes.tenant(tenant_id);
+        }
+        for group_id in &groups {
             self.changes.members(group_id, std::slice::from_ref(&user_id.to_string()), &[]);
         }
         self.touch(tenant_id, Kind::Group, &groups, now).await?;
