@@ -4,7 +4,7 @@
 
 use crate::service::Service;
 pub(crate) use crate::service::tenants::hash_token;
-use crate::store::{Tenant, TokenInfo};
+use crate::store::{Tenant, TokenInfo, TokenKind};
 use scim_core::ScimError;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -87,7 +87,13 @@ pub(crate) async fn authenticate(
         return Err(unauthorized("the bearer token has been revoked").into());
     }
     if info.expires_at.as_deref().is_some_and(|exp| exp <= now) {
-        return Err(unauthorized("the bearer token has expired; create a new one with 'scimd token create'").into());
+        return Err(unauthorized(&format!(
+            "the bearer token '{}' expired at {}: generate a new SCIM token for this tenant (scimd console, \
+             Credentials) and paste it into the identity provider's SCIM settings",
+            info.name,
+            info.expires_at.as_deref().unwrap_or_default()
+        ))
+        .into());
     }
     let tenant = match cache.tenant(tenant_name) {
         Some(t) => Some(t),
@@ -224,9 +230,14 @@ impl AuthCache {
 #[derive(Default)]
 pub struct TokenUses {
     pending: Mutex<HashMap<i64, String>>,
+    kind: TokenKind,
 }
 
 impl TokenUses {
+    pub fn for_admin_tokens() -> Self {
+        TokenUses { kind: TokenKind::Admin, ..Default::default() }
+    }
+
     pub fn record(&self, token_id: i64, at: &str) {
         if let Ok(mut p) = self.pending.lock() {
             p.insert(token_id, at.to_string());
@@ -241,7 +252,7 @@ impl TokenUses {
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = svc.record_token_use(batch).await {
+        if let Err(e) = svc.record_token_use(self.kind, batch).await {
             tracing::warn!(error = %e, "could not record token use");
         }
     }

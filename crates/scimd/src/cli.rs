@@ -5,6 +5,7 @@ use crate::clock::{self, SharedClock};
 use crate::config::NetConfig;
 use crate::http::{self, AppState, Config};
 use crate::ratelimit::Rate;
+use crate::service::tenants::{Expiry, token_status};
 use crate::service::{self, Service};
 use crate::store::{PoolConfig, Store, TaskGuard};
 use crate::telemetry::LogFormat;
@@ -62,10 +63,47 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum AdminTokenCommand {
     /// Create an admin token; it is printed once, alone, on standard output.
+    /// Without --tenant it is an operator token (every tenant, and tenants
+    /// themselves); with it, a tenant admin's token for that tenant alone.
     Create {
         #[arg(long)]
         name: String,
+        /// The one tenant the token reaches.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
     },
+    /// List admin tokens (never the token itself).
+    List,
+    /// Revoke an admin token by its name (with --tenant: a tenant admin's token).
+    Revoke {
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// When a new token expires: a date, a number of days, or never (the default).
+#[derive(Args, Clone, Debug, Default)]
+pub struct ExpiryArgs {
+    /// The last day the token works (2027-06-30, UTC), or the time it stops
+    /// (2027-06-30T17:00:00Z); at most ten years away.
+    #[arg(long, conflicts_with = "expires_in_days")]
+    pub expires_at: Option<String>,
+    /// Days until the token expires (1 to 3650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: Option<u32>,
+}
+
+impl ExpiryArgs {
+    fn expiry(&self) -> Expiry {
+        match (&self.expires_at, self.expires_in_days) {
+            (Some(at), _) => Expiry::At(at.clone()),
+            (None, Some(days)) => Expiry::InDays(days),
+            (None, None) => Expiry::Never,
+        }
+    }
 }
 
 #[derive(Args, Clone, Debug)]
@@ -186,6 +224,14 @@ pub enum TenantCommand {
     Disable { name: String },
     /// Switch SCIM provisioning back on.
     Enable { name: String },
+    /// Delete a tenant and everything it holds (users, groups, tokens,
+    /// configuration, events, webhooks, audit trail). Cannot be undone.
+    Delete {
+        name: String,
+        /// The tenant's name again, to say it is meant.
+        #[arg(long)]
+        confirm: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,9 +242,8 @@ pub enum TokenCommand {
         tenant: String,
         #[arg(long)]
         name: String,
-        /// Days until the token expires (at most 3650); no expiry when omitted.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
-        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
     },
     /// List a tenant's tokens (never the token itself).
     List {
@@ -267,7 +312,8 @@ pub async fn create_token(
     name: &str,
     expires_in_days: Option<u32>,
 ) -> Result<String, String> {
-    svc.create_token(tenant, name, expires_in_days).await.map_err(|e| in_words(e, tenant))
+    let expiry = expires_in_days.map_or(Expiry::Never, Expiry::InDays);
+    Ok(svc.create_token(tenant, name, &expiry).await.map_err(|e| in_words(e, tenant))?.0)
 }
 
 /// An operation's error as the command line says it.
@@ -303,10 +349,48 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Tenant(cmd) => tenant_command(&svc, cmd).await,
         Command::Token(cmd) => token_command(&svc, cmd).await,
-        Command::AdminToken(AdminTokenCommand::Create { name }) => {
-            let token = create_admin_token(&svc, &name).await?;
+        Command::AdminToken(cmd) => admin_token_command(&svc, cmd).await,
+    }
+}
+
+async fn admin_token_command(svc: &Service, cmd: AdminTokenCommand) -> CliResult {
+    match cmd {
+        AdminTokenCommand::Create { name, tenant, expiry } => {
+            let (token, expires_at) = svc
+                .create_admin_token(&name, tenant.as_deref(), &expiry.expiry())
+                .await
+                .map_err(|e| in_words(e, tenant.as_deref().unwrap_or_default()))?;
             println!("{token}");
-            eprintln!("admin token '{name}' created; it is shown only this once");
+            let scope = match &tenant {
+                Some(t) => format!("for tenant '{t}' only"),
+                None => "for every tenant (an operator token)".to_string(),
+            };
+            let until = expires_at.map_or("it does not expire".to_string(), |at| format!("it expires at {at}"));
+            eprintln!("admin token '{name}' created {scope}; {until}; it is shown only this once");
+            Ok(())
+        }
+        AdminTokenCommand::List => {
+            let tokens = svc.admin_tokens(None).await.map_err(|e| e.to_string())?;
+            let now = svc.now();
+            println!("{:<20} {:<20} {:<25} {:<25} {:<25} STATUS", "NAME", "TENANT", "CREATED", "EXPIRES", "LAST USED");
+            for t in tokens {
+                println!(
+                    "{:<20} {:<20} {:<25} {:<25} {:<25} {}",
+                    t.name,
+                    t.tenant.as_ref().map_or("(operator)", |(_, name)| name.as_str()),
+                    t.created_at,
+                    t.expires_at.as_deref().unwrap_or("never"),
+                    t.last_used_at.as_deref().unwrap_or("never"),
+                    token_status(t.revoked_at.as_deref(), t.expires_at.as_deref(), &now),
+                );
+            }
+            Ok(())
+        }
+        AdminTokenCommand::Revoke { name, tenant } => {
+            svc.revoke_admin_token(&name, tenant.as_deref())
+                .await
+                .map_err(|e| in_words(e, tenant.as_deref().unwrap_or_default()))?;
+            eprintln!("admin token '{name}' revoked");
             Ok(())
         }
     }
@@ -332,6 +416,14 @@ async fn tenant_command(svc: &Service, cmd: TenantCommand) -> CliResult {
         TenantCommand::Disable { name } | TenantCommand::Enable { name } if name.is_empty() => {
             Err("a tenant name is required".into())
         }
+        TenantCommand::Delete { name, confirm } => {
+            if confirm != name {
+                return Err(format!("to delete tenant '{name}' and everything it holds, pass --confirm {name}"));
+            }
+            svc.delete_tenant(&name).await.map_err(|e| in_words(e, &name))?;
+            eprintln!("tenant '{name}' deleted, with its users, groups, tokens, configuration, events and audit trail");
+            Ok(())
+        }
         TenantCommand::Disable { name } => set_enabled(svc, &name, false).await,
         TenantCommand::Enable { name } => set_enabled(svc, &name, true).await,
     }
@@ -345,10 +437,12 @@ async fn set_enabled(svc: &Service, name: &str, enabled: bool) -> CliResult {
 
 async fn token_command(svc: &Service, cmd: TokenCommand) -> CliResult {
     match cmd {
-        TokenCommand::Create { tenant, name, expires_in_days } => {
-            let token = create_token(svc, &tenant, &name, expires_in_days).await?;
+        TokenCommand::Create { tenant, name, expiry } => {
+            let (token, expires_at) =
+                svc.create_token(&tenant, &name, &expiry.expiry()).await.map_err(|e| in_words(e, &tenant))?;
             println!("{token}");
-            eprintln!("token '{name}' for tenant '{tenant}' created; it is shown only this once");
+            let until = expires_at.map_or("it does not expire".to_string(), |at| format!("it expires at {at}"));
+            eprintln!("token '{name}' for tenant '{tenant}' created; {until}; it is shown only this once");
             Ok(())
         }
         TokenCommand::List { tenant } => {
@@ -357,13 +451,7 @@ async fn token_command(svc: &Service, cmd: TokenCommand) -> CliResult {
             println!("{:<20} {:<25} {:<25} {:<25} STATUS", "NAME", "CREATED", "EXPIRES", "LAST USED");
             let now = svc.now();
             for t in tokens {
-                let status = if t.revoked_at.is_some() {
-                    "revoked"
-                } else if t.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-                    "expired"
-                } else {
-                    "active"
-                };
+                let status = token_status(t.revoked_at.as_deref(), t.expires_at.as_deref(), &now);
                 println!(
                     "{:<20} {:<25} {:<25} {:<25} {status}",
                     t.name,
@@ -387,8 +475,9 @@ async fn token_command(svc: &Service, cmd: TokenCommand) -> CliResult {
     }
 }
 
+/// An operator token that does not expire.
 pub async fn create_admin_token(svc: &Service, name: &str) -> Result<String, String> {
-    svc.create_admin_token(name).await.map_err(|e| e.to_string())
+    Ok(svc.create_admin_token(name, None, &Expiry::Never).await.map_err(|e| e.to_string())?.0)
 }
 
 /// On a database without tenants, create `default` and a token, and print

@@ -57,6 +57,7 @@ pub async fn run(
             loop {
                 tick.tick().await;
                 state.token_uses.flush(&state.svc).await;
+                state.admin_token_uses.flush(&state.svc).await;
             }
         })
     };
@@ -144,6 +145,7 @@ pub async fn run(
         tracing::error!(error = %e, "queued writes could not be finished");
     }
     state.token_uses.flush(&state.svc).await;
+    state.admin_token_uses.flush(&state.svc).await;
     tasks.add("token-use flusher", flusher);
     tasks.extend(events);
     tasks.stop().await;

@@ -42,6 +42,7 @@ pub struct Inner {
     pub users: Arc<ResourceType>,
     pub groups: Arc<ResourceType>,
     pub token_uses: TokenUses,
+    pub admin_token_uses: TokenUses,
     /// Audit rows of finished SCIM requests, waiting for the flusher.
     pub audit: crate::audit::Queue,
     pub auth_cache: auth::AuthCache,
@@ -73,6 +74,7 @@ impl AppState {
             users: Arc::new(ResourceType::user()),
             groups: Arc::new(ResourceType::group()),
             token_uses: TokenUses::default(),
+            admin_token_uses: TokenUses::for_admin_tokens(),
             audit: crate::audit::Queue::new(config.audit.enabled),
             auth_cache: auth::AuthCache::new(config.auth_cache_ttl),
             tenant_buckets: Buckets::new(100_000),

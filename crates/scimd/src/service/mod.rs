@@ -16,7 +16,7 @@ mod error;
 pub(crate) mod policy;
 mod refusals;
 pub(crate) mod resources;
-pub(crate) mod tenants;
+pub mod tenants;
 pub mod webhooks;
 
 pub use error::{Error, Refusal, taken};

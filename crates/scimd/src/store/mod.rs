@@ -30,7 +30,7 @@ pub use changes::{
     RoleChange, SHOWN_DOC_BYTES,
 };
 pub use resources::{GroupSummary, ListQuery, UserPage};
-pub use tenants::{AdminToken, Tenant, TokenInfo};
+pub use tenants::{AdminToken, Tenant, TenantCounts, TokenInfo, TokenKind};
 pub use tx::WriteTx;
 
 use scim_core::policy::{RoleAssignment, Source};

@@ -36,6 +36,33 @@ fn cli_manages_tenants_and_tokens() {
     assert!(!ok && err.contains("no token named"), "{err}");
     let (ok, _, err) = run(&["token", "create", "--tenant", "nope", "--name", "x"]);
     assert!(!ok && err.contains("no tenant"), "{err}");
+    // Expiry as a date; a past one is refused in words.
+    let (ok, _, err) = run(&["token", "create", "--tenant", "globex", "--name", "entra", "--expires-at", "2099-01-01"]);
+    assert!(!ok && err.contains("ten years"), "{err}");
+    // 30 June of next year: between half a year and a year and a half away.
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let next_year = format!("{}-06-30", 1970 + secs / 31_556_952 + 1);
+    let (ok, _, err) = run(&["token", "create", "--tenant", "globex", "--name", "entra", "--expires-at", &next_year]);
+    assert!(ok && err.contains(&next_year.replace("06-30", "07-01")), "{err}");
+    // Admin tokens: an operator's, a tenant admin's with an expiry, listed and revoked.
+    let (ok, operator, _) = run(&["admin-token", "create", "--name", "ops"]);
+    assert!(ok && operator.trim().starts_with("scimd_"));
+    let (ok, scoped, err) =
+        run(&["admin-token", "create", "--name", "it", "--tenant", "globex", "--expires-in-days", "7"]);
+    assert!(ok && err.contains("for tenant 'globex' only") && err.contains("expires at"), "{err}");
+    let (_, list, _) = run(&["admin-token", "list"]);
+    assert!(list.contains("(operator)") && list.contains("globex") && !list.contains(scoped.trim()), "{list}");
+    assert!(run(&["admin-token", "revoke", "it", "--tenant", "globex"]).0);
+    let (_, list, _) = run(&["admin-token", "list"]);
+    assert!(list.lines().any(|l| l.starts_with("it ") && l.ends_with("revoked")), "{list}");
+    let (ok, _, err) = run(&["admin-token", "revoke", "it"]);
+    assert!(!ok && err.contains("no operator token named 'it'"), "{err}");
+    // Deleting a tenant asks for its name again.
+    let (ok, _, err) = run(&["tenant", "delete", "globex", "--confirm", "globe"]);
+    assert!(!ok && err.contains("--confirm globex"), "{err}");
+    assert!(run(&["tenant", "delete", "globex", "--confirm", "globex"]).0);
+    let (_, list, _) = run(&["tenant", "list"]);
+    assert!(!list.contains("globex"), "{list}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

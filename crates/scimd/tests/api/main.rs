@@ -188,6 +188,18 @@ async fn start_with_pool(
     let dir = std::env::temp_dir().join(unique_name("scimd-test-"));
     std::fs::create_dir_all(&dir).unwrap();
     let (url, pg) = fresh_database(b, &dir).await;
+    start_on(dir, url, pg, config, options, pool).await
+}
+
+/// A server on a database a test has prepared (`pg`: dropped with the server).
+async fn start_on(
+    dir: std::path::PathBuf,
+    url: String,
+    pg: Option<(String, String)>,
+    config: Config,
+    options: scimd::service::Options,
+    pool: &scimd::store::PoolConfig,
+) -> Server {
     let clock = FixedClock::ticking("2026-01-01T00:00:00Z", std::time::Duration::from_millis(1));
     let (svc, tasks) = cli::open(&url, pool, options, clock.clone()).await.unwrap();
     svc.create_tenant("acme").await.unwrap();
@@ -367,6 +379,7 @@ fn w(ws: &str, role: &str, source: &str) -> (String, String, String) {
 
 mod audit;
 mod command_line;
+mod credentials;
 mod discovery;
 mod entra;
 mod errors;

@@ -1,14 +1,18 @@
 //! The admin API (`/admin/v1`): a tenant's provisioning configuration
 //! ([`config`]: workspaces, roles, licence types, group mappings, policy),
 //! and users ([`users`]: managed by hand, manual roles, what a user may do);
-//! what happened: the event feed (`events`) and the audit trail of SCIM requests (`audit`).
-//! Authenticated by an admin token (`scimd admin-token create`). JSON in and
-//! out; every error is `{"error": {"status", "code", "detail"}}`. Every change
-//! is an operation of [`crate::service`].
+//! what happened: the event feed (`events`) and the audit trail of SCIM requests (`audit`);
+//! tenants and credentials ([`tenants`]).
+//! Authenticated by an admin token (`scimd admin-token create`): an
+//! operator's reaches every tenant, a tenant admin's one tenant only (any
+//! other tenant's path is 404 to it). JSON in and out; every error is
+//! `{"error": {"status", "code", "detail"}}`. Every change is an operation of
+//! [`crate::service`].
 
 mod audit;
 mod config;
 mod events;
+mod tenants;
 mod users;
 mod views;
 mod webhooks;
@@ -119,6 +123,12 @@ type AdminResult = Result<Response, AdminError>;
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     let t = "/admin/v1/tenants/{tenant}";
     Router::new()
+        .route("/admin/v1/tenants", get(tenants::list_tenants).post(tenants::create_tenant))
+        .route(t, get(tenants::get_tenant).patch(tenants::patch_tenant).delete(tenants::delete_tenant))
+        .route(&format!("{t}/tokens"), get(tenants::list_tokens).post(tenants::create_token))
+        .route(&format!("{t}/tokens/{{name}}"), delete(tenants::revoke_token))
+        .route("/admin/v1/admin-tokens", get(tenants::list_admin_tokens).post(tenants::create_admin_token))
+        .route("/admin/v1/admin-tokens/{name}", delete(tenants::revoke_admin_token))
         .route(&format!("{t}/config"), get(config::get_config))
         .route(&format!("{t}/workspaces"), get(config::list_workspaces).post(config::create_workspace))
         .route(
@@ -162,6 +172,27 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
 
+/// Who an admin request is from: how far its admin token reaches.
+#[derive(Clone, Debug)]
+pub(crate) struct AdminCaller {
+    /// `None`: an operator (every tenant); else the one tenant (id, name) this caller reaches.
+    pub(crate) tenant: Option<(i64, String)>,
+}
+
+impl AdminCaller {
+    /// 403 unless an operator asks: tenants and operator tokens are theirs alone.
+    fn operator_only(&self, what: &str) -> Result<(), AdminError> {
+        match &self.tenant {
+            None => Ok(()),
+            Some((_, own)) => Err(AdminError::new(
+                403,
+                "forbidden",
+                format!("only an operator token may {what}; this token is tenant '{own}''s admin token"),
+            )),
+        }
+    }
+}
+
 async fn authenticate(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
@@ -177,30 +208,44 @@ async fn authenticate(
         Ok(t) => t.filter(|t| bool::from(t.hash.as_slice().ct_eq(hash.as_slice()))),
         Err(e) => return AdminError::from(e).into_response(),
     };
-    match &found {
+    let now = state.svc.now();
+    let found = match found {
         None => return AdminError::new(401, "unauthorized", "the admin token is not valid").into_response(),
         Some(t) if t.revoked_at.is_some() => {
             return AdminError::new(401, "unauthorized", "the admin token has been revoked").into_response();
         }
-        Some(_) => {}
-    }
-    let Some(name) = params.get("tenant") else {
-        return AdminError::not_found("no tenant in the URL").into_response();
+        Some(t) if t.expires_at.as_deref().is_some_and(|at| at <= now.as_str()) => {
+            let detail = format!(
+                "the admin token '{}' expired at {}; sign in with another, or ask whoever gave it for a new one",
+                t.name,
+                t.expires_at.as_deref().unwrap_or_default()
+            );
+            return AdminError::new(401, "unauthorized", detail).into_response();
+        }
+        Some(t) => t,
     };
-    if name.contains('\0') {
-        return AdminError::not_found("there is no tenant with a NUL character in its name").into_response();
-    }
     // No id holds a NUL (PostgreSQL could not even compare one): every path id names nothing.
     if params.values().any(|v| v.contains('\0')) {
         return AdminError::not_found("nothing here has a NUL character in its id").into_response();
     }
-    if let (Some(ctx), Some(t)) = (crate::service::context::current(), &found) {
-        ctx.set_actor(crate::events::ActorKind::Admin, &t.name);
+    state.admin_token_uses.record(found.id, &now);
+    if let Some(ctx) = crate::service::context::current() {
+        ctx.set_actor(crate::events::ActorKind::Admin, &found.name);
+    }
+    let caller = AdminCaller { tenant: found.tenant };
+    let Some(name) = params.get("tenant") else {
+        req.extensions_mut().insert(caller);
+        return next.run(req).await;
+    };
+    // A tenant admin's token finds no other tenant, as if there were none.
+    if caller.tenant.as_ref().is_some_and(|(_, own)| own != name) {
+        return AdminError::not_found(format!("there is no tenant '{name}'")).into_response();
     }
     match state.svc.tenant_by_name(name).await {
         Ok(Some(tenant)) => {
             let logged = super::LoggedTenant { id: tenant.id, name: tenant.name.clone() };
             req.extensions_mut().insert(tenant);
+            req.extensions_mut().insert(caller);
             let mut resp = next.run(req).await;
             // The request's log line and metrics name the tenant, as SCIM requests' do.
             resp.extensions_mut().insert(logged);
