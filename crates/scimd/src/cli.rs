@@ -199,6 +199,9 @@ pub struct ServeArgs {
     /// bytes of base64, made when missing. Replicas share one key.
     #[arg(long, env = "SCIMD_SECRETS_KEY_FILE", default_value = "scimd-secrets.key")]
     pub secrets_key_file: std::path::PathBuf,
+    /// Seconds an OAuth access token (client credentials, `POST /oauth/token`) works.
+    #[arg(long, env = "SCIMD_OAUTH_TOKEN_LIFETIME_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub oauth_token_lifetime_secs: u64,
     /// Record no audit trail of SCIM requests (the benchmark measures
     /// requests with and without it); rows already kept are still pruned.
     #[arg(long, env = "SCIMD_NO_AUDIT")]
@@ -594,6 +597,7 @@ pub fn serve_config(args: ServeArgs) -> Config {
             enabled: !args.no_audit,
             retention: crate::audit::days(args.audit_retention_days),
         },
+        oauth_token_lifetime: Duration::from_secs(args.oauth_token_lifetime_secs),
     }
 }
 
@@ -676,6 +680,7 @@ mod tests {
         assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);
         assert_eq!(config.public_url, None);
         assert_eq!(config.audit, documented.audit);
+        assert_eq!(config.oauth_token_lifetime, documented.oauth_token_lifetime);
         assert_eq!(config.audit.retention, std::time::Duration::from_secs(90 * 86_400));
         // A burst of 0 is five times the rate.
         let Ok(Cli { command: Command::Serve(args), .. }) =

@@ -30,6 +30,8 @@ pub struct Config {
     pub limits: Limits,
     /// Whether SCIM requests are audited, and for how long rows are kept.
     pub audit: crate::audit::Settings,
+    /// How long an OAuth access token (client credentials) works.
+    pub oauth_token_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             unknown_token_rate: Rate::new(10, 20),
             limits: Limits::default(),
             audit: crate::audit::Settings::default(),
+            oauth_token_lifetime: Duration::from_secs(3600),
         }
     }
 }

@@ -34,7 +34,10 @@ pub(crate) async fn service_provider_config(
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",
-                "description": "A bearer token created with 'scimd token create', sent as 'Authorization: Bearer <token>'.",
+                "description": "A SCIM token of the tenant (made in the console, the admin API or 'scimd token create'), \
+                    or an access token from the OAuth 2.0 client credentials grant at /oauth/token; sent as \
+                    'Authorization: Bearer <token>'.",
+                "specUri": "https://www.rfc-editor.org/rfc/rfc6750",
                 "primary": true
             }],
             "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")}

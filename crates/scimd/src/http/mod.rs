@@ -1,12 +1,14 @@
 //! HTTP, the thin surfaces over [`crate::service`]: the router, shared state,
 //! authentication, rate limits and request logging. SCIM handlers live in
-//! [`resources`] and [`discovery`], the admin API in [`admin`], request
-//! extractors (bodies, path parameters, query parameters) in `extract`.
+//! [`resources`] and [`discovery`], the admin API in [`admin`], the OAuth
+//! token endpoint in `oauth`, request extractors (bodies, path parameters,
+//! query parameters) in `extract`.
 
 pub(crate) mod admin;
 pub(crate) mod discovery;
 pub(crate) mod error;
 mod extract;
+mod oauth;
 pub(crate) mod resources;
 
 use crate::auth::{self, Caller, TokenUses};
@@ -163,6 +165,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/oauth/token", post(oauth::token))
         .nest("/scim/v2/{tenant}", scim)
         .merge(admin::router(state.clone()))
         .fallback(not_found)

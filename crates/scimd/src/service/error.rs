@@ -122,6 +122,7 @@ pub fn taken(rule: Unique, value: Option<&str>) -> String {
         Unique::TenantName => format!("a tenant named{value} already exists"),
         Unique::TokenName => format!("the tenant already has a token named{value}; token names are unique per tenant"),
         Unique::AdminTokenName => format!("an admin token named{value} already exists"),
+        Unique::OAuthClientName => format!("the tenant already has an OAuth client named{value}"),
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod admin;
 mod audit;
 pub(crate) mod context;
 mod error;
+pub mod oauth;
 pub(crate) mod policy;
 mod refusals;
 pub(crate) mod resources;

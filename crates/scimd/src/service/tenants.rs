@@ -25,7 +25,7 @@ pub(crate) fn hash_token(token: &str) -> Vec<u8> {
 }
 
 /// A uniqueness failure worded with the name that collided.
-fn named(e: StoreError, name: &str) -> Error {
+pub(super) fn named(e: StoreError, name: &str) -> Error {
     match e {
         StoreError::Unique(rule) => Error::Taken { rule, detail: taken(rule, Some(name)) },
         other => other.into(),
@@ -276,7 +276,7 @@ pub fn token_status(revoked_at: Option<&str>, expires_at: Option<&str>, now: &st
 }
 
 /// Token names are shown in lists and typed into commands and URLs.
-fn valid_token_name(name: &str) -> Result<(), Error> {
+pub(super) fn valid_token_name(name: &str) -> Result<(), Error> {
     let ok = !name.trim().is_empty()
         && name.chars().count() <= 64
         && !name.chars().any(|c| c.is_control() || c == '/')

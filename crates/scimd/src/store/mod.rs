@@ -5,7 +5,7 @@
 //!
 //! Grouped by concern: [`resources`] (users and groups, lists), [`members`]
 //! (memberships), [`access`] (roles and licences), [`tenants`] (tenants,
-//! tokens, configurations); [`sql`] translates filters for both databases;
+//! tokens, configurations), [`oauth`] (OAuth clients and their access tokens); [`sql`] translates filters for both databases;
 //! [`sqlite`] holds SQLite's group-commit writer and pagination rosters,
 //! [`postgres`] PostgreSQL's table maintenance.
 //!
@@ -17,6 +17,7 @@ pub mod audit;
 mod changes;
 pub(crate) mod events;
 pub(crate) mod members;
+pub(crate) mod oauth;
 pub(crate) mod postgres;
 pub(crate) mod resources;
 pub(crate) mod sql;
@@ -29,6 +30,7 @@ pub use changes::{
     ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, RefusedRequest, ResourceChange,
     RoleChange, SHOWN_DOC_BYTES,
 };
+pub use oauth::OAuthClient;
 pub use resources::{GroupSummary, ListQuery, UserPage};
 pub use tenants::{AdminToken, Tenant, TenantCounts, TokenInfo, TokenKind};
 pub use tx::WriteTx;
@@ -60,6 +62,7 @@ pub enum Unique {
     TenantName,
     TokenName,
     AdminTokenName,
+    OAuthClientName,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -131,7 +131,7 @@ impl Store {
             .q("SELECT \
                 (SELECT COUNT(*) FROM resources WHERE tenant_id = ? AND kind = 'User' AND deleted_at IS NULL) AS users, \
                 (SELECT COUNT(*) FROM resources WHERE tenant_id = ? AND kind = 'Group' AND deleted_at IS NULL) AS groups, \
-                (SELECT COUNT(*) FROM tokens WHERE tenant_id = ? AND revoked_at IS NULL \
+                (SELECT COUNT(*) FROM tokens WHERE tenant_id = ? AND revoked_at IS NULL AND oauth_client_id IS NULL \
                    AND (expires_at IS NULL OR expires_at > ?)) AS active_tokens")
             .bind(tenant_id)
             .bind(tenant_id)
@@ -159,7 +159,9 @@ impl Store {
     pub async fn list_tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
         let c = self.core();
         let rows = c
-            .q(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE tenant_id = ? ORDER BY created_at, id"))
+            .q(&format!(
+                "SELECT {TOKEN_COLS} FROM tokens WHERE tenant_id = ? AND oauth_client_id IS NULL ORDER BY created_at, id"
+            ))
             .bind(tenant_id)
             .fetch_all(&c.pool)
             .await?;
@@ -284,7 +286,8 @@ impl WriteTx {
 
     pub async fn revoke_token(&mut self, tenant_id: i64, name: &str, now: &str) -> Result<(), StoreError> {
         let done = self
-            .q("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND name = ?")
+            .q("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) \
+                WHERE tenant_id = ? AND name = ? AND oauth_client_id IS NULL")
             .bind(now)
             .bind(tenant_id)
             .bind(name)

@@ -10,6 +10,7 @@ on_both_backends!(
     scim_tokens_are_made_listed_and_revoked_over_the_api,
     a_tenant_admin_token_reaches_its_tenant_alone,
     admin_tokens_made_before_scopes_keep_working_as_operator_tokens,
+    oauth_client_credentials_give_short_lived_scim_tokens,
 );
 
 impl Server {
@@ -304,4 +305,123 @@ async fn admin_tokens_made_before_scopes_keep_working_as_operator_tokens(b: Back
         (ops["kind"].clone(), ops["tenant"].clone(), ops["status"].clone()),
         (json!("operator"), Value::Null, json!("active"))
     );
+}
+
+/// A form POST to the token endpoint, with these headers.
+async fn token_request(s: &Server, form: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    // No Authorization header unless the test sends one (raw would add the SCIM token).
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        all.push(("Authorization", ""));
+    }
+    s.raw(Method::POST, &format!("{}/oauth/token", s.root), Some(form.to_string()), &all).await
+}
+
+#[track_caller]
+fn assert_oauth_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(r.body["error"], code, "{}", r.body);
+    assert!(r.body["error_description"].as_str().is_some_and(|d| d.len() > 10), "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}
+
+async fn oauth_client_credentials_give_short_lived_scim_tokens(b: Backend) {
+    use base64::Engine;
+    let s = start(b).await;
+    let op = s.admin_token.clone();
+    let r = s.admin_as(&op, Method::POST, "/tenants/acme/oauth-clients", Some(json!({"name": "entra"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, secret) =
+        (r.body["client_id"].as_str().unwrap().to_string(), r.body["client_secret"].as_str().unwrap().to_string());
+    assert!(r.body["token_endpoint"].as_str().unwrap().ends_with("/oauth/token"), "{}", r.body);
+    assert_eq!(r.body["access_token_lifetime_secs"], 3600);
+    // Body credentials (Entra) and HTTP Basic both work; the answer is §5.1's, never cached.
+    let r =
+        token_request(&s, &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.body["token_type"].clone(), r.body["expires_in"].clone()), (json!("Bearer"), json!(3600)));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let access = r.body["access_token"].as_str().unwrap().to_string();
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
+    let r = token_request(&s, "grant_type=client_credentials&scope=scim", &[("Authorization", &basic)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let second = r.body["access_token"].as_str().unwrap().to_string();
+    assert_ne!(access, second);
+    // The access token is a SCIM token of acme, and of acme alone.
+    let made = s
+        .scim_as("acme", &access, Method::POST, "/Users", Some(json!({"schemas": [USER], "userName": "oa@acme.com"})))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    s.svc.create_tenant("beta").await.unwrap();
+    s.scim_as("beta", &access, Method::GET, "/Users", None).await.assert_error(401, None);
+    // Listed with its use; access tokens are not in the token list.
+    let r = s.admin_as(&op, Method::GET, "/tenants/acme/oauth-clients", None).await;
+    let client = &r.body["data"][0];
+    assert_eq!((client["name"].clone(), client["status"].clone()), (json!("entra"), json!("active")), "{}", r.body);
+    assert!(client["last_used_at"].as_str().is_some() && client["last_issued_at"].as_str().is_some(), "{client}");
+    assert!(!r.body.to_string().contains(&secret), "the secret is shown once");
+    let r = s.admin_as(&op, Method::GET, "/tenants/acme/tokens", None).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "only the 'okta' token: {}", r.body);
+    // It expires after its hour.
+    s.clock.advance(std::time::Duration::from_secs(3601));
+    let r = s.scim_as("acme", &access, Method::GET, "/Users", None).await;
+    r.assert_error(401, None);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+    // §5.2 errors.
+    let wrong = format!("grant_type=client_credentials&client_id={id}&client_secret=nope");
+    let r = token_request(&s, &wrong, &[]).await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"scimd\""));
+    let r = token_request(&s, "grant_type=client_credentials&client_id=scimd_client_x&client_secret=y", &[]).await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    assert_oauth_error(&token_request(&s, "grant_type=client_credentials", &[]).await, 401, "invalid_client");
+    let r = token_request(&s, &format!("grant_type=password&client_id={id}&client_secret={secret}"), &[]).await;
+    assert_oauth_error(&r, 400, "unsupported_grant_type");
+    let r = token_request(&s, &format!("client_id={id}&client_secret={secret}"), &[]).await;
+    assert_oauth_error(&r, 400, "invalid_request");
+    let r = token_request(
+        &s,
+        &format!("grant_type=client_credentials&grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+        &[],
+    )
+    .await;
+    assert_oauth_error(&r, 400, "invalid_request");
+    let both = format!("grant_type=client_credentials&client_secret={secret}");
+    assert_oauth_error(&token_request(&s, &both, &[("Authorization", &basic)]).await, 400, "invalid_request");
+    let r = s
+        .raw(
+            Method::POST,
+            &format!("{}/oauth/token", s.root),
+            Some(json!({"grant_type": "client_credentials"}).to_string()),
+            &[("Content-Type", "application/json"), ("Authorization", &basic)],
+        )
+        .await;
+    assert_oauth_error(&r, 400, "invalid_request");
+    // Revoked: no new tokens, and the ones it was given stop at once.
+    let r = token_request(&s, "grant_type=client_credentials", &[("Authorization", &basic)]).await;
+    let live = r.body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(s.scim_as("acme", &live, Method::GET, "/Users", None).await.status, 200);
+    assert_eq!(s.admin_as(&op, Method::DELETE, "/tenants/acme/oauth-clients/entra", None).await.status, 204);
+    s.scim_as("acme", &live, Method::GET, "/Users", None).await.assert_error(401, None);
+    let r = token_request(&s, "grant_type=client_credentials", &[("Authorization", &basic)]).await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    assert!(r.body["error_description"].as_str().unwrap().contains("revoked"));
+    assert_admin_error(
+        &s.admin_as(&op, Method::DELETE, "/tenants/acme/oauth-clients/nope", None).await,
+        404,
+        "no OAuth client 'nope'",
+    );
+    // Guessing is limited like unknown SCIM tokens: past the burst, 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..40 {
+        let r = token_request(&s, &wrong, &[]).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("failed attempts are limited");
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(limited.body["error"], "invalid_request");
 }

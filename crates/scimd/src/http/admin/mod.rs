@@ -127,6 +127,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(t, get(tenants::get_tenant).patch(tenants::patch_tenant).delete(tenants::delete_tenant))
         .route(&format!("{t}/tokens"), get(tenants::list_tokens).post(tenants::create_token))
         .route(&format!("{t}/tokens/{{name}}"), delete(tenants::revoke_token))
+        .route(&format!("{t}/oauth-clients"), get(tenants::list_oauth_clients).post(tenants::create_oauth_client))
+        .route(&format!("{t}/oauth-clients/{{client}}"), delete(tenants::revoke_oauth_client))
         .route("/admin/v1/admin-tokens", get(tenants::list_admin_tokens).post(tenants::create_admin_token))
         .route("/admin/v1/admin-tokens/{name}", delete(tenants::revoke_admin_token))
         .route(&format!("{t}/config"), get(config::get_config))

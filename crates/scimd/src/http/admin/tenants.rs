@@ -224,6 +224,78 @@ pub(super) async fn revoke_token(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+// ---------------------------------------------------------------- OAuth clients
+
+fn client_json(c: &crate::store::OAuthClient) -> Value {
+    json!({
+        "name": c.name,
+        "client_id": c.client_id,
+        "created_at": c.created_at,
+        "last_issued_at": c.last_issued_at,
+        "last_used_at": c.last_used_at,
+        "revoked_at": c.revoked_at,
+        "status": if c.revoked_at.is_some() { "revoked" } else { "active" },
+    })
+}
+
+/// The token endpoint as the identity provider reaches it.
+fn token_endpoint(s: &AppState, headers: &HeaderMap) -> String {
+    let base = crate::http::base_url(&s.config, headers, "");
+    format!("{}/oauth/token", base.trim_end_matches('/').trim_end_matches("/scim/v2"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    name: String,
+}
+
+/// `POST …/oauth-clients {"name"}`: 201 with `client_id` and `client_secret` (shown this once).
+pub(super) async fn create_oauth_client(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> AdminResult {
+    let new: NewClient = body(&bytes)?;
+    let made = s.svc.create_oauth_client(&t.name, &new.name).await?;
+    Ok(ok(
+        StatusCode::CREATED,
+        json!({
+            "name": new.name,
+            "client_id": made.client_id,
+            "client_secret": made.client_secret,
+            "token_endpoint": token_endpoint(&s, &headers),
+            "scim_base_url": crate::http::base_url(&s.config, &headers, &t.name),
+            "access_token_lifetime_secs": s.config.oauth_token_lifetime.as_secs(),
+            "shown_once": true,
+        }),
+    ))
+}
+
+/// `GET …/oauth-clients`: the tenant's clients with their use; never a secret.
+pub(super) async fn list_oauth_clients(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    headers: HeaderMap,
+) -> AdminResult {
+    s.token_uses.flush(&s.svc).await;
+    let clients = s.svc.oauth_clients(t.id).await?;
+    let data: Vec<Value> = clients.iter().map(client_json).collect();
+    Ok(ok(StatusCode::OK, json!({"data": data, "token_endpoint": token_endpoint(&s, &headers)})))
+}
+
+/// `DELETE …/oauth-clients/{name or client_id}`: revoke it and every access token it was given.
+pub(super) async fn revoke_oauth_client(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, key)): Path<(String, String)>,
+) -> AdminResult {
+    s.svc.revoke_oauth_client(&t.name, &key).await?;
+    s.auth_cache.clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 // ---------------------------------------------------------------- admin tokens
 
 fn admin_token_json(t: &AdminToken, now: &str) -> Value {
