@@ -1,10 +1,11 @@
 //! HTTP, the thin surfaces over [`crate::service`]: the router, shared state,
 //! authentication, rate limits and request logging. SCIM handlers live in
 //! [`resources`] and [`discovery`], the admin API in [`admin`], the OAuth
-//! token endpoint in `oauth`, request extractors (bodies, path parameters,
+//! token endpoint in `oauth`, the web console in `console`, request extractors (bodies, path parameters,
 //! query parameters) in `extract`.
 
 pub(crate) mod admin;
+mod console;
 pub(crate) mod discovery;
 pub(crate) mod error;
 mod extract;
@@ -168,6 +169,7 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth/token", post(oauth::token))
         .nest("/scim/v2/{tenant}", scim)
         .merge(admin::router(state.clone()))
+        .merge(console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -457,8 +459,14 @@ fn audit_row(
 /// The base URL of a tenant: from `--public-url` when it is set, otherwise
 /// as the client reached it (`Host` and `X-Forwarded-Proto`).
 pub fn base_url(config: &Config, headers: &HeaderMap, tenant: &str) -> String {
+    format!("{}/scim/v2/{tenant}", public_root(config, headers))
+}
+
+/// Where clients reach the server: `--public-url`, or as this client reached
+/// it (`Host`, `X-Forwarded-Proto`); no trailing `/`.
+pub fn public_root(config: &Config, headers: &HeaderMap) -> String {
     if let Some(public) = &config.public_url {
-        return format!("{}/scim/v2/{tenant}", public.trim_end_matches('/'));
+        return public.trim_end_matches('/').to_string();
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let proto = headers
@@ -466,7 +474,7 @@ pub fn base_url(config: &Config, headers: &HeaderMap, tenant: &str) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
-    format!("{proto}://{host}/scim/v2/{tenant}")
+    format!("{proto}://{host}")
 }
 
 /// A SCIM JSON response.

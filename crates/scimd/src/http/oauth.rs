@@ -94,8 +94,7 @@ pub(super) async fn token(
         }
     }
     // An empty header is no header (some HTTP clients send one).
-    let from_header =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty());
+    let from_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty());
     let credentials = match (from_header, form.get("client_id"), form.get("client_secret")) {
         (Some(_), _, Some(_)) => {
             return failed(invalid_request(

@@ -11,6 +11,7 @@
 
 pub(crate) mod admin;
 mod audit;
+pub mod console;
 pub(crate) mod context;
 mod error;
 pub mod oauth;

@@ -15,6 +15,7 @@
 pub mod access;
 pub mod audit;
 mod changes;
+pub(crate) mod console;
 pub(crate) mod events;
 pub(crate) mod members;
 pub(crate) mod oauth;
@@ -30,6 +31,7 @@ pub use changes::{
     ChangeSet, HostAction, HostTrigger, LicenceChange, LicenceOp, MembershipChange, Op, RefusedRequest, ResourceChange,
     RoleChange, SHOWN_DOC_BYTES,
 };
+pub use console::ConsoleSession;
 pub use oauth::OAuthClient;
 pub use resources::{GroupSummary, ListQuery, UserPage};
 pub use tenants::{AdminToken, Tenant, TenantCounts, TokenInfo, TokenKind};

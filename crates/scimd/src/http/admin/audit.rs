@@ -58,7 +58,7 @@ fn query_of(params: &HashMap<String, String>) -> Result<AuditQuery, AdminError> 
 }
 
 /// `404` is that status alone; `4xx` the class.
-fn status_range(text: &str) -> Result<(u16, u16), AdminError> {
+pub(crate) fn status_range(text: &str) -> Result<(u16, u16), AdminError> {
     let wrong =
         || AdminError::bad(format!("status must be an HTTP status such as 404, or a class such as 4xx; not '{text}'"));
     if let Some(class) = text.strip_suffix("xx").or_else(|| text.strip_suffix("XX")) {

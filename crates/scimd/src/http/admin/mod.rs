@@ -118,6 +118,15 @@ impl IntoResponse for AdminError {
     }
 }
 
+impl AdminError {
+    /// The status and the words, for pages that show the same refusal (the console).
+    pub(crate) fn parts(&self) -> (StatusCode, String) {
+        (self.status, self.detail.clone())
+    }
+}
+
+pub(crate) use audit::status_range;
+
 type AdminResult = Result<Response, AdminError>;
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
@@ -129,6 +138,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/tokens/{{name}}"), delete(tenants::revoke_token))
         .route(&format!("{t}/oauth-clients"), get(tenants::list_oauth_clients).post(tenants::create_oauth_client))
         .route(&format!("{t}/oauth-clients/{{client}}"), delete(tenants::revoke_oauth_client))
+        .route(&format!("{t}/portal-links"), post(tenants::create_portal_link))
         .route("/admin/v1/admin-tokens", get(tenants::list_admin_tokens).post(tenants::create_admin_token))
         .route("/admin/v1/admin-tokens/{name}", delete(tenants::revoke_admin_token))
         .route(&format!("{t}/config"), get(config::get_config))

@@ -240,8 +240,7 @@ fn client_json(c: &crate::store::OAuthClient) -> Value {
 
 /// The token endpoint as the identity provider reaches it.
 fn token_endpoint(s: &AppState, headers: &HeaderMap) -> String {
-    let base = crate::http::base_url(&s.config, headers, "");
-    format!("{}/oauth/token", base.trim_end_matches('/').trim_end_matches("/scim/v2"))
+    format!("{}/oauth/token", crate::http::public_root(&s.config, headers))
 }
 
 #[derive(Deserialize)]
@@ -380,4 +379,37 @@ pub(super) async fn revoke_admin_token(
     };
     s.svc.revoke_admin_token(&name, tenant.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- portal links
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalLinkBody {
+    /// Where the console's "back" link takes the customer's admin (the product's settings page).
+    return_url: Option<String>,
+}
+
+/// `POST …/portal-links {"return_url"?}` (operators: the product's
+/// backend): a single-use console link for this tenant, valid five minutes.
+pub(super) async fn create_portal_link(
+    State(s): State<AppState>,
+    Extension(caller): Extension<AdminCaller>,
+    Extension(t): Extension<Tenant>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> AdminResult {
+    caller.operator_only("make portal links")?;
+    let b: PortalLinkBody = if bytes.is_empty() { PortalLinkBody { return_url: None } } else { body(&bytes)? };
+    if let Some(url) = &b.return_url {
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !web || url.len() > 2000 || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(AdminError::bad(format!(
+                "'return_url' must be an http or https URL (the product page the console links back to), not '{url}'"
+            )));
+        }
+    }
+    let (code, expires_at) = s.svc.create_portal_link(&t.name, b.return_url.as_deref()).await?;
+    let url = format!("{}/console/portal/{code}", crate::http::public_root(&s.config, &headers));
+    Ok(ok(StatusCode::CREATED, json!({"url": url, "expires_at": expires_at, "tenant": t.name})))
 }

@@ -1,0 +1,204 @@
+//! Webhooks: the tenant's endpoints (added with a secret shown once), and
+//! one endpoint's deliveries with their attempts, retried, its secret
+//! rotated, and the endpoint switched back on.
+
+use super::{Caller, Form, Layout, done, failure, html};
+use crate::http::AppState;
+use crate::store::Tenant;
+use crate::store::webhooks::Webhook;
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use std::collections::HashMap;
+
+struct HookRow {
+    id: String,
+    url: String,
+    events: String,
+    enabled: bool,
+    state: String,
+    created_at: String,
+}
+
+fn row(w: Webhook) -> HookRow {
+    let state = match (&w.disabled_at, &w.failing_since) {
+        (Some(at), _) => format!("disabled at {at}{}", w.disabled_reason.map(|r| format!(": {r}")).unwrap_or_default()),
+        (None, Some(since)) => format!("failing since {since}"),
+        (None, None) => "enabled".to_string(),
+    };
+    HookRow {
+        enabled: w.disabled_at.is_none(),
+        events: if w.event_types.is_empty() { "every event".to_string() } else { w.event_types.join(", ") },
+        id: w.id,
+        url: w.url,
+        state,
+        created_at: w.created_at,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/webhooks.html")]
+struct WebhooksPage {
+    l: Layout,
+    tenant: String,
+    shown: Option<(String, String)>,
+    hooks: Vec<HookRow>,
+}
+
+pub(super) async fn list(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+) -> Response {
+    let hooks = match s.svc.webhooks(t.id).await {
+        Ok(h) => h,
+        Err(e) => return failure(e),
+    };
+    let page = WebhooksPage {
+        l: caller.layout("Webhooks", Some(&t), "webhooks"),
+        tenant: t.name.clone(),
+        shown: caller.shown_once(),
+        hooks: hooks.into_iter().map(row).collect(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub(super) async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+    form: Form,
+) -> Response {
+    let url = form.get("url").unwrap_or_default().to_string();
+    let events: Vec<String> = form
+        .get("events")
+        .unwrap_or_default()
+        .split(',')
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    match s.svc.create_webhook(t.id, &url, events).await {
+        Ok((hook, secret)) => done(
+            &caller,
+            &format!("/console/t/{}/webhooks/{}", t.name, hook.id),
+            &format!("Endpoint {} added; deliveries start with the next change.", hook.url),
+            Some(("The endpoint's signing secret", &secret)),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+struct DeliveryRow {
+    id: String,
+    event_type: String,
+    subject: String,
+    status: String,
+    attempts: i64,
+    last: String,
+    last_attempt_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/webhook.html")]
+struct WebhookPage {
+    l: Layout,
+    tenant: String,
+    shown: Option<(String, String)>,
+    hook: HookRow,
+    status: String,
+    deliveries: Vec<DeliveryRow>,
+}
+
+pub(super) async fn show(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let status = q.get("status").filter(|v| ["pending", "delivered", "failed"].contains(&v.as_str())).cloned();
+    let hook = match s.svc.webhook(t.id, &id).await {
+        Ok(h) => h,
+        Err(e) => return failure(e),
+    };
+    let deliveries = match s.svc.deliveries(t.id, &id, status.as_deref(), 0, 200).await {
+        Ok(d) => d,
+        Err(e) => return failure(e),
+    };
+    let page = WebhookPage {
+        l: caller.layout("Webhook endpoint", Some(&t), "webhooks"),
+        tenant: t.name.clone(),
+        shown: caller.shown_once(),
+        hook: row(hook),
+        status: status.unwrap_or_default(),
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| DeliveryRow {
+                last: match (d.last_status, d.last_error) {
+                    (Some(code), Some(e)) => format!("{code}: {e}"),
+                    (Some(code), None) => code.to_string(),
+                    (None, Some(e)) => e,
+                    (None, None) => "—".to_string(),
+                },
+                id: d.id,
+                event_type: d.event_type,
+                subject: d.subject,
+                status: d.status,
+                attempts: d.attempts,
+                last_attempt_at: d.last_attempt_at.unwrap_or_else(|| "—".to_string()),
+            })
+            .collect(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub(super) async fn rotate(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    _form: Form,
+) -> Response {
+    match s.svc.rotate_webhook_secret(t.id, &id).await {
+        Ok((secret, until)) => done(
+            &caller,
+            &format!("/console/t/{}/webhooks/{id}", t.name),
+            &format!("Secret rotated: deliveries are signed with both secrets until {until}."),
+            Some(("The endpoint's new signing secret", &secret)),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn enable(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    _form: Form,
+) -> Response {
+    match s.svc.enable_webhook(t.id, &id).await {
+        Ok(()) => done(&caller, &format!("/console/t/{}/webhooks/{id}", t.name), "Endpoint enabled again.", None),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn retry(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id, delivery)): Path<(String, String, String)>,
+    _form: Form,
+) -> Response {
+    match s.svc.retry_delivery(t.id, &delivery).await {
+        Ok(_) => done(
+            &caller,
+            &format!("/console/t/{}/webhooks/{id}", t.name),
+            &format!("Delivery {delivery} will be sent again now."),
+            None,
+        ),
+        Err(e) => failure(e),
+    }
+}
