@@ -379,6 +379,7 @@ fn w(ws: &str, role: &str, source: &str) -> (String, String, String) {
 
 mod audit;
 mod command_line;
+mod console;
 mod credentials;
 mod discovery;
 mod entra;

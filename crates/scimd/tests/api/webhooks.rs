@@ -20,7 +20,7 @@ on_both_backends!(
 
 /// What a receiver was sent: the three headers and the body.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: i64,
     signature: String,
@@ -36,15 +36,15 @@ impl Received {
 /// A product's webhook endpoint on 127.0.0.1: it records what it is sent
 /// and answers with the statuses queued for it (then 204).
 #[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
+pub(crate) struct Receiver {
+    pub(crate) got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<u16>>>,
     /// Answer this to every request whose body contains the text.
     fail_matching: Arc<Mutex<Option<(String, u16)>>>,
 }
 
 impl Receiver {
-    async fn start() -> (Receiver, String) {
+    pub(crate) async fn start() -> (Receiver, String) {
         let r = Receiver::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hooks/scim", listener.local_addr().unwrap());
@@ -109,7 +109,7 @@ async fn create_hook(s: &Server, url: &str, events: Option<Value>) -> (String, S
 }
 
 /// A test server whose webhook retries come at once, `attempts` times.
-async fn start_fast(b: Backend, attempts: usize) -> Server {
+pub(crate) async fn start_fast(b: Backend, attempts: usize) -> Server {
     let webhooks = scimd::service::webhooks::WebhookOptions {
         key: Some(scimd::events::sealed::SealingKey::generate().unwrap()),
         allow_private: true,
@@ -127,7 +127,7 @@ async fn deliveries(s: &Server, hook: &str, status: &str) -> Vec<Value> {
     r.body["data"].as_array().unwrap().clone()
 }
 
-async fn deliveries_settle(s: &Server, hook: &str, status: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn deliveries_settle(s: &Server, hook: &str, status: &str, n: usize) -> Vec<Value> {
     for _ in 0..1000 {
         let d = deliveries(s, hook, status).await;
         if d.len() >= n {
