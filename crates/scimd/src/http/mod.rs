@@ -317,12 +317,14 @@ fn set_retry_after(resp: &mut Response, wait: Duration) {
 async fn scim_errors_only(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    // Our own errors are JSON already (SCIM errors, or the admin API's shape).
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == SCIM_JSON.as_bytes() || v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
+    // Our own errors are JSON already (SCIM errors, or the admin API's
+    // shape), or a console page that says what went wrong.
+    let ours = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes() == SCIM_JSON.as_bytes()
+            || v.as_bytes().starts_with(b"application/json")
+            || v.as_bytes().starts_with(b"text/html")
+    });
+    if status.as_u16() < 400 || ours {
         return resp;
     }
     let text = match axum::body::to_bytes(resp.into_body(), 4096).await {

@@ -257,7 +257,8 @@ async fn a_portal_link_opens_one_tenant_once(b: Backend) {
     let mut second = Browser::new(&s);
     let p = second.post(&path, &[]).await;
     assert_eq!(p.status, 410);
-    assert!(p.body.contains("works once"));
+    assert!(p.headers["content-type"].to_str().unwrap().starts_with("text/html"), "a page, not a SCIM error");
+    assert!(p.body.contains("<h1>This link cannot be used</h1>") && p.body.contains("works once"), "{}", p.body);
     assert!(second.cookies.is_empty());
     let late = link(None).await.body["url"].as_str().unwrap().trim_start_matches(&s.root).to_string();
     s.clock.advance(std::time::Duration::from_secs(301));

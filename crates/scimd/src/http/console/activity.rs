@@ -80,7 +80,12 @@ pub(super) async fn page(
                 time: a.at,
                 token: a.token_name.unwrap_or_else(|| "(no valid token)".to_string()),
                 method: a.method,
-                route: a.route,
+                // Every row is of this tenant: its SCIM path reads shorter without the prefix.
+                route: match a.route.strip_prefix("/scim/v2/{tenant}") {
+                    Some("") => "/".to_string(),
+                    Some(rest) => rest.to_string(),
+                    None => a.route,
+                },
                 target,
                 status: a.status,
                 scim_type: a.scim_type,

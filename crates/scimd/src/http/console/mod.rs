@@ -278,6 +278,7 @@ async fn require_session(
     let flash = cookie(req.headers(), FLASH_COOKIE).and_then(|sealed| Flash::open(sealed, &secret));
     let had_flash = cookie(req.headers(), FLASH_COOKIE).is_some();
     let caller = Caller { session, secret, secure, flash };
+    let mut logged = None;
     if let Some(name) = params.get("tenant") {
         let reachable = caller.session.tenant.as_ref().is_none_or(|(_, own)| own == name) && !name.contains('\0');
         let tenant = if reachable {
@@ -296,10 +297,15 @@ async fn require_session(
                 Some(("/console", "Back to the console")),
             );
         };
+        logged = Some(super::LoggedTenant { id: tenant.id, name: tenant.name.clone() });
         req.extensions_mut().insert(tenant);
     }
     req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;
+    // The request's log line and metrics name the tenant, as the admin API's do.
+    if let Some(logged) = logged {
+        resp.extensions_mut().insert(logged);
+    }
     // A one-time message is read once: the page that showed it ends it.
     if had_flash
         && !resp.status().is_redirection()
