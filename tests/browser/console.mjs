@@ -155,6 +155,34 @@ await waitFor("the refused request appears in activity", async () => {
 });
 check((await page.textContent("main")).includes("uniqueness"), "with its scimType");
 
+// Users: found by name, with access and where it comes from.
+await page.getByRole("link", { name: "Users" }).click();
+await page.getByLabel("userName starts with").fill("ann");
+await page.getByRole("button", { name: "Show" }).click();
+await page.getByRole("link", { name: "ann@browser.example" }).click();
+await waitFor("a user's access shows where it comes from", async () =>
+  (await page.textContent("main")).includes("the group Engineering"));
+const userPage = new URL(page.url()).pathname;
+
+// Policy: a choice saved from its form; re-apply previewed before it runs.
+await page.getByRole("link", { name: "Policy" }).click();
+await page.getByLabel("When a user is deactivated").selectOption("none");
+await page.getByRole("button", { name: "Save the policy" }).click();
+await page.waitForSelector(".notice");
+const saved = await api("GET", `/admin/v1/tenants/${TENANT}/policy`);
+check(saved.json?.on_deactivate === "none", "a policy choice is saved from the console");
+await page.getByRole("button", { name: "Preview re-apply" }).click();
+await page.waitForSelector("text=would change");
+check((await page.locator("button", { hasText: "Re-apply now" }).count()) === 1, "re-apply shows its dry run first");
+
+// Licence types with their seats.
+await page.getByRole("link", { name: "Licences" }).click();
+await page.getByLabel("Name").fill("Basic");
+await page.getByLabel(/Seats/).fill("10");
+await page.getByRole("button", { name: "Add licence type" }).click();
+await page.waitForSelector("progress");
+check((await page.textContent("main")).includes("of 10"), "a licence type shows its seats in use");
+
 // A webhook endpoint, its secret once, a delivery retried.
 await page.getByRole("link", { name: "Webhooks" }).click();
 await page.getByLabel("Endpoint URL").fill(hookUrl);
@@ -192,6 +220,11 @@ check((await again.page.textContent("main")).includes("works once"), "the link c
 const screens = [
   ["tenants", "/console/tenants"],
   ["connect", `/console/t/${TENANT}?idp=entra`],
+  ["policy", `/console/t/${TENANT}/policy`],
+  ["roles", `/console/t/${TENANT}/roles`],
+  ["licences", `/console/t/${TENANT}/licences`],
+  ["users", `/console/t/${TENANT}/users`],
+  ["user", userPage],
   ["credentials", `/console/t/${TENANT}/credentials`],
   ["groups", `/console/t/${TENANT}/groups`],
   ["activity", `/console/t/${TENANT}/activity`],

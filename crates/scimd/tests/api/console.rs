@@ -12,6 +12,7 @@ on_both_backends!(
     a_tenant_admin_sees_its_tenant_only,
     a_portal_link_opens_one_tenant_once,
     groups_are_mapped_activity_shows_refusals_and_deliveries_are_retried,
+    the_catalog_policy_and_users_screens_do_what_they_say,
 );
 
 /// A browser: keeps the cookies it is given, follows no redirect by itself.
@@ -338,4 +339,87 @@ async fn groups_are_mapped_activity_shows_refusals_and_deliveries_are_retried(b:
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("the retried delivery was sent again");
+}
+
+async fn the_catalog_policy_and_users_screens_do_what_they_say(b: Backend) {
+    let s = start(b).await;
+    let mut web = Browser::new(&s);
+    web.sign_in(&s.admin_token).await;
+    let csrf = web.get("/console/t/acme/roles").await.csrf();
+    // Workspaces and roles made on the screen.
+    let p = web.post("/console/t/acme/workspaces", &[("csrf", &csrf), ("name", "main")]).await;
+    assert_eq!(p.location.as_deref(), Some("/console/t/acme/roles"));
+    for (name, rank) in [("Viewer", "1"), ("Editor", "2")] {
+        let form =
+            [("csrf", csrf.as_str()), ("name", name), ("rank", rank), ("provisionable", "yes"), ("protected", "no")];
+        assert_eq!(web.post("/console/t/acme/roles", &form).await.status, 303);
+    }
+    let bad = [("csrf", csrf.as_str()), ("name", "X"), ("rank", "high")];
+    let p = web.post("/console/t/acme/roles", &bad).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("rank is a whole number"), "{}", p.body);
+    let config = s.adm(Method::GET, "/config", None).await.body;
+    let id_of = |list: &str, name: &str| {
+        config[list].as_array().unwrap().iter().find(|x| x["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let (viewer, main) = (id_of("roles", "Viewer"), id_of("workspaces", "main"));
+    // Policy saved from its form: every choice lands in the configuration.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("scim_enabled", "on"),
+        ("on_create", "grant_default"),
+        ("default_role", viewer.as_str()),
+        ("default_workspace", main.as_str()),
+        ("max_default_rank", "1"),
+        ("on_deactivate", "none"),
+        ("on_delete", "soft"),
+        ("seats_exhausted", "create_unlicensed"),
+        ("allowed_domains", "acme.com\n@Example.org"),
+    ];
+    let p = web.post("/console/t/acme/policy", &form).await;
+    assert_eq!(p.location.as_deref(), Some("/console/t/acme/policy"), "{}", p.body);
+    let policy = s.adm(Method::GET, "/policy", None).await.body;
+    assert_eq!(policy["on_deactivate"], "none", "{policy}");
+    assert_eq!(policy["on_delete"], "soft");
+    assert_eq!(policy["seats_exhausted"], "create_unlicensed");
+    assert_eq!(policy["max_default_rank"], 1);
+    assert_eq!(policy["allowed_domains"], json!(["acme.com", "example.org"]));
+    assert!(web.get("/console/t/acme/policy").await.body.contains("Policy saved."));
+    // A role the policy uses cannot be deleted, and the page says why.
+    let p = web.post(&format!("/console/t/acme/roles/{viewer}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("policy&#39;s default role") || p.body.contains("policy's default role"), "{}", p.body);
+    // Licence types with their seats.
+    let form = [("csrf", csrf.as_str()), ("name", "Basic"), ("seat_limit", "2"), ("default", "yes")];
+    assert_eq!(web.post("/console/t/acme/licences", &form).await.status, 303);
+    let ann = Server::id_of(&s.create_user("ann@acme.com").await);
+    s.create_user("bob@acme.com").await;
+    s.create_user("cy@acme.com").await;
+    let p = web.get("/console/t/acme/licences").await;
+    assert!(p.body.contains("value=\"2\" max=\"2\"") && p.body.contains("1 waiting for a seat"), "{}", p.body);
+    // Re-apply: the dry run is shown first, and changes nothing.
+    s.adm(Method::POST, &format!("/users/{ann}/roles"), Some(json!({"workspace": "main", "role": "Editor"}))).await;
+    let p = web.post("/console/t/acme/policy/reapply", &[("csrf", &csrf), ("dry_run", "1")]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("would change") && p.body.contains("Re-apply now"), "{}", p.body);
+    // Users: found by userName and by role; a user's access with its sources and its history.
+    let p = web.get("/console/t/acme/users?q=an").await;
+    assert!(p.body.contains("ann@acme.com") && !p.body.contains("bob@acme.com"), "{}", p.body);
+    let p = web.get(&format!("/console/t/acme/users?role={}", id_of("roles", "Editor"))).await;
+    assert!(p.body.contains("ann@acme.com") && !p.body.contains("cy@acme.com"), "{}", p.body);
+    let p = web.get("/console/t/acme/users?q=an&role=x").await;
+    assert_eq!(p.status, 400);
+    let p = web.get(&format!("/console/t/acme/users/{ann}")).await;
+    assert!(p.body.contains("given by hand") && p.body.contains("the default role"), "{}", p.body);
+    // Audit rows are written about a second after their request.
+    let mut history = String::new();
+    for _ in 0..100 {
+        history = web.get(&format!("/console/t/acme/users/{ann}")).await.body;
+        if history.contains("POST /Users") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(history.contains("POST /Users") && history.contains("201"), "its history: {history}");
+    assert_eq!(web.get("/console/t/acme/users/nope").await.status, 404);
 }

@@ -1,13 +1,10 @@
 //! Activity: the tenant's audit trail, newest first, filtered by status and
 //! by user or group, showing the exact detail each identity provider was shown.
 
-use super::{Caller, Layout, failure, html, message};
-use crate::http::AppState;
-use crate::store::Tenant;
+use super::{Here, Layout, failure, html, message};
 use crate::store::audit::AuditQuery;
 use askama::Template;
-use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::collections::HashMap;
@@ -37,12 +34,7 @@ struct ActivityPage {
     next: Option<String>,
 }
 
-pub(super) async fn page(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+pub(super) async fn page(Here { s, caller, t }: Here, Query(q): Query<HashMap<String, String>>) -> Response {
     let text = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (status, target) = (text("status"), text("target"));
     let range = match status.as_str() {

@@ -3,14 +3,11 @@
 //! a token or OAuth client shown once, that provider's steps, and whether
 //! requests have arrived; and the tenant's credentials with their use.
 
-use super::{Caller, Form, Layout, done, failure, html};
-use crate::http::AppState;
+use super::{Form, Here, Layout, done, failure, html};
 use crate::service::tenants::{Expiry, token_status};
-use crate::store::Tenant;
 use crate::store::audit::AuditQuery;
 use askama::Template;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use scim_core::policy::{OnCreate, TenantConfig};
@@ -53,9 +50,7 @@ fn default_workspace(c: &TenantConfig) -> Option<(String, String)> {
 }
 
 pub(super) async fn page(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -111,12 +106,7 @@ pub(super) async fn page(
 }
 
 /// Generate a token, after saving what a new user gets by default.
-pub(super) async fn create_token(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    form: Form,
-) -> Response {
+pub(super) async fn create_token(Here { s, caller, t }: Here, form: Form) -> Response {
     let name = form.get("name").unwrap_or("okta").to_string();
     let expiry = form.get("expires_at").map_or(Expiry::Never, |d| Expiry::At(d.to_string()));
     if let Some(choice) = form.get("default_access") {
@@ -159,12 +149,7 @@ pub(super) async fn create_token(
     }
 }
 
-pub(super) async fn create_client(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    form: Form,
-) -> Response {
+pub(super) async fn create_client(Here { s, caller, t }: Here, form: Form) -> Response {
     let name = form.get("name").unwrap_or("oauth").to_string();
     match s.svc.create_oauth_client(&t.name, &name).await {
         Ok(made) => done(
@@ -178,9 +163,7 @@ pub(super) async fn create_client(
 }
 
 pub(super) async fn revoke_token(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, name)): Path<(String, String)>,
     _form: Form,
 ) -> Response {
@@ -192,9 +175,7 @@ pub(super) async fn revoke_token(
 }
 
 pub(super) async fn revoke_client(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, name)): Path<(String, String)>,
     _form: Form,
 ) -> Response {
@@ -231,11 +212,7 @@ struct CredentialsPage {
     clients: Vec<ClientRow>,
 }
 
-pub(super) async fn credentials(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-) -> Response {
+pub(super) async fn credentials(Here { s, caller, t }: Here) -> Response {
     s.token_uses.flush(&s.svc).await;
     let (tokens, clients) = match tokio::try_join!(s.svc.tokens(t.id), s.svc.oauth_clients(t.id)) {
         Ok(both) => both,

@@ -1,12 +1,9 @@
 //! Pushed groups (Conveyor's "SCIM Groups" panel): each with its member count
 //! and what its mappings give, unmapped ones first, mapped in place.
 
-use super::{Caller, Form, Layout, done, failure, html};
-use crate::http::AppState;
-use crate::store::Tenant;
+use super::{Form, Here, Layout, done, failure, html};
 use askama::Template;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use scim_core::policy::{GroupMapping, TenantConfig};
@@ -50,12 +47,7 @@ fn gives(c: &TenantConfig, m: &GroupMapping) -> String {
     words
 }
 
-pub(super) async fn page(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+pub(super) async fn page(Here { s, caller, t }: Here, Query(q): Query<HashMap<String, String>>) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
     let (mut groups, c) = match tokio::try_join!(s.svc.groups_page(t.id, after, PAGE + 1), s.svc.tenant_config(t.id)) {
         Ok(both) => both,
@@ -91,12 +83,7 @@ pub(super) async fn page(
 }
 
 /// Map a group to a role in a workspace.
-pub(super) async fn map(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    form: Form,
-) -> Response {
+pub(super) async fn map(Here { s, caller, t }: Here, form: Form) -> Response {
     let group = form.get("group").unwrap_or_default().to_string();
     let workspace = form.get("workspace").map(str::to_string);
     let role = form.get("role").map(str::to_string);
@@ -120,13 +107,7 @@ pub(super) async fn map(
     }
 }
 
-pub(super) async fn unmap(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    Path((_, id)): Path<(String, String)>,
-    _form: Form,
-) -> Response {
+pub(super) async fn unmap(Here { s, caller, t }: Here, Path((_, id)): Path<(String, String)>, _form: Form) -> Response {
     let change = Arc::new(move |c: &mut TenantConfig| -> Result<(), crate::service::Error> {
         let before = c.mappings.len();
         c.mappings.retain(|m| m.id != id);

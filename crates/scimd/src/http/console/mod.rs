@@ -13,12 +13,16 @@
 //! sealed with a key derived from the session's secret, so it is shown on
 //! that page alone and is never stored. This module owns the session, the
 //! forms' checks, the one-time messages and the assets; the screens are in
-//! `tenants`, `connect`, `groups`, `activity` and `webhooks`.
+//! `tenants`, `connect`, `policy`, `catalog` (workspaces, roles, licence types),
+//! `groups`, `users`, `activity` and `webhooks`.
 
 mod activity;
+mod catalog;
 mod connect;
 mod groups;
+mod policy;
 mod tenants;
+mod users;
 mod webhooks;
 
 use super::AppState;
@@ -58,6 +62,17 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/groups"), get(groups::page).post(groups::map))
         .route(&format!("{t}/groups/mappings/{{id}}/delete"), post(groups::unmap))
         .route(&format!("{t}/activity"), get(activity::page))
+        .route(&format!("{t}/policy"), get(policy::page).post(policy::save))
+        .route(&format!("{t}/policy/workspaces/{{id}}"), post(policy::save_workspace))
+        .route(&format!("{t}/policy/reapply"), post(policy::reapply))
+        .route(&format!("{t}/roles"), get(catalog::roles).post(catalog::create_role))
+        .route(&format!("{t}/roles/{{id}}/delete"), post(catalog::delete_role))
+        .route(&format!("{t}/workspaces"), post(catalog::create_workspace))
+        .route(&format!("{t}/workspaces/{{id}}/delete"), post(catalog::delete_workspace))
+        .route(&format!("{t}/licences"), get(catalog::licences).post(catalog::create_licence))
+        .route(&format!("{t}/licences/{{id}}/delete"), post(catalog::delete_licence))
+        .route(&format!("{t}/users"), get(users::list))
+        .route(&format!("{t}/users/{{id}}"), get(users::show))
         .route(&format!("{t}/webhooks"), get(webhooks::list).post(webhooks::create))
         .route(&format!("{t}/webhooks/{{id}}"), get(webhooks::show))
         .route(&format!("{t}/webhooks/{{id}}/rotate"), post(webhooks::rotate))
@@ -338,6 +353,32 @@ impl Flash {
     }
     fn open(sealed: &str, session_secret: &str) -> Option<Flash> {
         serde_json::from_str(&flash_key(session_secret).open(sealed)?).ok()
+    }
+}
+
+/// What a tenant's page works with: the state, who asks, and the tenant
+/// (which [`require_session`] has checked the caller reaches).
+pub(super) struct Here {
+    pub(super) s: AppState,
+    pub(super) caller: Caller,
+    pub(super) t: Tenant,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Here {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let caller = parts.extensions.get::<Caller>().cloned();
+        let tenant = parts.extensions.get::<Tenant>().cloned();
+        match (caller, tenant) {
+            (Some(caller), Some(t)) => Ok(Here { s: state.clone(), caller, t }),
+            _ => Err(message(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This page belongs to a tenant.",
+                Some(("/console", "Back to the console")),
+            )),
+        }
     }
 }
 

@@ -2,13 +2,10 @@
 //! one endpoint's deliveries with their attempts, retried, its secret
 //! rotated, and the endpoint switched back on.
 
-use super::{Caller, Form, Layout, done, failure, html};
-use crate::http::AppState;
-use crate::store::Tenant;
+use super::{Form, Here, Layout, done, failure, html};
 use crate::store::webhooks::Webhook;
 use askama::Template;
-use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::collections::HashMap;
@@ -47,11 +44,7 @@ struct WebhooksPage {
     hooks: Vec<HookRow>,
 }
 
-pub(super) async fn list(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-) -> Response {
+pub(super) async fn list(Here { s, caller, t }: Here) -> Response {
     let hooks = match s.svc.webhooks(t.id).await {
         Ok(h) => h,
         Err(e) => return failure(e),
@@ -65,12 +58,7 @@ pub(super) async fn list(
     html(StatusCode::OK, &page)
 }
 
-pub(super) async fn create(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
-    form: Form,
-) -> Response {
+pub(super) async fn create(Here { s, caller, t }: Here, form: Form) -> Response {
     let url = form.get("url").unwrap_or_default().to_string();
     let events: Vec<String> = form
         .get("events")
@@ -112,9 +100,7 @@ struct WebhookPage {
 }
 
 pub(super) async fn show(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -155,9 +141,7 @@ pub(super) async fn show(
 }
 
 pub(super) async fn rotate(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, id)): Path<(String, String)>,
     _form: Form,
 ) -> Response {
@@ -173,9 +157,7 @@ pub(super) async fn rotate(
 }
 
 pub(super) async fn enable(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, id)): Path<(String, String)>,
     _form: Form,
 ) -> Response {
@@ -186,9 +168,7 @@ pub(super) async fn enable(
 }
 
 pub(super) async fn retry(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Extension(t): Extension<Tenant>,
+    Here { s, caller, t }: Here,
     Path((_, id, delivery)): Path<(String, String, String)>,
     _form: Form,
 ) -> Response {
