@@ -58,6 +58,26 @@ pub enum Command {
     /// Manage tokens for the admin API (/admin/v1).
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Write a tenant's users to standard output (JSONL of SCIM users, or CSV).
+    Export {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "jsonl", value_parser = crate::service::transfer::Format::parse)]
+        format: crate::service::transfer::Format,
+    },
+    /// Import users into a tenant from a file: JSONL of SCIM users, or CSV
+    /// whose header names each column's attribute (userName, name.givenName,
+    /// name.familyName, displayName, emails, active, externalId, or an
+    /// extension's urn:…:attribute). Users are matched on userName: new ones
+    /// are created, changed ones updated, equal ones left alone.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        /// The file; its format from its name (.csv, else JSONL) unless --format says.
+        file: std::path::PathBuf,
+        #[arg(long, value_parser = crate::service::transfer::Format::parse)]
+        format: Option<crate::service::transfer::Format>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -353,7 +373,82 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Tenant(cmd) => tenant_command(&svc, cmd).await,
         Command::Token(cmd) => token_command(&svc, cmd).await,
         Command::AdminToken(cmd) => admin_token_command(&svc, cmd).await,
+        Command::Export { tenant, format } => export(&svc, &tenant, format).await,
+        Command::Import { tenant, file, format } => import(&svc, &tenant, &file, format).await,
     }
+}
+
+async fn export(svc: &Service, tenant: &str, format: crate::service::transfer::Format) -> CliResult {
+    use crate::service::transfer::{CSV_COLUMNS, Format, csv_line, csv_record};
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let csv = format == Format::Csv;
+    if csv {
+        let header: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+        out.write_all(&csv_line(&header)?).map_err(|e| e.to_string())?;
+    }
+    let count = svc
+        .export_users(tenant, |page| {
+            for user in page {
+                if csv {
+                    out.write_all(&csv_line(&csv_record(&user))?).map_err(|e| e.to_string())?;
+                } else {
+                    writeln!(out, "{user}").map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| in_words(e, tenant))?;
+    out.flush().map_err(|e| format!("could not write the export: {e}"))?;
+    eprintln!("exported {count} users of tenant '{tenant}'");
+    Ok(())
+}
+
+async fn import(
+    svc: &Service,
+    tenant: &str,
+    file: &std::path::Path,
+    format: Option<crate::service::transfer::Format>,
+) -> CliResult {
+    use crate::service::transfer::{Format, read_rows};
+    use std::io::IsTerminal;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let format = format.unwrap_or(if file.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")) {
+        Format::Csv
+    } else {
+        Format::Jsonl
+    });
+    let rows = read_rows(&text, format)?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(rows.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users, {per_sec}, {eta} left")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let shown = bar.clone();
+    let summary = svc
+        .import_users(tenant, rows, std::sync::Arc::new(move |done| shown.set_position(done)))
+        .await
+        .map_err(|e| in_words(e, tenant))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "imported into tenant '{tenant}': {} created, {} updated, {} unchanged, {} failed",
+        summary.created,
+        summary.updated,
+        summary.unchanged,
+        summary.failed.len()
+    );
+    for f in &summary.failed {
+        let who = f.user_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        eprintln!("  line {}{who}: {}", f.line, f.reason);
+    }
+    if summary.failed.is_empty() { Ok(()) } else { Err(format!("{} rows were not imported", summary.failed.len())) }
 }
 
 async fn admin_token_command(svc: &Service, cmd: AdminTokenCommand) -> CliResult {

@@ -19,6 +19,7 @@ pub(crate) mod policy;
 mod refusals;
 pub(crate) mod resources;
 pub mod tenants;
+pub mod transfer;
 pub mod webhooks;
 
 pub use error::{Error, Refusal, taken};

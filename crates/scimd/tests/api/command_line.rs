@@ -57,6 +57,20 @@ fn cli_manages_tenants_and_tokens() {
     assert!(list.lines().any(|l| l.starts_with("it ") && l.ends_with("revoked")), "{list}");
     let (ok, _, err) = run(&["admin-token", "revoke", "it"]);
     assert!(!ok && err.contains("no operator token named 'it'"), "{err}");
+    // Import and export: a CSV in, a summary out; the export reads back; a failed row fails the command.
+    let file = dir.join("users.csv");
+    std::fs::write(&file, "userName,name.givenName,active\nann@globex.com,Ann,true\nbob@globex.com,Bob,perhaps\n")
+        .unwrap();
+    let (ok, _, err) = run(&["import", "--tenant", "globex", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("1 created, 0 updated, 0 unchanged, 1 failed"), "{err}");
+    assert!(err.contains("line 3 (bob@globex.com): 'active' is true or false"), "{err}");
+    std::fs::write(&file, "userName,name.givenName,active\nann@globex.com,Ann,true\n").unwrap();
+    let (ok, _, err) = run(&["import", "--tenant", "globex", file.to_str().unwrap()]);
+    assert!(ok && err.contains("0 created, 0 updated, 1 unchanged, 0 failed"), "idempotent: {err}");
+    let (ok, out, _) = run(&["export", "--tenant", "globex", "--format", "csv"]);
+    assert!(ok && out.lines().nth(1).is_some_and(|l| l.starts_with("ann@globex.com,,Ann,")), "{out}");
+    let (ok, out, _) = run(&["export", "--tenant", "globex"]);
+    assert!(ok && serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["userName"] == "ann@globex.com");
     // Deleting a tenant asks for its name again.
     let (ok, _, err) = run(&["tenant", "delete", "globex", "--confirm", "globe"]);
     assert!(!ok && err.contains("--confirm globex"), "{err}");

@@ -396,4 +396,5 @@ mod replicas;
 mod service;
 mod storage;
 mod tenants;
+mod transfer;
 mod webhooks;

@@ -13,6 +13,7 @@ mod audit;
 mod config;
 mod events;
 mod tenants;
+mod transfer;
 mod users;
 mod views;
 mod webhooks;
@@ -139,6 +140,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/oauth-clients"), get(tenants::list_oauth_clients).post(tenants::create_oauth_client))
         .route(&format!("{t}/oauth-clients/{{client}}"), delete(tenants::revoke_oauth_client))
         .route(&format!("{t}/portal-links"), post(tenants::create_portal_link))
+        .route(&format!("{t}/import"), post(transfer::import))
+        .route(&format!("{t}/export"), get(transfer::export))
         .route("/admin/v1/admin-tokens", get(tenants::list_admin_tokens).post(tenants::create_admin_token))
         .route("/admin/v1/admin-tokens/{name}", delete(tenants::revoke_admin_token))
         .route(&format!("{t}/config"), get(config::get_config))
