@@ -8,7 +8,7 @@
 
 use super::{Actor, Error, Service, Update};
 use crate::events::{ActorKind, Cause};
-use crate::store::{Doc, Kind, ListQuery, NewResource, StoredResource, UserPage};
+use crate::store::{Doc, Kind, NewResource, StoredResource, UserPage};
 use scim_core::{Limits, ResourceType};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -296,14 +296,7 @@ impl Service {
 
     /// The live user of this userName (ignoring case), if any.
     async fn user_named(&self, tenant_id: i64, user_name: &str) -> Result<Option<StoredResource>, Error> {
-        let text = format!("userName eq {}", serde_json::to_string(user_name).unwrap_or_default());
-        let filter = scim_core::filter::parse_filter(&text)?;
-        let query = ListQuery { filter: Some(filter), limit: 1, ..Default::default() };
-        let (_, found) = self.list(tenant_id, Kind::User, &query, &ResourceType::user()).await?;
-        match found.into_iter().next() {
-            Some(raw) => self.get(tenant_id, Kind::User, &raw.id).await,
-            None => Ok(None),
-        }
+        Ok(self.store().user_by_name(tenant_id, user_name).await?)
     }
 
     /// Every live user of a tenant, in stored order, handed to `each` a page at a time.

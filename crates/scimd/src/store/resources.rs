@@ -131,6 +131,25 @@ impl Store {
         }
     }
 
+    /// The live user of this userName (ignoring case: the column holds it lower-cased).
+    pub async fn user_by_name(&self, tenant_id: i64, user_name: &str) -> Result<Option<StoredResource>, StoreError> {
+        let c = self.core();
+        let row = c
+            .q(&format!(
+                "SELECT {} FROM resources r WHERE r.tenant_id = ? AND r.kind = 'User' AND r.user_name = ? \
+                 AND r.deleted_at IS NULL",
+                c.cols_for(Kind::User)
+            ))
+            .bind(tenant_id)
+            .bind(user_name.to_lowercase())
+            .fetch_optional(&c.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(raw_from_row(Kind::User, &row)?.parse_off_thread().await?)),
+            None => Ok(None),
+        }
+    }
+
     /// A page of a list, and the list's total.
     pub async fn list(
         &self,
