@@ -354,7 +354,8 @@ pub async fn run(cli: Cli) -> CliResult {
         max_connections: cli.db_pool_size,
         connect_timeout: Duration::from_secs(cli.db_connect_timeout),
         statement_timeout: Duration::from_millis(cli.db_statement_timeout_ms),
-        maintain_tables: matches!(cli.command, Command::Serve(_)),
+        // An import writes as much as a server does: PostgreSQL's plans need fresh statistics too.
+        maintain_tables: matches!(cli.command, Command::Serve(_) | Command::Import { .. }),
     };
     let mut options = service::Options { user_cache_bytes: cli.read_cache_mb << 20, ..Default::default() };
     if let Command::Serve(args) = &cli.command {
