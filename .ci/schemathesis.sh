@@ -16,6 +16,7 @@
 #   SCHEMATHESIS_PYTHON        interpreter that creates it (default: python3)
 #   SCHEMATHESIS_MAX_EXAMPLES  test cases per operation and phase (default: 40)
 #   SCHEMATHESIS_SEED          the run's seed (default: fixed, so that CI runs the same cases each time)
+#   SCHEMATHESIS_DATABASE_URL  an empty database to serve instead (default: a new SQLite file)
 set -euo pipefail
 
 SCHEMATHESIS_REQ="schemathesis==4.32.5"
@@ -45,7 +46,7 @@ finish() {
 }
 trap finish EXIT
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export SCIMD_DATABASE_URL="sqlite://$WORK/scimd.db"
+export SCIMD_DATABASE_URL="${SCHEMATHESIS_DATABASE_URL:-sqlite://$WORK/scimd.db}"
 # Webhook secrets need a key; the run's own, thrown away with the database.
 export SCIMD_SECRETS_KEY_FILE="$WORK/secrets.key"
 "$BIN" serve --listen "127.0.0.1:$PORT" --no-bootstrap > "$WORK/server.log" 2>&1 &
@@ -93,6 +94,11 @@ fi
 if grep -q "panicked" "$WORK/server.log"; then
   echo "schemathesis: the server panicked during the run" >&2
   grep -m 5 "panicked" "$WORK/server.log" >&2
+  exit 1
+fi
+# The run's tenant and token lasted to the end, so every operation was tried for real.
+if ! curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/admin/v1/tenants/acme"; then
+  echo "schemathesis: the run's tenant or admin token did not last the run (see the config above)" >&2
   exit 1
 fi
 if [ "$status" -ne 0 ]; then
