@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     pub id: String,
@@ -20,6 +21,7 @@ pub struct Workspace {
 /// A workspace's own lifecycle choices (Applivery: each kind of user its
 /// own). A field left out takes the tenant's choice; `default_role_id` is the
 /// role a new user gets here when `on_create` is `grant_default`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lifecycle {
@@ -34,6 +36,7 @@ pub struct Lifecycle {
 /// Named actions the product performs itself (`unassign_devices`,
 /// `change_device_policy`, `remove_devices`, …): scimd does not know what
 /// they do, it records when they are due.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostActions {
@@ -79,6 +82,7 @@ impl Lifecycle {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
     pub id: String,
@@ -92,6 +96,7 @@ pub struct Role {
     pub protected: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceType {
     pub id: String,
@@ -103,6 +108,7 @@ pub struct LicenceType {
 
 /// A SCIM group (by id or displayName) mapped to a role in a workspace
 /// and/or a licence type.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMapping {
     pub id: String,
@@ -113,6 +119,7 @@ pub struct GroupMapping {
     pub licence_type_id: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnCreate {
@@ -123,6 +130,7 @@ pub enum OnCreate {
     NoAccess,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDeactivate {
@@ -135,6 +143,7 @@ pub enum OnDeactivate {
     None,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDelete {
@@ -145,6 +154,7 @@ pub enum OnDelete {
     Soft,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeatsExhausted {
@@ -174,6 +184,7 @@ pub struct Policy {
 }
 
 /// Requests a second a tenant's identity provider may send, and how many at once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {

@@ -17,6 +17,7 @@ pub use crate::config::{Config, DEFAULT_TENANT_BURST, DEFAULT_TENANT_RATE};
 use crate::ratelimit::{Buckets, Rate, retry_after_secs};
 use crate::service::{Service, context};
 use crate::store::Kind;
+pub use admin::ROUTES as ADMIN_ROUTES;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -315,6 +316,7 @@ fn set_retry_after(resp: &mut Response, wait: Duration) {
 /// framework answered in plain text (a path that is not valid UTF-8, say) is
 /// rewritten with its status and text as the `detail`.
 async fn scim_errors_only(req: Request, next: Next) -> Response {
+    let admin_path = req.uri().path().starts_with("/admin/");
     let resp = next.run(req).await;
     let status = resp.status();
     // Our own errors are JSON already (SCIM errors, or the admin API's
@@ -332,6 +334,10 @@ async fn scim_errors_only(req: Request, next: Next) -> Response {
         Err(_) => String::new(),
     };
     let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    // The admin API's own shape on its paths, as its document promises.
+    if admin_path {
+        return admin::AdminError::from_status(status, detail).into_response();
+    }
     ApiError::status(status.as_u16(), detail).into_response()
 }
 

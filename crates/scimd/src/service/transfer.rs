@@ -45,16 +45,18 @@ pub struct Row {
 }
 
 /// A row that was not imported.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Failed {
+    /// The row's line in the file (1 is the first).
     pub line: usize,
     #[serde(rename = "userName")]
+    #[schema(required)]
     pub user_name: Option<String>,
     pub reason: String,
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub created: u64,
     pub updated: u64,

@@ -390,6 +390,7 @@ mod filters;
 mod hardening;
 mod lists;
 mod okta;
+mod openapi;
 mod policy;
 mod policy_gaps;
 mod replicas;

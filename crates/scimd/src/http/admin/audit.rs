@@ -18,10 +18,75 @@ use crate::store::audit::{AuditQuery, StoredAudit};
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct AuditParams {
+    /// The `next` of the previous page: rows before it.
+    after: Option<String>,
+    /// 1 to 1,000; 100 unless given.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// An HTTP status (`404`) or a class (`4xx`).
+    #[param(pattern = "^([1-5][0-9][0-9]|[1-5][xX][xX])$")]
+    status: Option<String>,
+    /// A target's id or name, exactly.
+    target: Option<String>,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditPage {
+    data: Vec<AuditRow>,
+    /// The cursor of the page's last (oldest) row, to pass as `after`; `null` once nothing older is left.
+    #[schema(required)]
+    next: Option<String>,
+}
+
+/// One SCIM request as support reads it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditRow {
+    id: String,
+    /// When the request arrived.
+    time: String,
+    tenant: String,
+    /// The token's name; `null` when the token was not valid.
+    #[schema(required)]
+    token: Option<String>,
+    request_id: String,
+    method: String,
+    /// The route template (the path when no route matched).
+    route: String,
+    target: AuditTarget,
+    status: u16,
+    #[serde(rename = "scimType")]
+    #[schema(required)]
+    scim_type: Option<String>,
+    /// What the client was shown.
+    #[schema(required)]
+    detail: Option<String>,
+    latency_ms: f64,
+    /// What the request changed, in plain words.
+    changes: Vec<String>,
+    event_ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditTarget {
+    #[schema(required)]
+    id: Option<String>,
+    #[schema(required)]
+    name: Option<String>,
+}
 
 /// `GET …/audit?after=CURSOR&limit=N&status=S&target=T`.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, description = "A page of the audit trail, newest first", body = AuditPage)))]
 pub(super) async fn list_audit(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -31,8 +96,8 @@ pub(super) async fn list_audit(
     let rows = s.svc.audit_page(t.id, &query).await?;
     let full = i64::try_from(rows.len()).is_ok_and(|n| n == query.limit);
     let next = rows.last().filter(|_| full).map(|r| r.seq.to_string());
-    let data: Vec<Value> = rows.iter().map(row_json).collect();
-    Ok(ok(StatusCode::OK, json!({"data": data, "next": next})))
+    let data = rows.iter().map(row_json).collect();
+    Ok(ok(StatusCode::OK, json!(AuditPage { data, next })))
 }
 
 fn query_of(params: &HashMap<String, String>) -> Result<AuditQuery, AdminError> {
@@ -72,24 +137,24 @@ pub(crate) fn status_range(text: &str) -> Result<(u16, u16), AdminError> {
 }
 
 /// One row as an admin (and support) reads it.
-fn row_json(r: &StoredAudit) -> Value {
+fn row_json(r: &StoredAudit) -> AuditRow {
     let a = &r.row;
-    json!({
-        "id": r.seq.to_string(),
-        "time": a.at,
-        "tenant": a.tenant_name,
-        "token": a.token_name,
-        "request_id": a.request_id,
-        "method": a.method,
-        "route": a.route,
-        "target": {"id": a.target_id, "name": a.target_name},
-        "status": a.status,
-        "scimType": a.scim_type,
-        "detail": a.detail,
-        "latency_ms": a.latency_us as f64 / 1000.0,
-        "changes": a.summary,
-        "event_ids": a.event_ids,
-    })
+    AuditRow {
+        id: r.seq.to_string(),
+        time: a.at.clone(),
+        tenant: a.tenant_name.clone(),
+        token: a.token_name.clone(),
+        request_id: a.request_id.clone(),
+        method: a.method.clone(),
+        route: a.route.clone(),
+        target: AuditTarget { id: a.target_id.clone(), name: a.target_name.clone() },
+        status: a.status,
+        scim_type: a.scim_type.clone(),
+        detail: a.detail.clone(),
+        latency_ms: a.latency_us as f64 / 1000.0,
+        changes: a.summary.clone(),
+        event_ids: a.event_ids.clone(),
+    }
 }
 
 #[cfg(test)]

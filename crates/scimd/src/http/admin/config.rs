@@ -1,6 +1,7 @@
 //! The admin API's configuration endpoints: workspaces, roles, licence
 //! types, group mappings and the policy.
 
+use super::views::Named;
 use super::{AdminError, AdminResult, body, change, licence_id, new_id, ok, role_id, workspace_id};
 use crate::http::AppState;
 use crate::service::Error;
@@ -15,49 +16,79 @@ use scim_core::policy::{
     GroupMapping, HostActions, LicenceType, Lifecycle, OnCreate, OnDeactivate, OnDelete, RateLimit, Role,
     SeatsExhausted, TenantConfig, Workspace,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
-pub(super) async fn get_config(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
-    let c = s.svc.tenant_config(t.id).await?;
-    Ok(ok(StatusCode::OK, config_json(&c, &t, s.svc.reconciling(t.id))))
+/// A tenant's whole configuration at once.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConfigOut<'a> {
+    workspaces: &'a [Workspace],
+    roles: &'a [Role],
+    licence_types: &'a [LicenceType],
+    group_mappings: &'a [GroupMapping],
+    policy: PolicyOut,
 }
 
-fn config_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>) -> Value {
-    json!({
-        "workspaces": c.workspaces,
-        "roles": c.roles,
-        "licence_types": c.licence_types,
-        "group_mappings": c.mappings,
-        "policy": policy_json(c, t, reconciling),
-    })
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/config", tag = "configuration",
+    responses((status = 200, description = "Workspaces, roles, licence types, group mappings and the policy", body = ConfigOut)))]
+pub(super) async fn get_config(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
+    let c = s.svc.tenant_config(t.id).await?;
+    let out = ConfigOut {
+        workspaces: &c.workspaces,
+        roles: &c.roles,
+        licence_types: &c.licence_types,
+        group_mappings: &c.mappings,
+        policy: policy_json(&c, &t, s.svc.reconciling(t.id)),
+    };
+    Ok(ok(StatusCode::OK, json!(out)))
 }
 
 // ---------------------------------------------------------------- workspaces
 
-#[derive(Deserialize)]
+/// A workspace to make (`name` needed) or change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WorkspaceBody {
+pub(super) struct WorkspaceBody {
+    #[schema(example = "Engineering")]
     name: Option<String>,
     /// The workspace's own lifecycle choices: each field sent is set (`null`
     /// clears it, so the tenant's choice applies); fields not sent stay.
     lifecycle: Option<LifecycleBody>,
 }
 
-/// A workspace's lifecycle as an admin writes it: roles by name or id.
-#[derive(Clone, Deserialize)]
+/// A workspace to make.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LifecycleBody {
+#[allow(dead_code)]
+pub(super) struct NewWorkspace {
+    #[schema(example = "Engineering", min_length = 1, pattern = "\\S")]
+    name: String,
+    lifecycle: Option<LifecycleBody>,
+}
+
+/// A workspace's lifecycle as an admin writes it: roles by name or id;
+/// `null` clears a choice (the tenant's applies), a field left out stays.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LifecycleBody {
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<OnCreate>)]
     on_create: Option<Option<OnCreate>>,
+    /// The role (id or name) a new user gets here when `on_create` is `grant_default`.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     default_role: Option<Option<String>>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<i64>)]
     max_default_rank: Option<Option<i64>>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<OnDeactivate>)]
     on_deactivate: Option<Option<OnDeactivate>>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<HostActions>)]
     host_actions: Option<Option<HostActions>>,
 }
 
@@ -88,10 +119,14 @@ impl LifecycleBody {
     }
 }
 
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/workspaces", tag = "configuration",
+    responses((status = 200, description = "The workspaces", body = Vec<Workspace>)))]
 pub(super) async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.workspaces)))
 }
 
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/workspaces", tag = "configuration", request_body = NewWorkspace,
+    responses((status = 201, description = "The workspace", body = Workspace)))]
 pub(super) async fn create_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -113,6 +148,8 @@ pub(super) async fn create_workspace(
 }
 
 /// Rename a workspace, or give it its own lifecycle choices.
+#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
+    request_body = WorkspaceBody, responses((status = 200, description = "The workspace", body = Workspace)))]
 pub(super) async fn update_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -142,6 +179,8 @@ pub(super) async fn update_workspace(
     Ok(ok(StatusCode::OK, json!(c.workspaces.iter().find(|w| w.id == id))))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
+    responses((status = 204, description = "Deleted"), (status = 400, description = "still in use: `detail` says by what")))]
 pub(super) async fn delete_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -162,21 +201,45 @@ pub(super) async fn delete_workspace(
 
 // ---------------------------------------------------------------- roles
 
-#[derive(Deserialize)]
+/// A role to make (`name` and `rank` needed) or change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+pub(super) struct RoleBody {
+    #[schema(example = "Member")]
     name: Option<String>,
+    /// Least privileged first: a higher rank wins when several groups map roles in one workspace.
     rank: Option<i64>,
+    /// SCIM may grant it (default `true`).
     provisionable: Option<bool>,
+    /// SCIM never removes it (default `false`).
     protected: Option<bool>,
 }
 
+/// A role to make.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(super) struct NewRole {
+    #[schema(example = "Member", min_length = 1, pattern = "\\S")]
+    name: String,
+    /// Least privileged first: a higher rank wins when several groups map roles in one workspace.
+    rank: i64,
+    /// SCIM may grant it (default `true`).
+    provisionable: Option<bool>,
+    /// SCIM never removes it (default `false`).
+    protected: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/roles", tag = "configuration",
+    responses((status = 200, description = "The roles, least privileged first", body = Vec<Role>)))]
 pub(super) async fn list_roles(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let mut roles = s.svc.tenant_config(t.id).await?.roles;
     roles.sort_by_key(|r| r.rank);
     Ok(ok(StatusCode::OK, json!(roles)))
 }
 
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/roles", tag = "configuration", request_body = NewRole,
+    responses((status = 201, description = "The role", body = Role)))]
 pub(super) async fn create_role(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -202,6 +265,8 @@ pub(super) async fn create_role(
     Ok(ok(StatusCode::CREATED, json!(created)))
 }
 
+#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/roles/{id}", tag = "configuration", request_body = RoleBody,
+    responses((status = 200, description = "Every role of the tenant, the changed one among them", body = Vec<Role>)))]
 pub(super) async fn update_role(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -231,6 +296,8 @@ pub(super) async fn update_role(
     Ok(ok(StatusCode::OK, json!(c.roles)))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/roles/{id}", tag = "configuration",
+    responses((status = 204, description = "Deleted"), (status = 400, description = "still in use: `detail` says by what")))]
 pub(super) async fn delete_role(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -251,16 +318,33 @@ pub(super) async fn delete_role(
 
 // ---------------------------------------------------------------- licence types
 
-#[derive(Deserialize)]
+/// A licence type to make (`name` needed) or change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LicenceBody {
+pub(super) struct LicenceBody {
+    #[schema(example = "Basic")]
     name: Option<String>,
     /// `null` for unlimited.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<i64>)]
     seat_limit: Option<Option<i64>>,
     /// Becoming the default makes the former default an ordinary type (one call).
     default: Option<bool>,
     /// A limit below the seats in use: the newest holders wait.
+    force: Option<bool>,
+}
+
+/// A licence type to make.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(super) struct NewLicenceType {
+    #[schema(example = "Basic", min_length = 1, pattern = "\\S")]
+    name: String,
+    /// `null` or left out for unlimited.
+    seat_limit: Option<i64>,
+    /// Becoming the default makes the former default an ordinary type.
+    default: Option<bool>,
     force: Option<bool>,
 }
 
@@ -275,6 +359,8 @@ mod double_option {
     }
 }
 
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/licence-types", tag = "configuration", request_body = NewLicenceType,
+    responses((status = 201, description = "The licence type", body = LicenceType)))]
 pub(super) async fn create_licence_type(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -298,6 +384,10 @@ pub(super) async fn create_licence_type(
     Ok(ok(StatusCode::CREATED, json!(created)))
 }
 
+#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/licence-types/{id}", tag = "configuration",
+    request_body = LicenceBody, responses(
+        (status = 200, description = "Every licence type of the tenant, the changed one among them", body = Vec<LicenceType>),
+        (status = 409, description = "a limit below the seats in use, without `force`")))]
 pub(super) async fn update_licence_type(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -334,6 +424,9 @@ pub(super) async fn update_licence_type(
     Ok(ok(StatusCode::OK, json!(c.licence_types)))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/licence-types/{id}", tag = "configuration",
+    responses((status = 204, description = "Deleted"), (status = 400, description = "still in use: `detail` says by what"),
+        (status = 409, description = "its seats are in use")))]
 pub(super) async fn delete_licence_type(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -350,13 +443,18 @@ pub(super) async fn delete_licence_type(
 
 // ---------------------------------------------------------------- group mappings
 
-#[derive(Deserialize)]
+/// A group mapping: the group's members get the role in the workspace, and/or the licence type.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MappingBody {
+pub(super) struct MappingBody {
     /// The SCIM group's id or displayName.
+    #[schema(example = "Engineering")]
     group: String,
+    /// The workspace's id or name.
     workspace: Option<String>,
+    /// The role's id or name.
     role: Option<String>,
+    /// The licence type's id or name.
     licence_type: Option<String>,
 }
 
@@ -370,10 +468,15 @@ fn mapping_from(c: &TenantConfig, id: String, b: &MappingBody) -> Result<GroupMa
     })
 }
 
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/group-mappings", tag = "configuration",
+    responses((status = 200, description = "The group mappings", body = Vec<GroupMapping>)))]
 pub(super) async fn list_mappings(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.mappings)))
 }
 
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/group-mappings", tag = "configuration", request_body = MappingBody,
+    responses((status = 201, description = "The mapping", body = GroupMapping),
+        (status = 409, description = "the group's name is shared by several groups")))]
 pub(super) async fn create_mapping(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -392,6 +495,9 @@ pub(super) async fn create_mapping(
     Ok(ok(StatusCode::CREATED, json!(created)))
 }
 
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",
+    request_body = MappingBody, responses((status = 200, description = "The mapping", body = GroupMapping),
+        (status = 409, description = "the group's name is shared by several groups")))]
 pub(super) async fn replace_mapping(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -414,6 +520,8 @@ pub(super) async fn replace_mapping(
     Ok(ok(StatusCode::OK, json!(c.mappings.iter().find(|m| m.id == wanted))))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",
+    responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_mapping(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -432,11 +540,14 @@ pub(super) async fn delete_mapping(
 
 // ---------------------------------------------------------------- policy
 
-#[derive(Deserialize)]
+/// Any subset of the tenant's policy: what is sent is set, the rest stays.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PolicyBody {
+pub(super) struct PolicyBody {
     on_create: Option<OnCreate>,
+    /// The role (id or name) a new user gets when `on_create` is `grant_default`.
     default_role: Option<String>,
+    /// The workspace (id or name) of the default role.
     default_workspace: Option<String>,
     on_deactivate: Option<OnDeactivate>,
     on_delete: Option<OnDelete>,
@@ -445,9 +556,11 @@ struct PolicyBody {
     scim_enabled: Option<bool>,
     /// The highest rank a default role may have, or `null` for no ceiling.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     max_default_rank: Option<Option<i64>>,
     /// `{"requests_per_second": N, "burst": N}`, or `null` for the server's default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<Option<RateLimit>>,
 }
 
@@ -456,33 +569,66 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The policy as an admin reads it; `reconciling`: users moved so far by the
-/// last change, of how many, while that work is still running.
-fn policy_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>) -> Value {
+/// The tenant's policy as an admin reads it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct PolicyOut {
+    on_create: OnCreate,
+    #[schema(required)]
+    default_role: Option<Named>,
+    #[schema(required)]
+    default_workspace: Option<Named>,
+    on_deactivate: OnDeactivate,
+    on_delete: OnDelete,
+    /// The highest rank the default role may have; `null`: no ceiling.
+    #[schema(required)]
+    max_default_rank: Option<i64>,
+    /// E-mail domains SCIM may create users in; empty: any.
+    allowed_domains: Vec<String>,
+    seats_exhausted: SeatsExhausted,
+    scim_enabled: bool,
+    /// The tenant's own request rate; `null`: the server's.
+    #[schema(required)]
+    rate_limit: Option<RateLimit>,
+    /// Users moved so far by the last change, while that work still runs; `null` when none does.
+    #[schema(required)]
+    reconciling: Option<Progress>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Progress {
+    done: usize,
+    total: usize,
+}
+
+fn policy_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>) -> PolicyOut {
     let p = &c.policy;
-    json!({
-        "on_create": p.on_create,
-        "default_role": p.default_role_id.as_deref().map(|r| super::views::named(r, c.role(r).map(|x| x.name.as_str()))),
-        "default_workspace": p
+    PolicyOut {
+        on_create: p.on_create,
+        default_role: p.default_role_id.as_deref().map(|r| Named::new(r, c.role(r).map(|x| x.name.as_str()))),
+        default_workspace: p
             .default_workspace_id
             .as_deref()
-            .map(|w| super::views::named(w, c.workspace(w).map(|x| x.name.as_str()))),
-        "on_deactivate": p.on_deactivate,
-        "on_delete": p.on_delete,
-        "max_default_rank": p.max_default_rank,
-        "allowed_domains": p.allowed_domains,
-        "seats_exhausted": p.seats_exhausted,
-        "scim_enabled": t.enabled,
-        "rate_limit": p.rate_limit,
-        "reconciling": reconciling.map(|(done, total)| json!({"done": done, "total": total})),
-    })
+            .map(|w| Named::new(w, c.workspace(w).map(|x| x.name.as_str()))),
+        on_deactivate: p.on_deactivate,
+        on_delete: p.on_delete,
+        max_default_rank: p.max_default_rank,
+        allowed_domains: p.allowed_domains.clone(),
+        seats_exhausted: p.seats_exhausted,
+        scim_enabled: t.enabled,
+        rate_limit: p.rate_limit,
+        reconciling: reconciling.map(|(done, total)| Progress { done, total }),
+    }
 }
 
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/policy", tag = "configuration",
+    responses((status = 200, description = "The policy", body = PolicyOut)))]
 pub(super) async fn get_policy(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
-    Ok(ok(StatusCode::OK, policy_json(&c, &t, s.svc.reconciling(t.id))))
+    Ok(ok(StatusCode::OK, json!(policy_json(&c, &t, s.svc.reconciling(t.id)))))
 }
 
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/policy", tag = "configuration", request_body = PolicyBody,
+    responses((status = 200, description = "The policy", body = PolicyOut)))]
 pub(super) async fn put_policy(
     State(s): State<AppState>,
     Extension(mut t): Extension<Tenant>,
@@ -529,41 +675,66 @@ pub(super) async fn put_policy(
         t.enabled = enabled;
     }
     s.forget_tenant_rate(t.id);
-    Ok(ok(StatusCode::OK, policy_json(&changed.config, &t, s.svc.reconciling(t.id))))
+    Ok(ok(StatusCode::OK, json!(policy_json(&changed.config, &t, s.svc.reconciling(t.id)))))
 }
 
-#[derive(Deserialize)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub(super) struct ReapplyParams {
+    /// Only say who would gain or lose which role; change nothing.
     dry_run: Option<bool>,
+}
+
+/// What a re-application changed (or would change).
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReapplyOut {
+    dry_run: bool,
+    /// How many users' roles change.
+    changed: usize,
+    users: Vec<UserChange>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct UserChange {
+    id: String,
+    granted: Vec<Assignment>,
+    revoked: Vec<Assignment>,
+}
+
+/// A role in a workspace, and why the user holds it (`default`, `group:<id>`, `manual`).
+#[derive(Serialize, ToSchema)]
+pub(super) struct Assignment {
+    workspace: Named,
+    role: Named,
+    source: String,
 }
 
 /// `POST …/policy/reapply[?dry_run=true]`: give every existing user the
 /// default role a user created now would get, and reconcile; with
 /// `dry_run`, only say who would gain or lose which role.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/policy/reapply", tag = "configuration", params(ReapplyParams),
+    responses((status = 200, description = "Each user whose roles change", body = ReapplyOut)))]
 pub(super) async fn reapply_policy(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
-    Query(p): Query<ReapplyParams>,
+    Query(p): Query<HashMap<String, String>>,
 ) -> AdminResult {
-    let dry_run = p.dry_run.unwrap_or(false);
+    let dry_run = super::views::flag(&p, "dry_run")?.unwrap_or(false);
     let changed = s.svc.reapply_policy(t.id, dry_run).await?;
     let c = s.svc.tenant_config(t.id).await?;
-    let named = |a: &scim_core::policy::RoleAssignment| {
-        json!({
-            "workspace": {"id": a.workspace_id, "name": c.workspace(&a.workspace_id).map(|w| w.name.as_str())},
-            "role": {"id": a.role_id, "name": c.role(&a.role_id).map(|r| r.name.as_str())},
-            "source": a.source.to_string(),
-        })
+    let named = |a: &scim_core::policy::RoleAssignment| Assignment {
+        workspace: Named::new(&a.workspace_id, c.workspace(&a.workspace_id).map(|w| w.name.as_str())),
+        role: Named::new(&a.role_id, c.role(&a.role_id).map(|r| r.name.as_str())),
+        source: a.source.to_string(),
     };
-    let users: Vec<Value> = changed
+    let users: Vec<UserChange> = changed
         .iter()
-        .map(|u| {
-            json!({
-                "id": u.user_id,
-                "granted": u.granted.iter().map(named).collect::<Vec<_>>(),
-                "revoked": u.revoked.iter().map(named).collect::<Vec<_>>(),
-            })
+        .map(|u| UserChange {
+            id: u.user_id.clone(),
+            granted: u.granted.iter().map(named).collect(),
+            revoked: u.revoked.iter().map(named).collect(),
         })
         .collect();
-    Ok(ok(StatusCode::OK, json!({"dry_run": dry_run, "changed": users.len(), "users": users})))
+    Ok(ok(StatusCode::OK, json!(ReapplyOut { dry_run, changed: users.len(), users })))
 }

@@ -13,8 +13,82 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// An event's envelope.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct EventOut {
+    #[schema(example = "evt_01a23255a8a07268b55d558c1eba9419")]
+    id: String,
+    /// `user.created`, `access.role_granted`, … (the README lists them).
+    #[schema(rename = "type")]
+    event_type: String,
+    timestamp: String,
+    /// The tenant's name.
+    tenant: String,
+    subject: EventSubject,
+    /// The resource as SCIM shows it, or what the policy decided.
+    #[schema(value_type = Object)]
+    data: (),
+    cause: EventCause,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct EventSubject {
+    /// `user` or `group`.
+    #[schema(rename = "type")]
+    subject_type: String,
+    id: String,
+}
+
+/// Why it happened: the request (its `x-request-id`) and who sent it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct EventCause {
+    #[schema(required)]
+    request_id: Option<String>,
+    actor: EventActor,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct EventActor {
+    /// `identity_provider`, `admin` or `system`.
+    #[schema(rename = "type")]
+    actor_type: String,
+    /// The token's name.
+    name: Option<String>,
+}
+
+/// A page of the feed, in commit order.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct EventPage {
+    data: Vec<EventOut>,
+    /// Where the page ended, to pass as `after`; `null` when nothing came after `after`.
+    #[schema(required)]
+    next: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct EventParams {
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// 1 to 1,000; 100 unless given.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Only the types starting so (`user.`).
+    #[param(rename = "type")]
+    event_type: Option<String>,
+}
 
 /// `GET …/events?after=CURSOR&limit=N&type=PREFIX`.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/events", tag = "events", params(EventParams),
+    responses((status = 200, description = "A page of the event feed", body = EventPage)))]
 pub(super) async fn list_events(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,

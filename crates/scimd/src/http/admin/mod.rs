@@ -12,6 +12,7 @@
 mod audit;
 mod config;
 mod events;
+pub(crate) mod openapi;
 mod tenants;
 mod transfer;
 mod users;
@@ -27,11 +28,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use scim_core::ScimError;
 use scim_core::policy::TenantConfig;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
@@ -39,12 +40,46 @@ use subtle::ConstantTimeEq;
 #[derive(Debug)]
 pub(crate) struct AdminError {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     detail: String,
 }
 
+/// What kind of error it is, for a program to branch on (`detail` is for people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Code {
+    /// 400: the request cannot be understood or the setting cannot work; `detail` says why.
+    InvalidRequest,
+    /// 401: no admin token, or one that is not valid, revoked or expired.
+    Unauthorized,
+    /// 403: the token may not do this (tenant admins manage neither tenants nor operator tokens).
+    Forbidden,
+    /// 404: nothing of that name or id (another tenant's path, for a tenant admin).
+    NotFound,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
+    /// 409: the change conflicts with what is there (a name taken, a SCIM-managed user).
+    Conflict,
+    /// 409: no seat is free for the licence type.
+    NoSeats,
+    /// 409: a group's display name is shared by several groups.
+    AmbiguousGroup,
+    /// 409: a seat limit below the seats in use, without `force`.
+    SeatsInUse,
+    /// 409: a manual role the policy would not let the user hold.
+    NotGranted,
+    /// 413: the request body is larger than the server takes.
+    TooLarge,
+    /// 503: the database was busy; nothing was changed: retry.
+    Busy,
+    /// 500: the server failed; the cause is in its log.
+    Internal,
+    /// Any other status.
+    Error,
+}
+
 impl AdminError {
-    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+    fn new(status: u16, code: Code, detail: impl Into<String>) -> Self {
         AdminError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code,
@@ -52,22 +87,37 @@ impl AdminError {
         }
     }
     fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, "not_found", detail)
+        Self::new(404, Code::NotFound, detail)
     }
     fn bad(detail: impl Into<String>) -> Self {
-        Self::new(400, "invalid_request", detail)
+        Self::new(400, Code::InvalidRequest, detail)
+    }
+    /// An error the framework answered in plain text (a body too large, a
+    /// path that is not UTF-8), in the admin API's shape.
+    pub(crate) fn from_status(status: StatusCode, detail: String) -> Self {
+        let code = match status.as_u16() {
+            400 => Code::InvalidRequest,
+            404 => Code::NotFound,
+            405 => Code::MethodNotAllowed,
+            413 => Code::TooLarge,
+            500 => Code::Internal,
+            _ => Code::Error,
+        };
+        AdminError { status, code, detail }
     }
 }
 
 impl From<ScimError> for AdminError {
     fn from(e: ScimError) -> Self {
         let code = match e.status {
-            400 => "invalid_request",
-            403 => "forbidden",
-            404 => "not_found",
-            409 => "conflict",
-            413 => "too_large",
-            _ => "error",
+            400 => Code::InvalidRequest,
+            403 => Code::Forbidden,
+            404 => Code::NotFound,
+            409 => Code::Conflict,
+            413 => Code::TooLarge,
+            500 => Code::Internal,
+            503 => Code::Busy,
+            _ => Code::Error,
         };
         AdminError::new(e.status, code, e.detail)
     }
@@ -79,30 +129,36 @@ impl From<Error> for AdminError {
         match e {
             Error::Protocol(e) => e.into(),
             Error::NotFound(detail) => AdminError::not_found(detail),
-            Error::Taken { detail, .. } => AdminError::new(409, "conflict", detail),
-            Error::Refused(r @ Refusal::DomainNotAllowed { .. }) => AdminError::new(403, "forbidden", r.to_string()),
+            Error::Taken { detail, .. } => AdminError::new(409, Code::Conflict, detail),
+            Error::Refused(r @ Refusal::DomainNotAllowed { .. }) => {
+                AdminError::new(403, Code::Forbidden, r.to_string())
+            }
             Error::Refused(r @ Refusal::Configuration(_)) => AdminError::bad(r.to_string()),
-            Error::Refused(r @ Refusal::NoSeats { .. }) => AdminError::new(409, "no_seats", r.to_string()),
-            Error::Refused(r @ Refusal::ScimManaged { .. }) => AdminError::new(409, "conflict", r.to_string()),
+            Error::Refused(r @ Refusal::NoSeats { .. }) => AdminError::new(409, Code::NoSeats, r.to_string()),
+            Error::Refused(r @ Refusal::ScimManaged { .. }) => AdminError::new(409, Code::Conflict, r.to_string()),
             Error::Refused(r @ Refusal::AmbiguousGroup { .. }) => {
-                AdminError::new(409, "ambiguous_group", r.to_string())
+                AdminError::new(409, Code::AmbiguousGroup, r.to_string())
             }
-            Error::Refused(r @ Refusal::SeatsInUse { .. }) => AdminError::new(409, "seats_in_use", r.to_string()),
+            Error::Refused(r @ Refusal::SeatsInUse { .. }) => AdminError::new(409, Code::SeatsInUse, r.to_string()),
             Error::Refused(r @ Refusal::GrantWithoutEffect { .. }) => {
-                AdminError::new(409, "not_granted", r.to_string())
+                AdminError::new(409, Code::NotGranted, r.to_string())
             }
-            Error::Contended(detail) => AdminError::new(409, "conflict", detail),
+            Error::Contended(detail) => AdminError::new(409, Code::Conflict, detail),
             Error::Busy(cause) => {
                 tracing::warn!(error = %cause, "the database gave up waiting on an admin API operation");
                 AdminError::new(
                     503,
-                    "busy",
+                    Code::Busy,
                     "the server is busy with other writes to the same data; nothing was changed: retry shortly",
                 )
             }
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "admin API operation failed");
-                AdminError::new(500, "internal", "the server failed to finish the request; the error has been logged")
+                AdminError::new(
+                    500,
+                    Code::Internal,
+                    "the server failed to finish the request; the error has been logged",
+                )
             }
         }
     }
@@ -110,7 +166,9 @@ impl From<Error> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "detail": self.detail}});
+        let body = openapi::ErrorBody {
+            error: openapi::ErrorDetail { status: self.status.as_u16(), code: self.code, detail: self.detail },
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
@@ -130,61 +188,73 @@ pub(crate) use audit::status_range;
 
 type AdminResult = Result<Response, AdminError>;
 
+/// Every admin route as `path => method handler, …;`: the router is built
+/// from this table and [`ROUTES`] lists it, so that a test can check that
+/// the OpenAPI document covers each one (a route added here without its
+/// `#[utoipa::path]` fails it).
+macro_rules! admin_routes {
+    ($($path:literal => $($method:ident $handler:path),+;)+) => {
+        /// `(method, path)` of every authenticated admin route.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        fn routes() -> Router<AppState> {
+            Router::new()$(.route($path, axum::routing::MethodRouter::new()$(.$method($handler))+))+
+        }
+    };
+}
+
+admin_routes! {
+    "/admin/v1/tenants" => get tenants::list_tenants, post tenants::create_tenant;
+    "/admin/v1/tenants/{tenant}" => get tenants::get_tenant, patch tenants::patch_tenant, delete tenants::delete_tenant;
+    "/admin/v1/tenants/{tenant}/tokens" => get tenants::list_tokens, post tenants::create_token;
+    "/admin/v1/tenants/{tenant}/tokens/{name}" => delete tenants::revoke_token;
+    "/admin/v1/tenants/{tenant}/oauth-clients" => get tenants::list_oauth_clients, post tenants::create_oauth_client;
+    "/admin/v1/tenants/{tenant}/oauth-clients/{client}" => delete tenants::revoke_oauth_client;
+    "/admin/v1/tenants/{tenant}/portal-links" => post tenants::create_portal_link;
+    "/admin/v1/tenants/{tenant}/import" => post transfer::import;
+    "/admin/v1/tenants/{tenant}/export" => get transfer::export;
+    "/admin/v1/admin-tokens" => get tenants::list_admin_tokens, post tenants::create_admin_token;
+    "/admin/v1/admin-tokens/{name}" => delete tenants::revoke_admin_token;
+    "/admin/v1/tenants/{tenant}/config" => get config::get_config;
+    "/admin/v1/tenants/{tenant}/workspaces" => get config::list_workspaces, post config::create_workspace;
+    "/admin/v1/tenants/{tenant}/workspaces/{id}" =>
+        get views::get_workspace, patch config::update_workspace, delete config::delete_workspace;
+    "/admin/v1/tenants/{tenant}/roles" => get config::list_roles, post config::create_role;
+    "/admin/v1/tenants/{tenant}/roles/{id}" => get views::get_role, patch config::update_role, delete config::delete_role;
+    "/admin/v1/tenants/{tenant}/licence-types" => get views::list_licence_types, post config::create_licence_type;
+    "/admin/v1/tenants/{tenant}/licence-types/{id}" =>
+        get views::get_licence_type, patch config::update_licence_type, delete config::delete_licence_type;
+    "/admin/v1/tenants/{tenant}/group-mappings" => get config::list_mappings, post config::create_mapping;
+    "/admin/v1/tenants/{tenant}/group-mappings/{id}" =>
+        get views::get_mapping, put config::replace_mapping, delete config::delete_mapping;
+    "/admin/v1/tenants/{tenant}/groups" => get views::list_groups;
+    "/admin/v1/tenants/{tenant}/policy" => get config::get_policy, put config::put_policy;
+    "/admin/v1/tenants/{tenant}/policy/reapply" => post config::reapply_policy;
+    "/admin/v1/tenants/{tenant}/users" => get users::list_users, post users::create_user;
+    "/admin/v1/tenants/{tenant}/users/{id}" => get users::get_user, patch users::patch_user, delete users::delete_user;
+    "/admin/v1/tenants/{tenant}/users/{id}/restore" => post users::restore_user;
+    "/admin/v1/tenants/{tenant}/users/{id}/access" => get users::user_access;
+    "/admin/v1/tenants/{tenant}/users/{id}/roles" => post users::grant_role;
+    "/admin/v1/tenants/{tenant}/users/{id}/roles/{workspace}/{role}" => delete users::withdraw_role;
+    "/admin/v1/tenants/{tenant}/events" => get events::list_events;
+    "/admin/v1/tenants/{tenant}/webhooks" => get webhooks::list_webhooks, post webhooks::create_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}" => get webhooks::get_webhook, delete webhooks::delete_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/rotate-secret" => post webhooks::rotate_secret;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/enable" => post webhooks::enable_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries" => get webhooks::list_deliveries;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries/{delivery}/retry" => post webhooks::retry_webhook_delivery;
+    "/admin/v1/tenants/{tenant}/deliveries/{delivery}/retry" => post webhooks::retry_delivery;
+    "/admin/v1/tenants/{tenant}/audit" => get audit::list_audit;
+}
+
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let t = "/admin/v1/tenants/{tenant}";
-    Router::new()
-        .route("/admin/v1/tenants", get(tenants::list_tenants).post(tenants::create_tenant))
-        .route(t, get(tenants::get_tenant).patch(tenants::patch_tenant).delete(tenants::delete_tenant))
-        .route(&format!("{t}/tokens"), get(tenants::list_tokens).post(tenants::create_token))
-        .route(&format!("{t}/tokens/{{name}}"), delete(tenants::revoke_token))
-        .route(&format!("{t}/oauth-clients"), get(tenants::list_oauth_clients).post(tenants::create_oauth_client))
-        .route(&format!("{t}/oauth-clients/{{client}}"), delete(tenants::revoke_oauth_client))
-        .route(&format!("{t}/portal-links"), post(tenants::create_portal_link))
-        .route(&format!("{t}/import"), post(transfer::import))
-        .route(&format!("{t}/export"), get(transfer::export))
-        .route("/admin/v1/admin-tokens", get(tenants::list_admin_tokens).post(tenants::create_admin_token))
-        .route("/admin/v1/admin-tokens/{name}", delete(tenants::revoke_admin_token))
-        .route(&format!("{t}/config"), get(config::get_config))
-        .route(&format!("{t}/workspaces"), get(config::list_workspaces).post(config::create_workspace))
-        .route(
-            &format!("{t}/workspaces/{{id}}"),
-            get(views::get_item).patch(config::update_workspace).delete(config::delete_workspace),
-        )
-        .route(&format!("{t}/roles"), get(config::list_roles).post(config::create_role))
-        .route(
-            &format!("{t}/roles/{{id}}"),
-            get(views::get_item).delete(config::delete_role).patch(config::update_role),
-        )
-        .route(&format!("{t}/licence-types"), get(views::list_licence_types).post(config::create_licence_type))
-        .route(
-            &format!("{t}/licence-types/{{id}}"),
-            get(views::get_item).delete(config::delete_licence_type).patch(config::update_licence_type),
-        )
-        .route(&format!("{t}/group-mappings"), get(config::list_mappings).post(config::create_mapping))
-        .route(
-            &format!("{t}/group-mappings/{{id}}"),
-            get(views::get_item).delete(config::delete_mapping).put(config::replace_mapping),
-        )
-        .route(&format!("{t}/groups"), get(views::list_groups))
-        .route(&format!("{t}/policy"), get(config::get_policy).put(config::put_policy))
-        .route(&format!("{t}/policy/reapply"), post(config::reapply_policy))
-        .route(&format!("{t}/users"), get(users::list_users).post(users::create_user))
-        .route(&format!("{t}/users/{{id}}"), get(users::get_user).patch(users::patch_user).delete(users::delete_user))
-        .route(&format!("{t}/users/{{id}}/restore"), post(users::restore_user))
-        .route(&format!("{t}/users/{{id}}/access"), get(users::user_access))
-        .route(&format!("{t}/users/{{id}}/roles"), post(users::grant_role))
-        .route(&format!("{t}/users/{{id}}/roles/{{workspace}}/{{role}}"), delete(users::withdraw_role))
-        .route(&format!("{t}/events"), get(events::list_events))
-        .route(&format!("{t}/webhooks"), get(webhooks::list_webhooks).post(webhooks::create_webhook))
-        .route(&format!("{t}/webhooks/{{id}}"), get(webhooks::get_webhook).delete(webhooks::delete_webhook))
-        .route(&format!("{t}/webhooks/{{id}}/rotate-secret"), post(webhooks::rotate_secret))
-        .route(&format!("{t}/webhooks/{{id}}/enable"), post(webhooks::enable_webhook))
-        .route(&format!("{t}/webhooks/{{id}}/deliveries"), get(webhooks::list_deliveries))
-        .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
-        .route(&format!("{t}/deliveries/{{delivery}}/retry"), post(webhooks::retry_delivery))
-        .route(&format!("{t}/audit"), get(audit::list_audit))
-        .method_not_allowed_fallback(|| async { AdminError::new(405, "method_not_allowed", "method not allowed here") })
+    routes()
+        .method_not_allowed_fallback(|| async {
+            AdminError::new(405, Code::MethodNotAllowed, "method not allowed here")
+        })
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        // The document describes the API, not a tenant: it needs no token.
+        .route(openapi::PATH, get(openapi::document))
 }
 
 /// Who an admin request is from: how far its admin token reaches.
@@ -201,7 +271,7 @@ impl AdminCaller {
             None => Ok(()),
             Some((_, own)) => Err(AdminError::new(
                 403,
-                "forbidden",
+                Code::Forbidden,
                 format!("only an operator token may {what}; this token is tenant '{own}''s admin token"),
             )),
         }
@@ -210,13 +280,18 @@ impl AdminCaller {
 
 async fn authenticate(
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    // A percent-encoded path segment that is not UTF-8 text names nothing.
+    let Ok(Path(params)) = params else {
+        return AdminError::bad("the URL is not valid: a part of its path is not UTF-8 text once percent-decoded")
+            .into_response();
+    };
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let Some(token) = header.and_then(crate::auth::credential) else {
-        return AdminError::new(401, "unauthorized", "send 'Authorization: Bearer <admin token>'").into_response();
+        return AdminError::new(401, Code::Unauthorized, "send 'Authorization: Bearer <admin token>'").into_response();
     };
     let hash = hash_token(token);
     let found = match state.svc.admin_token_by_hash(&hash).await {
@@ -225,9 +300,9 @@ async fn authenticate(
     };
     let now = state.svc.now();
     let found = match found {
-        None => return AdminError::new(401, "unauthorized", "the admin token is not valid").into_response(),
+        None => return AdminError::new(401, Code::Unauthorized, "the admin token is not valid").into_response(),
         Some(t) if t.revoked_at.is_some() => {
-            return AdminError::new(401, "unauthorized", "the admin token has been revoked").into_response();
+            return AdminError::new(401, Code::Unauthorized, "the admin token has been revoked").into_response();
         }
         Some(t) if t.expires_at.as_deref().is_some_and(|at| at <= now.as_str()) => {
             let detail = format!(
@@ -235,7 +310,7 @@ async fn authenticate(
                 t.name,
                 t.expires_at.as_deref().unwrap_or_default()
             );
-            return AdminError::new(401, "unauthorized", detail).into_response();
+            return AdminError::new(401, Code::Unauthorized, detail).into_response();
         }
         Some(t) => t,
     };

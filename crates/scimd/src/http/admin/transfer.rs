@@ -13,6 +13,27 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 use std::collections::HashMap;
+use utoipa::IntoParams;
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct FormatParams {
+    /// An import without it reads its body's type (`text/csv`, else JSON lines); an export is JSON lines.
+    #[param(inline)]
+    format: Option<FileFormat>,
+}
+
+/// JSON lines of SCIM users (`jsonl`, also `ndjson` or `json`), or CSV.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(super) enum FileFormat {
+    Jsonl,
+    Ndjson,
+    Json,
+    Csv,
+}
 
 /// The format a request names (`?format=`), or its body's type.
 fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format, AdminError> {
@@ -24,6 +45,12 @@ fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> Result<Fo
 }
 
 /// `POST …/import[?format=csv|jsonl]`: 200 with `{created, updated, unchanged, failed: [{line, userName, reason}]}`.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/import", tag = "users", params(FormatParams),
+    request_body(description = "JSON lines of SCIM users, or CSV whose header names each column's attribute; \
+                                matched on userName", content(
+        (String = "application/x-ndjson"), (String = "text/csv"))),
+    responses((status = 200, description = "What the import did, with each failed row's line and reason",
+        body = crate::service::transfer::Summary)))]
 pub(super) async fn import(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -39,6 +66,9 @@ pub(super) async fn import(
 }
 
 /// `GET …/export[?format=csv|jsonl]`: the tenant's live users as a file.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/export", tag = "users", params(FormatParams),
+    responses((status = 200, description = "The tenant's live users: one SCIM user a line, or CSV with a header",
+        content((String = "application/x-ndjson"), (String = "text/csv")))))]
 pub(super) async fn export(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,

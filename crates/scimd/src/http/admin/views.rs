@@ -9,12 +9,25 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use scim_core::policy::TenantConfig;
-use serde::Deserialize;
+use scim_core::policy::{GroupMapping, LicenceType, Role, Workspace};
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
-/// `{"id", "name"}` of a configuration item, for answers that name it.
-pub(super) fn named(id: &str, name: Option<&str>) -> Value {
-    json!({"id": id, "name": name})
+/// `{"id", "name"}` of a configuration item (or group), for answers that name it;
+/// `name` is `null` when the item is gone.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(super) struct Named {
+    id: String,
+    #[schema(required)]
+    name: Option<String>,
+}
+
+impl Named {
+    pub(super) fn new(id: &str, name: Option<&str>) -> Named {
+        Named { id: id.to_string(), name: name.map(str::to_string) }
+    }
 }
 
 /// Which kind of configuration item a single-item GET is for.
@@ -28,45 +41,103 @@ fn item(c: &TenantConfig, kind: &str, key: &str) -> Option<Value> {
     }
 }
 
-/// GET of one workspace, role, licence type or group mapping, by id (or name).
-pub(super) async fn get_item(
-    State(s): State<AppState>,
-    Extension(t): Extension<Tenant>,
-    Path((_, id)): Path<(String, String)>,
-    uri: axum::http::Uri,
-) -> AdminResult {
-    let kind = uri.path().trim_end_matches('/').rsplit('/').nth(1).unwrap_or_default().to_string();
+/// GET of one workspace, role, licence type or group mapping (`kind`, as in its path), by id (or name).
+async fn get_item(s: &AppState, t: &Tenant, kind: &str, id: &str) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
     let what = kind.trim_end_matches('s').replace('-', " ");
-    item(&c, &kind, &id)
+    item(&c, kind, id)
         .map(|v| ok(StatusCode::OK, v))
         .ok_or_else(|| AdminError::not_found(format!("there is no {what} '{id}'")))
 }
 
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
+    responses((status = 200, description = "The workspace", body = Workspace)))]
+pub(super) async fn get_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    get_item(&s, &t, "workspaces", &id).await
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/roles/{id}", tag = "configuration",
+    responses((status = 200, description = "The role", body = Role)))]
+pub(super) async fn get_role(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    get_item(&s, &t, "roles", &id).await
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/licence-types/{id}", tag = "configuration",
+    responses((status = 200, description = "The licence type", body = LicenceType)))]
+pub(super) async fn get_licence_type(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    get_item(&s, &t, "licence-types", &id).await
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",
+    responses((status = 200, description = "The group mapping", body = GroupMapping)))]
+pub(super) async fn get_mapping(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    get_item(&s, &t, "group-mappings", &id).await
+}
+
+/// A licence type with its seats.
+#[derive(Serialize, ToSchema)]
+pub(super) struct LicenceUsage<'a> {
+    #[serde(flatten)]
+    licence_type: &'a LicenceType,
+    /// Seats held.
+    used: i64,
+    /// Users waiting for a seat.
+    waiting: i64,
+}
+
 /// Licence types with their seats: limit, used, waiting.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/licence-types", tag = "configuration",
+    responses((status = 200, description = "The licence types with their seat usage", body = Vec<LicenceUsage>)))]
 pub(super) async fn list_licence_types(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
     let usage = s.svc.seat_usage(t.id).await?;
-    let types: Vec<Value> = c
+    let types: Vec<LicenceUsage> = c
         .licence_types
         .iter()
         .map(|l| {
             let (used, waiting) = usage.get(&l.id).copied().unwrap_or_default();
-            let mut v = json!(l);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("used".into(), used.into());
-                o.insert("waiting".into(), waiting.into());
-            }
-            v
+            LicenceUsage { licence_type: l, used, waiting }
         })
         .collect();
     Ok(ok(StatusCode::OK, json!(types)))
 }
 
-#[derive(Deserialize)]
+/// `?after=&limit=` of a page.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub(super) struct PageParams {
+    /// The `next` of the previous page.
     after: Option<String>,
+    /// 1 to 1,000; 100 unless given.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+}
+
+/// A query parameter that is `true` or `false`.
+pub(super) fn flag(params: &HashMap<String, String>, key: &str) -> Result<Option<bool>, AdminError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(AdminError::bad(format!("{key} must be true or false, not '{other}'"))),
+    }
 }
 
 /// A cursor as the API hands it out: a stored position, opaque to clients.
@@ -98,38 +169,81 @@ pub(super) fn page_size(limit: Option<i64>) -> Result<i64, AdminError> {
     }
 }
 
+/// A pushed group with its member count and the mappings that name it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct GroupOut {
+    id: String,
+    #[serde(rename = "displayName")]
+    #[schema(required)]
+    display_name: Option<String>,
+    members: i64,
+    mapped: bool,
+    mappings: Vec<GroupMappingOut>,
+}
+
+/// A mapping of a group, with names beside ids.
+#[derive(Serialize, ToSchema)]
+pub(super) struct GroupMappingOut {
+    id: String,
+    #[schema(required)]
+    workspace: Option<Named>,
+    #[schema(required)]
+    role: Option<Named>,
+    #[schema(required)]
+    licence_type: Option<Named>,
+}
+
+/// A page of pushed groups.
+#[derive(Serialize, ToSchema)]
+pub(super) struct GroupPage {
+    data: Vec<GroupOut>,
+    /// The cursor to pass as `after` for the next page; `null` on the last.
+    #[schema(required)]
+    next: Option<String>,
+}
+
 /// Pushed groups (Conveyor's "SCIM Groups" panel): each with its member
 /// count and the mappings that name it; `mapped: false` for the others.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/groups", tag = "configuration", params(PageParams),
+    responses((status = 200, description = "A page of pushed groups", body = GroupPage)))]
 pub(super) async fn list_groups(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
-    Query(p): Query<PageParams>,
+    Query(p): Query<HashMap<String, String>>,
 ) -> AdminResult {
-    let (after, limit) = (cursor(p.after.as_deref())?, page_size(p.limit)?);
+    let (after, limit) = (cursor(p.get("after").map(String::as_str))?, limit_of(&p)?);
     let groups = s.svc.groups_page(t.id, after, limit + 1).await?;
     let c = s.svc.tenant_config(t.id).await?;
     let more = groups.len() as i64 > limit;
     let page = &groups[..groups.len().min(limit as usize)];
-    let data: Vec<Value> = page
+    let named = Named::new;
+    let data: Vec<GroupOut> = page
         .iter()
         .map(|g| {
             let name = g.display_name.as_deref().unwrap_or_default();
-            let mappings: Vec<Value> = c
+            let mappings: Vec<GroupMappingOut> = c
                 .mappings
                 .iter()
                 .filter(|m| m.group == g.id || m.group.eq_ignore_ascii_case(name))
-                .map(|m| {
-                    let ws = m.workspace_id.as_deref().map(|w| named(w, c.workspace(w).map(|x| x.name.as_str())));
-                    let role = m.role_id.as_deref().map(|r| named(r, c.role(r).map(|x| x.name.as_str())));
-                    let licence =
-                        m.licence_type_id.as_deref().map(|l| named(l, c.licence_type(l).map(|x| x.name.as_str())));
-                    json!({"id": m.id, "workspace": ws, "role": role, "licence_type": licence})
+                .map(|m| GroupMappingOut {
+                    id: m.id.clone(),
+                    workspace: m.workspace_id.as_deref().map(|w| named(w, c.workspace(w).map(|x| x.name.as_str()))),
+                    role: m.role_id.as_deref().map(|r| named(r, c.role(r).map(|x| x.name.as_str()))),
+                    licence_type: m
+                        .licence_type_id
+                        .as_deref()
+                        .map(|l| named(l, c.licence_type(l).map(|x| x.name.as_str()))),
                 })
                 .collect();
-            json!({"id": g.id, "displayName": g.display_name, "members": g.members, "mapped": !mappings.is_empty(),
-                   "mappings": mappings})
+            GroupOut {
+                id: g.id.clone(),
+                display_name: g.display_name.clone(),
+                members: g.members,
+                mapped: !mappings.is_empty(),
+                mappings,
+            }
         })
         .collect();
     let next = if more { page.last().map(|g| g.seq.to_string()) } else { None };
-    Ok(ok(StatusCode::OK, json!({"data": data, "next": next})))
+    Ok(ok(StatusCode::OK, json!(GroupPage { data, next })))
 }
