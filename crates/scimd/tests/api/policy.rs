@@ -21,7 +21,8 @@ on_both_backends!(
     seats_never_fight_the_identity_provider,
     the_admin_api_speaks_to_people,
     workspaces_choose_their_own_lifecycle,
-    external_users_are_invisible_to_scim
+    external_users_are_invisible_to_scim,
+    admin_answers_name_what_they_point_at
 );
 
 async fn admin_api_needs_its_token_and_refuses_broken_configuration(b: Backend) {
@@ -822,4 +823,42 @@ async fn external_users_are_invisible_to_scim(b: Backend) {
     assert_eq!(s.patch(&format!("/Users/{inside}"), deactivate).await.status, 200);
     let r = s.adm(Method::GET, &format!("/users/{inside}"), None).await;
     assert_eq!(r.body["scim_managed"], true, "{}", r.body);
+}
+
+/// Issue 19, item 9: every answer that points at a workspace, role or licence
+/// type by id names it too, so an admin reading it needs no second look-up.
+async fn admin_answers_name_what_they_point_at(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let body = json!({"group": "Sales", "workspace": "c3.acme", "role": "Editor", "licence_type": "Pro"});
+    let r = s.adm(Method::POST, "/group-mappings", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let named =
+        |v: &Value| (v["workspace"]["name"].clone(), v["role"]["name"].clone(), v["licence_type"]["name"].clone());
+    assert_eq!(named(&r.body), (json!("c3.acme"), json!("Editor"), json!("Pro")), "{}", r.body);
+    assert_eq!(r.body["role"]["id"], r.body["role_id"], "{}", r.body);
+    let id = Server::id_of(&r.body);
+    for path in [format!("/group-mappings/{id}"), "/group-mappings".to_string()] {
+        let r = s.adm(Method::GET, &path, None).await;
+        let m = if r.body.is_array() { r.body[0].clone() } else { r.body.clone() };
+        assert_eq!(named(&m), (json!("c3.acme"), json!("Editor"), json!("Pro")), "{path}: {}", r.body);
+    }
+    let lifecycle = json!({"on_create": "grant_default", "default_role": "Editor"});
+    let r = s.adm(Method::POST, "/workspaces", Some(json!({"name": "MDM", "lifecycle": lifecycle}))).await;
+    assert_eq!((r.status.as_u16(), r.body["default_role"]["name"].clone()), (201, json!("Editor")), "{}", r.body);
+    let r = s.adm(Method::GET, "/workspaces/MDM", None).await;
+    assert_eq!(r.body["default_role"]["name"], "Editor", "{}", r.body);
+    let r = s.adm(Method::GET, "/config", None).await;
+    let mdm = r.body["workspaces"].as_array().unwrap().iter().find(|w| w["name"] == "MDM").cloned().unwrap();
+    assert_eq!(mdm["default_role"]["name"], "Editor", "{}", r.body);
+    assert_eq!(r.body["group_mappings"][0]["role"]["name"], "Editor", "{}", r.body);
+    // A licence-type change answers every type with its seats, as the list does.
+    s.create_user("a@acme.com").await;
+    let r = s.adm(Method::PATCH, "/licence-types/Basic", Some(json!({"seat_limit": 5}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let basic = r.body.as_array().unwrap().iter().find(|l| l["name"] == "Basic").cloned().unwrap();
+    assert_eq!(
+        (basic["seat_limit"].clone(), basic["used"].clone(), basic["waiting"].clone()),
+        (json!(5), json!(1), json!(0))
+    );
 }

@@ -1,7 +1,7 @@
 //! The admin API's configuration endpoints: workspaces, roles, licence
 //! types, group mappings and the policy.
 
-use super::views::Named;
+use super::views::{MappingOut, Named, WorkspaceOut};
 use super::{AdminError, AdminResult, body, change, licence_id, new_id, ok, role_id, workspace_id};
 use crate::http::AppState;
 use crate::service::Error;
@@ -25,10 +25,10 @@ use utoipa::{IntoParams, ToSchema};
 /// A tenant's whole configuration at once.
 #[derive(Serialize, ToSchema)]
 pub(super) struct ConfigOut<'a> {
-    workspaces: &'a [Workspace],
+    workspaces: Vec<WorkspaceOut<'a>>,
     roles: &'a [Role],
     licence_types: &'a [LicenceType],
-    group_mappings: &'a [GroupMapping],
+    group_mappings: Vec<MappingOut<'a>>,
     policy: PolicyOut,
 }
 
@@ -37,10 +37,10 @@ pub(super) struct ConfigOut<'a> {
 pub(super) async fn get_config(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
     let out = ConfigOut {
-        workspaces: &c.workspaces,
+        workspaces: WorkspaceOut::all(&c),
         roles: &c.roles,
         licence_types: &c.licence_types,
-        group_mappings: &c.mappings,
+        group_mappings: MappingOut::all(&c),
         policy: policy_json(&c, &t, s.svc.reconciling(t.id)),
     };
     Ok(ok(StatusCode::OK, json!(out)))
@@ -120,13 +120,14 @@ impl LifecycleBody {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/workspaces", tag = "configuration",
-    responses((status = 200, description = "The workspaces", body = Vec<Workspace>)))]
+    responses((status = 200, description = "The workspaces", body = Vec<WorkspaceOut>)))]
 pub(super) async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
-    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.workspaces)))
+    let c = s.svc.tenant_config(t.id).await?;
+    Ok(ok(StatusCode::OK, json!(WorkspaceOut::all(&c))))
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/workspaces", tag = "configuration", request_body = NewWorkspace,
-    responses((status = 201, description = "The workspace", body = Workspace)))]
+    responses((status = 201, description = "The workspace", body = WorkspaceOut)))]
 pub(super) async fn create_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -144,12 +145,12 @@ pub(super) async fn create_workspace(
         Ok(())
     })
     .await?;
-    Ok(ok(StatusCode::CREATED, json!(c.workspaces.iter().find(|w| w.id == wanted))))
+    Ok(ok(StatusCode::CREATED, json!(c.workspaces.iter().find(|w| w.id == wanted).map(|w| WorkspaceOut::of(&c, w)))))
 }
 
 /// Rename a workspace, or give it its own lifecycle choices.
 #[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
-    request_body = WorkspaceBody, responses((status = 200, description = "The workspace", body = Workspace)))]
+    request_body = WorkspaceBody, responses((status = 200, description = "The workspace", body = WorkspaceOut)))]
 pub(super) async fn update_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -176,7 +177,7 @@ pub(super) async fn update_workspace(
         Ok(())
     })
     .await?;
-    Ok(ok(StatusCode::OK, json!(c.workspaces.iter().find(|w| w.id == id))))
+    Ok(ok(StatusCode::OK, json!(c.workspaces.iter().find(|w| w.id == id).map(|w| WorkspaceOut::of(&c, w)))))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
@@ -386,7 +387,7 @@ pub(super) async fn create_licence_type(
 
 #[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/licence-types/{id}", tag = "configuration",
     request_body = LicenceBody, responses(
-        (status = 200, description = "Every licence type of the tenant, the changed one among them", body = Vec<LicenceType>),
+        (status = 200, description = "Every licence type of the tenant with its seats, the changed one among them", body = Vec<super::views::LicenceUsage>),
         (status = 409, description = "a limit below the seats in use, without `force`")))]
 pub(super) async fn update_licence_type(
     State(s): State<AppState>,
@@ -421,7 +422,9 @@ pub(super) async fn update_licence_type(
         options,
     )
     .await?;
-    Ok(ok(StatusCode::OK, json!(c.licence_types)))
+    // With each type's seats, as the list answers: a lowered limit shows who now waits.
+    let usage = s.svc.seat_usage(t.id).await?;
+    Ok(ok(StatusCode::OK, json!(super::views::LicenceUsage::all(&c, &usage))))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/licence-types/{id}", tag = "configuration",
@@ -469,13 +472,14 @@ fn mapping_from(c: &TenantConfig, id: String, b: &MappingBody) -> Result<GroupMa
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/group-mappings", tag = "configuration",
-    responses((status = 200, description = "The group mappings", body = Vec<GroupMapping>)))]
+    responses((status = 200, description = "The group mappings", body = Vec<MappingOut>)))]
 pub(super) async fn list_mappings(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
-    Ok(ok(StatusCode::OK, json!(s.svc.tenant_config(t.id).await?.mappings)))
+    let c = s.svc.tenant_config(t.id).await?;
+    Ok(ok(StatusCode::OK, json!(MappingOut::all(&c))))
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/group-mappings", tag = "configuration", request_body = MappingBody,
-    responses((status = 201, description = "The mapping", body = GroupMapping),
+    responses((status = 201, description = "The mapping", body = MappingOut),
         (status = 409, description = "the group's name is shared by several groups")))]
 pub(super) async fn create_mapping(
     State(s): State<AppState>,
@@ -491,12 +495,12 @@ pub(super) async fn create_mapping(
         Ok(())
     })
     .await?;
-    let created = c.mappings.iter().find(|m| m.id == wanted);
+    let created = c.mappings.iter().find(|m| m.id == wanted).map(|m| MappingOut::of(&c, m));
     Ok(ok(StatusCode::CREATED, json!(created)))
 }
 
 #[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",
-    request_body = MappingBody, responses((status = 200, description = "The mapping", body = GroupMapping),
+    request_body = MappingBody, responses((status = 200, description = "The mapping", body = MappingOut),
         (status = 409, description = "the group's name is shared by several groups")))]
 pub(super) async fn replace_mapping(
     State(s): State<AppState>,
@@ -517,7 +521,7 @@ pub(super) async fn replace_mapping(
         Ok(())
     })
     .await?;
-    Ok(ok(StatusCode::OK, json!(c.mappings.iter().find(|m| m.id == wanted))))
+    Ok(ok(StatusCode::OK, json!(c.mappings.iter().find(|m| m.id == wanted).map(|m| MappingOut::of(&c, m)))))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",

@@ -30,13 +30,63 @@ impl Named {
     }
 }
 
+/// A group mapping with the names of what it gives beside their ids.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MappingOut<'a> {
+    #[serde(flatten)]
+    mapping: &'a GroupMapping,
+    #[schema(required)]
+    workspace: Option<Named>,
+    #[schema(required)]
+    role: Option<Named>,
+    #[schema(required)]
+    licence_type: Option<Named>,
+}
+
+impl<'a> MappingOut<'a> {
+    pub(super) fn of(c: &TenantConfig, m: &'a GroupMapping) -> MappingOut<'a> {
+        MappingOut {
+            mapping: m,
+            workspace: m.workspace_id.as_deref().map(|w| Named::new(w, c.workspace(w).map(|x| x.name.as_str()))),
+            role: m.role_id.as_deref().map(|r| Named::new(r, c.role(r).map(|x| x.name.as_str()))),
+            licence_type: m
+                .licence_type_id
+                .as_deref()
+                .map(|l| Named::new(l, c.licence_type(l).map(|x| x.name.as_str()))),
+        }
+    }
+    pub(super) fn all(c: &'a TenantConfig) -> Vec<MappingOut<'a>> {
+        c.mappings.iter().map(|m| MappingOut::of(c, m)).collect()
+    }
+}
+
+/// A workspace with the name of its own default role beside the role's id.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WorkspaceOut<'a> {
+    #[serde(flatten)]
+    workspace: &'a Workspace,
+    /// The workspace's own default role (`lifecycle.default_role_id`), named; `null` when it has none.
+    #[schema(required)]
+    default_role: Option<Named>,
+}
+
+impl<'a> WorkspaceOut<'a> {
+    pub(super) fn of(c: &TenantConfig, w: &'a Workspace) -> WorkspaceOut<'a> {
+        let role = w.lifecycle.default_role_id.as_deref();
+        WorkspaceOut { workspace: w, default_role: role.map(|r| Named::new(r, c.role(r).map(|x| x.name.as_str()))) }
+    }
+    pub(super) fn all(c: &'a TenantConfig) -> Vec<WorkspaceOut<'a>> {
+        c.workspaces.iter().map(|w| WorkspaceOut::of(c, w)).collect()
+    }
+}
+
 /// Which kind of configuration item a single-item GET is for.
 fn item(c: &TenantConfig, kind: &str, key: &str) -> Option<Value> {
     match kind {
-        "workspaces" => find(&c.workspaces, key, |w| &w.id, |w| &w.name).map(|w| json!(w)),
+        "workspaces" => find(&c.workspaces, key, |w| &w.id, |w| &w.name).map(|w| json!(WorkspaceOut::of(c, w))),
         "roles" => find(&c.roles, key, |r| &r.id, |r| &r.name).map(|r| json!(r)),
         "licence-types" => find(&c.licence_types, key, |l| &l.id, |l| &l.name).map(|l| json!(l)),
-        "group-mappings" => c.mappings.iter().find(|m| m.id == key).map(|m| json!(m)),
+        "group-mappings" => c.mappings.iter().find(|m| m.id == key).map(|m| json!(MappingOut::of(c, m))),
         _ => None,
     }
 }
@@ -51,7 +101,7 @@ async fn get_item(s: &AppState, t: &Tenant, kind: &str, id: &str) -> AdminResult
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/workspaces/{id}", tag = "configuration",
-    responses((status = 200, description = "The workspace", body = Workspace)))]
+    responses((status = 200, description = "The workspace", body = WorkspaceOut)))]
 pub(super) async fn get_workspace(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -81,7 +131,7 @@ pub(super) async fn get_licence_type(
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/group-mappings/{id}", tag = "configuration",
-    responses((status = 200, description = "The group mapping", body = GroupMapping)))]
+    responses((status = 200, description = "The group mapping", body = MappingOut)))]
 pub(super) async fn get_mapping(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
@@ -101,21 +151,26 @@ pub(super) struct LicenceUsage<'a> {
     waiting: i64,
 }
 
+impl<'a> LicenceUsage<'a> {
+    /// Every licence type of `c` with its seats as `usage` counts them.
+    pub(super) fn all(c: &'a TenantConfig, usage: &HashMap<String, (i64, i64)>) -> Vec<LicenceUsage<'a>> {
+        c.licence_types
+            .iter()
+            .map(|l| {
+                let (used, waiting) = usage.get(&l.id).copied().unwrap_or_default();
+                LicenceUsage { licence_type: l, used, waiting }
+            })
+            .collect()
+    }
+}
+
 /// Licence types with their seats: limit, used, waiting.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/licence-types", tag = "configuration",
     responses((status = 200, description = "The licence types with their seat usage", body = Vec<LicenceUsage>)))]
 pub(super) async fn list_licence_types(State(s): State<AppState>, Extension(t): Extension<Tenant>) -> AdminResult {
     let c = s.svc.tenant_config(t.id).await?;
     let usage = s.svc.seat_usage(t.id).await?;
-    let types: Vec<LicenceUsage> = c
-        .licence_types
-        .iter()
-        .map(|l| {
-            let (used, waiting) = usage.get(&l.id).copied().unwrap_or_default();
-            LicenceUsage { licence_type: l, used, waiting }
-        })
-        .collect();
-    Ok(ok(StatusCode::OK, json!(types)))
+    Ok(ok(StatusCode::OK, json!(LicenceUsage::all(&c, &usage))))
 }
 
 /// `?after=&limit=` of a page.
