@@ -148,6 +148,13 @@ impl Service {
                 (decide(&current), current)
             };
             let mut update = self.with_live_members(tenant_id, actor, id, update?).await?;
+            // A document that comes out as stored is no change (an identical PUT, a PATCH of
+            // the values held, a password, which is never kept): only members may still move.
+            if update.doc.as_ref().is_some_and(|doc| doc.value == current.doc)
+                && current.scim_managed == actor.scim_managed()
+            {
+                update.doc = None;
+            }
             // A large membership change is written a chunk a transaction (see MEMBER_CHUNK).
             let later_chunks = split_off_later_chunks(&mut update.member_changes);
             let check_domain = actor == Actor::IdentityProvider
@@ -183,10 +190,10 @@ impl Service {
             };
             // Only a chunked change needs the job again (its previous values may be a whole document).
             let template = (!later_chunks.is_empty()).then(|| job.clone());
-            let mut version = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
+            let (mut version, mut changed) = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
                 Err(e) => return Err(e),
-                Ok((version, _)) => version,
+                Ok((written, _)) => written.map_or((current.version, false), |v| (v, true)),
             };
             for (chunk, template) in later_chunks.into_iter().zip(std::iter::repeat(template).flatten()) {
                 let members_only = Update { doc: None, member_changes: chunk, based_on: None };
@@ -197,7 +204,17 @@ impl Service {
                     active_to: None,
                     ..template
                 };
-                version = self.write(job, |tx, job| Box::pin(update_in(tx, job))).await?.0;
+                if let Some(v) = self.write(job, |tx, job| Box::pin(update_in(tx, job))).await?.0 {
+                    (version, changed) = (v, true);
+                }
+            }
+            if !changed && let Some(ctx) = super::context::current().filter(|ctx| ctx.keeps_outcome()) {
+                let passwords = if kind == Kind::User { " (passwords are never stored)" } else { "" };
+                let line = format!(
+                    "{} {id} unchanged: nothing the request sent differs from what is stored{passwords}",
+                    kind.as_str().to_lowercase()
+                );
+                ctx.add_outcome(vec![line], std::iter::empty());
             }
             let update = Arc::try_unwrap(update).unwrap_or_else(|shared| (*shared).clone());
             return Ok(StoredResource {
@@ -207,7 +224,8 @@ impl Service {
                 id: current.id,
                 version,
                 created_at: current.created_at,
-                updated_at: now,
+                // Nothing changed: the resource keeps its version, ETag and lastModified.
+                updated_at: if changed { now } else { current.updated_at },
                 scim_managed: actor.scim_managed(),
                 groups: current.groups,
             });
@@ -428,7 +446,10 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
     Ok(stored)
 }
 
-async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
+/// Answers the resource's new version, or `None` when the write changed
+/// nothing (no document, no member moved, no take-over): then it is not
+/// written, keeps its version and emits no event.
+async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<Option<i64>, Error> {
     let (tenant_id, kind, id, update) = (job.tenant_id, job.kind, job.id.as_str(), &*job.update);
     let config = job.svc.config_for_write(tx, tenant_id).await?;
     // Only a group's name matters here (mappings may match it); a user's
@@ -458,6 +479,12 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         Some(doc) => doc.value.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
         None => old_display.clone(),
     };
+    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { allowed } else { &[] };
+    let (moved, restyled) =
+        tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now, visible_in).await?;
+    if update.doc.is_none() && moved.is_empty() && !restyled && current.scim_managed == job.actor.scim_managed() {
+        return Ok(None);
+    }
     let version = tx.write_resource(&current, update.doc.as_ref(), &job.now, job.actor.scim_managed()).await.map_err(
         |e| match e {
             StoreError::Unique(rule) => Error::Taken { rule, detail: super::taken(rule, None) },
@@ -465,8 +492,6 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         },
     )?;
     tx.describe_update(kind, id, job.previous.clone(), job.active_to);
-    let visible_in: &[String] = if job.actor == Actor::IdentityProvider { allowed } else { &[] };
-    let moved = tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now, visible_in).await?;
     let mut config = config;
     if kind == Kind::Group
         && new_display != old_display
@@ -476,7 +501,7 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
         config = bound;
     }
     if config.is_empty() {
-        return Ok(version);
+        return Ok(Some(version));
     }
     let mut affected = BTreeSet::new();
     match kind {
@@ -497,7 +522,7 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<i64, Error> {
     if job.active_to == Some(false) {
         record_host_actions(tx, tenant_id, &config, id, HostTrigger::Deactivated);
     }
-    Ok(version)
+    Ok(Some(version))
 }
 
 async fn delete_in(tx: &mut WriteTx, job: &DeleteJob) -> Result<(), Error> {

@@ -290,6 +290,48 @@ impl WriteTx {
         Ok(removed)
     }
 
+    /// Remove every member but `kept` (a replace of the member list): those
+    /// who stay are not removed, so a PUT of the same members moves nobody.
+    /// Every hidden membership goes, as with a removal of all. Answers who
+    /// left, and whether a member who stayed was given another type,
+    /// display or `$ref` (the group changed, though nobody moved).
+    async fn remove_members_but(
+        &mut self,
+        tenant_id: i64,
+        group_id: &str,
+        kept: &[Member],
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        if kept.is_empty() {
+            return Ok((self.remove_members(tenant_id, group_id, None).await?, false));
+        }
+        let ids: Vec<&str> = kept.iter().map(|m| m.value.as_str()).collect();
+        let sql = format!(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id NOT IN (SELECT j.value FROM {}) \
+             RETURNING member_id",
+            self.dialect().json_text_rows()
+        );
+        let rows = self.q(&sql).bind(tenant_id).bind(group_id).bind(json_ids(&ids)?).fetch_all(&mut *self.tx).await?;
+        let removed = first_texts(&rows)?;
+        self.drop_hidden(tenant_id, group_id, None).await?;
+        self.changes.tenant(tenant_id);
+        self.changes.members(group_id, &[], &removed);
+        // Those who stay take the type, display and $ref the replace gives them.
+        let given: Vec<[Option<&str>; 4]> = kept
+            .iter()
+            .map(|m| [Some(m.value.as_str()), m.member_type.as_deref(), m.display.as_deref(), m.reference.as_deref()])
+            .collect();
+        let sql = format!(
+            "UPDATE members SET member_type = j.t, display = j.d, ref = j.r FROM (SELECT e.value ->> 0 AS value, \
+             e.value ->> 1 AS t, e.value ->> 2 AS d, e.value ->> 3 AS r FROM {}) AS j \
+             WHERE members.tenant_id = ? AND members.group_id = ? AND members.member_id = j.value \
+             AND (members.member_type IS DISTINCT FROM j.t OR members.display IS DISTINCT FROM j.d \
+             OR members.ref IS DISTINCT FROM j.r) RETURNING members.member_id",
+            self.dialect().json_rows("e")
+        );
+        let rows = self.q(&sql).bind(json_ids(&given)?).bind(tenant_id).bind(group_id).fetch_all(&mut *self.tx).await?;
+        Ok((removed, !rows.is_empty()))
+    }
+
     /// Forget hidden memberships of a group: of these members, or all.
     async fn drop_hidden(&mut self, tenant_id: i64, group_id: &str, ids: Option<&[&str]>) -> Result<(), StoreError> {
         match ids {
@@ -434,7 +476,8 @@ impl WriteTx {
 
     /// Membership changes as row inserts and deletes: one statement per
     /// change, whatever the size of the group. Answers every member id that
-    /// joined or left; those users' versions move.
+    /// joined or left (those users' versions move), and whether a replace
+    /// gave a member who stayed another type, display or `$ref`.
     /// `visible_in`: the allowed domains, outside which hand-made users are
     /// not members the identity provider can add (see [`live_member`]).
     pub async fn apply_member_changes(
@@ -444,8 +487,8 @@ impl WriteTx {
         changes: &[MemberChange],
         now: &str,
         visible_in: &[String],
-    ) -> Result<BTreeSet<String>, StoreError> {
-        let mut moved_all = BTreeSet::new();
+    ) -> Result<(BTreeSet<String>, bool), StoreError> {
+        let (mut moved_all, mut restyled) = (BTreeSet::new(), false);
         let members_of = |values: &[Value]| values.iter().filter_map(Member::from_json).collect::<Vec<_>>();
         for change in changes {
             let moved = match change {
@@ -453,8 +496,10 @@ impl WriteTx {
                     self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?
                 }
                 MemberChange::Replace(values) => {
-                    let mut moved = self.remove_members(tenant_id, group_id, None).await?;
-                    moved.extend(self.add_members(tenant_id, group_id, &members_of(values), visible_in).await?);
+                    let members = members_of(values);
+                    let (mut moved, restyled_here) = self.remove_members_but(tenant_id, group_id, &members).await?;
+                    restyled |= restyled_here;
+                    moved.extend(self.add_members(tenant_id, group_id, &members, visible_in).await?);
                     moved
                 }
                 MemberChange::RemoveAll => self.remove_members(tenant_id, group_id, None).await?,
@@ -487,7 +532,7 @@ impl WriteTx {
         }
         let touched: Vec<String> = moved_all.iter().cloned().collect();
         self.touch(tenant_id, Kind::User, &touched, now).await?;
-        Ok(moved_all)
+        Ok((moved_all, restyled))
     }
 
     /// The members of a group, now.

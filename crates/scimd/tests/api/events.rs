@@ -11,7 +11,8 @@ on_both_backends!(
     concurrent_writes_emit_one_event_each_and_the_feed_misses_none,
     an_embedding_host_receives_the_committed_events,
     events_past_their_retention_are_pruned,
-    restores_waits_for_seats_and_configuration_changes_emit_their_events
+    restores_waits_for_seats_and_configuration_changes_emit_their_events,
+    writes_that_change_nothing_emit_nothing_and_keep_the_version
 );
 
 /// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
@@ -365,4 +366,108 @@ async fn restores_waits_for_seats_and_configuration_changes_emit_their_events(b:
     assert_eq!(granted["subject"]["id"], bob.as_str());
     assert_eq!(granted["data"]["source"], format!("group:{eng}"));
     assert_eq!(granted["cause"]["actor"], json!({"type": "admin", "name": "tests"}));
+}
+
+/// Issue 20, item 2: a write that changes nothing stored (the values held
+/// again, an identical PUT, Okta's password sync, `active: true` on an active
+/// user, members already there) answers 200 with the resource, keeps its
+/// version, ETag and lastModified, emits no event, and its audit row says so.
+async fn writes_that_change_nothing_emit_nothing_and_keep_the_version(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    let mapping = json!({"group": "Engineering", "workspace": "c3.acme", "role": "Editor", "licence_type": "Pro"});
+    assert_eq!(s.adm(Method::POST, "/group-mappings", Some(mapping)).await.status, 201);
+    let user = s.create_user("ada@acme.com").await;
+    let u = Server::id_of(&user);
+    let g = Server::id_of(&s.create_group("Engineering").await);
+    s.add_member(&g, &u).await;
+    let before = feed_n(&s, "", 1).await.len();
+    let held_user = s.get(&format!("/Users/{u}")).await;
+    let held_group = s.get(&format!("/Groups/{g}")).await;
+    let same_put = json!({"schemas": [USER], "userName": "ada@acme.com", "name": {"givenName": "G", "familyName": "F"},
+                          "emails": [{"primary": true, "value": "ada@acme.com", "type": "work"}], "active": true});
+    let mut with_password = same_put.clone();
+    with_password["password"] = json!("N3w-secret!");
+    let user_path = format!("/Users/{u}");
+    let user_writes = [
+        (
+            "PATCH of the values held",
+            s.patch(
+                &user_path,
+                json!([{"op": "replace", "path": "name.givenName", "value": "G"},
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "ada@acme.com"}]),
+            )
+            .await,
+        ),
+        (
+            "active true on an active user",
+            s.patch(&user_path, json!([{"op": "replace", "value": {"active": true}}])).await,
+        ),
+        (
+            "password-only PATCH",
+            s.patch(&user_path, json!([{"op": "replace", "value": {"password": "S3cret!x"}}])).await,
+        ),
+        (
+            "password-only PATCH by path",
+            s.patch(&user_path, json!([{"op": "replace", "path": "password", "value": "y"}])).await,
+        ),
+        ("identical PUT", s.put(&user_path, same_put).await),
+        ("PUT with a password", s.put(&user_path, with_password).await),
+    ];
+    for (what, r) in &user_writes {
+        assert_eq!(r.status, 200, "{what}: {}", r.body);
+        assert_eq!(r.header("etag"), held_user.header("etag"), "{what}");
+        assert_eq!(r.body["meta"], held_user.body["meta"], "{what}");
+        assert_eq!(r.body["userName"], "ada@acme.com", "{what}: the resource is answered");
+        assert!(r.body.get("password").is_none(), "{what}");
+    }
+    let group_path = format!("/Groups/{g}");
+    let group_writes = [
+        (
+            "add of a member already in",
+            s.patch(&group_path, json!([{"op": "add", "path": "members", "value": [{"value": u}]}])).await,
+        ),
+        (
+            "remove of a non-member",
+            s.patch(&group_path, json!([{"op": "remove", "path": "members[value eq \"nobody\"]"}])).await,
+        ),
+        (
+            "rename to its own name",
+            s.patch(&group_path, json!([{"op": "replace", "value": {"displayName": "Engineering"}}])).await,
+        ),
+        (
+            "identical PUT",
+            s.put(&group_path, json!({"schemas": [GROUP], "displayName": "Engineering", "members": [{"value": u}]}))
+                .await,
+        ),
+    ];
+    for (what, r) in &group_writes {
+        assert_eq!(r.status, 200, "{what}: {}", r.body);
+        assert_eq!(r.header("etag"), held_group.header("etag"), "{what}");
+        assert_eq!(r.body["meta"], held_group.body["meta"], "{what}");
+        assert_eq!(r.body["members"][0]["value"], json!(u), "{what}");
+    }
+    // Still the user's access, as the mapping gives it.
+    assert_eq!(s.roles(&u).await, vec![w("c3.acme", "Editor", &format!("group:{g}"))]);
+    // A real change after them: its event is the first one after the no-ops.
+    let r = s.patch(&user_path, json!([{"op": "replace", "path": "name.givenName", "value": "Ada"}])).await;
+    assert_ne!(r.header("etag"), held_user.header("etag"));
+    let events = feed_n(&s, "", before + 1).await;
+    assert_eq!(types(&events[before..]), ["user.updated"], "{:#}", json!(events[before..]));
+    assert_eq!(events[before]["data"]["previous"], json!({"name": {"givenName": "G", "familyName": "F"}}));
+    // Each no-op's audit row says nothing changed.
+    for (target, n) in [(&u, user_writes.len()), (&g, group_writes.len())] {
+        let mut rows = Vec::new();
+        for _ in 0..500 {
+            let r = s.adm(Method::GET, &format!("/audit?limit=100&target={target}"), None).await;
+            rows = r.body["data"].as_array().cloned().unwrap_or_default();
+            rows.retain(|r| r["changes"].to_string().contains("unchanged: nothing the request sent differs"));
+            if rows.len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(rows.len(), n, "{:#}", json!(rows));
+        assert!(rows.iter().all(|r| r["event_ids"] == json!([]) && r["status"] == 200), "{:#}", json!(rows));
+    }
 }
