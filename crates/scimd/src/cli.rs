@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage tokens for the admin API (/admin/v1).
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// The key webhook secrets are sealed with: check it against the database, or adopt it.
+    #[command(subcommand, name = "secrets-key")]
+    SecretsKey(SecretsKeyCommand),
     /// Write a tenant's users to standard output (JSONL of SCIM users, or CSV).
     Export {
         #[arg(long)]
@@ -102,6 +105,41 @@ pub enum AdminTokenCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+}
+
+/// Where the key that seals webhook secrets at rest is.
+#[derive(Args, Clone, Debug)]
+pub struct SecretsKeyArgs {
+    /// The key webhook secrets are sealed with at rest: a file holding 32
+    /// bytes of base64. The default, `scimd-secrets.key`, is relative to the
+    /// directory scimd is started in. Made on the first start only (the
+    /// database then records its fingerprint); every replica must be given
+    /// the same key, and one with another key, or none, is refused while
+    /// webhooks exist. SCIMD_SECRETS_KEY (the key's text) takes precedence.
+    #[arg(long, env = "SCIMD_SECRETS_KEY_FILE", default_value = "scimd-secrets.key")]
+    pub secrets_key_file: std::path::PathBuf,
+}
+
+impl SecretsKeyArgs {
+    /// `SCIMD_SECRETS_KEY` when set, else the file.
+    fn source(&self) -> Result<crate::events::secrets_key::KeySource, String> {
+        use crate::events::secrets_key::KeySource;
+        match std::env::var("SCIMD_SECRETS_KEY") {
+            Ok(text) if !text.trim().is_empty() => crate::events::sealed::SealingKey::from_base64(&text)
+                .map(KeySource::Given)
+                .map_err(|e| format!("SCIMD_SECRETS_KEY: {e}")),
+            _ => Ok(KeySource::File(self.secrets_key_file.clone())),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsKeyCommand {
+    /// Show this server's secrets key fingerprint and the one the database records.
+    Status(SecretsKeyArgs),
+    /// Record this server's key as the database's (when the old key is lost
+    /// and no webhook is left; webhooks sealed with another key refuse it).
+    Adopt(SecretsKeyArgs),
 }
 
 /// When a new token expires: a date, a number of days, or never (the default).
@@ -215,10 +253,8 @@ pub struct ServeArgs {
     /// product on the same network); refused otherwise.
     #[arg(long, env = "SCIMD_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
     pub webhook_allow_private_targets: bool,
-    /// The key webhook secrets are sealed with at rest: a file holding 32
-    /// bytes of base64, made when missing. Replicas share one key.
-    #[arg(long, env = "SCIMD_SECRETS_KEY_FILE", default_value = "scimd-secrets.key")]
-    pub secrets_key_file: std::path::PathBuf,
+    #[command(flatten)]
+    pub secrets_key: SecretsKeyArgs,
     /// Seconds an OAuth access token (client credentials, `POST /oauth/token`) works.
     #[arg(long, env = "SCIMD_OAUTH_TOKEN_LIFETIME_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub oauth_token_lifetime_secs: u64,
@@ -305,9 +341,31 @@ pub async fn open(
     if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
         return Err(format!("unsupported database URL '{url}': use sqlite://FILE or postgres://USER@HOST:PORT/DB"));
     }
+    open_with_key(url, pool, options, clock, None).await
+}
+
+/// [`open`], with the webhook secrets key settled against the database
+/// first (a server's key; see [`crate::events::secrets_key`]).
+pub async fn open_with_key(
+    url: &str,
+    pool: &PoolConfig,
+    mut options: service::Options,
+    clock: SharedClock,
+    key: Option<crate::events::secrets_key::KeySource>,
+) -> Result<(Service, TaskGuard), String> {
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+        return Err(format!("unsupported database URL '{url}': use sqlite://FILE or postgres://USER@HOST:PORT/DB"));
+    }
     let (store, background) =
         Store::connect(url, pool).await.map_err(|e| format!("cannot open {}: {e}", redact(url)))?;
-    Ok((Service::new(store, clock, options), background.spawn()))
+    // Running first: on SQLite, recording the fingerprint is a write the writer task makes.
+    let tasks = background.spawn();
+    if let Some(source) = key {
+        let settled = crate::events::secrets_key::settle(&store, source).await?;
+        options.webhooks.key = settled.key;
+        options.webhooks.off_because = settled.off_because;
+    }
+    Ok((Service::new(store, clock, options), tasks))
 }
 
 /// [`open`] with the default settings and the system clock.
@@ -362,9 +420,13 @@ pub async fn run(cli: Cli) -> CliResult {
         options.limits = serve_config(args.clone()).limits;
         options.events = !args.no_events;
         options.event_retention = Duration::from_secs(u64::from(args.event_retention_days) * 86400);
-        options.webhooks = webhook_options(args)?;
+        options.webhooks = webhook_options(args);
     }
-    let (svc, tasks) = open(&cli.database, &config, options, clock::system()).await?;
+    let key_source = match &cli.command {
+        Command::Serve(args) => Some(args.secrets_key.source()?),
+        _ => None,
+    };
+    let (svc, tasks) = open_with_key(&cli.database, &config, options, clock::system(), key_source).await?;
     match cli.command {
         Command::Serve(args) => serve(svc, tasks, args).await,
         Command::Migrate => {
@@ -376,6 +438,40 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::AdminToken(cmd) => admin_token_command(&svc, cmd).await,
         Command::Export { tenant, format } => export(&svc, &tenant, format).await,
         Command::Import { tenant, file, format } => import(&svc, &tenant, &file, format).await,
+        Command::SecretsKey(cmd) => secrets_key_command(&svc, cmd).await,
+    }
+}
+
+async fn secrets_key_command(svc: &Service, cmd: SecretsKeyCommand) -> CliResult {
+    use crate::events::secrets_key::{FINGERPRINT, KeySource};
+    let (SecretsKeyCommand::Status(args) | SecretsKeyCommand::Adopt(args)) = &cmd;
+    let key = match args.source()? {
+        KeySource::Given(key) => key,
+        KeySource::File(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read the secrets key {}: {e}", path.display()))?;
+            crate::events::sealed::SealingKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    let recorded = svc.store().setting(FINGERPRINT).await.map_err(|e| e.to_string())?;
+    match cmd {
+        SecretsKeyCommand::Status(_) => {
+            let mine = key.fingerprint();
+            println!("this key:        {mine}");
+            println!(
+                "database record: {}",
+                recorded.as_deref().unwrap_or("none yet (the first server to start records its key)")
+            );
+            if recorded.as_deref().is_some_and(|r| r != mine) {
+                return Err("the keys differ: this server would be refused while webhooks exist".into());
+            }
+            Ok(())
+        }
+        SecretsKeyCommand::Adopt(_) => {
+            let fingerprint = crate::events::secrets_key::adopt(svc.store(), &key).await?;
+            eprintln!("the database now records the secrets key {fingerprint}; give every replica this key");
+            Ok(())
+        }
     }
 }
 
@@ -697,31 +793,14 @@ pub fn serve_config(args: ServeArgs) -> Config {
     }
 }
 
-/// How webhooks are sent, as the flags say; the sealing key from
-/// `SCIMD_SECRETS_KEY` (base64) or the key file (made when missing).
-fn webhook_options(args: &ServeArgs) -> Result<service::webhooks::WebhookOptions, String> {
-    use crate::events::sealed::SealingKey;
-    let key = match std::env::var("SCIMD_SECRETS_KEY") {
-        Ok(text) if !text.trim().is_empty() => {
-            Some(SealingKey::from_base64(&text).map_err(|e| format!("SCIMD_SECRETS_KEY: {e}"))?)
-        }
-        // A server that cannot keep a key (a read-only directory) still
-        // serves SCIM; only creating a webhook is refused, and says why.
-        _ => match SealingKey::load_or_create(&args.secrets_key_file) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                tracing::warn!(error = %e, "webhooks are off until the server has a secrets key");
-                None
-            }
-        },
-    };
-    Ok(service::webhooks::WebhookOptions {
-        key,
+/// How webhooks are sent, as the flags say (the key is settled with the database when it opens).
+fn webhook_options(args: &ServeArgs) -> service::webhooks::WebhookOptions {
+    service::webhooks::WebhookOptions {
         allow_private: args.webhook_allow_private_targets,
         timeout: Duration::from_secs(args.webhook_timeout_secs),
         schedule: args.webhook_retry_schedule.0.clone(),
         ..Default::default()
-    })
+    }
 }
 
 pub use crate::server::run as run_server;

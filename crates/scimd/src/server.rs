@@ -158,7 +158,10 @@ pub async fn run(
 /// itself runs these too (`examples/embedded.rs`).
 pub fn event_tasks(svc: &crate::service::Service) -> TaskGuard {
     let mut tasks = TaskGuard::empty();
-    tasks.add("webhook sender", tokio::spawn(crate::webhooks::sender::Sender::new(svc.clone()).run()));
+    // Without the key a sender could sign nothing: it would only move deliveries toward giving up.
+    if svc.webhook_options().key.is_some() {
+        tasks.add("webhook sender", tokio::spawn(crate::webhooks::sender::Sender::new(svc.clone()).run()));
+    }
     let svc = svc.clone();
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));

@@ -6,6 +6,7 @@
 mod addresses;
 pub(crate) mod outbox;
 pub mod sealed;
+pub mod secrets_key;
 pub mod signature;
 pub(crate) mod target;
 

@@ -37,19 +37,14 @@ impl SealingKey {
         STANDARD.encode(self.0)
     }
 
-    /// The key in `path`, made (readable by its owner only) when there is none.
-    pub fn load_or_create(path: &std::path::Path) -> Result<SealingKey, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => SealingKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SealingKey::generate()?;
-                write_private(path, &key.to_base64())
-                    .map_err(|e| format!("cannot write the secrets key to {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "created a key for webhook secrets; keep it with the database");
-                Ok(key)
-            }
-            Err(e) => Err(format!("cannot read the secrets key {}: {e}", path.display())),
-        }
+    /// Names the key without revealing it: the first 16 bytes of a SHA-256
+    /// over a label and the key, in hex. Kept in the database so that every
+    /// replica can tell whether it holds the key the secrets were sealed with.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new().chain_update(b"scimd secrets key fingerprint v1\0").chain_update(self.0).finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
     }
 
     /// A key made from 32 bytes another secret was derived into (the
@@ -85,7 +80,7 @@ impl SealingKey {
 }
 
 #[cfg(unix)]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
@@ -93,7 +88,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 

@@ -186,7 +186,11 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.svc.ping().await {
-        Ok(()) => "ready".into_response(),
+        // Ready for SCIM; an operator reading the probe learns why webhooks are off.
+        Ok(()) => match &state.svc.webhook_options().off_because {
+            Some(why) => format!("ready; webhooks are off: {why}").into_response(),
+            None => "ready".into_response(),
+        },
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::status(503, "the database does not answer").into_response()

@@ -220,7 +220,7 @@ impl Service {
         self.0.limits
     }
 
-    fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.0.store
     }
 

@@ -16,8 +16,11 @@ use std::time::Duration;
 /// How webhooks are sent.
 #[derive(Clone, Debug)]
 pub struct WebhookOptions {
-    /// Seals endpoint secrets at rest; `None`: webhooks cannot be created.
+    /// Seals endpoint secrets at rest; `None`: webhooks are off (none can be
+    /// created, none is sent by this process).
     pub key: Option<SealingKey>,
+    /// Why there is no key, in words for the operator (`/readyz`, refusals).
+    pub off_because: Option<String>,
     /// Targets on private, loopback or link-local addresses are allowed.
     pub allow_private: bool,
     /// One attempt's deadline.
@@ -37,6 +40,7 @@ impl Default for WebhookOptions {
     fn default() -> Self {
         WebhookOptions {
             key: None,
+            off_because: None,
             allow_private: false,
             timeout: Duration::from_secs(15),
             schedule: DEFAULT_SCHEDULE.to_vec(),
@@ -73,11 +77,10 @@ impl Service {
 
     fn sealing_key(&self) -> Result<&SealingKey, Error> {
         self.0.webhooks.key.as_ref().ok_or_else(|| {
-            Error::Refused(super::Refusal::Configuration(
-                "this server has no key to keep webhook secrets with (its --secrets-key-file could not be read or \
-                 made; see its log): give it a writable --secrets-key-file, or set SCIMD_SECRETS_KEY"
-                    .into(),
-            ))
+            let why = self.0.webhooks.off_because.as_deref().unwrap_or("this server was started without one");
+            Error::Refused(super::Refusal::Configuration(format!(
+                "webhooks are off on this server: it has no key to keep webhook secrets with ({why})"
+            )))
         })
     }
 

@@ -21,6 +21,7 @@ pub(crate) mod members;
 pub(crate) mod oauth;
 pub(crate) mod postgres;
 pub(crate) mod resources;
+pub(crate) mod settings;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;

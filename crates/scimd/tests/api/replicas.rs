@@ -1,6 +1,9 @@
-//! Replicas: two scimd processes on one PostgreSQL database.
+//! Replicas: two scimd processes on one PostgreSQL database; and on either
+//! database, a replica that does not hold the shared secrets key.
 
 use super::*;
+
+on_both_backends!(a_replica_without_the_shared_secrets_key_is_refused_while_webhooks_exist);
 
 /// A scimd process, killed when dropped.
 struct Replica(std::process::Child, String);
@@ -144,6 +147,113 @@ async fn replicas_share_one_postgres_database() {
     drop(replicas);
     drop((svc, background));
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some((admin, name)) = pg {
+        drop_database(admin, name);
+    }
+}
+
+/// Start `scimd serve` on `db_url` in `dir`, with `env` set: the replica once
+/// it is ready, or what it printed when it exited instead.
+async fn serve_in(dir: &std::path::Path, db_url: &str, env: &[(&str, &str)]) -> Result<Replica, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"));
+    cmd.args(["serve", "--no-bootstrap", "--webhook-allow-private-targets", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", db_url])
+        .current_dir(dir)
+        .env("SCIMD_LOG", "warn")
+        .env_remove("SCIMD_SECRETS_KEY")
+        .env_remove("SCIMD_SECRETS_KEY_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut replica = Replica(cmd.spawn().unwrap(), format!("http://127.0.0.1:{port}"));
+    for _ in 0..200 {
+        if let Ok(Some(_)) = replica.0.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(replica.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return Err(err);
+        }
+        if reqwest::get(format!("{}/readyz", replica.1)).await.is_ok_and(|r| r.status() == 200) {
+            return Ok(replica);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("scimd on port {port} neither became ready nor exited");
+}
+
+/// Issue 20, item 1: the database keeps the fingerprint of the key its
+/// webhook secrets are sealed with. A replica with no key, or another one,
+/// refuses to start while webhooks exist (it makes no key of its own); with
+/// none left it starts, serves SCIM, and says webhooks are off.
+async fn a_replica_without_the_shared_secrets_key_is_refused_while_webhooks_exist(b: Backend) {
+    let dir = std::env::temp_dir().join(unique_name("scimd-keys-"));
+    let (first_dir, other_dir) = (dir.join("first"), dir.join("other"));
+    std::fs::create_dir_all(&first_dir).unwrap();
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let (url, pg) = fresh_database(b, &dir).await;
+    let (svc, background) = cli::open_default(&url).await.unwrap();
+    svc.create_tenant("acme").await.unwrap();
+    let admin = cli::create_admin_token(&svc, "ops").await.unwrap();
+    drop(svc);
+    drop(background);
+    let client = reqwest::Client::new();
+    let first = serve_in(&first_dir, &url, &[]).await.expect("the first server starts and makes the key");
+    let key = std::fs::read_to_string(first_dir.join("scimd-secrets.key")).unwrap();
+    let hooks = format!("{}/admin/v1/tenants/acme/webhooks", first.1);
+    let r =
+        client.post(&hooks).bearer_auth(&admin).json(&json!({"url": "http://127.0.0.1:9/hook"})).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // No key where this replica starts: refused, naming the path and the recorded key; it made none.
+    let err = serve_in(&other_dir, &url, &[]).await.err().expect("a replica without the key is refused");
+    assert!(err.contains("there is no secrets key at") && err.contains("sha256:"), "{err}");
+    assert!(err.contains(&other_dir.join("scimd-secrets.key").display().to_string()), "{err}");
+    assert!(!other_dir.join("scimd-secrets.key").exists(), "no key of its own");
+    // Another key: refused too.
+    let other = scimd::events::sealed::SealingKey::generate().unwrap().to_base64();
+    let err = serve_in(&other_dir, &url, &[("SCIMD_SECRETS_KEY", &other)]).await.err().expect("another key is refused");
+    assert!(err.contains("is not the key this database's webhook secrets are sealed with"), "{err}");
+    assert!(err.contains("Not starting") && err.contains("1 webhook endpoint"), "{err}");
+    assert!(!err.contains(other.trim()) && !err.contains(key.trim()), "no key is printed: {err}");
+    // The same key, given as text: a replica like the first.
+    let same = serve_in(&other_dir, &url, &[("SCIMD_SECRETS_KEY", key.trim())]).await.expect("the shared key works");
+    assert_eq!(client.get(format!("{}/readyz", same.1)).send().await.unwrap().text().await.unwrap(), "ready");
+    drop(same);
+    // With no webhook left, another key starts with webhooks off and says why.
+    let list: Value = client.get(&hooks).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let id = list["data"][0]["id"].as_str().or(list[0]["id"].as_str()).unwrap().to_string();
+    let r = client.delete(format!("{hooks}/{id}")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let off =
+        serve_in(&other_dir, &url, &[("SCIMD_SECRETS_KEY", &other)]).await.expect("serves SCIM with webhooks off");
+    let ready = client.get(format!("{}/readyz", off.1)).send().await.unwrap().text().await.unwrap();
+    assert!(ready.starts_with("ready; webhooks are off: the secrets key SCIMD_SECRETS_KEY"), "{ready}");
+    let off_hooks = format!("{}/admin/v1/tenants/acme/webhooks", off.1);
+    let r =
+        client.post(&off_hooks).bearer_auth(&admin).json(&json!({"url": "http://127.0.0.1:9/x"})).send().await.unwrap();
+    let (status, body) = (r.status(), r.text().await.unwrap());
+    assert!(status.is_client_error() && body.contains("webhooks are off on this server"), "{status} {body}");
+    drop(off);
+    // The operator adopts the new key: from then on it is the one.
+    let run = |args: &[&str], key: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+            .args(args)
+            .args(["--database", &url])
+            .env("SCIMD_SECRETS_KEY", key)
+            .current_dir(&other_dir)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, out) = run(&["secrets-key", "status"], &other);
+    assert!(!ok && out.contains("the keys differ"), "{out}");
+    let (ok, out) = run(&["secrets-key", "adopt"], &other);
+    assert!(ok && out.contains("now records the secrets key sha256:"), "{out}");
+    assert!(run(&["secrets-key", "status"], &other).0);
+    let adopted = serve_in(&other_dir, &url, &[("SCIMD_SECRETS_KEY", &other)]).await.expect("the adopted key works");
+    assert_eq!(client.get(format!("{}/readyz", adopted.1)).send().await.unwrap().text().await.unwrap(), "ready");
+    drop((first, adopted));
     if let Some((admin, name)) = pg {
         drop_database(admin, name);
     }
