@@ -309,8 +309,11 @@ impl WriteTx {
         {
             self.licence_changed(tenant_id, user_id, old, b.source.clone(), LicenceOp::Released);
         }
-        // Held anew, or from another source.
-        if let Some(held) = &licence.licence_type_id {
+        // Held anew, or from another source (not again when only what it waits for moved).
+        let source_before = before.map(|b| &b.source);
+        if let Some(held) = &licence.licence_type_id
+            && (held_before != Some(held.as_str()) || source_before != Some(&licence.source))
+        {
             self.licence_changed(tenant_id, user_id, held, licence.source.clone(), LicenceOp::Assigned);
         }
         if let Some(wanted) = licence.wanted_type_id.as_deref().filter(|w| wanted_before != Some(*w)) {

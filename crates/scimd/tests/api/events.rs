@@ -12,7 +12,8 @@ on_both_backends!(
     an_embedding_host_receives_the_committed_events,
     events_past_their_retention_are_pruned,
     restores_waits_for_seats_and_configuration_changes_emit_their_events,
-    writes_that_change_nothing_emit_nothing_and_keep_the_version
+    writes_that_change_nothing_emit_nothing_and_keep_the_version,
+    waiting_for_another_licence_does_not_assign_the_held_one_again
 );
 
 /// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
@@ -470,4 +471,28 @@ async fn writes_that_change_nothing_emit_nothing_and_keep_the_version(b: Backend
         assert_eq!(rows.len(), n, "{:#}", json!(rows));
         assert!(rows.iter().all(|r| r["event_ids"] == json!([]) && r["status"] == 200), "{:#}", json!(rows));
     }
+}
+
+/// A user who holds the default licence and starts waiting for a group's
+/// (its seats all taken) gets `licence.waiting` alone: the licence it holds
+/// did not change, so no second `licence.assigned` for it.
+async fn waiting_for_another_licence_does_not_assign_the_held_one_again(b: Backend) {
+    let s = start(b).await;
+    s.configure_product().await;
+    assert_eq!(s.adm(Method::PATCH, "/licence-types/Pro", Some(json!({"seat_limit": 1}))).await.status, 200);
+    let mapping = json!({"group": "Leads", "workspace": "c3.acme", "role": "Editor", "licence_type": "Pro"});
+    assert_eq!(s.adm(Method::POST, "/group-mappings", Some(mapping)).await.status, 201);
+    let (ada, bob) =
+        (Server::id_of(&s.create_user("ada@acme.com").await), Server::id_of(&s.create_user("bob@acme.com").await));
+    let leads = Server::id_of(&s.create_group("Leads").await);
+    s.add_member(&leads, &ada).await;
+    let before = feed_n(&s, "", 1).await.len();
+    s.add_member(&leads, &bob).await;
+    let after = feed_n(&s, "", before + 1).await;
+    let of_bob: Vec<&str> = after[before..]
+        .iter()
+        .filter(|e| e["subject"]["id"] == bob.as_str() && e["type"].as_str().unwrap().starts_with("licence."))
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(of_bob, ["licence.waiting"], "{:#}", json!(after[before..]));
 }
