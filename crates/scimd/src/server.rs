@@ -134,6 +134,11 @@ pub async fn run(
     if tokio::time::timeout_at(deadline.deadline(), state.svc.settle()).await.is_err() {
         tracing::warn!("shutdown deadline reached: users still being reconciled are left for the next change");
     }
+    // The sender finishes and records what it has in flight while the store still writes.
+    let sender_deadline = state.svc.webhook_options().timeout + Duration::from_secs(10);
+    if tokio::time::timeout(sender_deadline, state.svc.stop_sending()).await.is_err() {
+        tracing::warn!("the webhook sender did not stop in time; its leases lapse and those deliveries go again");
+    }
     // Every request has ended: the audit rows queued are all there will be.
     let _ = stop_audit.send(true);
     if let Some(flusher) = audit_flusher

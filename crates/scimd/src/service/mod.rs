@@ -56,6 +56,17 @@ impl Actor {
 }
 
 /// The operations, over one store, its caches and a clock.
+/// The webhook sender's life, as shutdown waits on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SenderState {
+    /// None was started (webhooks off, or an embedding host runs none yet).
+    Absent,
+    Running,
+    /// Asked to stop: it finishes what is in flight.
+    Stopping,
+    Stopped,
+}
+
 #[derive(Clone)]
 pub struct Service(Arc<Inner>);
 
@@ -77,6 +88,8 @@ struct Inner {
     webhooks_changed: Arc<tokio::sync::Notify>,
     /// The sender serves at least one endpoint: only then is it woken per write.
     sending: std::sync::atomic::AtomicBool,
+    /// Where the webhook sender is in its life (see [`SenderState`]).
+    sender: tokio::sync::watch::Sender<SenderState>,
     /// Tenant names by id, for the events' envelope.
     tenant_names: std::sync::Mutex<HashMap<i64, String>>,
     webhooks: webhooks::WebhookOptions,
@@ -129,6 +142,7 @@ impl Service {
             events_committed: Arc::default(),
             webhooks_changed: Arc::default(),
             sending: std::sync::atomic::AtomicBool::new(false),
+            sender: tokio::sync::watch::Sender::new(SenderState::Absent),
             tenant_names: std::sync::Mutex::default(),
             webhooks: options.webhooks,
             event_retention: options.event_retention,
@@ -166,6 +180,37 @@ impl Service {
     /// The sender says whether it serves any endpoint (with none, writes do not wake it).
     pub fn set_sending(&self, sending: bool) {
         self.0.sending.store(sending, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The sender started.
+    pub(crate) fn sender_started(&self) -> tokio::sync::watch::Receiver<SenderState> {
+        self.0.sender.send_replace(SenderState::Running);
+        self.0.sender.subscribe()
+    }
+
+    /// The sender has stopped, with every answer it received recorded.
+    pub(crate) fn sender_stopped(&self) {
+        self.0.sender.send_replace(SenderState::Stopped);
+    }
+
+    /// Ask the webhook sender to stop (shutdown): it leases nothing more,
+    /// lets the requests it has in flight finish and records their answers,
+    /// then returns. Resolves once it has (at once when none runs), so the
+    /// store can close after it and a restart sends nothing twice.
+    pub async fn stop_sending(&self) {
+        self.0.sender.send_if_modified(|s| match s {
+            SenderState::Absent => {
+                *s = SenderState::Stopped;
+                true
+            }
+            SenderState::Running => {
+                *s = SenderState::Stopping;
+                true
+            }
+            _ => false,
+        });
+        let mut state = self.0.sender.subscribe();
+        let _ = state.wait_for(|s| *s == SenderState::Stopped).await;
     }
 
     /// Rung when a webhook endpoint is made, deleted or switched on by this process.

@@ -87,11 +87,19 @@ impl Service {
     /// The secrets an endpoint signs with now: its own, and the one before
     /// it during a rotation's grace period.
     pub fn signing_secrets(&self, w: &Webhook) -> Vec<Secret> {
+        self.open_secrets(&w.secret, w.old_secret.as_deref(), w.old_secret_until.as_deref())
+    }
+
+    /// [`Service::signing_secrets`] from the sealed secrets a lease read.
+    pub(crate) fn lease_secrets(&self, s: &crate::store::webhooks::SealedSecrets) -> Vec<Secret> {
+        self.open_secrets(&s.secret, s.old_secret.as_deref(), s.old_secret_until.as_deref())
+    }
+
+    fn open_secrets(&self, secret: &str, old_secret: Option<&str>, old_until: Option<&str>) -> Vec<Secret> {
         let Some(key) = &self.0.webhooks.key else { return Vec::new() };
         let now = self.now();
-        let old =
-            w.old_secret.as_ref().filter(|_| w.old_secret_until.as_deref().is_some_and(|until| until > now.as_str()));
-        [Some(&w.secret), old]
+        let old = old_secret.filter(|_| old_until.is_some_and(|until| until > now.as_str()));
+        [Some(secret), old]
             .into_iter()
             .flatten()
             .filter_map(|sealed| key.open(sealed))

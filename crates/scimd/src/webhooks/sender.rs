@@ -15,7 +15,7 @@ use super::client::{Answer, Client};
 use crate::events::Event;
 use crate::events::signature;
 use crate::events::target::Target;
-use crate::service::Service;
+use crate::service::{SenderState, Service};
 use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -58,9 +58,13 @@ impl Sender {
         }
     }
 
-    /// Serve until stopped (the server aborts the task at shutdown; a lease
-    /// held then lapses and the delivery is sent again: at least once).
+    /// Serve until stopped. Asked to stop ([`Service::stop_sending`]), it
+    /// leases nothing more and waits for its requests in flight (each
+    /// bounded by the attempt timeout) with their answers recorded, so a
+    /// restart sends nothing twice. Aborted instead (an embedding host), a
+    /// lease held lapses and its delivery goes again: at least once.
     pub(crate) async fn run(self) {
+        let mut stop = self.svc.sender_started();
         let new_events = self.svc.events_committed();
         let hooks_changed = self.svc.webhooks_changed();
         // Longer than any attempt can take, so a lease lapses only when its
@@ -71,6 +75,9 @@ impl Sender {
         let mut hooks: Vec<Webhook> = Vec::new();
         let mut read_at: Option<Instant> = None;
         loop {
+            if *stop.borrow() != SenderState::Running {
+                break;
+            }
             if read_at.is_none_or(|at| at.elapsed() >= IDLE_TICK) {
                 match self.svc.enabled_webhooks().await {
                     Ok(list) => {
@@ -95,9 +102,16 @@ impl Sender {
                 _ = new_events.notified() => {}
                 _ = self.finished.notified() => {}
                 _ = hooks_changed.notified() => read_at = None,
+                _ = stop.changed() => {}
                 _ = tokio::time::sleep(IDLE_TICK) => {}
             }
         }
+        // Every batch holds its slots until its answers are recorded.
+        let finishing = self.slots.acquire_many(IN_FLIGHT as u32);
+        if tokio::time::timeout(self.svc.webhook_options().timeout + Duration::from_secs(5), finishing).await.is_err() {
+            tracing::warn!("webhook requests still in flight at shutdown were cut; they go again after the restart");
+        }
+        self.svc.sender_stopped();
     }
 
     /// Fan out, then lease and start what is due; true when it started any.
@@ -174,7 +188,11 @@ async fn send_batch(
             return;
         }
     };
-    let secrets = Arc::new(svc.signing_secrets(hook));
+    // As the lease read them (all of one endpoint, in one statement): not the list the sender holds.
+    let secrets = Arc::new(match batch.first() {
+        Some(c) => svc.lease_secrets(&c.secrets),
+        None => svc.signing_secrets(hook),
+    });
     let tenant = svc.tenant_name(hook.tenant_id).await;
     let target = Arc::new(target);
     let mut sends = tokio::task::JoinSet::new();

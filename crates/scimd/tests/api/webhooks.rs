@@ -21,10 +21,10 @@ on_both_backends!(
 /// What a receiver was sent: the three headers and the body.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
-    id: String,
-    timestamp: i64,
-    signature: String,
-    body: String,
+    pub(crate) id: String,
+    pub(crate) timestamp: i64,
+    pub(crate) signature: String,
+    pub(crate) body: String,
 }
 
 impl Received {
@@ -84,7 +84,7 @@ impl Receiver {
     }
 
     /// What it was sent, once at least `n` requests came.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Received> {
         for _ in 0..1000 {
             let got = self.received();
             if got.len() >= n {

@@ -44,6 +44,19 @@ pub struct Claimed {
     /// went to another sender is not completed twice.
     pub lease: i64,
     pub event: StoredEvent,
+    /// The endpoint's sealed secrets as the lease read them: a rotation
+    /// committed before the lease signs this delivery with both secrets, on
+    /// every replica, whatever endpoint list the sender holds.
+    pub secrets: SealedSecrets,
+}
+
+/// An endpoint's secrets, sealed: the current one, and the one before it
+/// with the end of its grace period.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SealedSecrets {
+    pub secret: String,
+    pub old_secret: Option<String>,
+    pub old_secret_until: Option<String>,
 }
 
 /// What came of one attempt.
@@ -244,8 +257,10 @@ impl WriteTx {
             .await?;
         let rows = self
             .q(&format!(
-                "SELECT d.seq AS d_seq, d.id AS d_id, d.webhook_id, d.attempts, {EVENT_COLS} FROM deliveries d \
-                 JOIN events e ON e.seq = d.event_seq WHERE d.seq IN ({list}) ORDER BY d.seq"
+                "SELECT d.seq AS d_seq, d.id AS d_id, d.webhook_id, d.attempts, w.secret AS w_secret, \
+                 w.old_secret AS w_old_secret, w.old_secret_until AS w_old_secret_until, {EVENT_COLS} \
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.seq IN ({list}) ORDER BY d.seq"
             ))
             .fetch_all(&mut *self.tx)
             .await?;
@@ -258,6 +273,11 @@ impl WriteTx {
                     attempts: row.try_get("attempts")?,
                     lease: lease_until,
                     event: event_from_row(row)?,
+                    secrets: SealedSecrets {
+                        secret: row.try_get("w_secret")?,
+                        old_secret: row.try_get("w_old_secret")?,
+                        old_secret_until: row.try_get("w_old_secret_until")?,
+                    },
                 })
             })
             .collect()
