@@ -10,6 +10,9 @@
 #    `--no-audit`, the three alternated ROUNDS times (default 2).
 # 2. Webhook delivery rate: `scimd-bench events` releases a backlog of N events
 #    (default 20,000) to a receiver of its own on loopback and times it.
+# 2b. One subject's delivery rate: a group of GROUP members (default 10,000)
+#    pushed in one go, its group.member_added events timed to the receiver
+#    and their order checked against the feed (`--group-members`).
 # 3. The event feed at 1,000,000 events: that many synthetic events are added
 #    to the tenant with SQL (scimd stopped), then pages of 100 are timed at
 #    cursors spread over the whole feed, with and without a type filter.
@@ -40,9 +43,9 @@ if [ -z "$BACKENDS" ]; then
   if pg_up; then BACKENDS=sqlite,postgres; fi
 fi
 if [ "$SMOKE" = 1 ]; then
-  USERS=200; SECS=1; DELIVER=500; FEED_EVENTS=20000; PAGES=20; ROUNDS=1
+  USERS=200; SECS=1; DELIVER=500; FEED_EVENTS=20000; PAGES=20; ROUNDS=1; GROUP=300
 else
-  USERS=2000; SECS=10; DELIVER=20000; FEED_EVENTS=1000000; PAGES=200
+  USERS=2000; SECS=10; DELIVER=20000; FEED_EVENTS=1000000; PAGES=200; GROUP=10000
 fi
 
 echo "=== build (release)"
@@ -56,6 +59,8 @@ note() { echo "$*" | tee -a "$SUMMARY"; }
 WORK="$(mktemp -d)"
 mkdir -p "$WORK/bin"
 cp target/release/scimd target/release/scimd-bench "$WORK/bin/"
+# Another scimd to measure (a build of an older commit, for before and after).
+[ -n "${SCIMD_BENCH_SCIMD:-}" ] && cp "$SCIMD_BENCH_SCIMD" "$WORK/bin/scimd"
 BIN="$WORK/bin/scimd"
 BENCH="$WORK/bin/scimd-bench"
 PIDS=()
@@ -181,6 +186,14 @@ for backend in "${BACKEND_LIST[@]}"; do
     --admin-url "http://127.0.0.1:$SCIMD_PORT/admin/v1/tenants/bench" --admin-token "$ADMIN" \
     --deliver "$DELIVER" --feed-pages 0 --json "$OUT/$backend-delivery.json" | tee "$OUT/$backend-delivery.txt"
   note "[$backend] $(cat "$OUT/$backend-delivery.txt")"
+  stop_scimd
+  url="$(new_db "$backend" group)"
+  make_tenant "$url"
+  start_scimd "$url" "$WORK/$backend-group.log"
+  "$BENCH" events --base-url "http://127.0.0.1:$SCIMD_PORT/scim/v2/bench" --token "$TOKEN" \
+    --admin-url "http://127.0.0.1:$SCIMD_PORT/admin/v1/tenants/bench" --admin-token "$ADMIN" \
+    --deliver 0 --group-members "$GROUP" --feed-pages 0 --json "$OUT/$backend-group.json" | tee "$OUT/$backend-group.txt"
+  note "[$backend] $(cat "$OUT/$backend-group.txt")"
   stop_scimd
   synthetic_events "$backend" "$url" "$FEED_EVENTS"
   start_scimd "$url" "$WORK/$backend-feed.log"

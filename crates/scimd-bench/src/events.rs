@@ -25,6 +25,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 #[derive(Default)]
 pub(crate) struct Received {
     count: AtomicU64,
+    /// The `webhook-id` of each request, in arrival order.
+    ids: std::sync::Mutex<Vec<String>>,
 }
 
 /// Serve webhook requests on 127.0.0.1: the first is answered 410, the rest 204.
@@ -52,11 +54,14 @@ pub(crate) async fn receiver() -> Result<(String, Arc<Received>), String> {
                         if line == "\r\n" {
                             break;
                         }
-                        if !first
-                            && let Some((name, value)) = line.split_once(':')
-                            && name.eq_ignore_ascii_case("content-length")
-                        {
-                            length = value.trim().parse().unwrap_or(0);
+                        if !first && let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            } else if name.eq_ignore_ascii_case("webhook-id")
+                                && let Ok(mut ids) = counter.ids.lock()
+                            {
+                                ids.push(value.trim().to_string());
+                            }
                         }
                         first = false;
                     }
@@ -158,6 +163,101 @@ pub(crate) async fn delivery(
     let seconds = enabled.elapsed().as_secs_f64();
     admin.expect(Method::DELETE, &format!("/webhooks/{id}"), None, &[204]).await?;
     Ok(DeliveryResult { events: total, write_rate, seconds, rate: total as f64 / seconds })
+}
+
+pub(crate) struct GroupDeliveryResult {
+    pub events: u64,
+    pub seconds: f64,
+    pub rate: f64,
+    /// Each event reached the receiver first in feed order.
+    pub in_order: bool,
+}
+
+/// One subject's backlog: `members` users are created, the webhook (for
+/// `group.` events) is disabled by its 410, then one group gets them all
+/// (a group push: one `group.member_added` per member, one subject); the
+/// endpoint is enabled and the time until the receiver has every event is
+/// taken, and their order compared with the feed's.
+pub(crate) async fn group_delivery(
+    scim: &Http,
+    admin: &Http,
+    members: u64,
+    concurrency: usize,
+    run_id: &str,
+) -> Result<GroupDeliveryResult, String> {
+    let (url, received) = receiver().await?;
+    let hook =
+        json_of(admin, Method::POST, "/webhooks", Some(json!({"url": url, "events": ["group."]})), &[201]).await?;
+    let id = hook.get("id").and_then(Value::as_str).ok_or("the webhook has no id")?.to_string();
+    let next = Arc::new(AtomicU64::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (next, ids, scim, run_id) = (next.clone(), ids.clone(), scim.clone(), run_id.to_string());
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= members {
+                    return Ok::<(), String>(());
+                }
+                let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                  "userName": format!("{run_id}-gm{i}@bench.test")});
+                let made = scim.expect(Method::POST, "/Users", Some(body.to_string()), &[201]).await?;
+                let id = crate::http::parse(&made)?.get("id").and_then(Value::as_str).map(str::to_string);
+                if let (Some(id), Ok(mut ids)) = (id, ids.lock()) {
+                    ids.push(id);
+                }
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    let ids: Vec<String> = ids.lock().map(|ids| ids.clone()).map_err(|_| "the user ids were lost")?;
+    // The group's creation is the first event: its 410 disables the endpoint.
+    let body =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("{run_id} push")});
+    let group = crate::http::parse(&scim.expect(Method::POST, "/Groups", Some(body.to_string()), &[201]).await?)?;
+    let group_id = group.get("id").and_then(Value::as_str).ok_or("the group has no id")?.to_string();
+    until(Duration::from_secs(60), "the webhook to be disabled by its 410", async || {
+        let w = json_of(admin, Method::GET, &format!("/webhooks/{id}"), None, &[200]).await?;
+        Ok(w.get("enabled") == Some(&Value::Bool(false)))
+    })
+    .await?;
+    for chunk in ids.chunks(1000) {
+        let values: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                           "Operations": [{"op": "add", "path": "members", "value": values}]});
+        scim.expect(Method::PATCH, &format!("/Groups/{group_id}"), Some(patch.to_string()), &[200, 204]).await?;
+    }
+    let total = members + 1;
+    let enabled = Instant::now();
+    json_of(admin, Method::POST, &format!("/webhooks/{id}/enable"), None, &[200]).await?;
+    until(Duration::from_secs(600), "every event to reach the receiver", async || {
+        Ok(received.count.load(Ordering::Relaxed) > total)
+    })
+    .await?;
+    let seconds = enabled.elapsed().as_secs_f64();
+    admin.expect(Method::DELETE, &format!("/webhooks/{id}"), None, &[204]).await?;
+    // The feed's order of the group's events against the order they arrived in.
+    let mut feed = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page =
+            json_of(admin, Method::GET, &format!("/events?limit=1000&type=group.&after={after}"), None, &[200]).await?;
+        let data = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        if data.is_empty() {
+            break;
+        }
+        feed.extend(data.iter().filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string)));
+        after = page.get("next").and_then(Value::as_str).unwrap_or_default().to_string();
+    }
+    let arrived: Vec<String> =
+        received.ids.lock().map(|ids| ids.clone()).map_err(|_| "the receiver's ids were lost")?;
+    let mut seen = std::collections::HashSet::new();
+    let first_arrivals: Vec<&String> = arrived.iter().filter(|id| seen.insert(id.as_str())).collect();
+    let in_order = first_arrivals.len() == feed.len() && first_arrivals.iter().zip(&feed).all(|(a, f)| *a == f);
+    Ok(GroupDeliveryResult { events: total, seconds, rate: total as f64 / seconds, in_order })
 }
 
 pub(crate) struct FeedResult {

@@ -56,6 +56,11 @@ struct EventsArgs {
     /// Events to deliver (0: skip delivery).
     #[arg(long, default_value_t = 20_000)]
     deliver: u64,
+    /// One subject's delivery rate: a group of this many members pushed in
+    /// one go (N `group.member_added` events of one group, delivered in
+    /// order) to a receiver of its own (0: skip).
+    #[arg(long, default_value_t = 0)]
+    group_members: u64,
     /// Feed pages to time (0: skip the feed).
     #[arg(long, default_value_t = 200)]
     feed_pages: usize,
@@ -368,6 +373,25 @@ fn events_run(args: EventsArgs) -> Result<bool, String> {
             serde_json::json!({"events": d.events, "seconds": d.seconds,
             "events_per_sec": d.rate, "write_rate": d.write_rate}),
         );
+    }
+    if args.group_members > 0 {
+        let d =
+            rt.block_on(events::group_delivery(&scim, &admin, args.group_members, args.concurrency, &args.run_id))?;
+        println!(
+            "one subject: a group of {} members reached the receiver in {:.2} s after the endpoint was enabled: \
+             {:.0} events/s, in order: {}",
+            d.events - 1,
+            d.seconds,
+            d.rate,
+            d.in_order
+        );
+        doc.insert(
+            "one_subject".into(),
+            serde_json::json!({"events": d.events, "seconds": d.seconds, "events_per_sec": d.rate, "in_order": d.in_order}),
+        );
+        if !d.in_order {
+            return Err("one subject's events reached the receiver out of order".into());
+        }
     }
     if args.feed_pages > 0 {
         let f = rt.block_on(events::feed(&admin, args.feed_pages))?;

@@ -16,7 +16,7 @@ use crate::events::Event;
 use crate::events::signature;
 use crate::events::target::Target;
 use crate::service::{SenderState, Service};
-use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook};
+use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook, subject_key};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -142,7 +142,9 @@ impl Sender {
                 self.svc.complete_deliveries(&hook_id, done, EndpointNews::default()).await?;
                 continue;
             };
-            let permits = match self.slots.clone().try_acquire_many_owned(batch.len() as u32) {
+            // A slot per subject: a subject's train is sent one request at a time.
+            let subjects = batch.iter().map(|c| subject_key(&c.event)).collect::<std::collections::HashSet<_>>();
+            let permits = match self.slots.clone().try_acquire_many_owned(subjects.len() as u32) {
                 Ok(p) => p,
                 Err(_) => {
                     let done = batch.into_iter().map(|c| (c, Attempt::Returned)).collect();
@@ -171,8 +173,26 @@ impl Sender {
     }
 }
 
-/// Send one endpoint's leased deliveries side by side (each is a different
-/// subject), at most [`PER_ENDPOINT`] at once, then record them together.
+/// A batch's deliveries by subject, each subject's in the order leased (its feed order).
+fn trains(batch: Vec<Claimed>) -> Vec<Vec<Claimed>> {
+    let mut trains: Vec<Vec<Claimed>> = Vec::new();
+    let mut of_subject: HashMap<String, usize> = HashMap::new();
+    for c in batch {
+        let key = subject_key(&c.event);
+        match of_subject.get(&key) {
+            Some(&i) => trains[i].push(c),
+            None => {
+                of_subject.insert(key, trains.len());
+                trains.push(vec![c]);
+            }
+        }
+    }
+    trains
+}
+
+/// Send one endpoint's leased deliveries: subjects side by side, at most
+/// [`PER_ENDPOINT`] at once, each subject's one after the other; then
+/// record them together.
 async fn send_batch(
     svc: &Service,
     client: &Arc<Client>,
@@ -195,33 +215,48 @@ async fn send_batch(
     });
     let tenant = svc.tenant_name(hook.tenant_id).await;
     let target = Arc::new(target);
+    let timeout_ms = i64::try_from(svc.webhook_options().timeout.as_millis()).unwrap_or(i64::MAX / 4);
     let mut sends = tokio::task::JoinSet::new();
-    for c in batch {
-        let (svc, client, target, secrets) = (svc.clone(), client.clone(), target.clone(), secrets.clone());
-        let body = Event::stored(c.event.clone(), &tenant).to_json();
+    for train in trains(batch) {
+        let (svc, client, target, secrets, tenant) =
+            (svc.clone(), client.clone(), target.clone(), secrets.clone(), tenant.clone());
         let endpoint_slots = endpoint_slots.clone();
         sends.spawn(async move {
             let _slot = endpoint_slots.acquire_owned().await;
-            let timestamp = i64::try_from(svc.clock().since_epoch().as_secs()).unwrap_or_default();
-            let headers = [
-                ("webhook-id", c.event.id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", signature::header(&secrets, &c.event.id, timestamp, body.as_bytes())),
-            ];
-            let answer = if secrets.is_empty() {
-                Err("the endpoint's secret cannot be opened with this server's key".to_string())
-            } else {
-                client.post(&target, &headers, Bytes::from(body)).await
-            };
-            (c, answer)
+            // A subject's deliveries one after the other, in order; after one
+            // that was not delivered (or with its lease running short) the
+            // rest go back unsent, behind it.
+            let mut answered = Vec::with_capacity(train.len());
+            let mut going = true;
+            for c in train {
+                if !going || svc.now_ms() + timeout_ms + 1000 > c.lease {
+                    answered.push((c, None));
+                    continue;
+                }
+                let body = Event::stored(c.event.clone(), &tenant).to_json();
+                let timestamp = i64::try_from(svc.clock().since_epoch().as_secs()).unwrap_or_default();
+                let headers = [
+                    ("webhook-id", c.event.id.clone()),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", signature::header(&secrets, &c.event.id, timestamp, body.as_bytes())),
+                ];
+                let answer = if secrets.is_empty() {
+                    Err("the endpoint's secret cannot be opened with this server's key".to_string())
+                } else {
+                    client.post(&target, &headers, Bytes::from(body)).await
+                };
+                going = matches!(&answer, Ok(a) if (200..300).contains(&a.status));
+                answered.push((c, Some(answer)));
+            }
+            answered
         });
     }
     let started = std::time::Instant::now();
     let mut answers = Vec::new();
     while let Some(joined) = sends.join_next().await {
-        // A send that panicked has no answer: its lease lapses and it goes again.
-        if let Ok(answer) = joined {
-            answers.push(answer);
+        // A train that panicked has no answers: its leases lapse and it goes again.
+        if let Ok(answered) = joined {
+            answers.extend(answered);
         }
     }
     let options = svc.webhook_options();
@@ -229,7 +264,10 @@ async fn send_batch(
     let mut news = EndpointNews::default();
     let mut done = Vec::with_capacity(answers.len());
     for (c, answer) in answers {
-        let attempt = judge(&answer, c.attempts, &options.schedule, now_ms, &mut news);
+        let attempt = match answer {
+            Some(answer) => judge(&answer, c.attempts, &options.schedule, now_ms, &mut news),
+            None => Attempt::Returned,
+        };
         done.push((c, attempt));
     }
     if news.failed && !news.succeeded && news.disable.is_none() {

@@ -14,6 +14,12 @@ use super::super::{Store, StoreError, WriteTx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// Subjects due at once, at most, for which a lease takes a train (see
+/// `claim_deliveries`); with more, subjects already go side by side.
+const TRAINS_UP_TO: usize = 16;
+/// Deliveries one train holds at most, its ready one included.
+pub(crate) const TRAIN: i64 = 200;
+
 /// A delivery as the admin API lists it.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -236,7 +242,7 @@ impl WriteTx {
         };
         let rows = self
             .q(&format!(
-                "SELECT d.seq FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                "SELECT d.seq, d.webhook_id, d.subject FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                  WHERE d.status = 'pending' AND d.ready = 1 AND d.next_at <= ? AND d.leased_until <= ? \
                  AND w.disabled_at IS NULL AND w.paused_until <= ? ORDER BY d.next_at, d.seq LIMIT ?{lock}"
             ))
@@ -246,9 +252,31 @@ impl WriteTx {
             .bind(limit)
             .fetch_all(&mut *self.tx)
             .await?;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        let mut seqs: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
         if seqs.is_empty() {
             return Ok(Vec::new());
+        }
+        // Few subjects due: each takes the deliveries queued behind its ready
+        // one too (a train, sent one after the other by this sender), so one
+        // subject's backlog (a large group's members) is not a lease and a
+        // completion per event. Nobody else leases them: they are not ready.
+        if rows.len() <= TRAINS_UP_TO {
+            for row in &rows {
+                let (head, webhook, subject): (i64, String, String) =
+                    (row.try_get(0)?, row.try_get("webhook_id")?, row.try_get("subject")?);
+                let behind = self
+                    .q("SELECT seq FROM deliveries WHERE webhook_id = ? AND subject = ? AND status = 'pending' \
+                        AND ready = 0 AND seq > ? ORDER BY seq LIMIT ?")
+                    .bind(webhook)
+                    .bind(subject)
+                    .bind(head)
+                    .bind(TRAIN - 1)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                for r in &behind {
+                    seqs.push(r.try_get(0)?);
+                }
+            }
         }
         let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         self.q(&format!("UPDATE deliveries SET leased_until = ? WHERE seq IN ({list})"))

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 mod deliveries;
 
-pub(crate) use deliveries::{Attempt, Claimed, Delivery, EndpointNews, SealedSecrets};
+pub(crate) use deliveries::{Attempt, Claimed, Delivery, EndpointNews, SealedSecrets, subject_key};
 
 #[derive(Clone, Debug)]
 pub struct Webhook {
