@@ -61,6 +61,7 @@ pub async fn run(
             }
         })
     };
+    crate::telemetry::register_series();
     let events = event_tasks(&state.svc);
     let (stop_audit, audit_stopping) = watch::channel(false);
     let audit_flusher = state

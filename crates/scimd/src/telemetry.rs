@@ -55,6 +55,24 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Every series whose labels are known in advance, at zero, so that each
+/// shows from the start (a rate over a series that appears only at its
+/// first increment misses it).
+pub fn register_series() {
+    for reason in ["queue_full", "stopped", "write_failed"] {
+        metrics::counter!("scimd_audit_dropped_total", "reason" => reason).increment(0);
+    }
+    for cap in ["total", "per_address"] {
+        metrics::counter!("scimd_connections_refused_total", "cap" => cap).increment(0);
+    }
+    for outcome in ["hit", "miss"] {
+        metrics::counter!("scimd_read_cache_lookups_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("scimd_body_budget_refusals_total").increment(0);
+    metrics::gauge!("scimd_connections_open").increment(0.0);
+    metrics::gauge!("scimd_event_feed_lag_seconds").set(0.0);
+}
+
 /// The text of `GET /metrics`.
 pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()

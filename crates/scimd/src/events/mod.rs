@@ -12,6 +12,12 @@ pub(crate) mod target;
 
 pub use outbox::{ActorKind, Cause, EVENT_TYPES};
 
+/// An event type, or a prefix of some ending in `.` (`user.`): what the feed
+/// and webhooks filter by.
+pub fn is_type_or_prefix(t: &str) -> bool {
+    EVENT_TYPES.iter().any(|k| *k == t || (t.ends_with('.') && k.starts_with(t)))
+}
+
 use crate::store::events::{NewEvent, Position, StoredEvent};
 
 /// A committed event, as the feed, webhooks and a host embedding scimd see it.

@@ -203,6 +203,9 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let (open, idle) = state.svc.pool_use();
     metrics::gauge!("scimd_db_connections_open").set(f64::from(open));
     metrics::gauge!("scimd_db_connections_idle").set(idle as f64);
+    if let Err(e) = state.svc.refresh_event_gauges().await {
+        tracing::warn!(error = %e, "the event feed and webhook backlog gauges could not be read");
+    }
     let mut resp = crate::telemetry::render().into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     resp
@@ -374,7 +377,10 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     };
     let ctx = context::RequestContext::new(request_id.clone(), audit.is_some());
     let mut resp = context::in_request(ctx.clone(), next.run(req)).await;
-    let tenant = resp.extensions().get::<LoggedTenant>().map(|t| t.name.clone()).unwrap_or_default();
+    // A request no credential tied to a tenant (unauthenticated, health, an
+    // operator's server-wide call) is labelled so: its URL's tenant name is
+    // the client's choice, and would make a series of each guess.
+    let tenant = resp.extensions().get::<LoggedTenant>().map_or_else(|| "-".to_string(), |t| t.name.clone());
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let latency_us = elapsed.as_micros() as u64;

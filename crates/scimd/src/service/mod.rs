@@ -14,6 +14,7 @@ mod audit;
 pub mod console;
 pub(crate) mod context;
 mod error;
+mod gauges;
 pub mod oauth;
 pub(crate) mod policy;
 mod refusals;
@@ -442,9 +443,9 @@ impl Service {
         tenant_id: i64,
         after: crate::store::events::Position,
         limit: i64,
-        type_prefix: Option<&str>,
+        types: &[String],
     ) -> Result<Vec<Event>, Error> {
-        let events = self.store().events_page(tenant_id, after, limit, type_prefix).await?;
+        let events = self.store().events_page(tenant_id, after, limit, types).await?;
         let tenant = self.tenant_name(tenant_id).await;
         Ok(events.into_iter().map(|e| Event::stored(e, &tenant)).collect())
     }

@@ -82,8 +82,32 @@ impl Service {
     pub async fn create(&self, tenant_id: i64, actor: Actor, new: NewResource) -> Result<StoredResource, Error> {
         let name = new.doc.value.get(new.kind.name_attribute()).and_then(Value::as_str).map(str::to_string);
         let target = Target { kind: new.kind, id: None, name };
-        let result = self.create_unreported(tenant_id, actor, new).await;
+        let mut result = self.create_unreported(tenant_id, actor, new).await;
+        if let (Err(e), Some(name)) = (&mut result, &target.name) {
+            self.name_the_clash(tenant_id, actor, name, e).await;
+        }
         self.reporting_refusal(actor, tenant_id, target, result).await
+    }
+
+    /// A userName taken: say by whom (its id), so that the admin reading the
+    /// identity provider's error or the audit row can find that user. Only
+    /// a user the actor may see is named.
+    async fn name_the_clash(&self, tenant_id: i64, actor: Actor, user_name: &str, e: &mut Error) {
+        let Error::Taken { rule: crate::store::Unique::UserName, detail } = e else { return };
+        let Ok(Some(holder)) = self.store().user_by_name(tenant_id, user_name).await else { return };
+        if actor == Actor::IdentityProvider {
+            let allowed = match self.tenant_config(tenant_id).await {
+                Ok(c) => c.policy.allowed_domains,
+                Err(_) => return,
+            };
+            if policy::hidden_from_scim(&allowed, holder.scim_managed, Some(user_name)) {
+                return;
+            }
+        }
+        *detail = format!(
+            "another User in this tenant (id '{}') already has the userName '{user_name}' (userName is unique, ignoring case)",
+            holder.id
+        );
     }
 
     async fn create_unreported(

@@ -221,6 +221,11 @@ impl Service {
         limit: i64,
     ) -> Result<Vec<Delivery>, Error> {
         self.webhook(tenant_id, webhook_id).await?;
+        // Events not yet queued for it (a disabled endpoint's sender queues
+        // nothing) are queued first: the list shows everything that waits.
+        if status.is_none_or(|s| s == "pending") {
+            while self.fan_out(webhook_id, 1000).await? == 1000 {}
+        }
         Ok(self.store().deliveries(webhook_id, status, after, limit).await?)
     }
 

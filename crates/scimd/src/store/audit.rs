@@ -51,7 +51,7 @@ pub struct AuditQuery {
     pub limit: i64,
     /// Only statuses in this range, both ends included.
     pub status: Option<(u16, u16)>,
-    /// Only rows whose target id or name is exactly this.
+    /// Only rows whose target id is exactly this, or whose name is this in any case.
     pub target: Option<String>,
 }
 
@@ -163,7 +163,7 @@ impl Store {
             sql.push_str(" AND status BETWEEN ? AND ?");
         }
         if query.target.is_some() {
-            sql.push_str(" AND (target_id = ? OR target_name = ?)");
+            sql.push_str(" AND (target_id = ? OR lower(target_name) = lower(?))");
         }
         sql.push_str(" ORDER BY seq DESC LIMIT ?");
         let mut q = core.q(&sql).bind(tenant_id);

@@ -188,24 +188,30 @@ pub(super) fn like_prefix(text: &str) -> String {
 
 impl Store {
     /// Up to `limit` events of a tenant after `after`, in order; with
-    /// `type_prefix`, only events whose type starts with it.
+    /// `types`, only events of those types (a pattern ending in `.` is a
+    /// prefix: `user.` is every user event).
     pub async fn events_page(
         &self,
         tenant_id: i64,
         after: Position,
         limit: i64,
-        type_prefix: Option<&str>,
+        types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let core = self.core();
-        let typed = if type_prefix.is_some() { " AND e.type LIKE ? ESCAPE '\\'" } else { "" };
+        let typed = if types.is_empty() {
+            String::new()
+        } else {
+            let one = |t: &String| if t.ends_with('.') { "e.type LIKE ? ESCAPE '\\'" } else { "e.type = ?" };
+            format!(" AND ({})", types.iter().map(one).collect::<Vec<_>>().join(" OR "))
+        };
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND {}{typed}{} ORDER BY e.tx, e.seq LIMIT ?",
             after_position(core.dialect(), "e"),
             committed_only(core.dialect(), "e")
         );
         let mut q = core.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
-        if let Some(prefix) = type_prefix {
-            q = q.bind(like_prefix(prefix));
+        for t in types {
+            q = if t.ends_with('.') { q.bind(like_prefix(t)) } else { q.bind(t.clone()) };
         }
         let rows = q.bind(limit).fetch_all(&core.pool).await?;
         rows.iter().map(event_from_row).collect()

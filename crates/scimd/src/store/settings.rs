@@ -52,3 +52,53 @@ impl Store {
         Ok((count, one.map(|r| r.try_get("secret")).transpose()?))
     }
 }
+
+/// One endpoint's backlog, as `/metrics` shows it.
+#[derive(Clone, Debug)]
+pub struct Backlog {
+    pub tenant_id: i64,
+    pub webhook_id: String,
+    /// Deliveries waiting (pending), leased ones included.
+    pub pending: i64,
+    /// When the oldest of them was queued; `None` when none waits.
+    pub oldest: Option<String>,
+}
+
+impl Store {
+    /// Every endpoint's pending deliveries and the oldest one's time.
+    pub async fn webhook_backlogs(&self) -> Result<Vec<Backlog>, StoreError> {
+        let c = self.core();
+        let rows = c
+            .q("SELECT w.tenant_id, w.id, COUNT(d.seq) AS pending, MIN(d.created_at) AS oldest FROM webhooks w \
+                LEFT JOIN deliveries d ON d.webhook_id = w.id AND d.status = 'pending' GROUP BY w.tenant_id, w.id")
+            .fetch_all(&c.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Backlog {
+                    tenant_id: r.try_get(0)?,
+                    webhook_id: r.try_get(1)?,
+                    pending: r.try_get("pending")?,
+                    oldest: r.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the oldest event that is committed but not yet in the feed was
+    /// written (PostgreSQL: an event shows once every older transaction on
+    /// the server has ended; SQLite shows each at its commit: `None`). Looks
+    /// at the newest 100,000 events, which bounds the cost of a scrape.
+    pub async fn oldest_held_back_event(&self) -> Result<Option<String>, StoreError> {
+        let c = self.core();
+        if c.dialect() == super::sql::Dialect::Sqlite {
+            return Ok(None);
+        }
+        let row = c
+            .q("SELECT MIN(e.created_at) AS oldest FROM (SELECT created_at, tx FROM events ORDER BY seq DESC LIMIT 100000) e \
+                WHERE e.tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(&c.pool)
+            .await?;
+        Ok(row.try_get("oldest")?)
+    }
+}

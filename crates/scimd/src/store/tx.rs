@@ -55,7 +55,13 @@ impl Core {
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
                              PRAGMA busy_timeout = {timeout_ms};"
                         ),
-                        Dialect::Postgres => format!("SET statement_timeout = {timeout_ms}"),
+                        // No transaction of scimd's is idle on purpose: one left open (a
+                        // stuck task) would hold back every replica's feed, so it ends.
+                        // Notices (the migrator's "already exists, skipping") are not logged.
+                        Dialect::Postgres => format!(
+                            "SET statement_timeout = {timeout_ms}; SET idle_in_transaction_session_timeout = {timeout_ms}; \
+                             SET client_min_messages = warning"
+                        ),
                     };
                     conn.execute(AssertSqlSafe(setup)).await?;
                     Ok(())

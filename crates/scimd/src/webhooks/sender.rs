@@ -23,6 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
+/// What an attempt came to, as `scimd_webhook_deliveries_total` counts it:
+/// delivered, to be retried, given up; `returned` went back unsent (its
+/// endpoint was disabled meanwhile, or the one before it failed).
+pub(crate) const OUTCOMES: [&str; 4] = ["delivered", "retry", "failed", "returned"];
+
 /// Requests in flight at once, over every endpoint.
 const IN_FLIGHT: usize = 256;
 /// Requests in flight at once to one endpoint: a product's endpoint is not
@@ -287,6 +292,20 @@ async fn send_batch(
 }
 
 async fn record(svc: &Service, hook: &Webhook, done: Vec<(Claimed, Attempt)>, news: EndpointNews) {
+    let mut counts = [0u64; OUTCOMES.len()];
+    for (_, attempt) in &done {
+        counts[match attempt {
+            Attempt::Delivered { .. } => 0,
+            Attempt::Retry { .. } => 1,
+            Attempt::GaveUp { .. } => 2,
+            Attempt::Returned => 3,
+        }] += 1;
+    }
+    let tenant = svc.tenant_name(hook.tenant_id).await;
+    for (outcome, n) in OUTCOMES.iter().zip(counts) {
+        let labels = [("tenant", tenant.clone()), ("webhook", hook.id.clone()), ("outcome", outcome.to_string())];
+        metrics::counter!("scimd_webhook_deliveries_total", &labels).increment(n);
+    }
     if let Some(reason) = &news.disable {
         tracing::warn!(webhook = %hook.id, url = %hook.url, reason, "webhook endpoint disabled");
     }

@@ -168,6 +168,9 @@ async fn the_trail_filters_by_status_and_target_and_pages_newest_first(b: Backen
     assert_eq!(u2.iter().map(|r| r["status"].as_u64().unwrap()).collect::<Vec<_>>(), [200, 201]);
     let by_name = trail(&s, &format!("target={}", q("u3@acme.com"))).await;
     assert_eq!((by_name.len(), &by_name[0]["target"]["id"]), (1, &json!(users[3])));
+    // A name matches in any case, as userName does.
+    let any_case = trail(&s, &format!("target={}", q("U3@Acme.COM"))).await;
+    assert_eq!((any_case.len(), &any_case[0]["target"]["id"]), (1, &json!(users[3])));
 
     // Pages of 3: 3, 3, 2, then nothing older.
     let mut paged = Vec::new();

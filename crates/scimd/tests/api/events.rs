@@ -173,9 +173,10 @@ async fn a_refused_or_failed_write_emits_nothing_but_a_refusal(b: Backend) {
     assert_eq!(before, 3, "created, default role, licence");
 
     // Failed writes: a uniqueness conflict, a failed precondition, a bad PATCH.
-    s.post("/Users", json!({"schemas": [USER], "userName": "ADA@acme.com"}))
-        .await
-        .assert_error(409, Some("uniqueness"));
+    let clash = s.post("/Users", json!({"schemas": [USER], "userName": "ADA@acme.com"})).await;
+    clash.assert_error(409, Some("uniqueness"));
+    // It names the user it clashed with, so the admin can find that user.
+    assert!(clash.body["detail"].as_str().unwrap().contains(&format!("(id '{ada}')")), "{}", clash.body);
     let r = s.raw(Method::DELETE, &format!("/Users/{ada}"), None, &[("If-Match", "W/\"99\"")]).await;
     r.assert_error(412, None);
     let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "userName", "value": 7}])).await;
@@ -227,6 +228,11 @@ async fn the_feed_pages_in_order_and_filters_by_type(b: Backend) {
     let groups = feed(&s, "type=group.").await;
     assert_eq!(types(&groups), ["group.created"]);
     assert_eq!(groups[0]["subject"]["id"], g.as_str());
+    // Several types: repeated or comma-separated, types and prefixes mixed, as webhooks take them.
+    for query in ["type=group.&type=user.created", "type=group.,user.created", "type=user.created,group.created"] {
+        assert_eq!(feed(&s, query).await.len(), 8, "{query}");
+    }
+    assert_eq!(feed(&s, "type=group.created&type=user.deleted").await.len(), 1);
     // The end of the feed: nothing new, and no cursor to move to.
     let last = s.adm(Method::GET, "/events?limit=1000", None).await.body["next"].as_str().unwrap().to_string();
     let r = s.adm(Method::GET, &format!("/events?after={last}"), None).await;
@@ -236,7 +242,9 @@ async fn the_feed_pages_in_order_and_filters_by_type(b: Backend) {
         ("after=yesterday", "'yesterday' is not an event cursor"),
         ("limit=0", "limit must be between 1 and 1000"),
         ("limit=many", "limit must be a whole number"),
-        ("type=users.", "no event type starts with 'users.'"),
+        ("type=users.", "'users.' is not an event type or a prefix of one"),
+        ("type=user", "'user' is not an event type or a prefix of one (ending in '.')"),
+        ("type=group.,nope", "'nope' is not an event type"),
     ] {
         let r = s.adm(Method::GET, &format!("/events?{query}"), None).await;
         assert_eq!(r.status, 400, "{query}: {}", r.body);

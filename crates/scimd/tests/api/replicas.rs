@@ -6,7 +6,8 @@ use super::*;
 on_both_backends!(
     a_replica_without_the_shared_secrets_key_is_refused_while_webhooks_exist,
     sigterm_mid_delivery_sends_nothing_twice_after_the_restart,
-    after_a_rotation_every_replica_signs_with_the_new_secret_at_once
+    after_a_rotation_every_replica_signs_with_the_new_secret_at_once,
+    feed_lag_and_webhook_backlogs_show_in_metrics
 );
 
 /// A scimd process, killed when dropped.
@@ -263,7 +264,7 @@ async fn a_replica_without_the_shared_secrets_key_is_refused_while_webhooks_exis
     }
 }
 
-/// A receiver that holds each request 20 ms (so some are in flight when the
+/// A receiver that holds each request 200 ms (so some are in flight when the
 /// server is told to stop) and keeps every `webhook-id` it was sent.
 async fn slow_receiver() -> (Arc<std::sync::Mutex<Vec<String>>>, String) {
     let got: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
@@ -275,7 +276,7 @@ async fn slow_receiver() -> (Arc<std::sync::Mutex<Vec<String>>>, String) {
         axum::routing::post(move |headers: axum::http::HeaderMap| {
             let seen = seen.clone();
             async move {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
                 seen.lock().unwrap().push(id);
                 axum::http::StatusCode::NO_CONTENT
@@ -322,8 +323,15 @@ async fn sigterm_mid_delivery_sends_nothing_twice_after_the_restart(b: Backend) 
         }
     }
     while writes.join_next().await.is_some() {}
-    // Deliveries are under way (the receiver holds each 20 ms): stop the server now.
-    assert!(!got.lock().unwrap().is_empty() && got.lock().unwrap().len() < USERS, "mid-delivery");
+    // Deliveries are under way (at most 32 at once, each held 200 ms): stop the server now.
+    for _ in 0..100 {
+        if !got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let arrived = got.lock().unwrap().len();
+    assert!(arrived > 0 && arrived < USERS, "mid-delivery: {arrived} of {USERS} arrived");
     let pid = server.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.0.wait().unwrap();
@@ -405,6 +413,97 @@ async fn after_a_rotation_every_replica_signs_with_the_new_secret_at_once(b: Bac
         );
     }
     drop((a, b2));
+    if let Some((admin, name)) = pg {
+        drop_database(admin, name);
+    }
+}
+
+/// The value of the first `/metrics` series named `name` whose labels contain `with`.
+fn metric(text: &str, name: &str, with: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(with))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Issue 20, items 4 and 6: `/metrics` shows from the start every series
+/// whose labels are known, each endpoint's backlog and the age of its oldest
+/// waiting delivery, what deliveries came to, and (PostgreSQL) how far an
+/// open write transaction elsewhere on the server holds the feed back.
+async fn feed_lag_and_webhook_backlogs_show_in_metrics(b: Backend) {
+    let dir = std::env::temp_dir().join(unique_name("scimd-metrics-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (url, pg) = fresh_database(b, &dir).await;
+    let (svc, background) = cli::open_default(&url).await.unwrap();
+    svc.create_tenant("acme").await.unwrap();
+    let admin = cli::create_admin_token(&svc, "ops").await.unwrap();
+    let token = cli::create_token(&svc, "acme", "okta", None).await.unwrap();
+    drop(svc);
+    drop(background);
+    let key = scimd::events::sealed::SealingKey::generate().unwrap().to_base64();
+    let server = serve_in(&dir, &url, &[("SCIMD_SECRETS_KEY", key.as_str())]).await.unwrap();
+    let client = reqwest::Client::new();
+    let scrape = async || client.get(format!("{}/metrics", server.1)).send().await.unwrap().text().await.unwrap();
+    let text = scrape().await;
+    for (name, with) in [
+        ("scimd_event_feed_lag_seconds", ""),
+        ("scimd_audit_dropped_total", "reason=\"queue_full\""),
+        ("scimd_connections_refused_total", "cap=\"per_address\""),
+        ("scimd_body_budget_refusals_total", ""),
+        ("scimd_read_cache_lookups_total", "outcome=\"miss\""),
+    ] {
+        assert_eq!(metric(&text, name, with), Some(0.0), "{name}{{{with}}} from the start:\n{text}");
+    }
+    // An endpoint nobody answers (nothing listens on port 9 here): its deliveries wait.
+    let hooks = format!("{}/admin/v1/tenants/acme/webhooks", server.1);
+    let hook: Value = client
+        .post(&hooks)
+        .bearer_auth(&admin)
+        .json(&json!({"url": "http://127.0.0.1:9/x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = format!("webhook=\"{}\"", hook["id"].as_str().unwrap());
+    assert_eq!(metric(&scrape().await, "scimd_webhook_pending_deliveries", &id), Some(0.0));
+    let body = json!({"schemas": [USER], "userName": "ada@acme.com"});
+    let scim = format!("{}/scim/v2/acme/Users", server.1);
+    assert_eq!(client.post(&scim).bearer_auth(&token).json(&body).send().await.unwrap().status(), 201);
+    let mut text = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = scrape().await;
+        let retried =
+            metric(&text, "scimd_webhook_deliveries_total", &format!("outcome=\"retry\",tenant=\"acme\",{id}"));
+        if retried.is_some_and(|n| n >= 1.0)
+            && metric(&text, "scimd_webhook_oldest_pending_seconds", &id).is_some_and(|s| s >= 1.0)
+        {
+            break;
+        }
+    }
+    assert_eq!(metric(&text, "scimd_webhook_pending_deliveries", &id), Some(1.0), "{text}");
+    assert!(metric(&text, "scimd_webhook_oldest_pending_seconds", &id).is_some_and(|s| s >= 1.0), "{text}");
+    assert!(metric(&text, "scimd_webhook_deliveries_total", "outcome=\"retry\"").is_some_and(|n| n >= 1.0), "{text}");
+    if let Some((admin_url, _)) = &pg {
+        // A write transaction left open in another database of the server holds the feed back.
+        let holder = std::process::Command::new("psql")
+            .args([admin_url.as_str(), "-qc", "BEGIN; CREATE TEMP TABLE held (a int); SELECT pg_sleep(3); COMMIT;"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let body = json!({"schemas": [USER], "userName": "bob@acme.com"});
+        assert_eq!(client.post(&scim).bearer_auth(&token).json(&body).send().await.unwrap().status(), 201);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let lag = metric(&scrape().await, "scimd_event_feed_lag_seconds", "").unwrap();
+        assert!(lag >= 1.0, "held back for 1.5 s: the lag says {lag}");
+        let out = holder.wait_with_output().unwrap();
+        assert!(out.status.success());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(metric(&scrape().await, "scimd_event_feed_lag_seconds", ""), Some(0.0), "the feed caught up");
+    }
+    drop(server);
     if let Some((admin, name)) = pg {
         drop_database(admin, name);
     }

@@ -271,6 +271,9 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled(b: Backend) {
     s.create_user("bob@acme.com").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(rx.received().len(), 1, "nothing goes to a disabled endpoint");
+    // What waits behind the disabled endpoint is listed, not only what was queued before.
+    let r = s.adm(Method::GET, &format!("/webhooks/{hook}/deliveries?status=pending"), None).await;
+    assert_eq!(r.body["data"].as_array().map(Vec::len), Some(2), "{}", r.body);
     let r = s.adm(Method::POST, &format!("/webhooks/{hook}/enable"), None).await;
     assert_eq!((r.status.as_u16(), r.body["enabled"].clone()), (200, json!(true)), "{}", r.body);
     let got = rx.wait_for(3).await;

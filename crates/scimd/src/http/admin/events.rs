@@ -81,19 +81,36 @@ pub(super) struct EventParams {
     /// 1 to 1,000; 100 unless given.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// Only the types starting so (`user.`).
+    /// Only these types: repeated or comma-separated, each a type
+    /// (`user.created`) or a prefix ending in `.` (`user.`), as webhooks take them.
     #[param(rename = "type")]
-    event_type: Option<String>,
+    event_type: Option<Vec<String>>,
 }
 
-/// `GET …/events?after=CURSOR&limit=N&type=PREFIX`.
+/// `GET …/events?after=CURSOR&limit=N&type=TYPE&type=PREFIX.` (or `type=A,B`).
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/events", tag = "events", params(EventParams),
     responses((status = 200, description = "A page of the event feed", body = EventPage)))]
 pub(super) async fn list_events(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> AdminResult {
+    let types: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "type")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(unknown) = types.iter().find(|t| !crate::events::is_type_or_prefix(t)) {
+        return Err(AdminError::bad(format!(
+            "'{unknown}' is not an event type or a prefix of one (ending in '.'): the types are {}",
+            EVENT_TYPES.join(", ")
+        )));
+    }
+    // Every other parameter once (a repeated one keeps its last value, as before).
+    let params: HashMap<String, String> = pairs.into_iter().filter(|(k, _)| k != "type").collect();
     let limit = views::limit_of(&params)?;
     let after = match params.get("after").map(String::as_str) {
         None | Some("") => Position::default(),
@@ -101,16 +118,7 @@ pub(super) async fn list_events(
             AdminError::bad(format!("'{text}' is not an event cursor: pass the 'next' value of the previous page"))
         })?,
     };
-    let prefix = params.get("type").map(String::as_str).filter(|p| !p.is_empty());
-    if let Some(prefix) = prefix
-        && !EVENT_TYPES.iter().any(|known| known.starts_with(prefix))
-    {
-        return Err(AdminError::bad(format!(
-            "no event type starts with '{prefix}': the types are {}",
-            EVENT_TYPES.join(", ")
-        )));
-    }
-    let events = s.svc.events_page(t.id, after, limit, prefix).await?;
+    let events = s.svc.events_page(t.id, after, limit, &types).await?;
     let next = events.last().and_then(|e| e.position).map(|p| p.cursor());
     let data: Vec<Value> = events.iter().map(event_json).collect();
     Ok(ok(StatusCode::OK, json!({"data": data, "next": next})))

@@ -187,7 +187,8 @@ impl WriteTx {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let row = self
-            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ? AND disabled_at IS NULL{lock}"))
+            // A disabled endpoint is fanned out too (its deliveries wait, listed, until it is enabled).
+            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ?{lock}"))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?;
