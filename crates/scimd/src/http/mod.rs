@@ -368,8 +368,14 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    // Only SCIM requests are audited: not the admin API, health or metrics.
-    let (req, audit) = if state.audit.is_on() && path.starts_with("/scim/v2/") {
+    // SCIM requests are audited, and the admin API's changes to a tenant
+    // (who changed which setting, rotated or deleted what); not its reads,
+    // health or metrics.
+    // (A tenant's own deletion is not: its trail goes with it, and a row naming it would not store.)
+    let admin_change = path.starts_with("/admin/v1/tenants/")
+        && method != axum::http::Method::GET
+        && !(method == axum::http::Method::DELETE && route.as_deref() == Some("/admin/v1/tenants/{tenant}"));
+    let (req, audit) = if state.audit.is_on() && (path.starts_with("/scim/v2/") || admin_change) {
         let (req, start) = audit_start(&state, req, &path).await;
         (req, Some(start))
     } else {
@@ -410,8 +416,10 @@ struct AuditStart {
     at: String,
     /// The tenant as the URL names it.
     tenant: String,
-    /// The `{id}` of the URL, percent-decoded.
+    /// The `{id}` (or `{name}`) of the URL, percent-decoded.
     id: Option<String>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
 }
 
 async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, AuditStart) {
@@ -423,16 +431,24 @@ async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, Au
         for (key, value) in &params {
             match key {
                 "tenant" => tenant = Some(crate::audit::clean(value)),
-                "id" => id = Some(crate::audit::clean(value)),
+                "id" | "name" => id = Some(crate::audit::clean(value)),
                 _ => {}
             }
         }
     }
     // No route matched: the tenant is the path's first segment after the prefix.
     let tenant = tenant.unwrap_or_else(|| {
-        crate::audit::clean(path.trim_start_matches("/scim/v2/").split('/').next().unwrap_or_default())
+        let rest = path.trim_start_matches("/scim/v2/").trim_start_matches("/admin/v1/tenants/");
+        crate::audit::clean(rest.split('/').next().unwrap_or_default())
     });
-    (Request::from_parts(parts, body), AuditStart { at, tenant, id })
+    let client_addr =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| crate::audit::clean(&ua.chars().take(256).collect::<String>()));
+    (Request::from_parts(parts, body), AuditStart { at, tenant, id, client_addr, user_agent })
 }
 
 /// A finished SCIM request's audit row.
@@ -471,6 +487,8 @@ fn audit_row(
         latency_us,
         summary,
         event_ids,
+        client_addr: start.client_addr,
+        user_agent: start.user_agent,
     }
 }
 

@@ -34,6 +34,9 @@ pub struct NewAudit {
     /// What the request changed, in plain words, one line each.
     pub summary: Vec<String>,
     pub event_ids: Vec<String>,
+    /// The client's address, as the connection came from.
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// An audit row as read back.
@@ -55,7 +58,7 @@ pub struct AuditQuery {
     pub target: Option<String>,
 }
 
-/// Rows per INSERT: 15 parameters each, well under SQLite's 32,766.
+/// Rows per INSERT: 17 parameters each, well under SQLite's 32,766.
 const ROWS_PER_INSERT: usize = 500;
 
 /// The advisory lock every audit batch holds on PostgreSQL until it commits
@@ -64,7 +67,7 @@ const ROWS_PER_INSERT: usize = 500;
 const AUDIT_LOCK: i64 = 0x7363_696d_6461_7564;
 
 const AUDIT_COLS: &str = "seq, tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
-                          target_name, status, scim_type, detail, latency_us, summary, event_ids";
+                          target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent";
 
 fn json_texts(texts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(texts).map_err(|e| StoreError::Encode(format!("audit text: {e}")))
@@ -84,10 +87,11 @@ impl WriteTx {
             self.q("SELECT pg_advisory_xact_lock(?)").bind(AUDIT_LOCK).execute(&mut *self.tx).await?;
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO audit (tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
-                 target_name, status, scim_type, detail, latency_us, summary, event_ids) VALUES {marks}"
+                 target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent) \
+                 VALUES {marks}"
             );
             let mut q = self.q(&sql);
             for r in chunk {
@@ -106,7 +110,9 @@ impl WriteTx {
                     .bind(r.detail.as_deref())
                     .bind(r.latency_us)
                     .bind(json_texts(&r.summary)?)
-                    .bind(json_texts(&r.event_ids)?);
+                    .bind(json_texts(&r.event_ids)?)
+                    .bind(r.client_addr.as_deref())
+                    .bind(r.user_agent.as_deref());
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -147,6 +153,8 @@ fn audit_from_row(row: &AnyRow) -> Result<StoredAudit, StoreError> {
             latency_us: row.try_get("latency_us")?,
             summary: texts_of(&row.try_get::<String, _>("summary")?, "summary")?,
             event_ids: texts_of(&row.try_get::<String, _>("event_ids")?, "event_ids")?,
+            client_addr: row.try_get("client_addr")?,
+            user_agent: row.try_get("user_agent")?,
         },
     })
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     rows_past_the_retention_are_pruned,
     rows_still_queued_are_written_at_shutdown,
     no_audit_records_nothing,
+    admin_changes_are_audited_with_who_and_from_where,
 );
 
 /// Rows of tenant `acme`'s trail matching `query`, newest first, once at
@@ -64,8 +65,12 @@ async fn a_create_is_audited_with_what_it_changed_and_its_events(b: Backend) {
     let request_id = r.header("x-request-id").unwrap().to_string();
     assert_eq!(s.client.get(format!("{}/healthz", s.root)).send().await.unwrap().status(), 200);
 
-    let rows = trail_n(&s, "", 1).await;
-    assert_eq!(rows.len(), 1, "only SCIM requests are audited, not the admin API or health: {rows:?}");
+    // The trail's newest row is the create; the rest are the admin API's configuration changes.
+    let rows = trail_n(&s, "", 8).await;
+    assert!(
+        rows[1..].iter().all(|r| r["route"].as_str().unwrap().starts_with("/admin/v1/") && r["method"] != "GET"),
+        "SCIM requests and the admin API's changes are audited, not health: {rows:?}"
+    );
     let row = &rows[0];
     assert!(row["id"].as_str().unwrap().parse::<i64>().is_ok(), "{row}");
     assert!(row["time"].as_str().unwrap().starts_with("2026-01-01T"), "{row}");
@@ -277,4 +282,48 @@ async fn no_audit_records_nothing(b: Backend) {
     // The trail still answers (rows kept from before would be listed).
     let r = s.adm(Method::GET, "/audit?status=4xx", None).await;
     assert_eq!((r.status, &r.body), (StatusCode::OK, &json!({"data": [], "next": null})));
+}
+
+/// Issue 20, item 6: the admin API's changes to a tenant leave rows too
+/// (who changed which setting, rotated or deleted what), not its reads;
+/// every row names the client's address and user agent.
+async fn admin_changes_are_audited_with_who_and_from_where(b: Backend) {
+    let s = start(b).await;
+    let ua = [("User-Agent", "okta-provisioning/1.0"), ("Content-Type", "application/scim+json")];
+    let body = json!({"schemas": [USER], "userName": "ada@acme.com"}).to_string();
+    assert_eq!(s.raw(Method::POST, "/Users", Some(body), &ua).await.status, 201);
+    let auth = format!("Bearer {}", s.admin_token);
+    let headers =
+        [("Authorization", auth.as_str()), ("Content-Type", "application/json"), ("User-Agent", "ops-script/2")];
+    let r = s
+        .raw(Method::POST, &format!("{}/workspaces", s.admin), Some(json!({"name": "c3.acme"}).to_string()), &headers)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.adm(Method::GET, "/workspaces", None).await.status, 200);
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "soft"}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.adm(Method::PUT, "/policy", Some(json!({"on_delete": "sometimes"}))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let rows = trail_n(&s, "", 4).await;
+    let routes: Vec<(&str, &str, u64)> = rows
+        .iter()
+        .map(|r| (r["method"].as_str().unwrap(), r["route"].as_str().unwrap(), r["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("PUT", "/admin/v1/tenants/{tenant}/policy", 400),
+            ("PUT", "/admin/v1/tenants/{tenant}/policy", 200),
+            ("POST", "/admin/v1/tenants/{tenant}/workspaces", 201),
+            ("POST", "/scim/v2/{tenant}/Users", 201),
+        ],
+        "no row for the GET: {:#}",
+        json!(rows)
+    );
+    let workspace = &rows[2];
+    assert_eq!((workspace["token"].as_str(), workspace["user_agent"].as_str()), (Some("tests"), Some("ops-script/2")));
+    assert!(strs(&workspace["changes"]).contains(&"provisioning configuration changed"), "{workspace}");
+    assert!(rows[0]["detail"].as_str().is_some_and(|d| d.contains("sometimes")), "the refusal as shown: {}", rows[0]);
+    assert_eq!(rows[3]["user_agent"], "okta-provisioning/1.0");
+    assert!(rows.iter().all(|r| r["client"] == "127.0.0.1"), "{:#}", json!(rows));
 }

@@ -48,7 +48,7 @@ pub(super) struct AuditPage {
     next: Option<String>,
 }
 
-/// One SCIM request as support reads it.
+/// One SCIM request, or one change through the admin API, as support reads it.
 #[derive(Serialize, ToSchema)]
 pub(super) struct AuditRow {
     id: String,
@@ -74,6 +74,11 @@ pub(super) struct AuditRow {
     /// What the request changed, in plain words.
     changes: Vec<String>,
     event_ids: Vec<String>,
+    /// The address the request came from.
+    #[schema(required)]
+    client: Option<String>,
+    #[schema(required)]
+    user_agent: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -154,6 +159,8 @@ fn row_json(r: &StoredAudit) -> AuditRow {
         latency_ms: a.latency_us as f64 / 1000.0,
         changes: a.summary.clone(),
         event_ids: a.event_ids.clone(),
+        client: a.client_addr.clone(),
+        user_agent: a.user_agent.clone(),
     }
 }
 

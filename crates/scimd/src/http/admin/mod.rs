@@ -166,10 +166,13 @@ impl From<Error> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
+        // What the client was shown, for the request's log line and audit row.
+        let shown = crate::http::error::ShownError { scim_type: None, detail: self.detail.clone() };
         let body = openapi::ErrorBody {
             error: openapi::ErrorDetail { status: self.status.as_u16(), code: self.code, detail: self.detail },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        resp.extensions_mut().insert(shown);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
