@@ -175,7 +175,19 @@ class Scimd:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
+# With --standardwebhooks, every request is also verified by the Standard
+# Webhooks reference library (PyPI `standardwebhooks`), as a product would.
+STANDARD_WEBHOOKS = None
+
+
 def verify(secret, row):
+    if STANDARD_WEBHOOKS is not None:
+        headers = {"webhook-id": row["id"], "webhook-timestamp": str(row["timestamp"]),
+                   "webhook-signature": row["signature"] or ""}
+        try:
+            STANDARD_WEBHOOKS(secret).verify(row["body"], headers)
+        except Exception:  # the library raises its own WebhookVerificationError
+            return False
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{row['id']}.{row['timestamp']}.{row['body']}".encode()
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
@@ -362,7 +374,13 @@ def main():
     parser.add_argument("--bin", required=True, help="the scimd binary")
     parser.add_argument("--postgres", help="a PostgreSQL URL where a database may be created and dropped")
     parser.add_argument("--users", type=int, default=150)
+    parser.add_argument("--standardwebhooks", action="store_true",
+                        help="also verify every request with the standardwebhooks library (must be installed)")
     args = parser.parse_args()
+    if args.standardwebhooks:
+        global STANDARD_WEBHOOKS
+        from standardwebhooks.webhooks import Webhook
+        STANDARD_WEBHOOKS = Webhook
     bin_path = os.path.abspath(args.bin)
     problems = sqlite_phase(bin_path, args.users)
     if args.postgres:
