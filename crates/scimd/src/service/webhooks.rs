@@ -1,15 +1,19 @@
 //! Webhook endpoints as operations: created (its secret shown once, sealed
-//! at rest), listed, deleted, its secret rotated, switched back on; its
-//! deliveries listed and retried. And the steps the sender runs on the
-//! store: fan events out into deliveries, lease them, record each attempt
-//! (`crate::webhooks::sender` decides what an attempt means).
+//! at rest), listed, changed, deleted, its secret rotated, switched back on;
+//! its deliveries listed, retried, and events replayed into new ones. And
+//! the steps the sender runs on the store: fan events out into deliveries,
+//! lease them, record each attempt (`crate::webhooks::sender` decides what
+//! an attempt means; `crate::webhooks::probe` sends a test event).
 
 use super::{Error, Service};
 use crate::events::sealed::SealingKey;
 use crate::events::signature::Secret;
 use crate::events::target::{self, Target};
 use crate::store::events::Position;
-use crate::store::webhooks::{Attempt, Claimed, Delivery, EndpointNews, Webhook};
+use crate::store::webhooks::{
+    Attempt, Claimed, DEFAULT_MAX_IN_FLIGHT, DESCRIPTION_CHARS, Delivery, EndpointNews, MOST_IN_FLIGHT, ReplayFrom,
+    Replayed, Webhook, WebhookChange,
+};
 use crate::store::{JobFuture, WriteTx};
 use std::time::Duration;
 
@@ -70,9 +74,57 @@ fn no_webhook(id: &str) -> Error {
     Error::NotFound(format!("there is no webhook '{id}'"))
 }
 
+fn refuse(text: String) -> Error {
+    Error::Refused(super::Refusal::Configuration(text))
+}
+
+/// Events one replay queues at most; past it the answer says where to go on from.
+pub const REPLAY_LIMIT: usize = 100_000;
+
+/// Are these event types (or prefixes ending in `.`) ones that exist?
+fn check_types(event_types: &[String]) -> Result<(), Error> {
+    for t in event_types {
+        let known =
+            crate::events::EVENT_TYPES.iter().any(|k| k == t || (t.ends_with('.') && k.starts_with(t.as_str())));
+        if !known {
+            return Err(refuse(format!(
+                "'{t}' is not an event type or a prefix of one (ending in '.'): the types are {}",
+                crate::events::EVENT_TYPES.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An endpoint's description and its deliveries in flight at once, as they may be.
+fn check_settings(description: Option<&str>, max_in_flight: Option<i64>) -> Result<(), Error> {
+    if let Some(d) = description
+        && d.chars().count() > DESCRIPTION_CHARS
+    {
+        return Err(refuse(format!(
+            "'description' is at most {DESCRIPTION_CHARS} characters; this one has {}",
+            d.chars().count()
+        )));
+    }
+    if let Some(n) = max_in_flight
+        && !(1..=MOST_IN_FLIGHT).contains(&n)
+    {
+        return Err(refuse(format!(
+            "'max_in_flight' is how many of the endpoint's deliveries may be in flight at once: a whole number \
+             from 1 to {MOST_IN_FLIGHT} ({DEFAULT_MAX_IN_FLIGHT} unless given), not {n}"
+        )));
+    }
+    Ok(())
+}
+
 impl Service {
     pub fn webhook_options(&self) -> &WebhookOptions {
         &self.0.webhooks
+    }
+
+    /// Refused, in words, when webhooks are off on this server (it has no secrets key).
+    pub(crate) fn webhooks_on(&self) -> Result<(), Error> {
+        self.sealing_key().map(|_| ())
     }
 
     fn sealing_key(&self) -> Result<&SealingKey, Error> {
@@ -107,28 +159,30 @@ impl Service {
             .collect()
     }
 
+    /// A URL a webhook may be sent to (read, and its host's addresses checked), or why not, in words.
+    async fn check_url(&self, url: &str) -> Result<(), Error> {
+        let target = Target::parse(url).map_err(refuse)?;
+        target::allowed_addresses(&target, self.0.webhooks.allow_private).await.map_err(refuse)?;
+        Ok(())
+    }
+
     /// Create an endpoint for `event_types` (types, or prefixes ending in
-    /// `.`; empty: every event) from now on; answers it and its secret, shown only here.
+    /// `.`; empty: every event) from now on, with a description and the
+    /// most deliveries in flight at once (default [`DEFAULT_MAX_IN_FLIGHT`]);
+    /// answers it and its secret, shown only here.
     pub async fn create_webhook(
         &self,
         tenant_id: i64,
         url: &str,
         event_types: Vec<String>,
+        description: &str,
+        max_in_flight: Option<i64>,
     ) -> Result<(Webhook, String), Error> {
         let key = self.sealing_key()?;
-        let refuse = |text: String| Error::Refused(super::Refusal::Configuration(text));
-        let target = Target::parse(url).map_err(refuse)?;
-        for t in &event_types {
-            let known =
-                crate::events::EVENT_TYPES.iter().any(|k| k == t || (t.ends_with('.') && k.starts_with(t.as_str())));
-            if !known {
-                return Err(refuse(format!(
-                    "'{t}' is not an event type or a prefix of one (ending in '.'): the types are {}",
-                    crate::events::EVENT_TYPES.join(", ")
-                )));
-            }
-        }
-        target::allowed_addresses(&target, self.0.webhooks.allow_private).await.map_err(refuse)?;
+        Target::parse(url).map_err(refuse)?;
+        check_types(&event_types)?;
+        check_settings(Some(description), max_in_flight)?;
+        self.check_url(url).await?;
         let (_, secret) = Secret::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let hook = Webhook {
             id: format!("wh_{}", uuid::Uuid::now_v7().simple()),
@@ -144,6 +198,8 @@ impl Service {
             failing_since: None,
             disabled_at: None,
             disabled_reason: None,
+            description: description.to_string(),
+            max_in_flight: max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
         };
         fn run<'t>(tx: &'t mut WriteTx, hook: &'t Webhook) -> JobFuture<'t, Position, Error> {
             Box::pin(async move {
@@ -200,6 +256,74 @@ impl Service {
         let (found, _) = self.write(job, run).await?;
         self.0.webhooks_changed.notify_one();
         if found { Ok((secret, until)) } else { Err(no_webhook(id)) }
+    }
+
+    /// Change what `change` names of an endpoint, checked as a new one's
+    /// settings are; its secret and its deliveries stay (pending ones go to
+    /// the new URL). Answers the endpoint as it is now.
+    pub async fn update_webhook(&self, tenant_id: i64, id: &str, change: WebhookChange) -> Result<Webhook, Error> {
+        if let Some(url) = &change.url {
+            Target::parse(url).map_err(refuse)?;
+        }
+        if let Some(types) = &change.event_types {
+            check_types(types)?;
+        }
+        check_settings(change.description.as_deref(), change.max_in_flight)?;
+        // The endpoint first: a change of a webhook that does not exist is
+        // named as such, before its URL is resolved.
+        self.webhook(tenant_id, id).await?;
+        if let Some(url) = &change.url {
+            self.check_url(url).await?;
+        }
+        struct Job {
+            tenant_id: i64,
+            id: String,
+            change: WebhookChange,
+            now: String,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, j: &'t Job) -> JobFuture<'t, bool, Error> {
+            Box::pin(async move { Ok(tx.update_webhook(j.tenant_id, &j.id, &j.change, &j.now).await?) })
+        }
+        let job = Job { tenant_id, id: id.to_string(), change, now: self.now() };
+        let (found, _) = self.write(job, run).await?;
+        self.0.webhooks_changed.notify_one();
+        if !found {
+            return Err(no_webhook(id));
+        }
+        self.webhook(tenant_id, id).await
+    }
+
+    /// Queue again, as new pending deliveries of an endpoint, every event of
+    /// its tenant from `from` that it wants, at most `limit` (up to
+    /// [`REPLAY_LIMIT`]); in order per subject, behind any pending delivery of theirs.
+    pub async fn replay_webhook(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        from: ReplayFrom,
+        limit: usize,
+    ) -> Result<Replayed, Error> {
+        if !(1..=REPLAY_LIMIT).contains(&limit) {
+            return Err(refuse(format!("'limit' is a whole number from 1 to {REPLAY_LIMIT}, not {limit}")));
+        }
+        struct Job {
+            tenant_id: i64,
+            id: String,
+            from: ReplayFrom,
+            limit: usize,
+            now_ms: i64,
+            now: String,
+        }
+        fn run<'t>(tx: &'t mut WriteTx, j: &'t Job) -> JobFuture<'t, Option<Replayed>, Error> {
+            Box::pin(
+                async move { Ok(tx.replay_deliveries(j.tenant_id, &j.id, &j.from, j.limit, j.now_ms, &j.now).await?) },
+            )
+        }
+        let job = Job { tenant_id, id: id.to_string(), from, limit, now_ms: self.now_ms(), now: self.now() };
+        let (replayed, _) = self.write(job, run).await?;
+        // The sender looks at once (as after a change of endpoints).
+        self.0.webhooks_changed.notify_one();
+        replayed.ok_or_else(|| no_webhook(id))
     }
 
     /// Switch a disabled endpoint back on.

@@ -8,7 +8,7 @@
 
 use crate::events::target::{Target, allowed_addresses};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ pub(crate) struct Client {
 const IDLE_PER_ORIGIN: usize = 64;
 /// Bytes of an answer's body read (the rest is not waited for).
 const BODY_LIMIT: usize = 64 * 1024;
+/// Bytes of an answer's body a test send shows.
+pub(crate) const PROBE_BODY: usize = 1024;
 
 impl Client {
     pub(crate) fn new(allow_private: bool, timeout: Duration) -> Arc<Client> {
@@ -72,13 +74,28 @@ impl Client {
         headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<Answer, String> {
+        self.post_keeping_body(target, headers, body).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Client::post`], answering the first [`PROBE_BODY`] bytes of the body too (a test send shows them).
+    pub(crate) async fn post_keeping_body(
+        &self,
+        target: &Target,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<(Answer, Bytes), String> {
         match tokio::time::timeout(self.timeout, self.post_now(target, headers, body)).await {
             Ok(answer) => answer,
             Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),
         }
     }
 
-    async fn post_now(&self, target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<Answer, String> {
+    async fn post_now(
+        &self,
+        target: &Target,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<(Answer, Bytes), String> {
         // A kept connection may still be finishing its last answer: wait for
         // it (a connection the endpoint closed meanwhile is replaced).
         let kept = match self.idle_sender(target) {
@@ -105,17 +122,32 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = Limited::new(resp.into_body(), BODY_LIMIT).collect().await;
-        let body_start = match body {
-            Ok(b) => {
-                let bytes = b.to_bytes();
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+        // Read up to BODY_LIMIT; past it (or on a broken body) the answer
+        // counts with the start it had, and the connection is not kept.
+        let mut body = resp.into_body();
+        let mut head = bytes::BytesMut::new();
+        let mut read = 0usize;
+        let mut whole = true;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map(|f| f.into_data()) else {
+                whole = false;
+                break;
+            };
+            let Ok(data) = data else { continue };
+            read += data.len();
+            let room = PROBE_BODY.saturating_sub(head.len());
+            head.extend_from_slice(&data[..data.len().min(room)]);
+            if read > BODY_LIMIT {
+                whole = false;
+                break;
             }
-            // The answer counts; only its body is not kept, nor the connection.
-            Err(_) => return Ok(Answer { status, retry_after, body_start: String::new() }),
-        };
-        self.keep(target, sender);
-        Ok(Answer { status, retry_after, body_start })
+        }
+        let head = head.freeze();
+        let body_start = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
+        if whole {
+            self.keep(target, sender);
+        }
+        Ok((Answer { status, retry_after, body_start }, head))
     }
 
     fn idle_sender(&self, target: &Target) -> Option<Sender> {

@@ -30,10 +30,6 @@ pub(crate) const OUTCOMES: [&str; 4] = ["delivered", "retry", "failed", "returne
 
 /// Requests in flight at once, over every endpoint.
 const IN_FLIGHT: usize = 256;
-/// Requests in flight at once to one endpoint: a product's endpoint is not
-/// flooded, and its connections are kept alive and reused (the client keeps
-/// this many per origin).
-const PER_ENDPOINT: usize = 32;
 /// Events one fan-out step reads.
 const FAN_OUT_BATCH: i64 = 1000;
 /// How often the sender looks for work it was not woken for (other
@@ -46,8 +42,11 @@ pub(crate) struct Sender {
     slots: Arc<Semaphore>,
     /// Rung when a batch finishes: the next delivery of its subjects may be ready.
     finished: Arc<Notify>,
-    /// Per endpoint: its requests in flight, at most [`PER_ENDPOINT`].
-    endpoints: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Per endpoint: its requests in flight, at most its `max_in_flight`
+    /// (a product's endpoint is not flooded, and its connections are kept
+    /// alive and reused: the client keeps up to 64 per origin); with the
+    /// limit the slots were made for.
+    endpoints: std::sync::Mutex<HashMap<String, (i64, Arc<Semaphore>)>>,
 }
 
 impl Sender {
@@ -158,7 +157,7 @@ impl Sender {
                 }
             };
             let (svc, client, finished) = (self.svc.clone(), self.client.clone(), self.finished.clone());
-            let endpoint = self.endpoint_slots(&hook_id);
+            let endpoint = self.endpoint_slots(&hook);
             tokio::spawn(async move {
                 send_batch(&svc, &client, &hook, batch, endpoint).await;
                 drop(permits);
@@ -170,11 +169,18 @@ impl Sender {
 }
 
 impl Sender {
-    fn endpoint_slots(&self, webhook_id: &str) -> Arc<Semaphore> {
-        let Ok(mut endpoints) = self.endpoints.lock() else { return Arc::new(Semaphore::new(PER_ENDPOINT)) };
+    fn endpoint_slots(&self, hook: &Webhook) -> Arc<Semaphore> {
+        let limit = hook.max_in_flight.clamp(1, crate::store::webhooks::MOST_IN_FLIGHT);
+        let slots = || Arc::new(Semaphore::new(usize::try_from(limit).unwrap_or(1)));
+        let Ok(mut endpoints) = self.endpoints.lock() else { return slots() };
         // An endpoint no batch holds is forgotten (deleted ones too); a new batch starts it again.
-        endpoints.retain(|_, s| Arc::strong_count(s) > 1);
-        endpoints.entry(webhook_id.to_string()).or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT))).clone()
+        endpoints.retain(|_, (_, s)| Arc::strong_count(s) > 1);
+        // A new limit takes new slots: batches from then on share them (those in flight finish on the old).
+        let entry = endpoints.entry(hook.id.clone()).or_insert_with(|| (limit, slots()));
+        if entry.0 != limit {
+            *entry = (limit, slots());
+        }
+        entry.1.clone()
     }
 }
 
@@ -196,7 +202,7 @@ fn trains(batch: Vec<Claimed>) -> Vec<Vec<Claimed>> {
 }
 
 /// Send one endpoint's leased deliveries: subjects side by side, at most
-/// [`PER_ENDPOINT`] at once, each subject's one after the other; then
+/// its `max_in_flight` at once, each subject's one after the other; then
 /// record them together.
 async fn send_batch(
     svc: &Service,

@@ -1,7 +1,8 @@
 //! The web console over HTTP, as a browser meets it: sessions and their
 //! cookie, CSRF on every form, one-time secrets, tenant scoping, portal
 //! links, and the screens' forms doing what they say (a pushed group mapped,
-//! a refused request in activity, a delivery retried).
+//! a refused request in activity, a delivery retried, a test event sent,
+//! an endpoint edited).
 
 use super::*;
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ on_both_backends!(
     a_portal_link_opens_one_tenant_once,
     groups_are_mapped_activity_shows_refusals_and_deliveries_are_retried,
     the_catalog_policy_and_users_screens_do_what_they_say,
+    the_webhooks_screen_sends_a_test_event_and_edits_an_endpoint,
 );
 
 /// A browser: keeps the cookies it is given, follows no redirect by itself.
@@ -422,4 +424,96 @@ async fn the_catalog_policy_and_users_screens_do_what_they_say(b: Backend) {
     }
     assert!(history.contains("POST /Users") && history.contains("201"), "its history: {history}");
     assert_eq!(web.get("/console/t/acme/users/nope").await.status, 404);
+}
+
+async fn the_webhooks_screen_sends_a_test_event_and_edits_an_endpoint(b: Backend) {
+    let s = super::webhooks::start_fast(b, 3).await;
+    let (first, url) = super::webhooks::Receiver::start().await;
+    let (second, url2) = super::webhooks::Receiver::start().await;
+    let mut web = Browser::new(&s);
+    web.sign_in(&s.admin_token).await;
+    let csrf = web.get("/console/t/acme/webhooks").await.csrf();
+    let form = [("csrf", csrf.as_str()), ("url", &url), ("events", ""), ("description", "CRM"), ("max_in_flight", "8")];
+    let p = web.post("/console/t/acme/webhooks", &form).await;
+    let hook_page = p.location.clone().unwrap();
+    let hook = hook_page.rsplit('/').next().unwrap().to_string();
+    let p = web.get(&hook_page).await;
+    let marker = "id=\"secret-value\">";
+    let at = p.body.find(marker).unwrap() + marker.len();
+    let shown = &p.body[at..at + p.body[at..].find('<').unwrap()];
+    let shown = [("&#x2f;", "/"), ("&#47;", "/"), ("&#x2b;", "+"), ("&#43;", "+"), ("&#x3d;", "="), ("&#61;", "=")]
+        .iter()
+        .fold(shown.to_string(), |text, (entity, c)| text.replace(entity, c));
+    let secret = scimd::events::signature::Secret::parse(&shown).unwrap_or_else(|e| panic!("{shown}: {e}"));
+    // A "Send test event" button on every endpoint of the list, and on the endpoint's page.
+    let list = web.get("/console/t/acme/webhooks").await;
+    assert!(list.body.contains(&format!("action=\"/console/t/acme/webhooks/{hook}/test\"")), "{}", list.body);
+    assert!(list.body.contains(&format!("aria-label=\"Send test event to {url}\"")), "{}", list.body);
+    let p = web.get(&hook_page).await;
+    assert!(p.body.contains("Send test event") && p.body.contains("at most 8 in flight"), "{}", p.body);
+    assert!(p.body.contains("<p>CRM</p>"), "the description is shown: {}", p.body);
+    // Without the session's CSRF token: refused, nothing sent.
+    let p = web.post(&format!("{hook_page}/test"), &[]).await;
+    assert_eq!(p.status, 403);
+    assert!(first.got.lock().unwrap().is_empty());
+    // With it: sent, signed, and the answer shown on the endpoint's page.
+    let p = web.post(&format!("{hook_page}/test"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.location.as_deref(), Some(hook_page.as_str()), "{}", p.body);
+    let got = first.wait_for(1).await;
+    assert!(scimd::events::signature::verify(
+        &secret,
+        &got[0].signature,
+        &got[0].id,
+        got[0].timestamp,
+        got[0].body.as_bytes()
+    ));
+    assert!(got[0].body.contains("\"type\":\"webhook.test\""), "{}", got[0].body);
+    let p = web.get(&hook_page).await;
+    assert!(p.body.contains(&format!("Test event {}", got[0].id)), "{}", p.body);
+    assert!(p.body.contains("delivered, answered 204 in"), "{}", p.body);
+
+    // The edit form, filled with what the endpoint has.
+    assert!(p.body.contains(&format!("action=\"/console/t/acme/webhooks/{hook}/edit\"")), "{}", p.body);
+    assert!(p.body.contains(&format!("value=\"{url}\"")) && p.body.contains("value=\"8\""), "{}", p.body);
+    let edit = |csrf: &str, max: &str| -> Vec<(&str, String)> {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("url", url2.clone()),
+            ("events", "user.".to_string()),
+            ("description", "CRM sync".to_string()),
+            ("max_in_flight", max.to_string()),
+        ]
+    };
+    let forged = edit("0123456789abcdef0123456789abcdef01234567", "4");
+    let refs: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(web.post(&format!("{hook_page}/edit"), &refs).await.status, 403, "another session's form");
+    let too_many = edit(&csrf, "100");
+    let refs: Vec<(&str, &str)> = too_many.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = web.post(&format!("{hook_page}/edit"), &refs).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("from 1 to 64"), "{}", p.body);
+    let unchanged = s.svc.webhook(s.svc.tenant_named("acme").await.unwrap().id, &hook).await.unwrap();
+    assert_eq!((unchanged.url.as_str(), unchanged.max_in_flight), (url.as_str(), 8), "a refused form changes nothing");
+    let good = edit(&csrf, "4");
+    let refs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = web.post(&format!("{hook_page}/edit"), &refs).await;
+    assert_eq!(p.location.as_deref(), Some(hook_page.as_str()), "{}", p.body);
+    let p = web.get(&hook_page).await;
+    assert!(p.body.contains("Endpoint changed"), "{}", p.body);
+    assert!(p.body.contains("<p>CRM sync</p>") && p.body.contains("at most 4 in flight"), "{}", p.body);
+    let r = s.adm(Method::GET, &format!("/webhooks/{hook}"), None).await;
+    assert_eq!(r.body["url"], url2.as_str());
+    assert_eq!((r.body["events"].clone(), r.body["max_in_flight"].clone()), (json!(["user."]), json!(4)));
+    assert_eq!(r.body["description"], "CRM sync");
+    // The next delivery goes to the new URL, signed with the same secret.
+    s.create_user("eve@acme.com").await;
+    let got = second.wait_for(1).await;
+    assert!(scimd::events::signature::verify(
+        &secret,
+        &got[0].signature,
+        &got[0].id,
+        got[0].timestamp,
+        got[0].body.as_bytes()
+    ));
+    assert!(got[0].body.contains("eve@acme.com"));
 }

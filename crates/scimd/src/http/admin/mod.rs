@@ -241,7 +241,10 @@ admin_routes! {
     "/admin/v1/tenants/{tenant}/users/{id}/roles/{workspace}/{role}" => delete users::withdraw_role;
     "/admin/v1/tenants/{tenant}/events" => get events::list_events;
     "/admin/v1/tenants/{tenant}/webhooks" => get webhooks::list_webhooks, post webhooks::create_webhook;
-    "/admin/v1/tenants/{tenant}/webhooks/{id}" => get webhooks::get_webhook, delete webhooks::delete_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}" =>
+        get webhooks::get_webhook, patch webhooks::patch_webhook, delete webhooks::delete_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/test" => post webhooks::test_webhook;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/replay" => post webhooks::replay_webhook;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/rotate-secret" => post webhooks::rotate_secret;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/enable" => post webhooks::enable_webhook;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries" => get webhooks::list_deliveries;

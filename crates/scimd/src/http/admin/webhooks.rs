@@ -1,12 +1,14 @@
 //! The admin API's webhooks: endpoints of a tenant (created with a secret
-//! shown once), their secret rotated, switched back on after they were
-//! disabled, and their deliveries listed (`?status=failed`: the dead
-//! letters) and retried.
+//! shown once, changed in place keeping it), their secret rotated, switched
+//! back on after they were disabled, a test event sent to one now, events
+//! replayed to one from a point, and their deliveries listed
+//! (`?status=failed`: the dead letters) and retried.
 
 use super::{AdminError, AdminResult, body, ok, views};
 use crate::http::AppState;
 use crate::store::Tenant;
-use crate::store::webhooks::{Delivery, Webhook};
+use crate::store::events::Position;
+use crate::store::webhooks::{Delivery, ReplayFrom, Webhook, WebhookChange};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -24,11 +26,16 @@ pub(super) struct WebhookOut {
     url: String,
     /// Event types or prefixes ending in `.`; empty: every event.
     events: Vec<String>,
+    /// Free text for the people who run it ("" when none).
+    description: String,
+    /// Its deliveries in flight at once, at most (1 to 64; 32 unless set).
+    #[schema(minimum = 1, maximum = 64)]
+    max_in_flight: i64,
     created_at: String,
     enabled: bool,
     #[schema(required)]
     disabled_at: Option<String>,
-    /// Why it was switched off (a 410, or 5 days of failures).
+    /// Why it was switched off (a 410, 5 days of failures, or an admin).
     #[schema(required)]
     disabled_reason: Option<String>,
     #[schema(required)]
@@ -51,6 +58,8 @@ fn webhook_json(w: &Webhook) -> WebhookOut {
         id: w.id.clone(),
         url: w.url.clone(),
         events: w.event_types.clone(),
+        description: w.description.clone(),
+        max_in_flight: w.max_in_flight,
         created_at: w.created_at.clone(),
         enabled: w.disabled_at.is_none(),
         disabled_at: w.disabled_at.clone(),
@@ -125,6 +134,12 @@ pub(super) struct NewWebhook {
     /// Event types or prefixes ending in '.'; missing or empty: every event.
     #[serde(default)]
     events: Vec<String>,
+    /// Free text for the people who run it, up to 500 characters.
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    /// Its deliveries in flight at once, at most: 1 to 64; 32 unless given.
+    #[schema(minimum = 1, maximum = 64)]
+    max_in_flight: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/webhooks", tag = "webhooks", request_body = NewWebhook,
@@ -135,7 +150,8 @@ pub(super) async fn create_webhook(
     bytes: Bytes,
 ) -> AdminResult {
     let new: NewWebhook = body(&bytes)?;
-    let (hook, secret) = s.svc.create_webhook(t.id, &new.url, new.events).await?;
+    let description = new.description.unwrap_or_default();
+    let (hook, secret) = s.svc.create_webhook(t.id, &new.url, new.events, &description, new.max_in_flight).await?;
     Ok(ok(StatusCode::CREATED, json!(WebhookWithSecret { webhook: webhook_json(&hook), secret })))
 }
 
@@ -160,6 +176,199 @@ pub(super) async fn get_webhook(
     Path((_, id)): Path<(String, String)>,
 ) -> AdminResult {
     Ok(ok(StatusCode::OK, json!(webhook_json(&s.svc.webhook(t.id, &id).await?))))
+}
+
+/// What to change of a webhook: only the settings sent change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WebhookPatch {
+    /// A new URL, checked as a new webhook's is; pending deliveries go to it.
+    #[schema(example = "https://hooks.example.com/scimd/v2")]
+    url: Option<String>,
+    /// Event types or prefixes ending in '.'; empty: every event. Deliveries already queued stay.
+    events: Option<Vec<String>>,
+    /// Up to 500 characters; `null` or "" clears it.
+    #[serde(default, with = "sent_or_null")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    description: Option<Option<String>>,
+    /// 1 to 64.
+    #[schema(minimum = 1, maximum = 64)]
+    max_in_flight: Option<i64>,
+    /// `false` switches it off (its deliveries wait); `true` on again, as `…/enable` does.
+    enabled: Option<bool>,
+}
+
+/// A setting sent as `null` (`Some(None)`), apart from one left out (`None`).
+mod sent_or_null {
+    use serde::{Deserialize, Deserializer};
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// `PATCH …/webhooks/{id}`: change its URL, types, description, deliveries
+/// in flight or whether it is on; its secret and its backlog stay.
+#[utoipa::path(patch, path = "/admin/v1/tenants/{tenant}/webhooks/{id}", tag = "webhooks", request_body = WebhookPatch,
+    responses((status = 200, description = "The webhook, changed", body = WebhookOut)))]
+pub(super) async fn patch_webhook(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let patch: WebhookPatch = body(&bytes)?;
+    let change = WebhookChange {
+        url: patch.url,
+        event_types: patch.events,
+        description: patch.description.map(Option::unwrap_or_default),
+        max_in_flight: patch.max_in_flight,
+        enabled: patch.enabled,
+    };
+    let hook = s.svc.update_webhook(t.id, &id, change).await?;
+    Ok(ok(StatusCode::OK, json!(webhook_json(&hook))))
+}
+
+/// What a test send came to: the receiver's answer, or why there was none.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TestSendOut {
+    /// The `webhook-id` it was sent with (an event of type `webhook.test`, in no feed).
+    #[schema(example = "evt_01a2bd2f5c3e7c5a8d6f4e3b2a1c0d9e")]
+    event_id: String,
+    url: String,
+    /// The receiver answered 2xx: a delivery would count as delivered.
+    delivered: bool,
+    /// The receiver's HTTP status; `null` when no answer came.
+    #[schema(required)]
+    status: Option<u16>,
+    /// Milliseconds from the start of the attempt to its answer (or failure).
+    latency_ms: u64,
+    /// The first 1 KiB of the answer's body, as text (invalid UTF-8 replaced); `null` with no answer.
+    #[schema(required)]
+    body: Option<String>,
+    /// Why no answer came, in words (not resolved, a special-use address, refused, timed out).
+    #[schema(required)]
+    error: Option<String>,
+}
+
+/// `POST …/webhooks/{id}/test`: send a signed `webhook.test` event now.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/webhooks/{id}/test", tag = "webhooks",
+    responses((status = 200, description = "What the receiver answered (or why it did not); nothing is recorded",
+        body = TestSendOut)))]
+pub(super) async fn test_webhook(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    let sent = crate::webhooks::probe::send_test(&s.svc, t.id, &t.name, &id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!(TestSendOut {
+            delivered: sent.delivered(),
+            event_id: sent.event_id,
+            url: sent.url,
+            status: sent.status,
+            latency_ms: sent.latency_ms,
+            body: sent.body,
+            error: sent.error,
+        }),
+    ))
+}
+
+/// Where a replay starts: exactly one of `after` and `since`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReplayRequest {
+    /// A feed cursor (the event feed's `next`): the events after it.
+    #[schema(example = "0.1042")]
+    after: Option<String>,
+    /// An ISO 8601 time (a date alone: its midnight, UTC): the events from it on.
+    #[schema(example = "2026-01-01T00:00:00Z")]
+    since: Option<String>,
+    /// Events queued at most by this call: 1 to 100,000; 100,000 unless given.
+    #[schema(minimum = 1, maximum = 100000)]
+    limit: Option<i64>,
+}
+
+/// What a replay queued.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReplayOut {
+    /// New pending deliveries, one per event, in feed order.
+    queued: usize,
+    /// The limit was reached with more to queue: replay again with `{"after": next}`.
+    limit_reached: bool,
+    /// Where to go on from when `limit_reached`; `null` when everything was queued.
+    #[schema(required)]
+    next: Option<String>,
+    /// The endpoint's own place in the feed: a replay goes up to it (what comes after reaches it anyway).
+    up_to: String,
+}
+
+/// `POST …/webhooks/{id}/replay {"after": CURSOR} | {"since": TIME}`.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/webhooks/{id}/replay", tag = "webhooks",
+    request_body = ReplayRequest,
+    responses((status = 202, description = "The events queued again for the webhook", body = ReplayOut)))]
+pub(super) async fn replay_webhook(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> AdminResult {
+    let req: ReplayRequest = body(&bytes)?;
+    let from = match (req.after, req.since) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(AdminError::bad(
+                "a replay starts from exactly one of 'after' (a feed cursor, the event feed's 'next') and 'since' \
+                 (an ISO 8601 time)",
+            ));
+        }
+        (Some(after), None) if after.is_empty() => ReplayFrom::After(Position::default()),
+        (Some(after), None) => ReplayFrom::After(Position::parse(&after).ok_or_else(|| {
+            AdminError::bad(format!("'after': '{after}' is not an event cursor: pass a 'next' value of the event feed"))
+        })?),
+        (None, Some(since)) => ReplayFrom::Since(stored_time(&since).ok_or_else(|| {
+            AdminError::bad(format!(
+                "'since': '{since}' is not an ISO 8601 time such as 2026-01-01T00:00:00Z (or +02:00 for a zone), or a \
+                 date such as 2026-01-01"
+            ))
+        })?),
+    };
+    let limit = match req.limit {
+        None => crate::service::webhooks::REPLAY_LIMIT,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=crate::service::webhooks::REPLAY_LIMIT).contains(n))
+            .ok_or_else(|| AdminError::bad(format!("'limit' is a whole number from 1 to 100000, not {n}")))?,
+    };
+    let replayed = s.svc.replay_webhook(t.id, &id, from, limit).await?;
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        json!(ReplayOut {
+            queued: replayed.queued,
+            limit_reached: replayed.next.is_some(),
+            next: replayed.next.map(|p| p.cursor()),
+            up_to: replayed.up_to.cursor(),
+        }),
+    ))
+}
+
+/// An ISO 8601 time (or a date alone: its midnight, UTC) as times are
+/// stored (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC), rounded up to the millisecond
+/// (so nothing before it is included).
+fn stored_time(text: &str) -> Option<String> {
+    let text = text.trim();
+    let at = if text.len() == 10 {
+        scim_core::datetime::parse(&format!("{text}T00:00:00Z"))?
+    } else {
+        scim_core::datetime::parse(text)?
+    };
+    let (mut secs, mut millis) = (at.secs, at.nanos.div_ceil(1_000_000));
+    if millis >= 1000 {
+        secs += 1;
+        millis -= 1000;
+    }
+    Some(scim_core::datetime::format_millis(secs, millis * 1_000_000))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/webhooks/{id}", tag = "webhooks",
@@ -276,4 +485,19 @@ pub(super) async fn retry_webhook_delivery(
 ) -> AdminResult {
     let d = s.svc.retry_delivery(t.id, &id).await?;
     Ok(ok(StatusCode::ACCEPTED, json!(delivery_json(&d))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_time;
+
+    #[test]
+    fn a_replay_time_is_read_as_stored_times_are_written_rounded_up() {
+        assert_eq!(stored_time("2026-01-01T01:00:00+01:00").as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(stored_time("2026-01-01T00:00:00.0001Z").as_deref(), Some("2026-01-01T00:00:00.001Z"));
+        assert_eq!(stored_time("2026-01-01T00:00:59.9995Z").as_deref(), Some("2026-01-01T00:01:00.000Z"));
+        assert_eq!(stored_time("2026-03-04").as_deref(), Some("2026-03-04T00:00:00.000Z"));
+        assert_eq!(stored_time("yesterday"), None);
+        assert_eq!(stored_time("2026-13-01"), None);
+    }
 }

@@ -77,6 +77,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/webhooks/{{id}}"), get(webhooks::show))
         .route(&format!("{t}/webhooks/{{id}}/rotate"), post(webhooks::rotate))
         .route(&format!("{t}/webhooks/{{id}}/enable"), post(webhooks::enable))
+        .route(&format!("{t}/webhooks/{{id}}/test"), post(webhooks::test))
+        .route(&format!("{t}/webhooks/{{id}}/edit"), post(webhooks::edit))
         .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/retry"), post(webhooks::retry))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_session));
     Router::new()

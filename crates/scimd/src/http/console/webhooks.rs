@@ -1,9 +1,11 @@
-//! Webhooks: the tenant's endpoints (added with a secret shown once), and
-//! one endpoint's deliveries with their attempts, retried, its secret
-//! rotated, and the endpoint switched back on.
+//! Webhooks: the tenant's endpoints (added with a secret shown once, a test
+//! event sent to each), and one endpoint's deliveries with their attempts,
+//! retried, its settings edited, its secret rotated, and the endpoint
+//! switched back on.
 
 use super::{Form, Here, Layout, done, failure, html};
-use crate::store::webhooks::Webhook;
+use crate::service::{Error, Refusal};
+use crate::store::webhooks::{Webhook, WebhookChange};
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -14,6 +16,10 @@ struct HookRow {
     id: String,
     url: String,
     events: String,
+    /// The types as the edit form takes them: comma-separated, empty for every event.
+    event_list: String,
+    description: String,
+    max_in_flight: i64,
     enabled: bool,
     state: String,
     created_at: String,
@@ -28,6 +34,9 @@ fn row(w: Webhook) -> HookRow {
     HookRow {
         enabled: w.disabled_at.is_none(),
         events: if w.event_types.is_empty() { "every event".to_string() } else { w.event_types.join(", ") },
+        event_list: w.event_types.join(", "),
+        description: w.description,
+        max_in_flight: w.max_in_flight,
         id: w.id,
         url: w.url,
         state,
@@ -58,16 +67,30 @@ pub(super) async fn list(Here { s, caller, t }: Here) -> Response {
     html(StatusCode::OK, &page)
 }
 
+/// The event types of a form's comma-separated field (empty: every event).
+fn event_types(form: &Form) -> Vec<String> {
+    form.get("events").unwrap_or_default().split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect()
+}
+
+/// The form's "most deliveries in flight at once", when it gives one.
+fn max_in_flight(form: &Form) -> Result<Option<i64>, Error> {
+    let Some(text) = form.get("max_in_flight") else { return Ok(None) };
+    text.parse::<i64>().map(Some).map_err(|_| {
+        Error::Refused(Refusal::Configuration(format!(
+            "'{text}' is not a number: the most deliveries in flight at once is a whole number from 1 to 64"
+        )))
+    })
+}
+
 pub(super) async fn create(Here { s, caller, t }: Here, form: Form) -> Response {
     let url = form.get("url").unwrap_or_default().to_string();
-    let events: Vec<String> = form
-        .get("events")
-        .unwrap_or_default()
-        .split(',')
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-        .collect();
-    match s.svc.create_webhook(t.id, &url, events).await {
+    let events = event_types(&form);
+    let description = form.get("description").unwrap_or_default().to_string();
+    let most = match max_in_flight(&form) {
+        Ok(n) => n,
+        Err(e) => return failure(e),
+    };
+    match s.svc.create_webhook(t.id, &url, events, &description, most).await {
         Ok((hook, secret)) => done(
             &caller,
             &format!("/console/t/{}/webhooks/{}", t.name, hook.id),
@@ -177,6 +200,64 @@ pub(super) async fn retry(
             &caller,
             &format!("/console/t/{}/webhooks/{id}", t.name),
             &format!("Delivery {delivery} will be sent again now."),
+            None,
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+/// "Send test event": a signed `webhook.test` now; the endpoint's page shows what came back.
+pub(super) async fn test(Here { s, caller, t }: Here, Path((_, id)): Path<(String, String)>, _form: Form) -> Response {
+    match crate::webhooks::probe::send_test(&s.svc, t.id, &t.name, &id).await {
+        Ok(sent) => {
+            let notice = match (sent.status, &sent.error) {
+                (Some(status), _) => {
+                    let body = sent.body.unwrap_or_default();
+                    let mut shown: String = body.chars().take(300).collect();
+                    if shown.len() < body.len() {
+                        shown.push('…');
+                    }
+                    format!(
+                        "Test event {} sent to {}: {} {status} in {} ms{}",
+                        sent.event_id,
+                        sent.url,
+                        if (200..300).contains(&status) { "delivered, answered" } else { "not delivered, answered" },
+                        sent.latency_ms,
+                        if shown.trim().is_empty() { ".".to_string() } else { format!(", with: {shown}") }
+                    )
+                }
+                (None, error) => format!(
+                    "Test event {} to {} not delivered, after {} ms: {}",
+                    sent.event_id,
+                    sent.url,
+                    sent.latency_ms,
+                    error.as_deref().unwrap_or("no answer")
+                ),
+            };
+            done(&caller, &format!("/console/t/{}/webhooks/{id}", t.name), &notice, None)
+        }
+        Err(e) => failure(e),
+    }
+}
+
+/// The edit form: URL, event types, description and deliveries in flight, all sent, as one change.
+pub(super) async fn edit(Here { s, caller, t }: Here, Path((_, id)): Path<(String, String)>, form: Form) -> Response {
+    let most = match max_in_flight(&form) {
+        Ok(n) => n,
+        Err(e) => return failure(e),
+    };
+    let change = WebhookChange {
+        url: Some(form.get("url").unwrap_or_default().to_string()),
+        event_types: Some(event_types(&form)),
+        description: Some(form.get("description").unwrap_or_default().to_string()),
+        max_in_flight: most,
+        enabled: None,
+    };
+    match s.svc.update_webhook(t.id, &id, change).await {
+        Ok(hook) => done(
+            &caller,
+            &format!("/console/t/{}/webhooks/{id}", t.name),
+            &format!("Endpoint changed: it now goes to {}; its secret and waiting deliveries stay.", hook.url),
             None,
         ),
         Err(e) => failure(e),

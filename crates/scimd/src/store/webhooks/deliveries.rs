@@ -8,7 +8,7 @@
 //! ready. Fan-out and completions of one endpoint lock its row (PostgreSQL),
 //! so that a delivery added while the one before it completes is not missed.
 
-use super::super::events::{EVENT_COLS, StoredEvent, after_position, committed_only, event_from_row};
+use super::super::events::{EVENT_COLS, Position, StoredEvent, after_position, committed_only, event_from_row};
 use super::super::sql::Dialect;
 use super::super::{Store, StoreError, WriteTx};
 use sqlx::Row;
@@ -121,6 +121,28 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
 
 /// Rows per INSERT of deliveries: 7 parameters each.
 const DELIVERIES_PER_INSERT: usize = 500;
+
+/// Where a replay starts: after a feed cursor, or at a time.
+#[derive(Clone, Debug)]
+pub enum ReplayFrom {
+    After(Position),
+    /// Events whose timestamp is at or after this (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+    Since(String),
+}
+
+/// What a replay queued.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// New pending deliveries, one per event.
+    pub queued: usize,
+    /// The limit was reached with more to queue: replay again after this position.
+    pub next: Option<Position>,
+    /// The endpoint's cursor: a replay goes up to it (events after it reach the endpoint anyway).
+    pub up_to: Position,
+}
+
+/// Events one replay step reads.
+const REPLAY_PAGE: i64 = 1000;
 
 impl Store {
     /// Deliveries of an endpoint after `after` (seq), optionally of one status.
@@ -446,5 +468,109 @@ impl WriteTx {
 
 /// The key deliveries are ordered by: `user:ID` or `group:ID`.
 pub(crate) fn subject_key(e: &StoredEvent) -> String {
-    format!("{}:{}", e.subject_type, e.subject_id)
+    subject_key_of(&e.subject_type, &e.subject_id)
+}
+
+fn subject_key_of(subject_type: &str, subject_id: &str) -> String {
+    format!("{subject_type}:{subject_id}")
+}
+
+impl WriteTx {
+    /// Queue again, as new pending deliveries of an endpoint, its tenant's
+    /// events from `from` up to the endpoint's cursor that it wants (its
+    /// types as they are now), at most `limit` of them. In order per
+    /// subject: they are added in feed order after every delivery the
+    /// endpoint has (so after any pending one of their subject), and one is
+    /// ready only when its subject has no pending delivery before it (none,
+    /// while the endpoint is disabled: enabling readies the oldest). The
+    /// endpoint's row is locked, so a fan-out or completion of it waits.
+    /// `None`: there is no such endpoint.
+    pub async fn replay_deliveries(
+        &mut self,
+        tenant_id: i64,
+        webhook_id: &str,
+        from: &ReplayFrom,
+        limit: usize,
+        now_ms: i64,
+        now: &str,
+    ) -> Result<Option<Replayed>, StoreError> {
+        let Some(w) = self.webhook_for_update(tenant_id, webhook_id).await? else { return Ok(None) };
+        let up_to = w.cursor;
+        let rows = self
+            .q("SELECT DISTINCT subject FROM deliveries WHERE webhook_id = ? AND status = 'pending'")
+            .bind(webhook_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut busy: std::collections::HashSet<String> = super::super::tx::first_texts(&rows)?.into_iter().collect();
+        let enabled = w.disabled_at.is_none();
+        let (mut after, since) = match from {
+            ReplayFrom::After(p) => (*p, None),
+            ReplayFrom::Since(at) => (Position::default(), Some(at.as_str())),
+        };
+        let (bounded, since_sql) = match self.dialect() {
+            Dialect::Sqlite => ("e.seq <= ?", if since.is_some() { " AND e.created_at >= ?" } else { "" }),
+            Dialect::Postgres => {
+                ("(e.tx, e.seq) <= (?, ?)", if since.is_some() { " AND e.created_at >= ?" } else { "" })
+            }
+        };
+        let sql = format!(
+            "SELECT e.seq, e.tx, e.type, e.subject_type, e.subject_id FROM events e WHERE e.tenant_id = ? AND {} \
+             AND {bounded}{since_sql} ORDER BY e.tx, e.seq LIMIT ?",
+            after_position(self.dialect(), "e")
+        );
+        // (event seq, subject, ready), in feed order.
+        let mut queued: Vec<(i64, String, bool)> = Vec::new();
+        let mut last_queued = None;
+        let mut next = None;
+        'pages: loop {
+            let mut q = self.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
+            if matches!(self.dialect(), Dialect::Postgres) {
+                q = q.bind(up_to.tx);
+            }
+            q = q.bind(up_to.seq);
+            if let Some(at) = since {
+                q = q.bind(at);
+            }
+            let rows = q.bind(REPLAY_PAGE).fetch_all(&mut *self.tx).await?;
+            for row in &rows {
+                let position = Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? };
+                after = position;
+                let event_type: String = row.try_get("type")?;
+                if !w.wants(&event_type) {
+                    continue;
+                }
+                if queued.len() >= limit {
+                    next = last_queued;
+                    break 'pages;
+                }
+                let subject_type: String = row.try_get("subject_type")?;
+                let subject_id: String = row.try_get("subject_id")?;
+                let subject = subject_key_of(&subject_type, &subject_id);
+                let ready = enabled && busy.insert(subject.clone());
+                queued.push((position.seq, subject, ready));
+                last_queued = Some(position);
+            }
+            if (rows.len() as i64) < REPLAY_PAGE {
+                break;
+            }
+        }
+        for chunk in queued.chunks(DELIVERIES_PER_INSERT) {
+            let rows = vec!["(?, ?, ?, ?, 'pending', ?, ?, ?)"; chunk.len()].join(", ");
+            let mut q = self.q(&format!(
+                "INSERT INTO deliveries (id, webhook_id, event_seq, subject, status, ready, next_at, created_at) VALUES {rows}"
+            ));
+            for (event_seq, subject, ready) in chunk {
+                q = q
+                    .bind(format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+                    .bind(webhook_id)
+                    .bind(*event_seq)
+                    .bind(subject.as_str())
+                    .bind(i64::from(*ready))
+                    .bind(now_ms)
+                    .bind(now);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(Some(Replayed { queued: queued.len(), next, up_to }))
+    }
 }

@@ -1,6 +1,6 @@
-//! Webhook endpoints (migration 0008/0009): a tenant's endpoints, their
-//! secrets, cursors, pauses and disabling. Their deliveries are in
-//! [`deliveries`].
+//! Webhook endpoints (migration 0008/0009; description and max_in_flight
+//! 0015/0016): a tenant's endpoints, their secrets, cursors, pauses,
+//! disabling and settings. Their deliveries are in [`deliveries`].
 
 use super::events::{Position, committed_only};
 use super::sql::Dialect;
@@ -10,7 +10,17 @@ use sqlx::any::AnyRow;
 
 mod deliveries;
 
-pub(crate) use deliveries::{Attempt, Claimed, Delivery, EndpointNews, SealedSecrets, subject_key};
+pub(crate) use deliveries::{
+    Attempt, Claimed, Delivery, EndpointNews, ReplayFrom, Replayed, SealedSecrets, subject_key,
+};
+
+/// Deliveries of one endpoint in flight at once unless it says otherwise
+/// (the migration's default: the one limit every endpoint had before).
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: i64 = 32;
+/// The most an endpoint may ask for (the HTTP client keeps this many idle connections per origin).
+pub(crate) const MOST_IN_FLIGHT: i64 = 64;
+/// Characters of an endpoint's description, at most.
+pub(crate) const DESCRIPTION_CHARS: usize = 500;
 
 #[derive(Clone, Debug)]
 pub struct Webhook {
@@ -30,6 +40,21 @@ pub struct Webhook {
     pub failing_since: Option<String>,
     pub disabled_at: Option<String>,
     pub disabled_reason: Option<String>,
+    /// Free text for the people who run it ("" when none).
+    pub description: String,
+    /// Its deliveries in flight at once, at most (1 to [`MOST_IN_FLIGHT`]).
+    pub max_in_flight: i64,
+}
+
+/// What a `PATCH` of an endpoint changes: only what it names.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookChange {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub max_in_flight: Option<i64>,
+    /// `Some(true)`: on again (as `enable_webhook`); `Some(false)`: off, its deliveries wait.
+    pub enabled: Option<bool>,
 }
 
 impl Webhook {
@@ -41,7 +66,7 @@ impl Webhook {
 }
 
 const WEBHOOK_COLS: &str = "id, tenant_id, url, event_types, secret, old_secret, old_secret_until, created_at, \
-     cursor_tx, cursor_seq, paused_until, failing_since, disabled_at, disabled_reason";
+     cursor_tx, cursor_seq, paused_until, failing_since, disabled_at, disabled_reason, description, max_in_flight";
 
 fn webhook_from_row(row: &AnyRow) -> Result<Webhook, StoreError> {
     let types: String = row.try_get("event_types")?;
@@ -59,6 +84,8 @@ fn webhook_from_row(row: &AnyRow) -> Result<Webhook, StoreError> {
         failing_since: row.try_get("failing_since")?,
         disabled_at: row.try_get("disabled_at")?,
         disabled_reason: row.try_get("disabled_reason")?,
+        description: row.try_get("description")?,
+        max_in_flight: row.try_get("max_in_flight")?,
     })
 }
 
@@ -114,8 +141,8 @@ impl WriteTx {
 
     pub async fn insert_webhook(&mut self, w: &Webhook) -> Result<(), StoreError> {
         let types = serde_json::to_string(&w.event_types).map_err(|e| StoreError::Encode(e.to_string()))?;
-        self.q("INSERT INTO webhooks (id, tenant_id, url, event_types, secret, created_at, cursor_tx, cursor_seq) \
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        self.q("INSERT INTO webhooks (id, tenant_id, url, event_types, secret, created_at, cursor_tx, cursor_seq, \
+                description, max_in_flight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(w.id.as_str())
             .bind(w.tenant_id)
             .bind(w.url.as_str())
@@ -124,9 +151,78 @@ impl WriteTx {
             .bind(w.created_at.as_str())
             .bind(w.cursor.tx)
             .bind(w.cursor.seq)
+            .bind(w.description.as_str())
+            .bind(w.max_in_flight)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    /// Change what `change` names of an endpoint, in this transaction; its
+    /// secret, cursor and deliveries stay (pending ones go to the new URL).
+    /// `false`: there is no such endpoint.
+    pub async fn update_webhook(
+        &mut self,
+        tenant_id: i64,
+        id: &str,
+        change: &WebhookChange,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(w) = self.webhook_for_update(tenant_id, id).await? else { return Ok(false) };
+        let mut sets: Vec<&str> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        if let Some(url) = &change.url {
+            sets.push("url = ?");
+            values.push(url.clone());
+        }
+        if let Some(types) = &change.event_types {
+            sets.push("event_types = ?");
+            values.push(serde_json::to_string(types).map_err(|e| StoreError::Encode(e.to_string()))?);
+        }
+        if let Some(description) = &change.description {
+            sets.push("description = ?");
+            values.push(description.clone());
+        }
+        if !sets.is_empty() {
+            let mut q = self.q(&format!("UPDATE webhooks SET {} WHERE id = ?", sets.join(", ")));
+            for v in values {
+                q = q.bind(v);
+            }
+            q.bind(id).execute(&mut *self.tx).await?;
+        }
+        if let Some(n) = change.max_in_flight {
+            self.q("UPDATE webhooks SET max_in_flight = ? WHERE id = ?")
+                .bind(n)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        match change.enabled {
+            Some(true) if w.disabled_at.is_some() => {
+                self.enable_webhook(tenant_id, id).await?;
+            }
+            Some(false) if w.disabled_at.is_none() => {
+                self.disable_webhook(id, "disabled by an admin: enable it to send what waits", now).await?;
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    /// An endpoint of the tenant, its row locked for this transaction
+    /// (PostgreSQL: waits for a fan-out or completion holding it).
+    async fn webhook_for_update(&mut self, tenant_id: i64, id: &str) -> Result<Option<Webhook>, StoreError> {
+        let lock = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let row = self
+            .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE tenant_id = ? AND id = ?{lock}"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(webhook_from_row).transpose()
     }
 
     /// `false`: there is no such endpoint.
