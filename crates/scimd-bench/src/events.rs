@@ -109,6 +109,29 @@ async fn until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> Resul
     Err(format!("timed out waiting for {what}"))
 }
 
+/// Wait until the webhook `id` is disabled (the receiver's first answer is a 410).
+async fn disabled_by_its_410(admin: &Http, id: &str) -> Result<(), String> {
+    until(Duration::from_secs(60), "the webhook to be disabled by its 410", async || {
+        let w = json_of(admin, Method::GET, &format!("/webhooks/{id}"), None, &[200]).await?;
+        Ok(w.get("enabled") == Some(&Value::Bool(false)))
+    })
+    .await
+}
+
+/// Enable the webhook `id` and time until the receiver has `total` events
+/// besides the refused first one; then delete the webhook. Answers the seconds.
+async fn release_backlog(admin: &Http, id: &str, received: &Received, total: u64) -> Result<f64, String> {
+    let enabled = Instant::now();
+    json_of(admin, Method::POST, &format!("/webhooks/{id}/enable"), None, &[200]).await?;
+    until(Duration::from_secs(600), "every event to reach the receiver", async || {
+        Ok(received.count.load(Ordering::Relaxed) > total)
+    })
+    .await?;
+    let seconds = enabled.elapsed().as_secs_f64();
+    admin.expect(Method::DELETE, &format!("/webhooks/{id}"), None, &[204]).await?;
+    Ok(seconds)
+}
+
 pub(crate) async fn delivery(
     scim: &Http,
     admin: &Http,
@@ -128,11 +151,7 @@ pub(crate) async fn delivery(
         async move { scim.expect(Method::POST, "/Users", Some(body.to_string()), &[201]).await.map(|_| ()) }
     };
     create(0).await?;
-    until(Duration::from_secs(60), "the webhook to be disabled by its 410", async || {
-        let w = json_of(admin, Method::GET, &format!("/webhooks/{id}"), None, &[200]).await?;
-        Ok(w.get("enabled") == Some(&Value::Bool(false)))
-    })
-    .await?;
+    disabled_by_its_410(admin, &id).await?;
     // N events while the endpoint is off: they wait in the feed.
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(1));
@@ -154,14 +173,7 @@ pub(crate) async fn delivery(
     }
     let write_rate = events as f64 / started.elapsed().as_secs_f64();
     let total = events + 1;
-    let enabled = Instant::now();
-    json_of(admin, Method::POST, &format!("/webhooks/{id}/enable"), None, &[200]).await?;
-    until(Duration::from_secs(600), "every event to reach the receiver", async || {
-        Ok(received.count.load(Ordering::Relaxed) > total)
-    })
-    .await?;
-    let seconds = enabled.elapsed().as_secs_f64();
-    admin.expect(Method::DELETE, &format!("/webhooks/{id}"), None, &[204]).await?;
+    let seconds = release_backlog(admin, &id, &received, total).await?;
     Ok(DeliveryResult { events: total, write_rate, seconds, rate: total as f64 / seconds })
 }
 
@@ -219,11 +231,7 @@ pub(crate) async fn group_delivery(
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("{run_id} push")});
     let group = crate::http::parse(&scim.expect(Method::POST, "/Groups", Some(body.to_string()), &[201]).await?)?;
     let group_id = group.get("id").and_then(Value::as_str).ok_or("the group has no id")?.to_string();
-    until(Duration::from_secs(60), "the webhook to be disabled by its 410", async || {
-        let w = json_of(admin, Method::GET, &format!("/webhooks/{id}"), None, &[200]).await?;
-        Ok(w.get("enabled") == Some(&Value::Bool(false)))
-    })
-    .await?;
+    disabled_by_its_410(admin, &id).await?;
     for chunk in ids.chunks(1000) {
         let values: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
         let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -231,14 +239,7 @@ pub(crate) async fn group_delivery(
         scim.expect(Method::PATCH, &format!("/Groups/{group_id}"), Some(patch.to_string()), &[200, 204]).await?;
     }
     let total = members + 1;
-    let enabled = Instant::now();
-    json_of(admin, Method::POST, &format!("/webhooks/{id}/enable"), None, &[200]).await?;
-    until(Duration::from_secs(600), "every event to reach the receiver", async || {
-        Ok(received.count.load(Ordering::Relaxed) > total)
-    })
-    .await?;
-    let seconds = enabled.elapsed().as_secs_f64();
-    admin.expect(Method::DELETE, &format!("/webhooks/{id}"), None, &[204]).await?;
+    let seconds = release_backlog(admin, &id, &received, total).await?;
     // The feed's order of the group's events against the order they arrived in.
     let mut feed = Vec::new();
     let mut after = String::new();

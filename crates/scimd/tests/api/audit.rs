@@ -40,16 +40,7 @@ async fn trail(s: &Server, query: &str) -> Vec<Value> {
 
 /// The ids of the events the feed shows, once at least `n` do.
 async fn event_ids(s: &Server, query: &str, n: usize) -> Vec<Value> {
-    for _ in 0..500 {
-        let r = s.adm(Method::GET, &format!("/events?limit=1000&{query}"), None).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let ids: Vec<Value> = r.body["data"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect();
-        if ids.len() >= n {
-            return ids;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("fewer than {n} events showed");
+    s.feed_at_least(query, n).await.iter().map(|e| e["id"].clone()).collect()
 }
 
 fn strs(v: &Value) -> Vec<&str> {

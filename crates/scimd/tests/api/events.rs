@@ -16,18 +16,9 @@ on_both_backends!(
     waiting_for_another_licence_does_not_assign_the_held_one_again
 );
 
-/// The events of tenant `acme`, once at least `n` show. On PostgreSQL an
-/// event shows once every transaction older than its own has ended, in any
-/// database of the server (other tests write beside this one): a moment.
+/// The events of tenant `acme`, once at least `n` show.
 async fn feed_n(s: &Server, query: &str, n: usize) -> Vec<Value> {
-    for _ in 0..500 {
-        let events = feed(s, query).await;
-        if events.len() >= n {
-            return events;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("fewer than {n} events showed in the feed");
+    s.feed_at_least(query, n).await
 }
 
 /// Every event of tenant `acme` the feed shows now, a page of 50 at a time.

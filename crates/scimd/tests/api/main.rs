@@ -290,6 +290,31 @@ impl Server {
         let url = format!("{}{path}", self.admin);
         self.raw(method, &url, body.map(|b| b.to_string()), &[("Authorization", &auth), ct]).await
     }
+    /// Every event of tenant `acme` the feed shows, once at least `n` do. On
+    /// PostgreSQL an event shows once every transaction older than its own
+    /// has ended, in any database of the server (other tests write beside
+    /// this one): a moment, so a reader waits.
+    async fn feed_at_least(&self, query: &str, n: usize) -> Vec<Value> {
+        for _ in 0..500 {
+            let (mut events, mut after) = (Vec::new(), String::new());
+            loop {
+                let sep = if query.is_empty() { "" } else { "&" };
+                let r = self.adm(Method::GET, &format!("/events?limit=1000&after={after}{sep}{query}"), None).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                let page = r.body["data"].as_array().cloned().unwrap_or_default();
+                if page.is_empty() {
+                    break;
+                }
+                after = r.body["next"].as_str().unwrap_or_default().to_string();
+                events.extend(page);
+            }
+            if events.len() >= n {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("fewer than {n} events showed in the feed");
+    }
     async fn access(&self, user_id: &str) -> Value {
         let r = self.adm(Method::GET, &format!("/users/{user_id}/access"), None).await;
         assert_eq!(r.status, 200, "{}", r.body);

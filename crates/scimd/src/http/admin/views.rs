@@ -226,32 +226,20 @@ pub(super) fn page_size(limit: Option<i64>) -> Result<i64, AdminError> {
 
 /// A pushed group with its member count and the mappings that name it.
 #[derive(Serialize, ToSchema)]
-pub(super) struct GroupOut {
+pub(super) struct GroupOut<'a> {
     id: String,
     #[serde(rename = "displayName")]
     #[schema(required)]
     display_name: Option<String>,
     members: i64,
     mapped: bool,
-    mappings: Vec<GroupMappingOut>,
-}
-
-/// A mapping of a group, with names beside ids.
-#[derive(Serialize, ToSchema)]
-pub(super) struct GroupMappingOut {
-    id: String,
-    #[schema(required)]
-    workspace: Option<Named>,
-    #[schema(required)]
-    role: Option<Named>,
-    #[schema(required)]
-    licence_type: Option<Named>,
+    mappings: Vec<MappingOut<'a>>,
 }
 
 /// A page of pushed groups.
 #[derive(Serialize, ToSchema)]
-pub(super) struct GroupPage {
-    data: Vec<GroupOut>,
+pub(super) struct GroupPage<'a> {
+    data: Vec<GroupOut<'a>>,
     /// The cursor to pass as `after` for the next page; `null` on the last.
     #[schema(required)]
     next: Option<String>,
@@ -271,24 +259,15 @@ pub(super) async fn list_groups(
     let c = s.svc.tenant_config(t.id).await?;
     let more = groups.len() as i64 > limit;
     let page = &groups[..groups.len().min(limit as usize)];
-    let named = Named::new;
     let data: Vec<GroupOut> = page
         .iter()
         .map(|g| {
             let name = g.display_name.as_deref().unwrap_or_default();
-            let mappings: Vec<GroupMappingOut> = c
+            let mappings: Vec<MappingOut> = c
                 .mappings
                 .iter()
                 .filter(|m| m.group == g.id || m.group.eq_ignore_ascii_case(name))
-                .map(|m| GroupMappingOut {
-                    id: m.id.clone(),
-                    workspace: m.workspace_id.as_deref().map(|w| named(w, c.workspace(w).map(|x| x.name.as_str()))),
-                    role: m.role_id.as_deref().map(|r| named(r, c.role(r).map(|x| x.name.as_str()))),
-                    licence_type: m
-                        .licence_type_id
-                        .as_deref()
-                        .map(|l| named(l, c.licence_type(l).map(|x| x.name.as_str()))),
-                })
+                .map(|m| MappingOut::of(&c, m))
                 .collect();
             GroupOut {
                 id: g.id.clone(),
