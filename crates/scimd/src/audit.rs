@@ -1,29 +1,37 @@
-//! The audit trail of SCIM requests, off the request path: the bounded
-//! queue a finished request leaves its row in ([`Queue`]), the flusher that
-//! writes queued rows in batches ([`flush`]), and pruning past the retention
+//! The audit trail of SCIM requests and admin changes: the bounded queue a
+//! finished request leaves its row in ([`Queue`]), the flusher that writes
+//! queued rows in batches ([`flush`]), and pruning past the retention
 //! ([`prune`]). The request log (`http::log_requests`) makes each row; the
 //! server runs the flusher and the pruner; the admin API reads the trail.
 //!
-//! A request never waits for its row: a full queue drops the row and counts
-//! it (`scimd_audit_dropped_total`), and a batch that cannot be written is
-//! logged and counted the same way. Provisioning never fails for the audit.
+//! Rows of writes and of an authenticated client's refusals are durable
+//! before the answer leaves ([`Queue::push_durable`]): the request waits
+//! for the batch its row is in to commit, and the flusher writes at once
+//! when anyone waits, so concurrent requests share one commit. Rows of
+//! reads wait up to [`FLUSH_WINDOW`] for company and may be lost in a
+//! crash within it. Provisioning never fails for the audit: a full queue
+//! drops a read's row and counts it (`scimd_audit_dropped_total`), and a
+//! batch that cannot be written is logged and counted the same way.
 
 use crate::service::Service;
 use crate::store::audit::NewAudit;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Rows waiting to be written, at most: about 10 MB at worst, and several
 /// seconds of a busy server's requests.
 pub const QUEUE_ROWS: usize = 10_000;
 /// Rows one batch writes, at most (one transaction).
 pub const BATCH_ROWS: usize = 500;
-/// How long the flusher gathers rows after the first one before it writes
-/// them: SQLite's one writer then takes an audit batch about once a second,
-/// not once a request.
+/// How long the flusher gathers rows of reads after the first one before it
+/// writes them: SQLite's one writer then takes an audit batch about once a
+/// second, not once a request. A row someone waits for ends the window.
 pub const FLUSH_WINDOW: Duration = Duration::from_secs(1);
+/// Longest a request waits for its row to commit before it answers anyway
+/// (the database is then in trouble, and the write itself has committed).
+pub const DURABLE_WAIT: Duration = Duration::from_secs(10);
 /// How often rows past the retention are pruned (and once at start).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -59,12 +67,18 @@ pub fn days(n: u32) -> Duration {
 #[derive(Clone, Debug)]
 pub struct TargetName(pub String);
 
+/// A row on its way to the flusher, and who waits for it to commit.
+pub struct Queued {
+    row: NewAudit,
+    committed: Option<oneshot::Sender<()>>,
+}
+
 /// Where finished requests leave their rows; the flusher takes them out.
 pub struct Queue {
     /// `None` when auditing is off.
-    tx: Option<mpsc::Sender<NewAudit>>,
+    tx: Option<mpsc::Sender<Queued>>,
     /// Taken once, by the server's flusher.
-    rx: Mutex<Option<mpsc::Receiver<NewAudit>>>,
+    rx: Mutex<Option<mpsc::Receiver<Queued>>>,
 }
 
 impl Queue {
@@ -80,11 +94,11 @@ impl Queue {
         self.tx.is_some()
     }
 
-    /// Leave a row for the flusher, without waiting: when the queue is full
-    /// (or the flusher has stopped) the row is dropped and counted.
+    /// Leave a read's row for the flusher, without waiting: when the queue
+    /// is full (or the flusher has stopped) the row is dropped and counted.
     pub fn push(&self, row: NewAudit) {
         let Some(tx) = &self.tx else { return };
-        if let Err(e) = tx.try_send(row) {
+        if let Err(e) = tx.try_send(Queued { row, committed: None }) {
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "queue_full",
                 mpsc::error::TrySendError::Closed(_) => "stopped",
@@ -93,16 +107,37 @@ impl Queue {
         }
     }
 
+    /// Hand a write's or a refusal's row to the flusher and return once it
+    /// is committed: waiting for room in a full queue rather than dropping
+    /// it, and for at most [`DURABLE_WAIT`] in all.
+    pub async fn push_durable(&self, row: NewAudit) {
+        let Some(tx) = &self.tx else { return };
+        let (committed, written) = oneshot::channel();
+        let wait = async {
+            if tx.send(Queued { row, committed: Some(committed) }).await.is_err() {
+                metrics::counter!("scimd_audit_dropped_total", "reason" => "stopped").increment(1);
+                return;
+            }
+            // An error here is a batch that failed: counted where it failed.
+            let _ = written.await;
+        };
+        if tokio::time::timeout(DURABLE_WAIT, wait).await.is_err() {
+            tracing::warn!(
+                "an audit row was not committed within {DURABLE_WAIT:?}; the request answers without waiting longer"
+            );
+        }
+    }
+
     /// The receiving end, for the one flusher (`None` once taken, or when auditing is off).
-    pub fn take_receiver(&self) -> Option<mpsc::Receiver<NewAudit>> {
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<Queued>> {
         self.rx.lock().ok()?.take()
     }
 }
 
 /// Write queued rows in batches (up to [`BATCH_ROWS`], gathered for up to
-/// [`FLUSH_WINDOW`]) until `stop` turns true; then take no more rows, write
-/// every row still queued, and return.
-pub async fn flush(svc: Service, mut rx: mpsc::Receiver<NewAudit>, mut stop: watch::Receiver<bool>) {
+/// [`FLUSH_WINDOW`] while nobody waits for one of them) until `stop` turns
+/// true; then take no more rows, write every row still queued, and return.
+pub async fn flush(svc: Service, mut rx: mpsc::Receiver<Queued>, mut stop: watch::Receiver<bool>) {
     let mut tenants = TenantIds::default();
     let mut stopping = false;
     loop {
@@ -119,10 +154,10 @@ pub async fn flush(svc: Service, mut rx: mpsc::Receiver<NewAudit>, mut stop: wat
                 continue;
             }
         }
-        if !stopping {
+        if !stopping && !someone_waits(&batch) {
             let window = tokio::time::sleep(FLUSH_WINDOW);
             tokio::pin!(window);
-            while batch.len() < BATCH_ROWS {
+            while batch.len() < BATCH_ROWS && !someone_waits(&batch) {
                 let room = BATCH_ROWS - batch.len();
                 tokio::select! {
                     n = rx.recv_many(&mut batch, room) => if n == 0 { break },
@@ -139,14 +174,29 @@ pub async fn flush(svc: Service, mut rx: mpsc::Receiver<NewAudit>, mut stop: wat
     }
 }
 
-/// Write one batch; a batch that fails is logged and counted, never retried
-/// (the database is likely down, and the queue behind it keeps filling).
-async fn write(svc: &Service, tenants: &mut TenantIds, mut batch: Vec<NewAudit>) {
-    tenants.resolve(svc, &mut batch).await;
-    let rows = batch.len();
-    if let Err(e) = svc.record_audit(batch).await {
-        tracing::warn!(rows, error = %e, "audit rows could not be written; they are lost");
-        metrics::counter!("scimd_audit_dropped_total", "reason" => "write_failed").increment(rows as u64);
+fn someone_waits(batch: &[Queued]) -> bool {
+    batch.iter().any(|q| q.committed.is_some())
+}
+
+/// Write one batch, then tell who waits; a batch that fails is logged and
+/// counted, never retried (the database is likely down, and the queue
+/// behind it keeps filling), and its waiters answer without their rows.
+async fn write(svc: &Service, tenants: &mut TenantIds, batch: Vec<Queued>) {
+    let (mut rows, mut waiting) = (Vec::with_capacity(batch.len()), Vec::new());
+    for queued in batch {
+        rows.push(queued.row);
+        waiting.extend(queued.committed);
+    }
+    tenants.resolve(svc, &mut rows).await;
+    let count = rows.len();
+    match svc.record_audit(rows).await {
+        Ok(()) => waiting.into_iter().for_each(|w| {
+            let _ = w.send(());
+        }),
+        Err(e) => {
+            tracing::warn!(rows = count, error = %e, "audit rows could not be written; they are lost");
+            metrics::counter!("scimd_audit_dropped_total", "reason" => "write_failed").increment(count as u64);
+        }
     }
 }
 

@@ -401,13 +401,29 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     if let Some(start) = audit {
         let route = route.clone().unwrap_or_else(|| crate::audit::clean(&path));
         let latency_us = i64::try_from(latency_us).unwrap_or(i64::MAX);
-        state.audit.push(audit_row(start, &request_id, &method, route, &ctx, &resp, latency_us));
+        let row = audit_row(start, &request_id, &method, route, &ctx, &resp, latency_us);
+        if must_be_durable(&row) {
+            state.audit.push_durable(row).await;
+        } else {
+            state.audit.push(row);
+        }
     }
     crate::telemetry::record_request(route, &method, status, &tenant, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Whether a request's row must be committed before it answers: every
+/// write and every refusal of a client whose token named its tenant. Not a
+/// read's (batched; a crash may lose the last second of them), nor an
+/// unauthenticated request's (nobody without a token can make the server
+/// commit per request), nor an overload answer's (429, 503: waiting on
+/// the database would add to the load).
+fn must_be_durable(row: &crate::store::audit::NewAudit) -> bool {
+    let read = matches!(row.method.as_str(), "GET" | "HEAD") || row.route.ends_with("/.search");
+    row.tenant_id.is_some() && !matches!(row.status, 429 | 503) && !(read && row.status < 400)
 }
 
 /// What an audit row needs from a request before it runs.

@@ -18,7 +18,7 @@ on_both_backends!(
 );
 
 /// Rows of tenant `acme`'s trail matching `query`, newest first, once at
-/// least `n` show (rows are written about a second after their request).
+/// least `n` show (a read's row is written about a second after its request).
 async fn trail_n(s: &Server, query: &str, n: usize) -> Vec<Value> {
     for _ in 0..1000 {
         let rows = trail(s, query).await;

@@ -7,7 +7,8 @@ on_both_backends!(
     a_replica_without_the_shared_secrets_key_is_refused_while_webhooks_exist,
     sigterm_mid_delivery_sends_nothing_twice_after_the_restart,
     after_a_rotation_every_replica_signs_with_the_new_secret_at_once,
-    feed_lag_and_webhook_backlogs_show_in_metrics
+    feed_lag_and_webhook_backlogs_show_in_metrics,
+    after_kill_9_every_answered_write_and_refusal_has_its_audit_row
 );
 
 /// A scimd process, killed when dropped.
@@ -506,4 +507,73 @@ async fn feed_lag_and_webhook_backlogs_show_in_metrics(b: Backend) {
         assert_eq!(metric(&scrape().await, "scimd_event_feed_lag_seconds", ""), Some(0.0), "the feed caught up");
     }
     drop(server);
+}
+
+/// Issue 20, item 3: kill -9 while writes and refusals are being answered.
+/// Every request a client got an answer to (a create, a PATCH, a 409) has
+/// its audit row after the restart, and the row says what the client saw.
+async fn after_kill_9_every_answered_write_and_refusal_has_its_audit_row(b: Backend) {
+    let db = Prepared::new(b, "scimd-kill-audit-").await;
+    let (dir, url, admin, token) = (&db.dir, &db.url, &db.admin, &db.token);
+    let server = serve_in(dir, url, &[]).await.unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("{}/scim/v2/acme/Users", server.1);
+    let answered: Arc<std::sync::Mutex<Vec<(String, u16)>>> = Arc::default();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..8 {
+        let (client, base, token, answered) = (client.clone(), base.clone(), token.clone(), answered.clone());
+        clients.spawn(async move {
+            for i in 0.. {
+                let body = json!({"schemas": [USER], "userName": format!("c{c}-{i}@acme.com")});
+                let patch =
+                    json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "t"}]});
+                let Ok(r) = client.post(&base).bearer_auth(&token).json(&body).send().await else { return };
+                let Some((id, created)) = answer(r).await else { return };
+                let id = id.unwrap_or_default();
+                let Ok(r) = client.post(&base).bearer_auth(&token).json(&body).send().await else { return };
+                let Some((_, clash)) = answer(r).await else { return };
+                let Ok(r) = client.patch(format!("{base}/{id}")).bearer_auth(&token).json(&patch).send().await else {
+                    return;
+                };
+                let Some((_, patched)) = answer(r).await else { return };
+                answered.lock().unwrap().extend([created, clash, patched]);
+            }
+        });
+    }
+    /// The request id and status of an answer read in full, and the id it
+    /// names; `None` when the server died before the answer was whole.
+    async fn answer(r: reqwest::Response) -> Option<(Option<String>, (String, u16))> {
+        let (status, request_id) = (r.status().as_u16(), r.headers().get("x-request-id")?.to_str().ok()?.to_string());
+        let body: Value = r.json().await.ok()?;
+        Some((body["id"].as_str().map(str::to_string), (request_id, status)))
+    }
+    // Long enough for several audit batches, and for rows of the last moment to be in flight.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop(server); // SIGKILL, then reaped
+    while clients.join_next().await.is_some() {}
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() > 30, "enough requests were answered before the kill: {}", answered.len());
+    assert!(answered.iter().any(|(_, s)| *s == 409), "refusals among them");
+    let restarted = serve_in(dir, url, &[]).await.unwrap();
+    let mut rows = std::collections::HashMap::new();
+    let mut before = String::new();
+    loop {
+        let page = format!("{}/admin/v1/tenants/acme/audit?limit=1000{before}", restarted.1);
+        let r: Value = client.get(&page).bearer_auth(admin).send().await.unwrap().json().await.unwrap();
+        for row in r["data"].as_array().unwrap() {
+            rows.insert(row["request_id"].as_str().unwrap().to_string(), row["status"].as_u64().unwrap() as u16);
+        }
+        match r["next"].as_str() {
+            Some(next) => before = format!("&after={next}"),
+            None => break,
+        }
+    }
+    let missing: Vec<_> = answered.iter().filter(|(id, status)| rows.get(id) != Some(status)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no row as answered: {:?}",
+        missing.len(),
+        answered.len(),
+        &missing[..missing.len().min(5)]
+    );
 }
