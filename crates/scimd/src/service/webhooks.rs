@@ -11,8 +11,8 @@ use crate::events::signature::Secret;
 use crate::events::target::{self, Target};
 use crate::store::events::Position;
 use crate::store::webhooks::{
-    Attempt, Claimed, DEFAULT_MAX_IN_FLIGHT, DESCRIPTION_CHARS, Delivery, EndpointNews, MOST_IN_FLIGHT, ReplayFrom,
-    Replayed, Webhook, WebhookChange,
+    Attempt, Claimed, DEFAULT_MAX_IN_FLIGHT, DESCRIPTION_CHARS, Delivery, DeliveryFilter, EndpointNews, MOST_IN_FLIGHT,
+    ReplayFrom, Replayed, TriedRow, Webhook, WebhookChange,
 };
 use crate::store::{JobFuture, WriteTx};
 use std::time::Duration;
@@ -340,20 +340,30 @@ impl Service {
         &self,
         tenant_id: i64,
         webhook_id: &str,
-        status: Option<&str>,
+        filter: &DeliveryFilter,
         after: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>, Error> {
         self.webhook(tenant_id, webhook_id).await?;
         // Events not yet queued for it (a disabled endpoint's sender queues
         // nothing) are queued first: the list shows everything that waits.
-        if status.is_none_or(|s| s == "pending") {
+        if filter.status.as_deref().is_none_or(|s| s == "pending") {
             while self.fan_out(webhook_id, 1000).await? == 1000 {}
         }
-        Ok(self.store().deliveries(webhook_id, status, after, limit).await?)
+        Ok(self.store().deliveries(webhook_id, filter, after, limit).await?)
     }
 
-    /// Send a failed (or delivered) delivery again, from the start of the schedule.
+    /// A delivery of the tenant's, with its tries (the newest 100, oldest first).
+    pub async fn delivery_with_history(&self, tenant_id: i64, id: &str) -> Result<(Delivery, Vec<TriedRow>), Error> {
+        let delivery = self
+            .store()
+            .delivery(tenant_id, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("there is no delivery '{id}'")))?;
+        let history = self.store().delivery_history(delivery.seq).await?;
+        Ok((delivery, history))
+    }
+
     pub async fn retry_delivery(&self, tenant_id: i64, id: &str) -> Result<Delivery, Error> {
         fn run<'t>(tx: &'t mut WriteTx, a: &'t (i64, String, i64)) -> JobFuture<'t, Option<bool>, Error> {
             Box::pin(async move { Ok(tx.retry_delivery(a.0, &a.1, a.2).await?) })

@@ -186,6 +186,26 @@ pub(super) fn like_prefix(text: &str) -> String {
     out
 }
 
+/// ` AND (…)`: only events (as `alias`) of `types`, where one ending in
+/// `.` is a prefix; nothing when `types` is empty. Bound by [`bind_types`].
+pub(super) fn of_types(types: &[String], alias: &str) -> String {
+    if types.is_empty() {
+        return String::new();
+    }
+    let one = |t: &String| {
+        if t.ends_with('.') { format!("{alias}.type LIKE ? ESCAPE '\\'") } else { format!("{alias}.type = ?") }
+    };
+    format!(" AND ({})", types.iter().map(one).collect::<Vec<_>>().join(" OR "))
+}
+
+/// Bind the values of [`of_types`], in its order.
+pub(super) fn bind_types<'q>(mut q: super::tx::Query<'q>, types: &[String]) -> super::tx::Query<'q> {
+    for t in types {
+        q = if t.ends_with('.') { q.bind(like_prefix(t)) } else { q.bind(t.clone()) };
+    }
+    q
+}
+
 impl Store {
     /// Up to `limit` events of a tenant after `after`, in order; with
     /// `types`, only events of those types (a pattern ending in `.` is a
@@ -198,22 +218,14 @@ impl Store {
         types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let core = self.core();
-        let typed = if types.is_empty() {
-            String::new()
-        } else {
-            let one = |t: &String| if t.ends_with('.') { "e.type LIKE ? ESCAPE '\\'" } else { "e.type = ?" };
-            format!(" AND ({})", types.iter().map(one).collect::<Vec<_>>().join(" OR "))
-        };
+        let typed = of_types(types, "e");
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events e WHERE e.tenant_id = ? AND {}{typed}{} ORDER BY e.tx, e.seq LIMIT ?",
             after_position(core.dialect(), "e"),
             committed_only(core.dialect(), "e")
         );
-        let mut q = core.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
-        for t in types {
-            q = if t.ends_with('.') { q.bind(like_prefix(t)) } else { q.bind(t.clone()) };
-        }
-        let rows = q.bind(limit).fetch_all(&core.pool).await?;
+        let q = core.q(&sql).bind(tenant_id).bind(after.tx).bind(after.seq);
+        let rows = bind_types(q, types).bind(limit).fetch_all(&core.pool).await?;
         rows.iter().map(event_from_row).collect()
     }
 }

@@ -67,18 +67,10 @@ impl Client {
         })
     }
 
-    /// POST `body` to `target` with `headers`, all within the timeout.
+    /// POST `body` to `target` with `headers`, all within the timeout;
+    /// answers the first [`PROBE_BODY`] bytes of the body too (a delivery's
+    /// history and a test send show them).
     pub(crate) async fn post(
-        &self,
-        target: &Target,
-        headers: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, String> {
-        self.post_keeping_body(target, headers, body).await.map(|(answer, _)| answer)
-    }
-
-    /// [`Client::post`], answering the first [`PROBE_BODY`] bytes of the body too (a test send shows them).
-    pub(crate) async fn post_keeping_body(
         &self,
         target: &Target,
         headers: &[(&str, String)],

@@ -92,7 +92,7 @@ pub(crate) async fn send_test(svc: &Service, tenant_id: i64, tenant: &str, id: &
     let options = svc.webhook_options();
     let client = Client::new(options.allow_private, options.timeout);
     let started = Instant::now();
-    let answer = client.post_keeping_body(&target, &headers, Bytes::from(body)).await;
+    let answer = client.post(&target, &headers, Bytes::from(body)).await;
     outcome.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match answer {
         Ok((answer, head)) => {

@@ -16,7 +16,7 @@ use crate::events::Event;
 use crate::events::signature;
 use crate::events::target::Target;
 use crate::service::{SenderState, Service};
-use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Webhook, subject_key};
+use crate::store::webhooks::{Attempt, Claimed, EndpointNews, Tried, Webhook, subject_key};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -214,7 +214,11 @@ async fn send_batch(
     let target = match Target::parse(&hook.url) {
         Ok(t) => t,
         Err(e) => {
-            let done = batch.into_iter().map(|c| (c, Attempt::GaveUp { status: None, error: e.clone() })).collect();
+            let tried = Tried { at: svc.now(), ..Tried::default() };
+            let done = batch
+                .into_iter()
+                .map(|c| (c, Attempt::GaveUp { status: None, error: e.clone(), tried: tried.clone() }))
+                .collect();
             record(svc, hook, done, EndpointNews { failed: true, ..Default::default() }).await;
             return;
         }
@@ -251,13 +255,20 @@ async fn send_batch(
                     ("webhook-timestamp", timestamp.to_string()),
                     ("webhook-signature", signature::header(&secrets, &c.event.id, timestamp, body.as_bytes())),
                 ];
+                let (at, started) = (svc.now(), Instant::now());
                 let answer = if secrets.is_empty() {
                     Err("the endpoint's secret cannot be opened with this server's key".to_string())
                 } else {
                     client.post(&target, &headers, Bytes::from(body)).await
                 };
+                let tried = Tried {
+                    at,
+                    duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                    answer: answer.as_ref().ok().map(|(_, head)| String::from_utf8_lossy(head).into_owned()),
+                };
+                let answer = answer.map(|(a, _)| a);
                 going = matches!(&answer, Ok(a) if (200..300).contains(&a.status));
-                answered.push((c, Some(answer)));
+                answered.push((c, Some((answer, tried))));
             }
             answered
         });
@@ -276,7 +287,7 @@ async fn send_batch(
     let mut done = Vec::with_capacity(answers.len());
     for (c, answer) in answers {
         let attempt = match answer {
-            Some(answer) => judge(&answer, c.attempts, &options.schedule, now_ms, &mut news),
+            Some((answer, tried)) => judge(&answer, tried, c.attempts, &options.schedule, now_ms, &mut news),
             None => Attempt::Returned,
         };
         done.push((c, attempt));
@@ -324,6 +335,7 @@ async fn record(svc: &Service, hook: &Webhook, done: Vec<(Claimed, Attempt)>, ne
 /// What one answer means for its delivery, and for its endpoint.
 fn judge(
     answer: &Result<Answer, String>,
+    tried: Tried,
     attempts: i64,
     schedule: &[u64],
     now_ms: i64,
@@ -339,13 +351,13 @@ fn judge(
     let (status, error, slow_down) = match answer {
         Ok(a) if (200..300).contains(&a.status) => {
             news.succeeded = true;
-            return Attempt::Delivered { status: i64::from(a.status) };
+            return Attempt::Delivered { status: i64::from(a.status), tried };
         }
         Ok(a) if a.status == 410 => {
             news.failed = true;
             news.disable = Some("the endpoint answered 410 Gone: it asked for no more deliveries".into());
             // Kept pending: it goes out if the endpoint is enabled again.
-            return Attempt::Retry { status: Some(410), error: "410 Gone".into(), next_at: now_ms };
+            return Attempt::Retry { status: Some(410), error: "410 Gone".into(), next_at: now_ms, tried };
         }
         Ok(a) => {
             let slow = matches!(a.status, 429 | 502 | 503 | 504) || a.retry_after.is_some();
@@ -367,9 +379,9 @@ fn judge(
                 let pause = now_ms + delay.max(1000);
                 news.pause_until = Some(news.pause_until.map_or(pause, |p| p.max(pause)));
             }
-            Attempt::Retry { status, error, next_at: now_ms + delay }
+            Attempt::Retry { status, error, next_at: now_ms + delay, tried }
         }
-        None => Attempt::GaveUp { status, error },
+        None => Attempt::GaveUp { status, error, tried },
     }
 }
 
@@ -389,6 +401,16 @@ fn jittered(ms: u64) -> i64 {
 mod tests {
     use super::*;
 
+    fn judge_now(
+        answer: &Result<Answer, String>,
+        attempts: i64,
+        schedule: &[u64],
+        now_ms: i64,
+        news: &mut EndpointNews,
+    ) -> Attempt {
+        judge(answer, Tried::default(), attempts, schedule, now_ms, news)
+    }
+
     fn answer(status: u16, retry_after: Option<u64>) -> Result<Answer, String> {
         Ok(Answer { status, retry_after: retry_after.map(Duration::from_secs), body_start: String::new() })
     }
@@ -397,25 +419,28 @@ mod tests {
     fn answers_mean_what_the_issue_says() {
         let schedule = [0, 5, 300];
         let mut news = EndpointNews::default();
-        assert!(matches!(judge(&answer(204, None), 0, &schedule, 0, &mut news), Attempt::Delivered { status: 204 }));
+        assert!(matches!(
+            judge_now(&answer(204, None), 0, &schedule, 0, &mut news),
+            Attempt::Delivered { status: 204, .. }
+        ));
         let mut news = EndpointNews::default();
-        let Attempt::Retry { next_at, .. } = judge(&answer(500, None), 0, &schedule, 1000, &mut news) else {
+        let Attempt::Retry { next_at, .. } = judge_now(&answer(500, None), 0, &schedule, 1000, &mut news) else {
             panic!("a 500 is retried")
         };
         assert!((1000 + 4000..=1000 + 6000).contains(&next_at), "{next_at}");
         assert!(news.failed && news.pause_until.is_none());
         let mut news = EndpointNews::default();
-        assert!(matches!(judge(&answer(302, None), 0, &schedule, 0, &mut news), Attempt::Retry { .. }));
+        assert!(matches!(judge_now(&answer(302, None), 0, &schedule, 0, &mut news), Attempt::Retry { .. }));
         let mut news = EndpointNews::default();
-        let Attempt::Retry { next_at, .. } = judge(&answer(429, Some(120)), 0, &schedule, 0, &mut news) else {
+        let Attempt::Retry { next_at, .. } = judge_now(&answer(429, Some(120)), 0, &schedule, 0, &mut news) else {
             panic!("a 429 is retried")
         };
         assert_eq!(next_at, 120_000, "Retry-After is honoured");
         assert_eq!(news.pause_until, Some(120_000), "and the endpoint waits");
         let mut news = EndpointNews::default();
-        judge(&answer(410, None), 0, &schedule, 0, &mut news);
+        judge_now(&answer(410, None), 0, &schedule, 0, &mut news);
         assert!(news.disable.is_some());
         let mut news = EndpointNews::default();
-        assert!(matches!(judge(&Err("refused".into()), 2, &schedule, 0, &mut news), Attempt::GaveUp { .. }));
+        assert!(matches!(judge_now(&Err("refused".into()), 2, &schedule, 0, &mut news), Attempt::GaveUp { .. }));
     }
 }

@@ -224,6 +224,7 @@ async fn failures_are_retried_then_dead_lettered_and_retried_by_hand(b: Backend)
     let (hook, _) = create_hook(&s, &url, Some(json!(["user.created"]))).await;
     // (A 429 or 503 would also pause the endpoint: the unit tests of the sender show that.)
     rx.answer(&[500, 404, 302]);
+    *rx.reply_body.lock().unwrap() = "busy, try later".into();
     let ada = Server::id_of(&s.create_user("ada@acme.com").await);
     // Only the types it asked for.
     let r = s.patch(&format!("/Users/{ada}"), json!([{"op": "replace", "path": "title", "value": "x"}])).await;
@@ -244,6 +245,26 @@ async fn failures_are_retried_then_dead_lettered_and_retried_by_hand(b: Backend)
     let done = deliveries_settle(&s, &hook, "delivered", 1).await;
     assert_eq!(done[0]["id"], dead["id"]);
     assert_eq!(rx.received().len(), 4);
+    // Its history: every try, oldest first, with what the receiver answered.
+    let id = dead["id"].as_str().unwrap();
+    let r = s.adm(Method::GET, &format!("/deliveries/{id}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.body["id"].as_str(), r.body["status"].as_str()), (Some(id), Some("delivered")));
+    let tries = r.body["history"].as_array().unwrap();
+    let statuses: Vec<Value> = tries.iter().map(|t| t["status"].clone()).collect();
+    assert_eq!(statuses, [json!(500), json!(404), json!(302), json!(204)], "{}", r.body);
+    assert!(tries.iter().all(|t| t["duration_ms"].as_i64().is_some_and(|ms| ms >= 0) && t["at"].is_string()));
+    assert_eq!(tries[0]["answer"], "busy, try later");
+    assert!(tries[0]["error"].as_str().unwrap().starts_with("answered 500"), "{}", tries[0]);
+    assert!(tries[2]["error"].as_str().unwrap().contains("redirect"), "{}", tries[2]);
+    assert_eq!(tries[3]["error"], Value::Null);
+    let under_hook = s.adm(Method::GET, &format!("/webhooks/{hook}/deliveries/{id}"), None).await;
+    assert_eq!((under_hook.status.as_u16(), under_hook.body["history"].as_array().map(Vec::len)), (200, Some(4)));
+    let (other, _) = create_hook(&s, &url, None).await;
+    let r = s.adm(Method::GET, &format!("/webhooks/{other}/deliveries/{id}"), None).await;
+    assert_eq!(r.status, 404, "not a delivery of that webhook: {}", r.body);
+    let r = s.adm(Method::GET, "/deliveries/dlv_nope", None).await;
+    assert!(r.status == 404 && r.body["error"]["detail"].as_str().unwrap().contains("dlv_nope"), "{}", r.body);
     // A pending delivery is not retried by hand; an unknown one is named.
     let r = s.adm(Method::POST, "/deliveries/dlv_nope/retry", None).await;
     assert_eq!(r.status, 404, "{}", r.body);
@@ -274,6 +295,34 @@ async fn a_failing_event_holds_back_its_subject_only(b: Backend) {
     assert_eq!(of(&ada), ["user.created", "user.created", "user.updated", "user.updated"]);
     assert_eq!(of(&bob), ["user.created", "user.updated"]);
     assert_eq!(deliveries(&s, &hook, "delivered").await.len(), 2);
+    // Deliveries found by subject, type (or prefix), event, with status too.
+    let found = |query: String| {
+        let s = &s;
+        let hook = hook.clone();
+        async move {
+            let r = s.adm(Method::GET, &format!("/webhooks/{hook}/deliveries?{query}"), None).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.body);
+            r.body["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    let of_ada = found(format!("subject={ada}")).await;
+    assert_eq!(of_ada.len(), 2);
+    assert_eq!(found(format!("subject=user:{ada}&status=failed")).await, of_ada);
+    assert_eq!(found("type=user.updated".into()).await.len(), 2);
+    assert_eq!(found("type=user.&type=group.".into()).await.len(), 4);
+    assert_eq!(found(format!("subject={bob}&type=user.created")).await.len(), 1);
+    let event = rx.received().iter().map(Received::json).find(|b| b["subject"]["id"] == bob.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_event = found(format!("event={event}")).await;
+    assert_eq!(by_event.len(), 1);
+    let r = s.adm(Method::GET, &format!("/deliveries/{}", by_event[0]), None).await;
+    assert_eq!(r.body["event"]["id"], event.as_str(), "{}", r.body);
+    assert!(found("subject=nobody".into()).await.is_empty());
+    let r = s.adm(Method::GET, &format!("/webhooks/{hook}/deliveries?type=users."), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["detail"].as_str().unwrap().contains("'users.' is not an event type"), "{}", r.body);
 }
 
 async fn a_410_disables_the_endpoint_until_it_is_enabled(b: Backend) {

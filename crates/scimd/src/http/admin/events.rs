@@ -87,14 +87,9 @@ pub(super) struct EventParams {
     event_type: Option<Vec<String>>,
 }
 
-/// `GET …/events?after=CURSOR&limit=N&type=TYPE&type=PREFIX.` (or `type=A,B`).
-#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/events", tag = "events", params(EventParams),
-    responses((status = 200, description = "A page of the event feed", body = EventPage)))]
-pub(super) async fn list_events(
-    State(s): State<AppState>,
-    Extension(t): Extension<Tenant>,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> AdminResult {
+/// The event types a query asks for: `type` repeated or comma-separated,
+/// each a type or a prefix ending in `.`; an unknown one is refused by name.
+pub(super) fn types_asked(pairs: &[(String, String)]) -> Result<Vec<String>, AdminError> {
     let types: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "type")
@@ -109,6 +104,18 @@ pub(super) async fn list_events(
             EVENT_TYPES.join(", ")
         )));
     }
+    Ok(types)
+}
+
+/// `GET …/events?after=CURSOR&limit=N&type=TYPE&type=PREFIX.` (or `type=A,B`).
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/events", tag = "events", params(EventParams),
+    responses((status = 200, description = "A page of the event feed", body = EventPage)))]
+pub(super) async fn list_events(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> AdminResult {
+    let types = types_asked(&pairs)?;
     // Every other parameter once (a repeated one keeps its last value, as before).
     let params: HashMap<String, String> = pairs.into_iter().filter(|(k, _)| k != "type").collect();
     let limit = views::limit_of(&params)?;

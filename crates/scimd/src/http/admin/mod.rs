@@ -248,7 +248,9 @@ admin_routes! {
     "/admin/v1/tenants/{tenant}/webhooks/{id}/rotate-secret" => post webhooks::rotate_secret;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/enable" => post webhooks::enable_webhook;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries" => get webhooks::list_deliveries;
+    "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries/{delivery}" => get webhooks::get_webhook_delivery;
     "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries/{delivery}/retry" => post webhooks::retry_webhook_delivery;
+    "/admin/v1/tenants/{tenant}/deliveries/{delivery}" => get webhooks::get_delivery;
     "/admin/v1/tenants/{tenant}/deliveries/{delivery}/retry" => post webhooks::retry_delivery;
     "/admin/v1/tenants/{tenant}/audit" => get audit::list_audit;
 }

@@ -8,7 +8,7 @@ use super::{AdminError, AdminResult, body, ok, views};
 use crate::http::AppState;
 use crate::store::Tenant;
 use crate::store::events::Position;
-use crate::store::webhooks::{Delivery, ReplayFrom, Webhook, WebhookChange};
+use crate::store::webhooks::{Delivery, DeliveryFilter, ReplayFrom, Webhook, WebhookChange};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -413,6 +413,13 @@ pub(super) async fn enable_webhook(
 pub(super) struct DeliveryParams {
     #[param(inline)]
     status: Option<DeliveryStatus>,
+    /// Only the deliveries of this event (`evt_…`).
+    event: Option<String>,
+    /// Only the deliveries of events about this user or group (its id).
+    subject: Option<String>,
+    /// Only events of these types: repeated or comma-separated, each a type or a prefix ending in `.`.
+    #[param(rename = "type")]
+    event_type: Option<Vec<String>>,
     /// The `next` of the previous page.
     after: Option<String>,
     /// 1 to 1,000; 100 unless given.
@@ -439,28 +446,100 @@ pub(super) struct DeliveryPage {
     next: Option<String>,
 }
 
-/// `GET …/webhooks/{id}/deliveries?status=pending|delivered|failed&after=&limit=`.
+/// `GET …/webhooks/{id}/deliveries?status=&event=&subject=&type=&after=&limit=`.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries", tag = "webhooks",
     params(DeliveryParams), responses((status = 200, description = "A page of the webhook's deliveries", body = DeliveryPage)))]
 pub(super) async fn list_deliveries(
     State(s): State<AppState>,
     Extension(t): Extension<Tenant>,
     Path((_, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> AdminResult {
-    let status = params.get("status").map(String::as_str).filter(|s| !s.is_empty());
+    let types = super::events::types_asked(&pairs)?;
+    // Every other parameter once (a repeated one keeps its last value).
+    let params: HashMap<String, String> = pairs.into_iter().filter(|(k, _)| k != "type").collect();
+    let given = |name: &str| params.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty());
+    let status = given("status");
     if let Some(status) = status
         && !matches!(status, "pending" | "delivered" | "failed")
     {
         return Err(AdminError::bad(format!("status '{status}' is not one of pending, delivered, failed")));
     }
+    // A subject is a user's or group's id; `user:ID` as a delivery shows it is taken too.
+    let subject = given("subject").map(|v| v.strip_prefix("user:").or_else(|| v.strip_prefix("group:")).unwrap_or(v));
+    let filter = DeliveryFilter {
+        status: status.map(str::to_string),
+        event_id: given("event").map(str::to_string),
+        subject_id: subject.map(str::to_string),
+        types,
+    };
     let after = views::cursor(params.get("after").map(String::as_str))?;
     let limit = views::limit_of(&params)?;
-    let page = s.svc.deliveries(t.id, &id, status, after, limit + 1).await?;
+    let page = s.svc.deliveries(t.id, &id, &filter, after, limit + 1).await?;
     let more = page.len() as i64 > limit;
     let shown = &page[..page.len().min(limit as usize)];
     let next = if more { shown.last().map(|d| d.seq.to_string()) } else { None };
     Ok(ok(StatusCode::OK, json!(DeliveryPage { data: shown.iter().map(delivery_json).collect(), next })))
+}
+
+/// One try of a delivery.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TryOut {
+    /// When the request went out.
+    at: String,
+    /// The receiver's HTTP status; `null` when it did not answer.
+    #[schema(required)]
+    status: Option<i64>,
+    duration_ms: i64,
+    /// The first KiB of the receiver's body.
+    #[schema(required)]
+    answer: Option<String>,
+    /// Why it did not count as delivered; `null` when it did.
+    #[schema(required)]
+    error: Option<String>,
+}
+
+/// A delivery with its tries.
+#[derive(Serialize, ToSchema)]
+pub(super) struct DeliveryWithHistory {
+    #[serde(flatten)]
+    delivery: DeliveryOut,
+    /// Its tries, oldest first (the newest 100 when there were more).
+    history: Vec<TryOut>,
+}
+
+async fn with_history(s: &AppState, tenant_id: i64, id: &str, of_webhook: Option<&str>) -> AdminResult {
+    let (delivery, history) = s.svc.delivery_with_history(tenant_id, id).await?;
+    if of_webhook.is_some_and(|w| w != delivery.webhook_id) {
+        return Err(AdminError::not_found(format!("there is no delivery '{id}' of this webhook")));
+    }
+    let history = history
+        .into_iter()
+        .map(|t| TryOut { at: t.at, status: t.status, duration_ms: t.duration_ms, answer: t.answer, error: t.error })
+        .collect();
+    Ok(ok(StatusCode::OK, json!(DeliveryWithHistory { delivery: delivery_json(&delivery), history })))
+}
+
+/// `GET …/deliveries/{delivery}`: a delivery and every try of it.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/deliveries/{delivery}", tag = "webhooks",
+    responses((status = 200, description = "The delivery, with its tries", body = DeliveryWithHistory)))]
+pub(super) async fn get_delivery(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, id)): Path<(String, String)>,
+) -> AdminResult {
+    with_history(&s, t.id, &id, None).await
+}
+
+/// `GET …/webhooks/{id}/deliveries/{delivery}`: the same, under its webhook.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/webhooks/{id}/deliveries/{delivery}", tag = "webhooks",
+    responses((status = 200, description = "The delivery, with its tries", body = DeliveryWithHistory)))]
+pub(super) async fn get_webhook_delivery(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path((_, hook, id)): Path<(String, String, String)>,
+) -> AdminResult {
+    with_history(&s, t.id, &id, Some(&hook)).await
 }
 
 /// `POST …/deliveries/{delivery}/retry`: send a failed (or delivered) delivery again.

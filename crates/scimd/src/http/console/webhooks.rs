@@ -132,7 +132,8 @@ pub(super) async fn show(
         Ok(h) => h,
         Err(e) => return failure(e),
     };
-    let deliveries = match s.svc.deliveries(t.id, &id, status.as_deref(), 0, 200).await {
+    let filter = crate::store::webhooks::DeliveryFilter { status: status.clone(), ..Default::default() };
+    let deliveries = match s.svc.deliveries(t.id, &id, &filter, 0, 200).await {
         Ok(d) => d,
         Err(e) => return failure(e),
     };

@@ -8,7 +8,9 @@
 //! ready. Fan-out and completions of one endpoint lock its row (PostgreSQL),
 //! so that a delivery added while the one before it completes is not missed.
 
-use super::super::events::{EVENT_COLS, Position, StoredEvent, after_position, committed_only, event_from_row};
+use super::super::events::{
+    EVENT_COLS, Position, StoredEvent, after_position, bind_types, committed_only, event_from_row, of_types,
+};
 use super::super::sql::Dialect;
 use super::super::{Store, StoreError, WriteTx};
 use sqlx::Row;
@@ -37,6 +39,19 @@ pub struct Delivery {
     pub last_attempt_at: Option<String>,
     pub delivered_at: Option<String>,
     pub created_at: String,
+}
+
+/// Which of an endpoint's deliveries a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// `pending`, `delivered` or `failed`.
+    pub status: Option<String>,
+    /// Of this event (its `evt_…` id).
+    pub event_id: Option<String>,
+    /// Of events about this user or group (its id).
+    pub subject_id: Option<String>,
+    /// Of events of these types, or prefixes ending in `.`.
+    pub types: Vec<String>,
 }
 
 /// A delivery given to this sender, with what it sends.
@@ -70,20 +85,57 @@ pub struct SealedSecrets {
 pub enum Attempt {
     Delivered {
         status: i64,
+        tried: Tried,
     },
     /// Failed; tried again at `next_at` (epoch ms).
     Retry {
         status: Option<i64>,
         error: String,
         next_at: i64,
+        tried: Tried,
     },
     /// Failed for the last time: dead-lettered, listed with `status=failed`.
     GaveUp {
         status: Option<i64>,
         error: String,
+        tried: Tried,
     },
     /// Not tried: the endpoint is disabled or asked to slow down; the lease is returned.
     Returned,
+}
+
+impl Attempt {
+    /// The try as the delivery's history keeps it: when, how long, the
+    /// receiver's status and body start, the error; `None` when not tried.
+    fn history(&self) -> Option<(&Tried, Option<i64>, Option<&str>)> {
+        match self {
+            Attempt::Delivered { status, tried } => Some((tried, Some(*status), None)),
+            Attempt::Retry { status, error, tried, .. } | Attempt::GaveUp { status, error, tried } => {
+                Some((tried, *status, Some(error.as_str())))
+            }
+            Attempt::Returned => None,
+        }
+    }
+}
+
+/// One try of a delivery: when the request went out, how long it took,
+/// and the start of what the receiver answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tried {
+    pub at: String,
+    pub duration_ms: i64,
+    /// The first KiB of the receiver's body, as text (`None`: no answer).
+    pub answer: Option<String>,
+}
+
+/// A try as `GET …/deliveries/{id}` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriedRow {
+    pub at: String,
+    pub status: Option<i64>,
+    pub duration_ms: i64,
+    pub answer: Option<String>,
+    pub error: Option<String>,
 }
 
 /// What an attempt says about its endpoint.
@@ -121,6 +173,11 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
 
 /// Rows per INSERT of deliveries: 7 parameters each.
 const DELIVERIES_PER_INSERT: usize = 500;
+/// Rows per INSERT of tries: 6 parameters each.
+const TRIES_PER_INSERT: usize = 500;
+/// Tries a delivery's history shows, newest kept: a delivery retried by
+/// hand again and again has a bounded answer.
+const HISTORY_SHOWN: i64 = 100;
 
 /// Where a replay starts: after a feed cursor, or at a time.
 #[derive(Clone, Debug)]
@@ -145,26 +202,68 @@ pub struct Replayed {
 const REPLAY_PAGE: i64 = 1000;
 
 impl Store {
-    /// Deliveries of an endpoint after `after` (seq), optionally of one status.
+    /// Deliveries of an endpoint after `after` (seq) that `filter` lets through.
     pub async fn deliveries(
         &self,
         webhook_id: &str,
-        status: Option<&str>,
+        filter: &DeliveryFilter,
         after: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let core = self.core();
-        let by_status = if status.is_some() { " AND d.status = ?" } else { "" };
-        let sql = format!(
+        let mut sql = format!(
             "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-             WHERE d.webhook_id = ? AND d.seq > ?{by_status} ORDER BY d.seq LIMIT ?"
+             WHERE d.webhook_id = ? AND d.seq > ?"
         );
-        let mut q = core.q(&sql).bind(webhook_id).bind(after);
-        if let Some(status) = status {
-            q = q.bind(status);
+        if filter.status.is_some() {
+            sql.push_str(" AND d.status = ?");
         }
-        let rows = q.bind(limit).fetch_all(&core.pool).await?;
+        if filter.event_id.is_some() {
+            sql.push_str(" AND e.id = ?");
+        }
+        if filter.subject_id.is_some() {
+            sql.push_str(" AND d.subject IN (?, ?)");
+        }
+        sql.push_str(&of_types(&filter.types, "e"));
+        sql.push_str(" ORDER BY d.seq LIMIT ?");
+        let mut q = core.q(&sql).bind(webhook_id).bind(after);
+        if let Some(status) = &filter.status {
+            q = q.bind(status.clone());
+        }
+        if let Some(event) = &filter.event_id {
+            q = q.bind(event.clone());
+        }
+        if let Some(id) = &filter.subject_id {
+            q = q.bind(subject_key_of("user", id)).bind(subject_key_of("group", id));
+        }
+        let rows = bind_types(q, &filter.types).bind(limit).fetch_all(&core.pool).await?;
         rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// A delivery's tries, oldest first: the newest [`HISTORY_SHOWN`] of them.
+    pub async fn delivery_history(&self, delivery_seq: i64) -> Result<Vec<TriedRow>, StoreError> {
+        let core = self.core();
+        let rows = core
+            .q("SELECT at, status, duration_ms, answer, error FROM delivery_attempts \
+                WHERE delivery_seq = ? ORDER BY seq DESC LIMIT ?")
+            .bind(delivery_seq)
+            .bind(HISTORY_SHOWN)
+            .fetch_all(&core.pool)
+            .await?;
+        let mut tries = rows
+            .iter()
+            .map(|row| {
+                Ok(TriedRow {
+                    at: row.try_get("at")?,
+                    status: row.try_get("status")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                    answer: row.try_get("answer")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tries.reverse();
+        Ok(tries)
     }
 
     pub async fn delivery(&self, tenant_id: i64, id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -350,7 +449,7 @@ impl WriteTx {
         }
         for (c, attempt) in done {
             let finished = match attempt {
-                Attempt::Delivered { status } => {
+                Attempt::Delivered { status, .. } => {
                     self.q("UPDATE deliveries SET status = 'delivered', ready = 0, attempts = attempts + 1, \
                             last_status = ?, last_error = NULL, last_attempt_at = ?, delivered_at = ?, leased_until = 0 \
                             WHERE seq = ? AND leased_until = ?")
@@ -364,7 +463,7 @@ impl WriteTx {
                         .rows_affected()
                         > 0
                 }
-                Attempt::Retry { status, error, next_at } => {
+                Attempt::Retry { status, error, next_at, .. } => {
                     self.q("UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_status = ?, last_error = ?, \
                             last_attempt_at = ?, leased_until = 0 WHERE seq = ? AND leased_until = ?")
                         .bind(*next_at)
@@ -377,7 +476,7 @@ impl WriteTx {
                         .await?;
                     false
                 }
-                Attempt::GaveUp { status, error } => {
+                Attempt::GaveUp { status, error, .. } => {
                     self.q("UPDATE deliveries SET status = 'failed', ready = 0, attempts = attempts + 1, last_status = ?, \
                             last_error = ?, last_attempt_at = ?, leased_until = 0 WHERE seq = ? AND leased_until = ?")
                         .bind(*status)
@@ -402,6 +501,26 @@ impl WriteTx {
             if finished {
                 self.ready_next(webhook_id, &subject_key(&c.event)).await?;
             }
+        }
+        let tried: Vec<(i64, &Tried, Option<i64>, Option<&str>)> = done
+            .iter()
+            .filter_map(|(c, attempt)| attempt.history().map(|(t, status, error)| (c.seq, t, status, error)))
+            .collect();
+        for chunk in tried.chunks(TRIES_PER_INSERT) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut q = self.q(&format!(
+                "INSERT INTO delivery_attempts (delivery_seq, at, status, duration_ms, answer, error) VALUES {rows}"
+            ));
+            for (seq, t, status, error) in chunk {
+                q = q
+                    .bind(*seq)
+                    .bind(t.at.as_str())
+                    .bind(*status)
+                    .bind(t.duration_ms)
+                    .bind(t.answer.as_deref())
+                    .bind(*error);
+            }
+            q.execute(&mut *self.tx).await?;
         }
         if news.succeeded {
             self.q("UPDATE webhooks SET failing_since = NULL WHERE id = ?")

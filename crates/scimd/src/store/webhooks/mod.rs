@@ -11,7 +11,8 @@ use sqlx::any::AnyRow;
 mod deliveries;
 
 pub(crate) use deliveries::{
-    Attempt, Claimed, Delivery, EndpointNews, ReplayFrom, Replayed, SealedSecrets, subject_key,
+    Attempt, Claimed, Delivery, DeliveryFilter, EndpointNews, ReplayFrom, Replayed, SealedSecrets, Tried, TriedRow,
+    subject_key,
 };
 
 /// Deliveries of one endpoint in flight at once unless it says otherwise
