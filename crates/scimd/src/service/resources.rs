@@ -216,7 +216,14 @@ impl Service {
             let template = (!later_chunks.is_empty()).then(|| job.clone());
             let (mut version, mut changed) = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
                 Err(Error::Contended(_)) => continue,
-                Err(e) => return Err(e),
+                Err(mut e) => {
+                    // A rename onto a taken userName: say whose it is, as a create does.
+                    let user_name = update.doc.as_ref().and_then(|d| d.value.get("userName")).and_then(Value::as_str);
+                    if let Some(user_name) = user_name {
+                        self.name_the_clash(tenant_id, actor, user_name, &mut e).await;
+                    }
+                    return Err(e);
+                }
                 Ok((written, _)) => written.map_or((current.version, false), |v| (v, true)),
             };
             for (chunk, template) in later_chunks.into_iter().zip(std::iter::repeat(template).flatten()) {

@@ -234,14 +234,21 @@ async fn concurrent_creates_of_one_user_name(b: Backend) {
         }
     }
     assert_eq!(s.get("/Users?count=0").await.body["totalResults"], 31);
-    // Renaming onto a taken name is refused too.
-    let other = s.create_user("other@example.com").await;
-    s.patch(
-        &format!("/Users/{}", other["id"].as_str().unwrap()),
-        json!([{"op": "replace", "path": "userName", "value": "RACE@example.com"}]),
-    )
-    .await
-    .assert_error(409, Some("uniqueness"));
+    // Renaming onto a taken name is refused too, by PATCH and by PUT, naming the holder.
+    let holder = s.get(&format!("/Users?filter={}", q("userName eq \"race@example.com\""))).await.body["Resources"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = Server::id_of(&s.create_user("other@example.com").await);
+    let r = s
+        .patch(&format!("/Users/{other}"), json!([{"op": "replace", "path": "userName", "value": "RACE@example.com"}]))
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    assert!(r.body["detail"].as_str().unwrap().contains(&format!("(id '{holder}')")), "{}", r.body);
+    let r = s.put(&format!("/Users/{other}"), json!({"schemas": [USER], "userName": "race@EXAMPLE.com"})).await;
+    r.assert_error(409, Some("uniqueness"));
+    assert!(r.body["detail"].as_str().unwrap().contains(&format!("(id '{holder}')")), "{}", r.body);
 }
 
 /// Past `MEMBER_CHUNK` values a membership change is written a chunk a
