@@ -172,7 +172,8 @@ await page.waitForSelector(".notice");
 const saved = await api("GET", `/admin/v1/tenants/${TENANT}/policy`);
 check(saved.json?.on_deactivate === "none", "a policy choice is saved from the console");
 await page.getByRole("button", { name: "Preview re-apply" }).click();
-await page.waitForSelector("text=would change");
+// (The form's own text says "would change" too: wait for the preview's heading.)
+await page.waitForSelector("h3:has-text(\"user(s) would change\")");
 check((await page.locator("button", { hasText: "Re-apply now" }).count()) === 1, "re-apply shows its dry run first");
 
 // Licence types with their seats.
@@ -200,6 +201,21 @@ const before = received.length;
 await page.locator("button", { hasText: "Retry" }).first().click();
 await page.waitForSelector("text=will be sent again");
 await waitFor("the retried delivery is sent again", async () => received.length > before);
+// A test event: sent now, the receiver's answer shown; then the endpoint edited, its secret kept.
+await page.goto(hookPage);
+const beforeTest = received.length;
+await page.getByRole("button", { name: "Send test event" }).click();
+await page.waitForSelector(".notice");
+check((await page.textContent(".notice")).includes("delivered, answered 204"), "a test event is sent and its answer shown");
+check(received.slice(beforeTest).some((b) => JSON.parse(b).type === "webhook.test"), "the receiver got the webhook.test event");
+await page.goto(hookPage);
+await page.getByLabel("Description (up to 500 characters)").fill("the product's provisioning worker");
+await page.getByLabel("Most deliveries in flight at once (1 to 64)").fill("4");
+await page.getByRole("button", { name: "Save the endpoint" }).click();
+await page.waitForSelector(".notice");
+const edited = await api("GET", `/admin/v1/tenants/${TENANT}/webhooks`);
+const hook = (edited.json?.data ?? []).find((h) => h.url === hookUrl);
+check(hook?.description === "the product's provisioning worker" && hook?.max_in_flight === 4, "the endpoint is edited from the console");
 
 // A portal link: the product's backend asks for it; it opens this tenant's console once.
 const link = await api("POST", `/admin/v1/tenants/${TENANT}/portal-links`, { return_url: "https://product.example/settings" });
