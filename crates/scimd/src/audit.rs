@@ -4,17 +4,25 @@
 //! ([`prune`]). The request log (`http::log_requests`) makes each row; the
 //! server runs the flusher and the pruner; the admin API reads the trail.
 //!
+//! Reads (GET, `.search`, answered below 400) leave no row: they are
+//! counted per tenant, minute, token, method, route and status
+//! ([`Queue::count_read`]), and the counts are added to the stored ones
+//! with the next batch, at least every [`READS_EVERY`]. A row per read cost
+//! every GET an insert through SQLite's one writer.
+//!
 //! Rows of writes and of an authenticated client's refusals are durable
 //! before the answer leaves ([`Queue::push_durable`]): the request waits
 //! for the batch its row is in to commit, and the flusher writes at once
-//! when anyone waits, so concurrent requests share one commit. Rows of
-//! reads wait up to [`FLUSH_WINDOW`] for company and may be lost in a
-//! crash within it. Provisioning never fails for the audit: a full queue
-//! drops a read's row and counts it (`scimd_audit_dropped_total`), and a
-//! batch that cannot be written is logged and counted the same way.
+//! when anyone waits, so concurrent requests share one commit. Other rows
+//! (requests without a valid token, 429 and 503 answers) wait up to
+//! [`FLUSH_WINDOW`] for company and may be lost in a crash within it, as
+//! may the counts of the last seconds. Provisioning never fails for the
+//! audit: a full queue drops such a row and counts it
+//! (`scimd_audit_dropped_total`), and a batch that cannot be written is
+//! logged and counted the same way.
 
 use crate::service::Service;
-use crate::store::audit::NewAudit;
+use crate::store::audit::{NewAudit, ReadKey, ReadTally};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +37,12 @@ pub const BATCH_ROWS: usize = 500;
 /// writes them: SQLite's one writer then takes an audit batch about once a
 /// second, not once a request. A row someone waits for ends the window.
 pub const FLUSH_WINDOW: Duration = Duration::from_secs(1);
+/// How often counts of reads are written when no row comes to take them along.
+pub const READS_EVERY: Duration = Duration::from_secs(5);
+/// Distinct counts held between two writes, at most (a count is a tenant,
+/// minute, token, route and status): reads past it are counted as dropped.
+const MOST_READ_KEYS: usize = 10_000;
+
 /// Longest a request waits for its row to commit before it answers anyway
 /// (the database is then in trouble, and the write itself has committed).
 pub const DURABLE_WAIT: Duration = Duration::from_secs(10);
@@ -79,22 +93,58 @@ pub struct Queue {
     tx: Option<mpsc::Sender<Queued>>,
     /// Taken once, by the server's flusher.
     rx: Mutex<Option<mpsc::Receiver<Queued>>>,
+    reads: std::sync::Arc<ReadCounts>,
+}
+
+/// Reads counted since the flusher last took them.
+#[derive(Default)]
+pub struct ReadCounts(Mutex<HashMap<ReadKey, ReadTally>>);
+
+impl ReadCounts {
+    fn take(&self) -> Vec<(ReadKey, ReadTally)> {
+        self.0.lock().map(|mut counts| std::mem::take(&mut *counts).into_iter().collect()).unwrap_or_default()
+    }
 }
 
 impl Queue {
     pub fn new(enabled: bool) -> Queue {
+        let reads = std::sync::Arc::default();
         if !enabled {
-            return Queue { tx: None, rx: Mutex::new(None) };
+            return Queue { tx: None, rx: Mutex::new(None), reads };
         }
         let (tx, rx) = mpsc::channel(QUEUE_ROWS);
-        Queue { tx: Some(tx), rx: Mutex::new(Some(rx)) }
+        Queue { tx: Some(tx), rx: Mutex::new(Some(rx)), reads }
     }
 
     pub fn is_on(&self) -> bool {
         self.tx.is_some()
     }
 
-    /// Leave a read's row for the flusher, without waiting: when the queue
+    /// Count a read (of a tenant, by the row it would have had) for the flusher to add.
+    pub fn count_read(&self, row: &NewAudit) {
+        let (Some(_), Some(tenant_id)) = (&self.tx, row.tenant_id) else { return };
+        let key = ReadKey {
+            tenant_id,
+            minute: row.at.get(..16).unwrap_or(&row.at).to_string(),
+            token_name: row.token_name.clone().unwrap_or_default(),
+            method: row.method.clone(),
+            route: row.route.clone(),
+            status: row.status,
+        };
+        let Ok(mut counts) = self.reads.0.lock() else { return };
+        if counts.len() >= MOST_READ_KEYS && !counts.contains_key(&key) {
+            metrics::counter!("scimd_audit_dropped_total", "reason" => "queue_full").increment(1);
+            return;
+        }
+        counts.entry(key).or_default().add(row.latency_us);
+    }
+
+    /// What the flusher takes the counts of reads from.
+    pub fn read_counts(&self) -> std::sync::Arc<ReadCounts> {
+        self.reads.clone()
+    }
+
+    /// Leave a row for the flusher, without waiting: when the queue
     /// is full (or the flusher has stopped) the row is dropped and counted.
     pub fn push(&self, row: NewAudit) {
         let Some(tx) = &self.tx else { return };
@@ -137,24 +187,36 @@ impl Queue {
 /// Write queued rows in batches (up to [`BATCH_ROWS`], gathered for up to
 /// [`FLUSH_WINDOW`] while nobody waits for one of them) until `stop` turns
 /// true; then take no more rows, write every row still queued, and return.
-pub async fn flush(svc: Service, mut rx: mpsc::Receiver<Queued>, mut stop: watch::Receiver<bool>) {
+pub async fn flush(
+    svc: Service,
+    mut rx: mpsc::Receiver<Queued>,
+    reads: std::sync::Arc<ReadCounts>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tenants = TenantIds::default();
     let mut stopping = false;
+    let mut tick = tokio::time::interval(READS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut closed = false;
         tokio::select! {
-            n = rx.recv_many(&mut batch, BATCH_ROWS) => if n == 0 {
-                // Closed and empty: everything is written.
-                return;
-            },
+            // Closed and empty: every row is written; the last counts go below.
+            n = rx.recv_many(&mut batch, BATCH_ROWS) => closed = n == 0,
             _ = stop.wait_for(|s| *s), if !stopping => {
                 // Rows already queued are still received; new ones are refused.
                 rx.close();
                 stopping = true;
                 continue;
             }
+            // Counts of reads, when no row comes to take them along.
+            _ = tick.tick() => {}
         }
-        if !stopping && !someone_waits(&batch) {
+        if closed {
+            write(&svc, &mut tenants, Vec::new(), reads.take()).await;
+            return;
+        }
+        if !stopping && !batch.is_empty() && !someone_waits(&batch) {
             let window = tokio::time::sleep(FLUSH_WINDOW);
             tokio::pin!(window);
             while batch.len() < BATCH_ROWS && !someone_waits(&batch) {
@@ -170,7 +232,7 @@ pub async fn flush(svc: Service, mut rx: mpsc::Receiver<Queued>, mut stop: watch
                 }
             }
         }
-        write(&svc, &mut tenants, batch).await;
+        write(&svc, &mut tenants, batch, reads.take()).await;
     }
 }
 
@@ -181,15 +243,15 @@ fn someone_waits(batch: &[Queued]) -> bool {
 /// Write one batch, then tell who waits; a batch that fails is logged and
 /// counted, never retried (the database is likely down, and the queue
 /// behind it keeps filling), and its waiters answer without their rows.
-async fn write(svc: &Service, tenants: &mut TenantIds, batch: Vec<Queued>) {
+async fn write(svc: &Service, tenants: &mut TenantIds, batch: Vec<Queued>, reads: Vec<(ReadKey, ReadTally)>) {
     let (mut rows, mut waiting) = (Vec::with_capacity(batch.len()), Vec::new());
     for queued in batch {
         rows.push(queued.row);
         waiting.extend(queued.committed);
     }
     tenants.resolve(svc, &mut rows).await;
-    let count = rows.len();
-    match svc.record_audit(rows).await {
+    let count = rows.len() + reads.len();
+    match svc.record_audit(rows, reads).await {
         Ok(()) => waiting.into_iter().for_each(|w| {
             let _ = w.send(());
         }),

@@ -64,10 +64,9 @@ pub async fn run(
     crate::telemetry::register_series();
     let events = event_tasks(&state.svc);
     let (stop_audit, audit_stopping) = watch::channel(false);
-    let audit_flusher = state
-        .audit
-        .take_receiver()
-        .map(|rows| tokio::spawn(crate::audit::flush(state.svc.clone(), rows, audit_stopping)));
+    let audit_flusher = state.audit.take_receiver().map(|rows| {
+        tokio::spawn(crate::audit::flush(state.svc.clone(), rows, state.audit.read_counts(), audit_stopping))
+    });
     // Pruning runs with auditing off too: rows kept before still age out.
     tasks.add("audit pruner", tokio::spawn(crate::audit::prune(state.svc.clone(), state.config.audit.retention)));
     let app = http::app(state.clone());

@@ -402,10 +402,10 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
         let route = route.clone().unwrap_or_else(|| crate::audit::clean(&path));
         let latency_us = i64::try_from(latency_us).unwrap_or(i64::MAX);
         let row = audit_row(start, &request_id, &method, route, &ctx, &resp, latency_us);
-        if must_be_durable(&row) {
-            state.audit.push_durable(row).await;
-        } else {
-            state.audit.push(row);
+        match kept_as(&row) {
+            Kept::Durable => state.audit.push_durable(row).await,
+            Kept::Batched => state.audit.push(row),
+            Kept::Counted => state.audit.count_read(&row),
         }
     }
     crate::telemetry::record_request(route, &method, status, &tenant, elapsed);
@@ -415,15 +415,27 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     resp
 }
 
-/// Whether a request's row must be committed before it answers: every
-/// write and every refusal of a client whose token named its tenant. Not a
-/// read's (batched; a crash may lose the last second of them), nor an
-/// unauthenticated request's (nobody without a token can make the server
-/// commit per request), nor an overload answer's (429, 503: waiting on
-/// the database would add to the load).
-fn must_be_durable(row: &crate::store::audit::NewAudit) -> bool {
+/// How a request's audit row is kept.
+enum Kept {
+    /// Committed before the answer: every write, and every refusal of a
+    /// client whose token named its tenant.
+    Durable,
+    /// Written within a second, without the request waiting: requests
+    /// without a valid token (nobody without one can make the server
+    /// commit per request) and overload answers (429, 503: waiting on the
+    /// database would add to the load). A crash may lose the last second.
+    Batched,
+    /// A successful read of a tenant: counted, not kept as a row.
+    Counted,
+}
+
+fn kept_as(row: &crate::store::audit::NewAudit) -> Kept {
     let read = matches!(row.method.as_str(), "GET" | "HEAD") || row.route.ends_with("/.search");
-    row.tenant_id.is_some() && !matches!(row.status, 429 | 503) && !(read && row.status < 400)
+    match (row.tenant_id, row.status) {
+        (None, _) | (Some(_), 429 | 503) => Kept::Batched,
+        (Some(_), status) if read && status < 400 => Kept::Counted,
+        _ => Kept::Durable,
+    }
 }
 
 /// What an audit row needs from a request before it runs.

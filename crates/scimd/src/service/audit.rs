@@ -3,7 +3,7 @@
 //! it is written is [`crate::audit`]'s business (off the request path).
 
 use super::{Error, Service};
-use crate::store::audit::{AuditQuery, NewAudit, StoredAudit};
+use crate::store::audit::{AuditQuery, NewAudit, ReadKey, ReadTally, StoredAudit, StoredReads};
 use crate::store::{JobFuture, WriteTx};
 use std::time::Duration;
 
@@ -12,16 +12,29 @@ use std::time::Duration;
 const PRUNE_CHUNK: i64 = 5_000;
 
 impl Service {
-    /// Write audit rows, in one transaction.
-    pub async fn record_audit(&self, rows: Vec<NewAudit>) -> Result<(), Error> {
-        struct Batch(Vec<NewAudit>);
+    /// Write audit rows and add counts of reads, in one transaction.
+    pub async fn record_audit(&self, rows: Vec<NewAudit>, reads: Vec<(ReadKey, ReadTally)>) -> Result<(), Error> {
+        struct Batch(Vec<NewAudit>, Vec<(ReadKey, ReadTally)>);
         fn run<'t>(tx: &'t mut WriteTx, batch: &'t Batch) -> JobFuture<'t, (), Error> {
-            Box::pin(async move { Ok(tx.append_audit(&batch.0).await?) })
+            Box::pin(async move {
+                tx.append_audit(&batch.0).await?;
+                Ok(tx.add_reads(&batch.1).await?)
+            })
         }
-        if rows.is_empty() {
+        if rows.is_empty() && reads.is_empty() {
             return Ok(());
         }
-        self.write(Batch(rows), run).await.map(|_| ())
+        self.write(Batch(rows, reads), run).await.map(|_| ())
+    }
+
+    /// A page of a tenant's counts of reads, newest first.
+    pub async fn audit_reads(
+        &self,
+        tenant_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredReads>, Error> {
+        Ok(self.store().audit_reads(tenant_id, before, limit).await?)
     }
 
     /// Delete audit rows older than `retention` (by this service's clock),
@@ -30,7 +43,10 @@ impl Service {
         /// Rows older than this time go.
         struct Before(String);
         fn run<'t>(tx: &'t mut WriteTx, before: &'t Before) -> JobFuture<'t, u64, Error> {
-            Box::pin(async move { Ok(tx.prune_audit(&before.0, PRUNE_CHUNK).await?) })
+            Box::pin(async move {
+                let reads = tx.prune_reads(&before.0, PRUNE_CHUNK).await?;
+                Ok(tx.prune_audit(&before.0, PRUNE_CHUNK).await? + reads)
+            })
         }
         let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
         let before = Before(self.clock().at_offset_secs(-secs));

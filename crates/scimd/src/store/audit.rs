@@ -58,6 +58,46 @@ pub struct AuditQuery {
     pub target: Option<String>,
 }
 
+/// Reads of one minute alike: what `audit_reads` counts them by.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReadKey {
+    pub tenant_id: i64,
+    /// `YYYY-MM-DDTHH:MM`, UTC.
+    pub minute: String,
+    /// The token's name (`""`: none).
+    pub token_name: String,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+/// How many reads of a key, and how long they took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadTally {
+    pub requests: i64,
+    pub latency_us_total: i64,
+    pub latency_us_max: i64,
+}
+
+impl ReadTally {
+    pub fn add(&mut self, latency_us: i64) {
+        self.requests += 1;
+        self.latency_us_total = self.latency_us_total.saturating_add(latency_us);
+        self.latency_us_max = self.latency_us_max.max(latency_us);
+    }
+}
+
+/// A stored count of reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReads {
+    pub seq: i64,
+    pub key: ReadKey,
+    pub tally: ReadTally,
+}
+
+/// Count rows per INSERT: 9 parameters each.
+const READS_PER_INSERT: usize = 500;
+
 /// Rows per INSERT: 17 parameters each, well under SQLite's 32,766.
 const ROWS_PER_INSERT: usize = 500;
 
@@ -119,6 +159,52 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Add counts of reads to the stored ones (another replica may count the same minute).
+    pub async fn add_reads(&mut self, counts: &[(ReadKey, ReadTally)]) -> Result<(), StoreError> {
+        let greatest = match self.dialect() {
+            Dialect::Sqlite => "MAX",
+            Dialect::Postgres => "GREATEST",
+        };
+        for chunk in counts.chunks(READS_PER_INSERT) {
+            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO audit_reads (tenant_id, minute, token_name, method, route, status, requests, \
+                 latency_us_total, latency_us_max) VALUES {marks} \
+                 ON CONFLICT (tenant_id, minute, token_name, method, route, status) DO UPDATE SET \
+                 requests = audit_reads.requests + excluded.requests, \
+                 latency_us_total = audit_reads.latency_us_total + excluded.latency_us_total, \
+                 latency_us_max = {greatest}(audit_reads.latency_us_max, excluded.latency_us_max)"
+            );
+            let mut q = self.q(&sql);
+            for (k, t) in chunk {
+                q = q
+                    .bind(k.tenant_id)
+                    .bind(k.minute.as_str())
+                    .bind(k.token_name.as_str())
+                    .bind(k.method.as_str())
+                    .bind(k.route.as_str())
+                    .bind(i64::from(k.status))
+                    .bind(t.requests)
+                    .bind(t.latency_us_total)
+                    .bind(t.latency_us_max);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Delete up to `limit` counts of reads of minutes before `before`'s; answers how many went.
+    pub async fn prune_reads(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
+        let minute = before.get(..16).unwrap_or(before);
+        let done = self
+            .q("DELETE FROM audit_reads WHERE seq IN (SELECT seq FROM audit_reads WHERE minute < ? ORDER BY seq LIMIT ?)")
+            .bind(minute)
+            .bind(limit)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Of the `limit` oldest rows, delete those older than `before`; answers
     /// how many went (fewer than `limit`: the rest are newer).
     pub async fn prune_audit(&mut self, before: &str, limit: i64) -> Result<u64, StoreError> {
@@ -160,6 +246,49 @@ fn audit_from_row(row: &AnyRow) -> Result<StoredAudit, StoreError> {
 }
 
 impl Store {
+    /// A page of a tenant's counts of reads, newest first (by `seq`, the
+    /// first count of its minute), before `before` when given.
+    pub async fn audit_reads(
+        &self,
+        tenant_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredReads>, StoreError> {
+        let core = self.core();
+        let older = if before.is_some() { " AND seq < ?" } else { "" };
+        let sql = format!(
+            "SELECT seq, tenant_id, minute, token_name, method, route, status, requests, latency_us_total, \
+             latency_us_max FROM audit_reads WHERE tenant_id = ?{older} ORDER BY seq DESC LIMIT ?"
+        );
+        let mut q = core.q(&sql).bind(tenant_id);
+        if let Some(before) = before {
+            q = q.bind(before);
+        }
+        let rows = q.bind(limit).fetch_all(&core.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let status: i64 = row.try_get("status")?;
+                Ok(StoredReads {
+                    seq: row.try_get("seq")?,
+                    key: ReadKey {
+                        tenant_id: row.try_get("tenant_id")?,
+                        minute: row.try_get("minute")?,
+                        token_name: row.try_get("token_name")?,
+                        method: row.try_get("method")?,
+                        route: row.try_get("route")?,
+                        status: u16::try_from(status)
+                            .map_err(|_| StoreError::Corrupt(format!("read status {status}")))?,
+                    },
+                    tally: ReadTally {
+                        requests: row.try_get("requests")?,
+                        latency_us_total: row.try_get("latency_us_total")?,
+                        latency_us_max: row.try_get("latency_us_max")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
     /// A page of a tenant's audit rows, newest first.
     pub async fn audit_page(&self, tenant_id: i64, query: &AuditQuery) -> Result<Vec<StoredAudit>, StoreError> {
         let core = self.core();

@@ -8,13 +8,14 @@
 //! following new rows asks for the first page again and stops at an id it
 //! has seen.
 //!
-//! Rows are written off the request path, about a second after their
-//! request ends (see [`crate::audit`]).
+//! Writes and refusals have their rows before they are answered; reads
+//! are counted per minute instead, listed by `…/audit/reads` (see
+//! [`crate::audit`]).
 
 use super::{AdminError, AdminResult, ok, views};
 use crate::http::AppState;
 use crate::store::Tenant;
-use crate::store::audit::{AuditQuery, StoredAudit};
+use crate::store::audit::{AuditQuery, StoredAudit, StoredReads};
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -103,6 +104,74 @@ pub(super) async fn list_audit(
     let next = rows.last().filter(|_| full).map(|r| r.seq.to_string());
     let data = rows.iter().map(row_json).collect();
     Ok(ok(StatusCode::OK, json!(AuditPage { data, next })))
+}
+
+/// A page of counts of reads, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReadsPage {
+    data: Vec<ReadsRow>,
+    /// The cursor of the page's last (oldest) count, to pass as `after`; `null` once nothing older is left.
+    #[schema(required)]
+    next: Option<String>,
+}
+
+/// The reads of one minute by one token of one route, answered with one status.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReadsRow {
+    id: String,
+    /// `YYYY-MM-DDTHH:MM`, UTC.
+    minute: String,
+    /// The token's name.
+    token: String,
+    method: String,
+    /// The route template.
+    route: String,
+    status: u16,
+    requests: i64,
+    latency_ms_mean: f64,
+    latency_ms_max: f64,
+}
+
+fn reads_json(r: &StoredReads) -> ReadsRow {
+    let t = &r.tally;
+    ReadsRow {
+        id: r.seq.to_string(),
+        minute: r.key.minute.clone(),
+        token: r.key.token_name.clone(),
+        method: r.key.method.clone(),
+        route: r.key.route.clone(),
+        status: r.key.status,
+        requests: t.requests,
+        latency_ms_mean: if t.requests > 0 { t.latency_us_total as f64 / t.requests as f64 / 1000.0 } else { 0.0 },
+        latency_ms_max: t.latency_us_max as f64 / 1000.0,
+    }
+}
+
+/// `GET …/audit/reads?after=&limit=`: reads, counted per minute, token, route and status.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/audit/reads", tag = "audit", params(AuditPageParams),
+    responses((status = 200, description = "Counts of the tenant's reads, newest first", body = ReadsPage)))]
+pub(super) async fn list_reads(
+    State(s): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Query(params): Query<HashMap<String, String>>,
+) -> AdminResult {
+    let query = query_of(&params)?;
+    let rows = s.svc.audit_reads(t.id, query.before, query.limit).await?;
+    let full = i64::try_from(rows.len()).is_ok_and(|n| n == query.limit);
+    let next = rows.last().filter(|_| full).map(|r| r.seq.to_string());
+    let data = rows.iter().map(reads_json).collect();
+    Ok(ok(StatusCode::OK, json!(ReadsPage { data, next })))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct AuditPageParams {
+    /// The `next` of the previous page: counts before it.
+    after: Option<String>,
+    /// 1 to 1,000; 100 unless given.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
 }
 
 fn query_of(params: &HashMap<String, String>) -> Result<AuditQuery, AdminError> {

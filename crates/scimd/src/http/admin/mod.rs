@@ -253,6 +253,7 @@ admin_routes! {
     "/admin/v1/tenants/{tenant}/deliveries/{delivery}" => get webhooks::get_delivery;
     "/admin/v1/tenants/{tenant}/deliveries/{delivery}/retry" => post webhooks::retry_delivery;
     "/admin/v1/tenants/{tenant}/audit" => get audit::list_audit;
+    "/admin/v1/tenants/{tenant}/audit/reads" => get audit::list_reads;
 }
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {

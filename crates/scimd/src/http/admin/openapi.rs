@@ -64,7 +64,7 @@ pub(crate) struct ErrorDetail {
         webhooks::list_webhooks, webhooks::create_webhook, webhooks::get_webhook, webhooks::patch_webhook,
         webhooks::delete_webhook, webhooks::test_webhook, webhooks::replay_webhook, webhooks::rotate_secret, webhooks::enable_webhook, webhooks::list_deliveries, webhooks::get_delivery, webhooks::get_webhook_delivery,
         webhooks::retry_webhook_delivery, webhooks::retry_delivery,
-        audit::list_audit,
+        audit::list_audit, audit::list_reads,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Shared),

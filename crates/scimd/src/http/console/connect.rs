@@ -49,6 +49,31 @@ fn default_workspace(c: &TenantConfig) -> Option<(String, String)> {
     c.workspace(&id).map(|w| (w.id.clone(), w.name.clone()))
 }
 
+/// The newest request the trail knows of: a row, or a minute's count of
+/// reads (an identity provider's connection test is often a GET alone).
+fn last_request(
+    row: Option<crate::store::audit::StoredAudit>,
+    read: Option<crate::store::audit::StoredReads>,
+) -> Option<LastRequest> {
+    let row_minute = row.as_ref().map(|r| r.row.at.get(..16).unwrap_or(&r.row.at).to_string());
+    match read {
+        Some(read) if row_minute.is_none_or(|minute| read.key.minute > minute) => Some(LastRequest {
+            time: format!("{} (minute)", read.key.minute),
+            method: read.key.method,
+            route: read.key.route,
+            status: read.key.status,
+            detail: None,
+        }),
+        _ => row.map(|r| LastRequest {
+            time: r.row.at,
+            method: r.row.method,
+            route: r.row.route,
+            status: r.row.status,
+            detail: r.row.detail,
+        }),
+    }
+}
+
 pub(super) async fn page(
     Here { s, caller, t }: Here,
     headers: HeaderMap,
@@ -60,10 +85,11 @@ pub(super) async fn page(
         _ => "okta",
     };
     let latest = AuditQuery { limit: 1, ..Default::default() };
-    let (config, counts, last) = match tokio::try_join!(
+    let (config, counts, last, last_read) = match tokio::try_join!(
         s.svc.tenant_config(t.id),
         s.svc.tenant_counts(t.id),
         s.svc.audit_page(t.id, &latest),
+        s.svc.audit_reads(t.id, None, 1),
     ) {
         Ok(all) => all,
         Err(e) => return failure(e),
@@ -87,13 +113,7 @@ pub(super) async fn page(
         base_url: crate::http::base_url(&s.config, &headers, &t.name),
         token_endpoint: format!("{}/oauth/token", crate::http::public_root(&s.config, &headers)),
         scim_enabled: t.enabled,
-        last: last.into_iter().next().map(|r| LastRequest {
-            time: r.row.at,
-            method: r.row.method,
-            route: r.row.route,
-            status: r.row.status,
-            detail: r.row.detail,
-        }),
+        last: last_request(last.into_iter().next(), last_read.into_iter().next()),
         shown: caller.shown_once(),
         roles,
         workspace: default_workspace(&config).map(|(_, name)| name),

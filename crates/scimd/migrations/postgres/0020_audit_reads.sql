@@ -1,0 +1,17 @@
+-- Reads are audited as counts (issue 21): per tenant, minute, token, method,
+-- route and status, how many requests and how long they took. A read's full
+-- row cost every GET an insert through the one writer; writes and refusals
+-- keep their rows in `audit`. Replicas add to the same counts (upsert).
+CREATE TABLE audit_reads (
+    seq              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id        BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    minute           TEXT NOT NULL,
+    token_name       TEXT NOT NULL,
+    method           TEXT NOT NULL,
+    route            TEXT NOT NULL,
+    status           BIGINT NOT NULL,
+    requests         BIGINT NOT NULL,
+    latency_us_total BIGINT NOT NULL,
+    latency_us_max   BIGINT NOT NULL,
+    UNIQUE (tenant_id, minute, token_name, method, route, status)
+);
