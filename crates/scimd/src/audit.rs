@@ -85,6 +85,8 @@ pub struct TargetName(pub String);
 pub struct Queued {
     row: NewAudit,
     committed: Option<oneshot::Sender<()>>,
+    /// The `seq` of the row this one rewrites (added with its write).
+    amends: Option<i64>,
 }
 
 /// Where finished requests leave their rows; the flusher takes them out.
@@ -147,8 +149,18 @@ impl Queue {
     /// Leave a row for the flusher, without waiting: when the queue
     /// is full (or the flusher has stopped) the row is dropped and counted.
     pub fn push(&self, row: NewAudit) {
+        self.leave(Queued { row, committed: None, amends: None });
+    }
+
+    /// Rewrite, within a second, the row a request's write added, as the
+    /// request was answered (without waiting: the row is there already).
+    pub fn amend(&self, seq: i64, row: NewAudit) {
+        self.leave(Queued { row, committed: None, amends: Some(seq) });
+    }
+
+    fn leave(&self, queued: Queued) {
         let Some(tx) = &self.tx else { return };
-        if let Err(e) = tx.try_send(Queued { row, committed: None }) {
+        if let Err(e) = tx.try_send(queued) {
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "queue_full",
                 mpsc::error::TrySendError::Closed(_) => "stopped",
@@ -161,10 +173,20 @@ impl Queue {
     /// is committed: waiting for room in a full queue rather than dropping
     /// it, and for at most [`DURABLE_WAIT`] in all.
     pub async fn push_durable(&self, row: NewAudit) {
+        self.wait_for(row, None).await;
+    }
+
+    /// [`Queue::amend`], returning once committed: a refusal recorded by a
+    /// write (its row says the success it expected until then).
+    pub async fn amend_durable(&self, seq: i64, row: NewAudit) {
+        self.wait_for(row, Some(seq)).await;
+    }
+
+    async fn wait_for(&self, row: NewAudit, amends: Option<i64>) {
         let Some(tx) = &self.tx else { return };
         let (committed, written) = oneshot::channel();
         let wait = async {
-            if tx.send(Queued { row, committed: Some(committed) }).await.is_err() {
+            if tx.send(Queued { row, committed: Some(committed), amends }).await.is_err() {
                 metrics::counter!("scimd_audit_dropped_total", "reason" => "stopped").increment(1);
                 return;
             }
@@ -244,14 +266,17 @@ fn someone_waits(batch: &[Queued]) -> bool {
 /// counted, never retried (the database is likely down, and the queue
 /// behind it keeps filling), and its waiters answer without their rows.
 async fn write(svc: &Service, tenants: &mut TenantIds, batch: Vec<Queued>, reads: Vec<(ReadKey, ReadTally)>) {
-    let (mut rows, mut waiting) = (Vec::with_capacity(batch.len()), Vec::new());
+    let (mut rows, mut amends, mut waiting) = (Vec::with_capacity(batch.len()), Vec::new(), Vec::new());
     for queued in batch {
-        rows.push(queued.row);
+        match queued.amends {
+            Some(seq) => amends.push((seq, queued.row)),
+            None => rows.push(queued.row),
+        }
         waiting.extend(queued.committed);
     }
     tenants.resolve(svc, &mut rows).await;
-    let count = rows.len() + reads.len();
-    match svc.record_audit(rows, reads).await {
+    let count = rows.len() + amends.len() + reads.len();
+    match svc.record_audit(rows, amends, reads).await {
         Ok(()) => waiting.into_iter().for_each(|w| {
             let _ = w.send(());
         }),

@@ -382,6 +382,13 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
         (req, None)
     };
     let ctx = context::RequestContext::new(request_id.clone(), audit.is_some());
+    // A write's row is added by its first write, in its transaction.
+    if let Some(start) = &audit
+        && !is_read(method.as_str(), route.as_deref().unwrap_or(&path))
+    {
+        let route = route.clone().unwrap_or_else(|| crate::audit::clean(&path));
+        ctx.expect_writes(start.draft(&request_id, &method, route), started);
+    }
     let mut resp = context::in_request(ctx.clone(), next.run(req)).await;
     // A request no credential tied to a tenant (unauthenticated, health, an
     // operator's server-wide call) is labelled so: its URL's tenant name is
@@ -401,11 +408,20 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     if let Some(start) = audit {
         let route = route.clone().unwrap_or_else(|| crate::audit::clean(&path));
         let latency_us = i64::try_from(latency_us).unwrap_or(i64::MAX);
+        let slot = ctx.take_audit_slot();
         let row = audit_row(start, &request_id, &method, route, &ctx, &resp, latency_us);
-        match kept_as(&row) {
-            Kept::Durable => state.audit.push_durable(row).await,
-            Kept::Batched => state.audit.push(row),
-            Kept::Counted => state.audit.count_read(&row),
+        match (slot.and_then(|s| s.written.map(|w| (w, s.writes))), kept_as(&row)) {
+            // Added with its write: rewritten only where the answer says more.
+            (Some(((seq, written), writes)), kept) => {
+                if written.status != row.status && matches!(kept, Kept::Durable) {
+                    state.audit.amend_durable(seq, row).await;
+                } else if writes > 1 || !same_answer(&written, &row) {
+                    state.audit.amend(seq, row);
+                }
+            }
+            (None, Kept::Durable) => state.audit.push_durable(row).await,
+            (None, Kept::Batched) => state.audit.push(row),
+            (None, Kept::Counted) => state.audit.count_read(&row),
         }
     }
     crate::telemetry::record_request(route, &method, status, &tenant, elapsed);
@@ -429,8 +445,20 @@ enum Kept {
     Counted,
 }
 
+fn is_read(method: &str, route: &str) -> bool {
+    matches!(method, "GET" | "HEAD") || route.ends_with("/.search")
+}
+
+/// Whether the row a write added says what the answer said (its latency
+/// aside: the row keeps the time to the write).
+fn same_answer(written: &crate::store::audit::NewAudit, answered: &crate::store::audit::NewAudit) -> bool {
+    (written.status, &written.scim_type, &written.detail, &written.target_id, &written.target_name)
+        == (answered.status, &answered.scim_type, &answered.detail, &answered.target_id, &answered.target_name)
+        && (&written.summary, &written.event_ids) == (&answered.summary, &answered.event_ids)
+}
+
 fn kept_as(row: &crate::store::audit::NewAudit) -> Kept {
-    let read = matches!(row.method.as_str(), "GET" | "HEAD") || row.route.ends_with("/.search");
+    let read = is_read(&row.method, &row.route);
     match (row.tenant_id, row.status) {
         (None, _) | (Some(_), 429 | 503) => Kept::Batched,
         (Some(_), status) if read && status < 400 => Kept::Counted,
@@ -448,6 +476,30 @@ struct AuditStart {
     id: Option<String>,
     client_addr: Option<String>,
     user_agent: Option<String>,
+}
+
+impl AuditStart {
+    /// The row of a write as known before it runs, with the status its
+    /// success answers with (a POST creates; a DELETE answers 204).
+    fn draft(&self, request_id: &str, method: &axum::http::Method, route: String) -> crate::store::audit::NewAudit {
+        let status = match method.as_str() {
+            "POST" => 201,
+            "DELETE" => 204,
+            _ => 200,
+        };
+        crate::store::audit::NewAudit {
+            at: self.at.clone(),
+            tenant_name: self.tenant.clone(),
+            request_id: request_id.to_string(),
+            method: method.as_str().to_string(),
+            route,
+            target_id: self.id.clone(),
+            status,
+            client_addr: self.client_addr.clone(),
+            user_agent: self.user_agent.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, AuditStart) {

@@ -205,6 +205,10 @@ pub(crate) async fn create_one(c: Ctx, params: Params, ScimJson(body, size): Sci
     // The audit names what was to be created, whether it was or not.
     let name_key = c.kind.name_attribute();
     let name = c.state.audit.is_on().then(|| body.get(name_key).and_then(Value::as_str).map(str::to_string)).flatten();
+    // Known before the write, which adds the row.
+    if let (Some(name), Some(ctx)) = (&name, crate::service::context::current()) {
+        ctx.name_target(name);
+    }
     let mut resp = create(c, params, body, size).await.into_response();
     if let Some(name) = name {
         resp.extensions_mut().insert(crate::audit::TargetName(name));

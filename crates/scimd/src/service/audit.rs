@@ -12,19 +12,26 @@ use std::time::Duration;
 const PRUNE_CHUNK: i64 = 5_000;
 
 impl Service {
-    /// Write audit rows and add counts of reads, in one transaction.
-    pub async fn record_audit(&self, rows: Vec<NewAudit>, reads: Vec<(ReadKey, ReadTally)>) -> Result<(), Error> {
-        struct Batch(Vec<NewAudit>, Vec<(ReadKey, ReadTally)>);
+    /// Write audit rows, rewrite rows added with their writes (`seq`, row)
+    /// and add counts of reads, in one transaction.
+    pub async fn record_audit(
+        &self,
+        rows: Vec<NewAudit>,
+        amends: Vec<(i64, NewAudit)>,
+        reads: Vec<(ReadKey, ReadTally)>,
+    ) -> Result<(), Error> {
+        struct Batch(Vec<NewAudit>, Vec<(i64, NewAudit)>, Vec<(ReadKey, ReadTally)>);
         fn run<'t>(tx: &'t mut WriteTx, batch: &'t Batch) -> JobFuture<'t, (), Error> {
             Box::pin(async move {
                 tx.append_audit(&batch.0).await?;
-                Ok(tx.add_reads(&batch.1).await?)
+                tx.amend_audit(&batch.1).await?;
+                Ok(tx.add_reads(&batch.2).await?)
             })
         }
-        if rows.is_empty() && reads.is_empty() {
+        if rows.is_empty() && amends.is_empty() && reads.is_empty() {
             return Ok(());
         }
-        self.write(Batch(rows, reads), run).await.map(|_| ())
+        self.write(Batch(rows, amends, reads), run).await.map(|_| ())
     }
 
     /// A page of a tenant's counts of reads, newest first.

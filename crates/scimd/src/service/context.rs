@@ -1,14 +1,17 @@
 //! The request an operation runs for: its cause (request id, who asked)
 //! goes into every event the operation emits, and what the operation
-//! changed comes back for the request's audit row. A surface opens the
+//! changed comes back for the request's audit row, which the request's
+//! first write adds in its own transaction ([`AuditSlot`]). A surface opens the
 //! scope ([`in_request`]) around a request; the service reads it in
 //! [`super::Service::write`]. Outside one (a CLI command) the cause is the
 //! server itself. Task-local: a task spawned for the request takes the
 //! cause along explicitly ([`cause`], then [`with_cause`]).
 
 use crate::events::{ActorKind, Cause};
+use crate::store::audit::NewAudit;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// What one request's operations need to know and leave behind.
 #[derive(Debug, Default)]
@@ -16,6 +19,24 @@ pub(crate) struct RequestContext {
     cause: Mutex<Cause>,
     /// `None`: nobody reads the outcome (the audit is off), so none is put together.
     outcome: Option<Mutex<Outcome>>,
+    /// The audit row a write of this request adds in its own transaction.
+    audit: Mutex<Option<AuditSlot>>,
+}
+
+/// A request's audit row as far as it is known before it is answered: the
+/// first write of the request adds it in its own transaction, so that an
+/// acknowledged write is never without its row; the request log corrects
+/// it afterwards where the answer differs (see `http::log_requests`).
+#[derive(Debug)]
+pub(crate) struct AuditSlot {
+    /// The row with what the request says before it runs, and the status
+    /// a success answers with.
+    pub draft: NewAudit,
+    pub started: Instant,
+    /// The row as its write added it, and its `seq`.
+    pub written: Option<(i64, NewAudit)>,
+    /// Writes the request made (a second one's changes are not in the row).
+    pub writes: u32,
 }
 
 /// What the operations of a request changed, in plain words, and the ids of the events they emitted.
@@ -31,7 +52,50 @@ impl RequestContext {
         Arc::new(RequestContext {
             cause: Mutex::new(Cause { request_id: Some(request_id), ..Cause::default() }),
             outcome: keeps_outcome.then(Mutex::default),
+            audit: Mutex::new(None),
         })
+    }
+
+    /// The row the request's first write is to add.
+    pub(crate) fn expect_writes(&self, draft: NewAudit, started: Instant) {
+        if let Ok(mut slot) = self.audit.lock() {
+            *slot = Some(AuditSlot { draft, started, written: None, writes: 0 });
+        }
+    }
+
+    /// What the request is about, known before it runs (the name of what a create makes).
+    pub(crate) fn name_target(&self, name: &str) {
+        if let Ok(mut slot) = self.audit.lock()
+            && let Some(slot) = slot.as_mut()
+        {
+            slot.draft.target_name = Some(crate::audit::clean(name));
+        }
+    }
+
+    /// A write begins: the row it is to add, when none is added yet.
+    pub(super) fn row_for_write(&self) -> Option<NewAudit> {
+        let mut slot = self.audit.lock().ok()?;
+        let slot = slot.as_mut()?;
+        slot.writes += 1;
+        if slot.written.is_some() {
+            return None;
+        }
+        let latency = i64::try_from(slot.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        Some(NewAudit { latency_us: latency, ..slot.draft.clone() })
+    }
+
+    /// The row a committed write added.
+    pub(super) fn row_written(&self, seq: i64, row: NewAudit) {
+        if let Ok(mut slot) = self.audit.lock()
+            && let Some(slot) = slot.as_mut()
+        {
+            slot.written = Some((seq, row));
+        }
+    }
+
+    /// The slot, taken once the request is answered.
+    pub(crate) fn take_audit_slot(&self) -> Option<AuditSlot> {
+        self.audit.lock().ok()?.take()
     }
 
     pub(super) fn keeps_outcome(&self) -> bool {

@@ -30,6 +30,7 @@ pub use resources::{Decide, Update};
 use crate::cache::{Caches, UserCache};
 use crate::clock::SharedClock;
 use crate::events::Event;
+use crate::store::audit::NewAudit;
 use crate::store::events::NewEvent;
 use crate::store::{
     Access, ChangeSet, GroupsByUser, JobFn, Kind, ListQuery, RawResource, Store, StoreError, StoredResource, Tenant,
@@ -284,14 +285,20 @@ impl Service {
         T: Send + 'static,
     {
         let cause = context::cause();
+        let request = context::current();
+        let audit = request.as_ref().and_then(|ctx| ctx.row_for_write());
         let emitting = Emitting {
             args,
             job,
             cause_text: cause.to_json().to_string(),
             now: self.now(),
             events_on: self.0.events_on,
+            audit: audit.map(|row| NewAudit { token_name: cause.actor_name.clone(), ..row }),
         };
-        let ((value, events), changes) = self.0.store.write(emitting, run_emitting::<A, T>).await?;
+        let ((value, events, audited), changes) = self.0.store.write(emitting, run_emitting::<A, T>).await?;
+        if let (Some(ctx), Some((seq, row))) = (&request, audited) {
+            ctx.row_written(seq, row);
+        }
         self.0.caches.apply(&changes);
         // Copied only when someone listens: a write may change 100,000 memberships.
         if self.0.committed.receiver_count() > 0 && !changes.is_empty() {
@@ -485,12 +492,17 @@ struct Emitting<A, T> {
     cause_text: String,
     now: String,
     events_on: bool,
+    /// The request's audit row, to add with what the write changed (its first write only).
+    audit: Option<NewAudit>,
 }
+
+/// A job's value, its events, and the audit row it added with its `seq`.
+type Emitted<T> = (T, Vec<NewEvent>, Option<(i64, NewAudit)>);
 
 fn run_emitting<'t, A: Send + Sync, T: Send>(
     tx: &'t mut WriteTx,
     w: &'t Emitting<A, T>,
-) -> crate::store::JobFuture<'t, (T, Vec<NewEvent>), Error> {
+) -> crate::store::JobFuture<'t, Emitted<T>, Error> {
     Box::pin(async move {
         let value = (w.job)(tx, &w.args).await?;
         let mut events = Vec::new();
@@ -502,6 +514,32 @@ fn run_emitting<'t, A: Send + Sync, T: Send>(
                 tx.append_events(tenant_id, &events, &w.cause_text).await?;
             }
         }
-        Ok((value, events))
+        // The row commits with the write: an acknowledged write always has it.
+        let mut audited = None;
+        if let (Some(draft), Some(tenant_id)) = (&w.audit, tx.changes().tenant_id) {
+            let outcome = context::Outcome {
+                summary: tx.changes().summary(),
+                event_ids: events.iter().map(|e| e.id.clone()).collect(),
+            };
+            let (summary, event_ids) = crate::audit::kept_outcome(outcome);
+            let created = || {
+                let c = tx
+                    .changes()
+                    .resources
+                    .iter()
+                    .find(|r| matches!(r.op, crate::store::Op::Created | crate::store::Op::Restored));
+                c.map(|r| r.id.clone())
+            };
+            let row = NewAudit {
+                tenant_id: Some(tenant_id),
+                target_id: draft.target_id.clone().or_else(created),
+                summary,
+                event_ids,
+                ..draft.clone()
+            };
+            let seq = tx.insert_audit_row(&row).await?;
+            audited = Some((seq, row));
+        }
+        Ok((value, events, audited))
     })
 }

@@ -109,6 +109,29 @@ const AUDIT_LOCK: i64 = 0x7363_696d_6461_7564;
 const AUDIT_COLS: &str = "seq, tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
                           target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent";
 
+/// One row's parameters, in the column order of the INSERTs.
+const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_row<'q>(q: super::tx::Query<'q>, r: &NewAudit) -> Result<super::tx::Query<'q>, StoreError> {
+    Ok(q.bind(r.tenant_id)
+        .bind(r.tenant_name.clone())
+        .bind(r.at.clone())
+        .bind(r.token_name.clone())
+        .bind(r.request_id.clone())
+        .bind(r.method.clone())
+        .bind(r.route.clone())
+        .bind(r.target_id.clone())
+        .bind(r.target_name.clone())
+        .bind(i64::from(r.status))
+        .bind(r.scim_type.clone())
+        .bind(r.detail.clone())
+        .bind(r.latency_us)
+        .bind(json_texts(&r.summary)?)
+        .bind(json_texts(&r.event_ids)?)
+        .bind(r.client_addr.clone())
+        .bind(r.user_agent.clone()))
+}
+
 fn json_texts(texts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(texts).map_err(|e| StoreError::Encode(format!("audit text: {e}")))
 }
@@ -127,7 +150,7 @@ impl WriteTx {
             self.q("SELECT pg_advisory_xact_lock(?)").bind(AUDIT_LOCK).execute(&mut *self.tx).await?;
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let marks = vec![ONE_ROW; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO audit (tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
                  target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent) \
@@ -135,26 +158,42 @@ impl WriteTx {
             );
             let mut q = self.q(&sql);
             for r in chunk {
-                q = q
-                    .bind(r.tenant_id)
-                    .bind(r.tenant_name.as_str())
-                    .bind(r.at.as_str())
-                    .bind(r.token_name.as_deref())
-                    .bind(r.request_id.as_str())
-                    .bind(r.method.as_str())
-                    .bind(r.route.as_str())
-                    .bind(r.target_id.as_deref())
-                    .bind(r.target_name.as_deref())
-                    .bind(i64::from(r.status))
-                    .bind(r.scim_type.as_deref())
-                    .bind(r.detail.as_deref())
-                    .bind(r.latency_us)
-                    .bind(json_texts(&r.summary)?)
-                    .bind(json_texts(&r.event_ids)?)
-                    .bind(r.client_addr.as_deref())
-                    .bind(r.user_agent.as_deref());
+                q = bind_row(q, r)?;
             }
             q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Add one request's row with its write (in the write's transaction);
+    /// answers its `seq`. No lock: on PostgreSQL rows of concurrent writes
+    /// may commit out of `seq` order by a moment.
+    pub async fn insert_audit_row(&mut self, row: &NewAudit) -> Result<i64, StoreError> {
+        let sql = format!(
+            "INSERT INTO audit (tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
+             target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent) \
+             VALUES {ONE_ROW} RETURNING seq"
+        );
+        let found = bind_row(self.q(&sql), row)?.fetch_one(&mut *self.tx).await?;
+        Ok(found.try_get(0)?)
+    }
+
+    /// Rewrite rows added with their writes, as their requests were answered.
+    pub async fn amend_audit(&mut self, rows: &[(i64, NewAudit)]) -> Result<(), StoreError> {
+        for (seq, r) in rows {
+            self.q("UPDATE audit SET target_id = ?, target_name = ?, status = ?, scim_type = ?, detail = ?, \
+                    latency_us = ?, summary = ?, event_ids = ? WHERE seq = ?")
+                .bind(r.target_id.as_deref())
+                .bind(r.target_name.as_deref())
+                .bind(i64::from(r.status))
+                .bind(r.scim_type.as_deref())
+                .bind(r.detail.as_deref())
+                .bind(r.latency_us)
+                .bind(json_texts(&r.summary)?)
+                .bind(json_texts(&r.event_ids)?)
+                .bind(*seq)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
