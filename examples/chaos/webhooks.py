@@ -8,6 +8,9 @@ are created and changed, the receiver is killed and restarted, and scimd is
 killed with SIGKILL mid-delivery and restarted on the same database.
 PostgreSQL (with --postgres): two scimd replicas on one database serve the
 same tenant; one is killed with SIGKILL and restarted while both deliver.
+Then a third replica with another secrets key must refuse to start; a secret
+rotated through one replica signs what the other sends from then on; a test
+send arrives; and a replay of the whole feed sends every event again.
 
 Then, for every event in the tenant's feed: it reached the receiver at least
 once, every request's signature verifies (Standard Webhooks 1.0), a subject's
@@ -209,14 +212,14 @@ def feed(server, admin_token):
         after = page["next"]
 
 
-def write_load(servers, scim_token, users, stop_at_index=None, on_progress=None):
+def write_load(servers, scim_token, users, stop_at_index=None, on_progress=None, prefix="u"):
     """Create users and change each twice, round-robin over the servers."""
     ids = []
     for i in range(users):
         s = servers[i % len(servers)]
         status, body = call(
             "POST", s.url("/scim/v2/chaos/Users"), scim_token,
-            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"u{i}@chaos.test"},
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"{prefix}{i}@chaos.test"},
         )
         assert status == 201, (status, body)
         ids.append(body["id"])
@@ -297,6 +300,79 @@ def create_hook(server, admin_token, receiver):
     return hook["secret"]
 
 
+def hook_id(server, admin_token):
+    status, hooks = call("GET", server.url("/admin/v1/tenants/chaos/webhooks"), admin_token)
+    assert status == 200, hooks
+    return hooks["data"][0]["id"]
+
+
+def replica_without_the_key(bin_path, db_url, work):
+    """Issue 20, item 1: a replica with another secrets key refuses to start while webhooks exist."""
+    other = base64.b64encode(os.urandom(32)).decode()
+    env = dict(os.environ, SCIMD_DATABASE_URL=db_url, SCIMD_SECRETS_KEY=other)
+    try:
+        out = subprocess.run(
+            [bin_path, "serve", "--listen", f"127.0.0.1:{free_port()}", "--no-bootstrap"],
+            env=env, cwd=work, capture_output=True, text=True, timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        return ["a replica with another secrets key started and served"]
+    said = out.stdout + out.stderr
+    if out.returncode == 0 or "sha256:" not in said:
+        return [f"a replica with another secrets key: exit {out.returncode}, said {said[-300:]!r}"]
+    print("postgres: a replica with another secrets key refused to start, naming the fingerprint it needs")
+    return []
+
+
+def rotation_test_send_and_replay(a, b, admin_token, scim_token, receiver, users):
+    """Issue 20, items 5 and 6, across two replicas: a rotation made through one,
+    writes through the other, each signed with the new secret from the
+    rotation on; a test send; a replay of the whole feed, every request
+    verifying with the new secret."""
+    problems = []
+    hook = hook_id(a, admin_token)
+    status, rotated = call("POST", b.url(f"/admin/v1/tenants/chaos/webhooks/{hook}/rotate-secret"), admin_token,
+                           {}, "application/json")
+    assert status == 200, rotated
+    new_secret, rotated_at = rotated["secret"], time.time()
+    before = len(receiver.rows())
+    write_load([a], scim_token, users, prefix="rotated")
+    status, sent = call("POST", a.url(f"/admin/v1/tenants/chaos/webhooks/{hook}/test"), admin_token, {},
+                        "application/json")
+    if status != 200 or not sent.get("delivered"):
+        problems.append(f"the test send was not delivered: {status} {sent}")
+    events = feed(a, admin_token)
+    status, replayed = call("POST", b.url(f"/admin/v1/tenants/chaos/webhooks/{hook}/replay"), admin_token,
+                            {"after": ""}, "application/json")
+    if status != 202:
+        problems.append(f"the replay was refused: {status} {replayed}")
+    want = {e["id"] for e in events}
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        counts = {}
+        for r in receiver.rows()[before:]:
+            counts[r["id"]] = counts.get(r["id"], 0) + 1
+        if all(counts.get(i, 0) >= 1 for i in want) and sum(counts.values()) >= len(want) + 1:
+            break
+        time.sleep(0.5)
+    after_rotation = [r for r in receiver.rows()[before:] if r["start"] > rotated_at]
+    unsigned = [r["id"] for r in after_rotation if not verify(new_secret, r)]
+    if unsigned:
+        problems.append(f"{len(unsigned)} of {len(after_rotation)} requests after the rotation do not verify "
+                        "with the new secret")
+    tests = [r for r in after_rotation if json.loads(r["body"]).get("type") == "webhook.test"]
+    if len(tests) != 1:
+        problems.append(f"{len(tests)} webhook.test requests arrived, not 1")
+    replayed_ids = {r["id"] for r in after_rotation}
+    missing = want - replayed_ids
+    if missing:
+        problems.append(f"{len(missing)} of {len(want)} events were not sent again by the replay")
+    print(f"postgres: rotation through replica b, {len(after_rotation)} requests since, {len(unsigned)} not "
+          f"signed with the new secret; test send {'delivered' if not problems else 'see above'}; replay of "
+          f"{replayed.get('queued')} events, {len(missing)} not sent again")
+    return problems
+
+
 def sqlite_phase(bin_path, users):
     work = tempfile.mkdtemp(prefix="scimd-chaos-")
     receiver = Receiver(os.path.join(work, "received.jsonl"))
@@ -359,6 +435,8 @@ def postgres_phase(bin_path, users, admin_url):
 
     write_load([a, b], scim_token, users, on_progress=progress)
     problems = check("postgres, two replicas", a, admin_token, secret, receiver)
+    problems += replica_without_the_key(bin_path, db_url, work)
+    problems += rotation_test_send_and_replay(a, b, admin_token, scim_token, receiver, max(10, users // 5))
     a.stop()
     b.stop()
     receiver.kill()
