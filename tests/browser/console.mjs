@@ -201,6 +201,13 @@ const before = received.length;
 await page.locator("button", { hasText: "Retry" }).first().click();
 await page.waitForSelector("text=will be sent again");
 await waitFor("the retried delivery is sent again", async () => received.length > before);
+// A delivery's own page: every try with the receiver's answer.
+await page.goto(hookPage);
+await page.locator("table a", { hasText: "user.created" }).first().click();
+await page.waitForSelector("text=Every try, oldest first");
+const deliveryPage = new URL(page.url()).pathname;
+check((await page.locator("tbody tr").count()) >= 1 && (await page.textContent("tbody")).includes("204"),
+  "a delivery's page lists its tries with the receiver's answer");
 // A test event: sent now, the receiver's answer shown; then the endpoint edited, its secret kept.
 await page.goto(hookPage);
 const beforeTest = received.length;
@@ -246,6 +253,7 @@ const screens = [
   ["activity", `/console/t/${TENANT}/activity`],
   ["webhooks", `/console/t/${TENANT}/webhooks`],
   ["webhook-deliveries", new URL(hookPage).pathname],
+  ["webhook-delivery", deliveryPage],
 ];
 if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true });
 for (const [size, viewport] of [["1280x800", { width: 1280, height: 800 }], ["390x844", { width: 390, height: 844 }]]) {

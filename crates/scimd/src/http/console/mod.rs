@@ -79,6 +79,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(&format!("{t}/webhooks/{{id}}/enable"), post(webhooks::enable))
         .route(&format!("{t}/webhooks/{{id}}/test"), post(webhooks::test))
         .route(&format!("{t}/webhooks/{{id}}/edit"), post(webhooks::edit))
+        .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}"), get(webhooks::delivery))
         .route(&format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/retry"), post(webhooks::retry))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_session));
     Router::new()

@@ -1,5 +1,6 @@
 //! Webhooks: the tenant's endpoints (added with a secret shown once, a test
-//! event sent to each), and one endpoint's deliveries with their attempts,
+//! event sent to each), and one endpoint's deliveries with their attempts
+//! (each delivery's tries on a page of its own),
 //! retried, its settings edited, its secret rotated, and the endpoint
 //! switched back on.
 
@@ -104,6 +105,7 @@ pub(super) async fn create(Here { s, caller, t }: Here, form: Form) -> Response 
 struct DeliveryRow {
     id: String,
     event_type: String,
+    event_id: String,
     subject: String,
     status: String,
     attempts: i64,
@@ -143,21 +145,74 @@ pub(super) async fn show(
         shown: caller.shown_once(),
         hook: row(hook),
         status: status.unwrap_or_default(),
-        deliveries: deliveries
+        deliveries: deliveries.into_iter().map(delivery_row).collect(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+fn delivery_row(d: crate::store::webhooks::Delivery) -> DeliveryRow {
+    DeliveryRow {
+        last: match (d.last_status, d.last_error) {
+            (Some(code), Some(e)) => format!("{code}: {e}"),
+            (Some(code), None) => code.to_string(),
+            (None, Some(e)) => e,
+            (None, None) => "—".to_string(),
+        },
+        id: d.id,
+        event_type: d.event_type,
+        event_id: d.event_id,
+        subject: d.subject,
+        status: d.status,
+        attempts: d.attempts,
+        last_attempt_at: d.last_attempt_at.unwrap_or_else(|| "—".to_string()),
+    }
+}
+
+struct TryRow {
+    at: String,
+    status: String,
+    duration_ms: i64,
+    answer: String,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/delivery.html")]
+struct DeliveryPage {
+    l: Layout,
+    tenant: String,
+    hook: HookRow,
+    delivery: DeliveryRow,
+    tries: Vec<TryRow>,
+}
+
+/// One delivery and every try of it: when, the receiver's status, how long, what it answered.
+pub(super) async fn delivery(
+    Here { s, caller, t }: Here,
+    Path((_, id, delivery)): Path<(String, String, String)>,
+) -> Response {
+    let hook = match s.svc.webhook(t.id, &id).await {
+        Ok(h) => h,
+        Err(e) => return failure(e),
+    };
+    let (d, history) = match s.svc.delivery_with_history(t.id, &delivery).await {
+        Ok(found) if found.0.webhook_id == hook.id => found,
+        Ok(_) => return failure(Error::NotFound(format!("there is no delivery '{delivery}' of this endpoint"))),
+        Err(e) => return failure(e),
+    };
+    let page = DeliveryPage {
+        l: caller.layout("Webhook delivery", Some(&t), "webhooks"),
+        tenant: t.name.clone(),
+        hook: row(hook),
+        delivery: delivery_row(d),
+        tries: history
             .into_iter()
-            .map(|d| DeliveryRow {
-                last: match (d.last_status, d.last_error) {
-                    (Some(code), Some(e)) => format!("{code}: {e}"),
-                    (Some(code), None) => code.to_string(),
-                    (None, Some(e)) => e,
-                    (None, None) => "—".to_string(),
-                },
-                id: d.id,
-                event_type: d.event_type,
-                subject: d.subject,
-                status: d.status,
-                attempts: d.attempts,
-                last_attempt_at: d.last_attempt_at.unwrap_or_else(|| "—".to_string()),
+            .map(|h| TryRow {
+                at: h.at,
+                status: h.status.map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                duration_ms: h.duration_ms,
+                answer: h.answer.unwrap_or_default(),
+                error: h.error.unwrap_or_default(),
             })
             .collect(),
     };
