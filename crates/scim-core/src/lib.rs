@@ -1,8 +1,10 @@
 //! The SCIM 2.0 protocol (RFC 7643, RFC 7644) without I/O: schemas, resource
 //! validation, filters, attribute paths, PATCH, projections, ETags, list
-//! requests and responses, and the rendering of resources. No async, no HTTP,
-//! no database and no clock: everything here is data in, data out.
+//! requests and responses, Bulk requests and responses, and the rendering of
+//! resources. No async, no HTTP, no database and no clock: everything here is
+//! data in, data out.
 
+pub mod bulk;
 pub mod datetime;
 pub mod error;
 pub mod etag;

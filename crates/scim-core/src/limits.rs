@@ -25,14 +25,16 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The longest array any request may hold, and the flag that sets it.
-    fn longest_array(&self) -> (usize, &'static str) {
+    /// The longest array any request may hold (or one of `also`'s length),
+    /// and the flag that sets it.
+    fn longest_array(&self, also: Option<(usize, &'static str)>) -> (usize, &'static str) {
         [
             (self.max_multi_values, "--max-multi-values"),
             (self.max_members, "--max-members-per-request"),
             (self.max_patch_operations, "--max-patch-operations"),
         ]
         .into_iter()
+        .chain(also)
         .max_by_key(|(n, _)| *n)
         .unwrap_or((0, "--max-members-per-request"))
     }
@@ -49,7 +51,13 @@ impl Limits {
     ///
     /// Malformed JSON is left for the parser to explain.
     pub fn check_json_body(&self, json: &[u8]) -> Result<()> {
-        let (longest, flag) = self.longest_array();
+        self.check_json_body_allowing(json, None)
+    }
+
+    /// [`Limits::check_json_body`] for a body whose arrays may also be as
+    /// long as `also` says (a Bulk request's operations: `maxOperations`, the flag that sets it).
+    pub fn check_json_body_allowing(&self, json: &[u8], also: Option<(usize, &'static str)>) -> Result<()> {
+        let (longest, flag) = self.longest_array(also);
         let most_values = longest.saturating_mul(20).max(1000);
         // Per open container: Some(values so far) for an array, None for an object.
         let mut open: Vec<Option<usize>> = Vec::new();

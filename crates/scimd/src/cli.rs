@@ -219,6 +219,13 @@ pub struct ServeArgs {
     /// Operations one PATCH may carry; past it: 413.
     #[arg(long, env = "SCIMD_MAX_PATCH_OPERATIONS", default_value_t = scim_core::Limits::default().max_patch_operations)]
     pub max_patch_operations: usize,
+    /// Operations one Bulk request may carry (maxOperations); past it: 413.
+    /// 0 switches Bulk off (501).
+    #[arg(long, env = "SCIMD_BULK_MAX_OPERATIONS", default_value_t = crate::config::BulkLimits::default().max_operations)]
+    pub bulk_max_operations: usize,
+    /// Largest Bulk request body, in bytes (maxPayloadSize); past it: 413.
+    #[arg(long, env = "SCIMD_BULK_MAX_PAYLOAD_BYTES", default_value_t = crate::config::BulkLimits::default().max_payload_bytes)]
+    pub bulk_max_payload_bytes: usize,
     /// Requests a second with a token the server does not know, per client
     /// address (each costs a database look-up); past it: 429.
     #[arg(long, env = "SCIMD_UNKNOWN_TOKEN_RATE_LIMIT", default_value_t = 10)]
@@ -767,7 +774,11 @@ pub fn serve_config(args: ServeArgs) -> Config {
         if args.tenant_rate_burst == 0 { args.tenant_rate_limit.saturating_mul(5) } else { args.tenant_rate_burst };
     Config {
         max_body_bytes: args.max_body_bytes,
-        max_inflight_body_bytes: args.max_inflight_body_mb.saturating_mul(1 << 20).max(args.max_body_bytes),
+        max_inflight_body_bytes: args
+            .max_inflight_body_mb
+            .saturating_mul(1 << 20)
+            .max(args.max_body_bytes)
+            .max(args.bulk_max_payload_bytes),
         auth_cache_ttl: Duration::from_millis(args.auth_cache_ttl_ms),
         group_patch_no_content: args.group_patch_response == GroupPatchResponse::NoContent,
         net: NetConfig {
@@ -790,6 +801,10 @@ pub fn serve_config(args: ServeArgs) -> Config {
             retention: crate::audit::days(args.audit_retention_days),
         },
         oauth_token_lifetime: Duration::from_secs(args.oauth_token_lifetime_secs),
+        bulk: crate::config::BulkLimits {
+            max_operations: args.bulk_max_operations,
+            max_payload_bytes: args.bulk_max_payload_bytes,
+        },
     }
 }
 
@@ -856,6 +871,8 @@ mod tests {
         assert_eq!(config.public_url, None);
         assert_eq!(config.audit, documented.audit);
         assert_eq!(config.oauth_token_lifetime, documented.oauth_token_lifetime);
+        assert_eq!(config.bulk, documented.bulk);
+        assert_eq!(config.bulk, crate::config::BulkLimits { max_operations: 1000, max_payload_bytes: 1 << 20 });
         assert_eq!(config.audit.retention, std::time::Duration::from_secs(90 * 86_400));
         // A burst of 0 is five times the rate.
         let Ok(Cli { command: Command::Serve(args), .. }) =

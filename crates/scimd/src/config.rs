@@ -32,6 +32,8 @@ pub struct Config {
     pub audit: crate::audit::Settings,
     /// How long an OAuth access token (client credentials) works.
     pub oauth_token_lifetime: Duration,
+    /// What one Bulk request may carry.
+    pub bulk: BulkLimits,
 }
 
 impl Default for Config {
@@ -48,7 +50,30 @@ impl Default for Config {
             limits: Limits::default(),
             audit: crate::audit::Settings::default(),
             oauth_token_lifetime: Duration::from_secs(3600),
+            bulk: BulkLimits::default(),
         }
+    }
+}
+
+/// What one Bulk request (RFC 7644 §3.7) may carry: ServiceProviderConfig
+/// advertises both, and past either a request is 413 (§3.7.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BulkLimits {
+    /// Operations in one request (`maxOperations`); 0 switches Bulk off
+    /// (ServiceProviderConfig says unsupported, `/Bulk` answers 501). A
+    /// tenant whose rate limit has a smaller burst is held to its burst: each
+    /// operation counts as one request.
+    pub max_operations: usize,
+    /// Bytes of one request's body (`maxPayloadSize`), in place of `max_body_bytes`.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for BulkLimits {
+    /// 1,000 operations in 1 MiB, the figures of RFC 7644's own example:
+    /// room for a first import's users a thousand at a time, while one
+    /// request's work stays a few seconds.
+    fn default() -> Self {
+        BulkLimits { max_operations: 1000, max_payload_bytes: 1 << 20 }
     }
 }
 

@@ -63,7 +63,15 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     /// Take a token for `key`, or say how long until one is there.
     pub fn take(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
-        if rate.is_off() {
+        self.take_many(key, rate, now, 1)
+    }
+
+    /// Take `n` tokens for `key` at once (a Bulk request's operations), or
+    /// take none and say how long until `n` are there. More than the burst
+    /// never are: the caller keeps `n` within it.
+    pub fn take_many(&self, key: &K, rate: Rate, now: Instant, n: u32) -> Result<(), Duration> {
+        let n = f64::from(n);
+        if rate.is_off() || n <= 0.0 {
             return Ok(());
         }
         let mut map = self.buckets();
@@ -80,11 +88,11 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
         let bucket = map.entry(key.clone()).or_insert(Bucket { tokens: rate.burst, last: now });
         Self::refill(bucket, rate, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= n {
+            bucket.tokens -= n;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_second))
+            Err(Duration::from_secs_f64((n - bucket.tokens) / rate.per_second))
         }
     }
 
@@ -144,6 +152,21 @@ mod tests {
         assert!(buckets.take(&1, rate, t0 + Duration::from_millis(100)).is_ok());
         // Another key has its own bucket.
         assert!(buckets.take(&2, rate, t0).is_ok());
+    }
+
+    #[test]
+    fn many_tokens_are_taken_at_once_or_not_at_all() {
+        let buckets = Buckets::new(10);
+        let rate = Rate::new(10, 5);
+        let t0 = Instant::now();
+        assert!(buckets.take_many(&1, rate, t0, 4).is_ok());
+        // One is left: three more are 200 ms away, and none is taken meanwhile.
+        let wait = buckets.take_many(&1, rate, t0, 3).err().unwrap_or_default();
+        assert!(wait > Duration::from_millis(190) && wait <= Duration::from_millis(200), "{wait:?}");
+        assert!(buckets.take(&1, rate, t0).is_ok());
+        assert!(buckets.take(&1, rate, t0).is_err());
+        assert!(buckets.take_many(&1, rate, t0 + Duration::from_millis(300), 3).is_ok());
+        assert!(buckets.take_many(&1, rate, t0, 0).is_ok());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas,
 //! generated from the schemas scim-core knows and truthful about what scimd
-//! supports. Bulk and /Me are answered with a clear 501.
+//! supports (Bulk's limits are the ones this tenant is held to). /Me is
+//! answered with a clear 501.
 
-use super::{ApiError, AppState, CallerExt, MAX_RESULTS, ResourceId, base_url, scim_response};
+use super::{ApiError, AppState, CallerExt, MAX_RESULTS, ResourceId, TenantView, base_url, scim_response};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -17,16 +19,23 @@ const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 pub(crate) async fn service_provider_config(
     State(s): State<AppState>,
     caller: CallerExt,
+    Extension(view): Extension<TenantView>,
     headers: HeaderMap,
 ) -> Response {
     let base = base_url(&s.config, &headers, &caller.tenant.name);
+    let (max_operations, _) = super::bulk::max_operations(&s.config, view.rate);
+    let bulk = if max_operations == 0 {
+        json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0})
+    } else {
+        json!({"supported": true, "maxOperations": max_operations, "maxPayloadSize": s.config.bulk.max_payload_bytes})
+    };
     scim_response(
         StatusCode::OK,
         &json!({
             "schemas": [SPC_SCHEMA],
             "documentationUri": "https://github.com/scimd/scimd#readme",
             "patch": {"supported": true},
-            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "bulk": bulk,
             "filter": {"supported": true, "maxResults": MAX_RESULTS},
             "changePassword": {"supported": false},
             "sort": {"supported": true},
@@ -122,10 +131,6 @@ pub(crate) async fn schema(
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))
         .map(|sc| scim_response(StatusCode::OK, &schema_json(sc, &base)))
         .ok_or_else(|| ApiError::status(404, format!("there is no schema '{id}'")))
-}
-
-pub(crate) async fn bulk() -> ApiError {
-    ApiError::status(501, "Bulk is not supported by this server (ServiceProviderConfig: bulk.supported is false)")
 }
 
 pub(crate) async fn me() -> ApiError {

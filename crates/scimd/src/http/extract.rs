@@ -33,81 +33,130 @@ impl BodySize {
 
     /// Run CPU work on request-sized input where it cannot block other requests.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        if !self.large {
-            return Ok(work());
-        }
-        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
+        off_thread_if(self.large, work).await
     }
+}
+
+/// Run `work` on a blocking thread when it is `large` (so it cannot hold up
+/// other requests), at once otherwise.
+pub(crate) async fn off_thread_if<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if !large {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal("finish the request", &e))
 }
 
 impl FromRequest<AppState> for ScimJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            let mime = ct.split(';').next().unwrap_or("").trim();
-            if !(mime == "application/scim+json" || mime == "application/json" || mime.is_empty()) {
-                return Err(ApiError::status(
-                    415,
-                    format!("Content-Type '{mime}' is not supported: send application/scim+json or application/json"),
-                ));
-            }
-        }
         let max = state.config.max_body_bytes;
-        let too_large = || {
+        let too_large = move || {
             ApiError::status(
                 413,
                 format!("the request body is larger than the server accepts ({max} bytes, --max-body-bytes)"),
             )
         };
-        let declared = declared_length(req.headers());
-        if declared.is_some_and(|n| n > max) {
-            return Err(too_large());
-        }
-        let busy = || {
-            metrics::counter!("scimd_body_budget_refusals_total").increment(1);
+        let (value, size) = read_json(req, state, max, None, too_large).await?;
+        Ok(ScimJson(value, size))
+    }
+}
+
+/// A Bulk request's body (RFC 7644 §3.7): read as [`ScimJson`] reads a body,
+/// within `maxPayloadSize` (`--bulk-max-payload-bytes`) instead of
+/// `--max-body-bytes`, its `Operations` array allowed up to `maxOperations`.
+pub struct BulkJson(pub Value, pub BodySize);
+
+impl FromRequest<AppState> for BulkJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let max = state.config.bulk.max_payload_bytes;
+        // RFC 7644 §3.7.4: 413, naming the limit.
+        let too_large = move || {
             ApiError::status(
-                503,
-                "the server is reading as many request bodies as its memory budget allows \
-                 (--max-inflight-body-mb); retry shortly",
+                413,
+                format!(
+                    "the Bulk request is larger than this server accepts: maxPayloadSize is {max} bytes \
+                     (--bulk-max-payload-bytes)"
+                ),
             )
         };
-        // A declared length is held at once; a chunked body's share grows as it arrives.
-        let mut budget = Budget::new(state.body_budget.clone(), declared.unwrap_or(0)).ok_or_else(busy)?;
-        let timeout = state.config.net.body_read_timeout;
-        let bytes = match tokio::time::timeout(timeout, read_body(req, declared, max, &mut budget)).await {
-            Err(_) => {
-                return Err(ApiError::status(
-                    408,
-                    format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
-                ));
-            }
-            Ok(Err(BodyReadError::TooLarge)) => return Err(too_large()),
-            Ok(Err(BodyReadError::OverBudget)) => return Err(busy()),
-            Ok(Err(BodyReadError::Broken(why))) => {
-                return Err(ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {why}"))));
-            }
-            Ok(Ok(bytes)) => bytes,
-        };
-        if bytes.is_empty() {
-            return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
-        }
-        let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget.held };
-        let limits = state.config.limits;
-        let parsed = size
-            .run(move || {
-                limits.check_json_body(&bytes)?;
-                scim_core::json::parse_strict(&bytes).map_err(|e| match e {
-                    scim_core::json::JsonError::Syntax(e) => {
-                        ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
-                    }
-                    duplicate => ScimError::invalid_syntax(format!("the request body is ambiguous: {duplicate}")),
-                })
-            })
-            .await?;
-        Ok(ScimJson(parsed?, size))
+        let operations = (state.config.bulk.max_operations, "--bulk-max-operations");
+        let (value, size) = read_json(req, state, max, Some(operations), too_large).await?;
+        Ok(BulkJson(value, size))
     }
+}
+
+/// Read a JSON body of at most `max` bytes (`too_large` says why past it)
+/// within the body budget and the server's limits (its arrays may also be as
+/// long as `longer_arrays` allows), and parse it strictly.
+async fn read_json(
+    req: Request,
+    state: &AppState,
+    max: usize,
+    longer_arrays: Option<(usize, &'static str)>,
+    too_large: impl Fn() -> ApiError,
+) -> Result<(Value, BodySize), ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !(mime == "application/scim+json" || mime == "application/json" || mime.is_empty()) {
+            return Err(ApiError::status(
+                415,
+                format!("Content-Type '{mime}' is not supported: send application/scim+json or application/json"),
+            ));
+        }
+    }
+    let declared = declared_length(req.headers());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let busy = || {
+        metrics::counter!("scimd_body_budget_refusals_total").increment(1);
+        ApiError::status(
+            503,
+            "the server is reading as many request bodies as its memory budget allows \
+             (--max-inflight-body-mb); retry shortly",
+        )
+    };
+    // A declared length is held at once; a chunked body's share grows as it arrives.
+    let mut budget = Budget::new(state.body_budget.clone(), declared.unwrap_or(0)).ok_or_else(busy)?;
+    let timeout = state.config.net.body_read_timeout;
+    let bytes = match tokio::time::timeout(timeout, read_body(req, declared, max, &mut budget)).await {
+        Err(_) => {
+            return Err(ApiError::status(
+                408,
+                format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
+            ));
+        }
+        Ok(Err(BodyReadError::TooLarge)) => return Err(too_large()),
+        Ok(Err(BodyReadError::OverBudget)) => return Err(busy()),
+        Ok(Err(BodyReadError::Broken(why))) => {
+            return Err(ApiError(ScimError::invalid_syntax(format!("the request body could not be read: {why}"))));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    if bytes.is_empty() {
+        return Err(ApiError(ScimError::invalid_syntax("the request body is empty; send a JSON object")));
+    }
+    let size = BodySize { large: bytes.len() > crate::store::LARGE_BYTES, _budget: budget.held };
+    let limits = state.config.limits;
+    let parsed = size
+        .run(move || {
+            limits.check_json_body_allowing(&bytes, longer_arrays)?;
+            scim_core::json::parse_strict(&bytes).map_err(|e| match e {
+                scim_core::json::JsonError::Syntax(e) => {
+                    ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+                }
+                duplicate => ScimError::invalid_syntax(format!("the request body is ambiguous: {duplicate}")),
+            })
+        })
+        .await?;
+    Ok((parsed?, size))
 }
 
 /// The length a request declares in `Content-Length`, if any.

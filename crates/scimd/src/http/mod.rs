@@ -1,10 +1,11 @@
 //! HTTP, the thin surfaces over [`crate::service`]: the router, shared state,
 //! authentication, rate limits and request logging. SCIM handlers live in
-//! [`resources`] and [`discovery`], the admin API in [`admin`], the OAuth
+//! [`resources`], `bulk` and [`discovery`], the admin API in [`admin`], the OAuth
 //! token endpoint in `oauth`, the web console in `console`, request extractors (bodies, path parameters,
 //! query parameters) in `extract`.
 
 pub(crate) mod admin;
+mod bulk;
 mod console;
 pub(crate) mod discovery;
 pub(crate) mod error;
@@ -26,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 pub use error::{ApiError, SCIM_JSON};
-pub use extract::{BodySize, Params, PathParams, ResourceId, ScimJson};
+pub use extract::{BodySize, BulkJson, Params, PathParams, ResourceId, ScimJson};
 use scim_core::ResourceType;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -156,7 +157,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
-        .route("/Bulk", post(discovery::bulk))
+        .route("/Bulk", if state.config.bulk.max_operations == 0 { post(bulk::switched_off) } else { post(bulk::bulk) })
         .route(
             "/Me",
             get(discovery::me).post(discovery::me).put(discovery::me).patch(discovery::me).delete(discovery::me),

@@ -62,6 +62,33 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 impl Ctx {
+    /// The context of one operation of a Bulk request: that request's tenant,
+    /// base URL and visibility rule, the operation's resource type, and its
+    /// `version` as the `If-Match` a single request would send.
+    pub(crate) fn for_operation(
+        state: &AppState,
+        caller: &Caller,
+        view: &super::TenantView,
+        base: &str,
+        kind: Kind,
+        if_match: Option<String>,
+    ) -> Ctx {
+        Ctx {
+            state: state.clone(),
+            tenant_id: caller.tenant.id,
+            base: base.to_string(),
+            kind,
+            if_match,
+            if_none_match: None,
+            allowed_domains: view.allowed_domains.clone(),
+        }
+    }
+
+    /// The URL of this type's resource `id` (`Location`, a Bulk result's `location`).
+    pub(crate) fn location(&self, id: &str) -> String {
+        format!("{}/{}s/{id}", self.base, self.kind.as_str())
+    }
+
     /// Is this resource one the identity provider may not see?
     fn hidden(&self, r: &StoredResource) -> bool {
         let user_name = r.doc.get("userName").and_then(Value::as_str);
@@ -143,7 +170,7 @@ impl Ctx {
     async fn respond_one(&self, status: StatusCode, r: &StoredResource, projection: &Projection) -> ApiResult {
         let body = self.render_one(r, projection).await?;
         let mut resp = one_response(status, body, r.version);
-        let location = format!("{}/{}s/{}", self.base, self.kind.as_str(), r.id);
+        let location = self.location(&r.id);
         if status == StatusCode::CREATED
             && let Ok(v) = HeaderValue::from_str(&location)
         {
@@ -217,27 +244,32 @@ pub(crate) async fn create_one(c: Ctx, params: Params, ScimJson(body, size): Sci
 }
 
 async fn create(c: Ctx, params: Params, body: Value, size: super::BodySize) -> ApiResult {
-    let rt = c.rt();
     let projection = projection(&params)?;
+    let stored = create_resource(&c, body, size.is_large()).await?;
+    c.respond_one(StatusCode::CREATED, &stored, &projection).await
+}
+
+/// Create the resource a POST's body describes: the work of a single POST
+/// and of a Bulk POST (`large`: its parsing runs on a blocking thread).
+pub(crate) async fn create_resource(c: &Ctx, body: Value, large: bool) -> Result<StoredResource, ApiError> {
+    let rt = c.rt();
     let kind = c.kind;
     let limits = c.state.config.limits;
-    let prepared = size
-        .run(move || -> Result<(Doc, Vec<Member>), ScimError> {
-            let mut doc = resource::prepare(&body, &rt, None, &limits)?;
-            drop(body); // before the text is made: never three copies at once
-            let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
-            if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
-                return Err(ScimError::invalid_value("every member needs a 'value'"));
-            }
-            Ok((Doc::new(doc, kind), members))
-        })
-        .await?;
+    let prepared = super::extract::off_thread_if(large, move || -> Result<(Doc, Vec<Member>), ScimError> {
+        let mut doc = resource::prepare(&body, &rt, None, &limits)?;
+        drop(body); // before the text is made: never three copies at once
+        let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
+        if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
+            return Err(ScimError::invalid_value("every member needs a 'value'"));
+        }
+        Ok((Doc::new(doc, kind), members))
+    })
+    .await?;
     let (doc, members) = prepared?;
     let svc = &c.state.svc;
     let new =
         NewResource { kind, id: uuid::Uuid::now_v7().to_string(), doc, now: svc.now(), members, scim_managed: true };
-    let stored = svc.create(c.tenant_id, Actor::IdentityProvider, new).await?;
-    c.respond_one(StatusCode::CREATED, &stored, &projection).await
+    Ok(svc.create(c.tenant_id, Actor::IdentityProvider, new).await?)
 }
 
 // ------------------------------------------------------------------ read
@@ -399,6 +431,13 @@ pub(crate) async fn replace_one(
     ScimJson(body, size): ScimJson,
 ) -> ApiResult {
     let projection = projection(&params)?;
+    let stored = replace_resource(&c, &id, body, size.is_large()).await?;
+    c.respond_one(StatusCode::OK, &stored, &projection).await
+}
+
+/// Replace resource `id` with a PUT's body, checking `If-Match`: the work of
+/// a single PUT and of a Bulk PUT.
+pub(crate) async fn replace_resource(c: &Ctx, id: &str, body: Value, large: bool) -> Result<StoredResource, ApiError> {
     let (rt, kind, limits) = (c.rt(), c.kind, c.state.config.limits);
     let if_match = c.if_match.clone();
     let decide = Arc::new(move |current: &StoredResource| -> Result<Update, crate::service::Error> {
@@ -412,8 +451,7 @@ pub(crate) async fn replace_one(
         Ok(Update { doc: Some(Doc::new(doc, kind)), member_changes, based_on: Some(current.version) })
     });
     let svc = &c.state.svc;
-    let stored = svc.update(c.tenant_id, Actor::IdentityProvider, kind, &id, size.is_large(), decide).await?;
-    c.respond_one(StatusCode::OK, &stored, &projection).await
+    Ok(svc.update(c.tenant_id, Actor::IdentityProvider, kind, id, large, decide).await?)
 }
 
 pub(crate) async fn patch_one(
@@ -423,14 +461,23 @@ pub(crate) async fn patch_one(
     ScimJson(body, size): ScimJson,
 ) -> ApiResult {
     let projection = projection(&params)?;
+    let stored = patch_resource(&c, &id, body, size.is_large()).await?;
+    if patch_answers_no_content(&c, &projection) {
+        return Ok(with_etag(StatusCode::NO_CONTENT.into_response(), stored.version));
+    }
+    c.respond_one(StatusCode::OK, &stored, &projection).await
+}
+
+/// Apply a PatchOp body to resource `id`, checking `If-Match`: the work of a
+/// single PATCH and of a Bulk PATCH.
+pub(crate) async fn patch_resource(c: &Ctx, id: &str, body: Value, large: bool) -> Result<StoredResource, ApiError> {
     let (rt, kind, limits) = (c.rt(), c.kind, c.state.config.limits);
     let parse_rt = rt.clone();
-    let parsed = size
-        .run(move || -> Result<_, ScimError> {
-            let ops = patch::parse(&body, &limits)?;
-            if kind == Kind::Group { patch::split_members(&ops, &parse_rt, &limits) } else { Ok((ops, Vec::new())) }
-        })
-        .await?;
+    let parsed = super::extract::off_thread_if(large, move || -> Result<_, ScimError> {
+        let ops = patch::parse(&body, &limits)?;
+        if kind == Kind::Group { patch::split_members(&ops, &parse_rt, &limits) } else { Ok((ops, Vec::new())) }
+    })
+    .await?;
     let (doc_ops, member_changes) = parsed?;
     let if_match = c.if_match.clone();
     // A PATCH of members alone does not depend on the document: it needs no
@@ -458,18 +505,24 @@ pub(crate) async fn patch_one(
         Ok(Update { doc, member_changes: member_changes.clone(), based_on })
     });
     let svc = &c.state.svc;
-    let stored = svc.update(c.tenant_id, Actor::IdentityProvider, kind, &id, size.is_large(), decide).await?;
-    // RFC 7644 §3.5.2 allows 204; Entra asks for it on groups.
-    if kind == Kind::Group && c.state.config.group_patch_no_content && projection == Projection::default() {
-        return Ok(with_etag(StatusCode::NO_CONTENT.into_response(), stored.version));
-    }
-    c.respond_one(StatusCode::OK, &stored, &projection).await
+    Ok(svc.update(c.tenant_id, Actor::IdentityProvider, kind, id, large, decide).await?)
+}
+
+/// Does a successful PATCH answer 204 rather than the resource? RFC 7644
+/// §3.5.2 allows it; Entra asks for it on groups (`--group-patch-response no-content`).
+pub(crate) fn patch_answers_no_content(c: &Ctx, projection: &Projection) -> bool {
+    c.kind == Kind::Group && c.state.config.group_patch_no_content && *projection == Projection::default()
 }
 
 // ------------------------------------------------------------------ delete
 
 pub(crate) async fn delete_one(c: Ctx, ResourceId(id): ResourceId) -> ApiResult {
-    let if_match = c.if_match.clone();
-    c.state.svc.delete(c.tenant_id, Actor::IdentityProvider, c.kind, &id, if_match).await?;
+    delete_resource(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Delete resource `id`, checking `If-Match`: the work of a single DELETE and of a Bulk DELETE.
+pub(crate) async fn delete_resource(c: &Ctx, id: &str) -> Result<(), ApiError> {
+    let if_match = c.if_match.clone();
+    Ok(c.state.svc.delete(c.tenant_id, Actor::IdentityProvider, c.kind, id, if_match).await?)
 }

@@ -120,6 +120,12 @@ impl RequestContext {
         outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
     }
 
+    /// A line for the request's audit row beside what its writes changed
+    /// (a Bulk operation that failed), when the row keeps one.
+    pub(crate) fn note(&self, line: String) {
+        self.add_outcome(vec![line], std::iter::empty());
+    }
+
     pub(super) fn add_outcome(&self, summary: Vec<String>, event_ids: impl Iterator<Item = String>) {
         if let Some(Ok(mut o)) = self.outcome.as_ref().map(Mutex::lock) {
             o.summary.extend(summary);

@@ -10,7 +10,7 @@ async fn discovery_endpoints(b: Backend) {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     assert_eq!(r.body["patch"]["supported"], true);
-    assert_eq!(r.body["bulk"]["supported"], false);
+    assert_eq!(r.body["bulk"], json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576}));
     assert_eq!(r.body["filter"]["maxResults"], 1000);
     assert_eq!(r.body["etag"]["supported"], true);
     assert_eq!(r.body["sort"]["supported"], true);
@@ -35,7 +35,8 @@ async fn discovery_endpoints(b: Backend) {
     s.get("/Schemas/urn:nope").await.assert_error(404, None);
     s.call(Method::POST, "/Schemas", None).await.assert_error(405, None);
     s.call(Method::DELETE, "/ServiceProviderConfig", None).await.assert_error(405, None);
-    s.post("/Bulk", json!({})).await.assert_error(501, None);
+    s.post("/Bulk", json!({})).await.assert_error(400, Some("invalidSyntax"));
+    s.call(Method::GET, "/Bulk", None).await.assert_error(405, None);
 }
 
 async fn health_and_readiness(b: Backend) {

@@ -26,7 +26,7 @@ impl Server {
 }
 
 /// Send raw bytes, read the answer until the server closes or `wait` passes.
-fn raw_exchange(addr: &str, request: &[u8], wait: Duration) -> String {
+pub(super) fn raw_exchange(addr: &str, request: &[u8], wait: Duration) -> String {
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(wait)).unwrap();
     let _ = conn.write_all(request);
@@ -37,7 +37,7 @@ fn raw_exchange(addr: &str, request: &[u8], wait: Duration) -> String {
 
 /// The SCIM error body at the end of a raw HTTP answer.
 #[track_caller]
-fn assert_scim_error_text(answer: &str, status: u16) {
+pub(super) fn assert_scim_error_text(answer: &str, status: u16) {
     assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("content-type: application/scim+json"), "{answer}");
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();

@@ -1,0 +1,199 @@
+//! `POST /Bulk` (RFC 7644 §3.7). The request is read within
+//! `maxPayloadSize` ([`super::BulkJson`]) and checked as a whole by
+//! [`scim_core::bulk`] (which also orders the operations and resolves their
+//! `bulkId` references); it is charged to the tenant's rate limit by its
+//! operations; then each operation runs through the function its single
+//! request runs (`resources::{create,replace,patch,delete}_resource`), so in
+//! a transaction of its own: a failure undoes no other operation (§3.7 says
+//! Bulk is not atomic), and leaves nothing of its own half-written. The
+//! answer is a BulkResponse of every operation that ran.
+
+use super::resources::{self, Ctx};
+use super::{ApiError, AppState, BulkJson, Config, TenantView, base_url, scim_response, set_retry_after};
+use crate::auth::Caller;
+use crate::ratelimit::{Rate, retry_after_secs};
+use crate::store::{Kind, LARGE_BYTES};
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use scim_core::bulk::{BulkRequest, Created, Endpoint, Method, OperationResult, PathId, Ready, response_json};
+use scim_core::{Projection, ScimError, etag};
+use std::time::Instant;
+
+/// The most operations one Bulk request of this tenant may carry, and what
+/// sets that number (for the 413's detail): `--bulk-max-operations`, or the
+/// tenant's burst when it is smaller, since each operation counts as one
+/// request against the rate limit and a request past the burst could never run.
+pub(crate) fn max_operations(config: &Config, rate: Rate) -> (usize, String) {
+    let configured = config.bulk.max_operations;
+    // The burst is a whole number of at least 1 (`Rate::new`).
+    let burst = rate.burst as usize;
+    if !rate.is_off() && burst < configured {
+        let note = format!(
+            ": the tenant's rate limit allows bursts of {burst} requests, and each operation of a Bulk request \
+             counts as one"
+        );
+        return (burst, note);
+    }
+    (configured, ", --bulk-max-operations".to_string())
+}
+
+/// `/Bulk` when `--bulk-max-operations 0` switched it off.
+pub(crate) async fn switched_off() -> ApiError {
+    ApiError::status(
+        501,
+        "Bulk is switched off on this server (--bulk-max-operations 0; ServiceProviderConfig: bulk.supported is \
+         false): send each operation as its own request",
+    )
+}
+
+pub(crate) async fn bulk(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(view): Extension<TenantView>,
+    headers: HeaderMap,
+    BulkJson(body, size): BulkJson,
+) -> Result<Response, ApiError> {
+    let (max, note) = max_operations(&s.config, view.rate);
+    let mut request = size.run(move || BulkRequest::parse(body, max, &note)).await??;
+    let count = request.operations().len();
+    // One request's token was taken as it arrived; the other operations take theirs now.
+    let more = u32::try_from(count.saturating_sub(1)).unwrap_or(u32::MAX);
+    if let Err(wait) = s.tenant_buckets.take_many(&caller.tenant.id, view.rate, Instant::now(), more) {
+        let detail = format!(
+            "tenant '{}' may send {} requests a second (bursts of {}), and each operation of a Bulk request counts \
+             as one: these {count} operations need more than are left now; nothing was run: retry after {} s",
+            caller.tenant.name,
+            view.rate.per_second,
+            view.rate.burst,
+            retry_after_secs(wait)
+        );
+        let mut resp = ApiError::status(429, detail).into_response();
+        set_retry_after(&mut resp, wait);
+        return Ok(resp);
+    }
+    let base = base_url(&s.config, &headers, &caller.tenant.name);
+    let mut results: Vec<Option<OperationResult>> = vec![None; count];
+    let mut created = Created::default();
+    let mut errors = 0;
+    for i in request.run_order() {
+        // RFC 7644 §3.7: failOnErrors ends the request after that many errors.
+        if request.fail_on_errors.is_some_and(|most| errors >= most) {
+            break;
+        }
+        let Some(op) = request.operations().get(i) else { continue };
+        let (method, bulk_id, endpoint) = (op.method, op.bulk_id.clone(), op.endpoint);
+        let described = op.describe();
+        let large = op.data_bytes() > LARGE_BYTES;
+        let named_id = match &op.path_id {
+            Some(PathId::Id(id)) => Some(id.clone()),
+            _ => None,
+        };
+        let kind = match endpoint {
+            Endpoint::Users => Kind::User,
+            Endpoint::Groups => Kind::Group,
+        };
+        let c = Ctx::for_operation(&s, &caller, &view, &base, kind, op.version.clone());
+        let outcome = match request.take_ready(i, &created) {
+            Ok(ready) => run(&c, ready, large).await.map_err(|e| e.0),
+            Err(refused) => Err(refused),
+        };
+        let result = match outcome {
+            Ok(done) => {
+                if let (Method::Post, Some(b)) = (method, &bulk_id) {
+                    created.record(b, &done.id);
+                }
+                OperationResult {
+                    method,
+                    bulk_id,
+                    location: Some(c.location(&done.id)),
+                    version: done.version.map(etag::format),
+                    status: done.status.as_u16(),
+                    error: None,
+                }
+            }
+            Err(error) => {
+                errors += 1;
+                note_failure(i, &described, &error);
+                // A failed POST has no location (§3.7.3); another operation's is the resource it named.
+                let id =
+                    if method == Method::Post { None } else { named_id.or_else(|| resolved_id(&request, i, &created)) };
+                OperationResult {
+                    method,
+                    bulk_id,
+                    location: id.map(|id| c.location(&id)),
+                    version: None,
+                    status: error.status,
+                    error: Some(error),
+                }
+            }
+        };
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    let ran: Vec<OperationResult> = results.into_iter().flatten().collect();
+    Ok(scim_response(StatusCode::OK, &response_json(&ran)))
+}
+
+/// What a successful operation answered.
+struct Done {
+    status: StatusCode,
+    id: String,
+    /// The resource's version after it (none after a DELETE).
+    version: Option<i64>,
+}
+
+/// Run one resolved operation as its single request would run.
+async fn run(c: &Ctx, ready: Ready, large: bool) -> Result<Done, ApiError> {
+    let Ready { method, id, data, .. } = ready;
+    let id = || id.clone().ok_or_else(|| ApiError::internal("run a Bulk operation", &"an operation without its id"));
+    Ok(match method {
+        Method::Post => {
+            let stored = resources::create_resource(c, data, large).await?;
+            Done { status: StatusCode::CREATED, id: stored.id, version: Some(stored.version) }
+        }
+        Method::Put => {
+            let stored = resources::replace_resource(c, &id()?, data, large).await?;
+            Done { status: StatusCode::OK, id: stored.id, version: Some(stored.version) }
+        }
+        Method::Patch => {
+            let stored = resources::patch_resource(c, &id()?, data, large).await?;
+            // What the single PATCH would have answered (its body is not sent here).
+            let status = if resources::patch_answers_no_content(c, &Projection::default()) {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            Done { status, id: stored.id, version: Some(stored.version) }
+        }
+        Method::Delete => {
+            let id = id()?;
+            resources::delete_resource(c, &id).await?;
+            Done { status: StatusCode::NO_CONTENT, id, version: None }
+        }
+    })
+}
+
+/// The id a failed operation's `bulkId:` path named, when its POST created one.
+fn resolved_id(request: &BulkRequest, i: usize, created: &Created) -> Option<String> {
+    match &request.operations().get(i)?.path_id {
+        Some(PathId::BulkId(b)) => created.get(b).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A failed operation, in the request's audit row: the row's status is the
+/// Bulk request's (200), so each failure is listed with what its client was told.
+fn note_failure(i: usize, described: &str, error: &ScimError) {
+    if let Some(ctx) = crate::service::context::current() {
+        let scim_type = error.scim_type.map(|t| format!(" {t}")).unwrap_or_default();
+        ctx.note(format!(
+            "bulk operation {} ({described}) failed: {}{scim_type}: {}",
+            i + 1,
+            error.status,
+            error.detail
+        ));
+    }
+}
