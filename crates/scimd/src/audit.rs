@@ -10,10 +10,13 @@
 //! with the next batch, at least every [`READS_EVERY`]. A row per read cost
 //! every GET an insert through SQLite's one writer.
 //!
-//! Rows of writes and of an authenticated client's refusals are durable
-//! before the answer leaves ([`Queue::push_durable`]): the request waits
-//! for the batch its row is in to commit, and the flusher writes at once
-//! when anyone waits, so concurrent requests share one commit. Other rows
+//! A write's row is added by the write itself, in its transaction (see
+//! `service::context::AuditSlot`); the request log only rewrites it where
+//! the answer says more ([`Queue::amend`]). An authenticated client's
+//! refusal that wrote nothing is durable before the answer leaves
+//! ([`Queue::push_durable`]): the request waits for the batch its row is
+//! in to commit, and the flusher writes at once when anyone waits, so
+//! concurrent refusals share one commit. Other rows
 //! (requests without a valid token, 429 and 503 answers) wait up to
 //! [`FLUSH_WINDOW`] for company and may be lost in a crash within it, as
 //! may the counts of the last seconds. Provisioning never fails for the

@@ -311,7 +311,7 @@ impl Service {
             self.publish(tenant_id, &events, &cause).await;
         }
         // Put in words only for a request whose audit row keeps it.
-        if let Some(ctx) = context::current().filter(|ctx| ctx.keeps_outcome()) {
+        if let Some(ctx) = request.filter(|ctx| ctx.keeps_outcome()) {
             ctx.add_outcome(changes.summary(), events.into_iter().map(|e| e.id));
         }
         Ok((value, changes))
