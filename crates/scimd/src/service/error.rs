@@ -100,16 +100,9 @@ impl From<StoreError> for Error {
 /// Did the database stop a statement for waiting too long, rather than fail it?
 /// PostgreSQL: `statement_timeout` (57014), `lock_timeout` (55P03), a
 /// serialization failure or deadlock (40001, 40P01); SQLite: a busy or
-/// locked file (5, 6); either: no connection free in time.
-fn gave_up_waiting(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("57014" | "55P03" | "40001" | "40P01" | "5" | "6"))
-                || db.message().contains("database is locked")
-        }
-        _ => false,
-    }
+/// locked file; either: no connection free in time (see `store::exec`).
+fn gave_up_waiting(e: &crate::store::exec::DbError) -> bool {
+    e.kind == crate::store::exec::DbErrorKind::GaveUpWaiting
 }
 
 /// The one wording of each uniqueness rule, with the value when it is known.

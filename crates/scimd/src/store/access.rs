@@ -4,9 +4,8 @@
 //! What to grant is decided above the store.
 
 use super::{Access, LicenceChange, LicenceOp, RoleChange, Store, StoreError, WriteTx};
+use crate::store::exec::Row;
 use scim_core::policy::{RoleAssignment, Source, UserFacts};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// The licence row of a user: what it holds, and what it waits for (since
 /// when) while that type's seats ran out.
@@ -22,7 +21,7 @@ fn source(text: &str, what: &str) -> Result<Source, StoreError> {
     Source::parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} source '{text}'")))
 }
 
-fn role_from_row(r: &AnyRow) -> Result<RoleAssignment, StoreError> {
+fn role_from_row(r: &Row) -> Result<RoleAssignment, StoreError> {
     Ok(RoleAssignment {
         workspace_id: r.try_get("workspace_id")?,
         role_id: r.try_get("role_id")?,
@@ -30,7 +29,7 @@ fn role_from_row(r: &AnyRow) -> Result<RoleAssignment, StoreError> {
     })
 }
 
-fn licence_from_row(r: &AnyRow) -> Result<HeldLicence, StoreError> {
+fn licence_from_row(r: &Row) -> Result<HeldLicence, StoreError> {
     Ok(HeldLicence {
         licence_type_id: r.try_get("licence_type_id")?,
         wanted_type_id: r.try_get("wanted_type_id")?,
@@ -122,7 +121,7 @@ impl WriteTx {
             .q("SELECT active, deleted_at, default_roles FROM resources WHERE tenant_id = ? AND kind = 'User' AND id = ?")
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let default_roles: Vec<(String, String)> = match row.try_get::<Option<String>, _>("default_roles")? {
@@ -145,7 +144,7 @@ impl WriteTx {
             ))
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("group_id")?, r.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
@@ -158,7 +157,7 @@ impl WriteTx {
             .q("SELECT workspace_id, role_id, source FROM role_assignments WHERE tenant_id = ? AND user_id = ?")
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(role_from_row).collect()
     }
@@ -185,7 +184,7 @@ impl WriteTx {
             .bind(&a.workspace_id)
             .bind(&a.role_id)
             .bind(a.source.to_string())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         let granted = done.rows_affected() > 0;
         if granted {
@@ -204,7 +203,7 @@ impl WriteTx {
             .bind(&a.workspace_id)
             .bind(&a.role_id)
             .bind(a.source.to_string())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         let revoked = done.rows_affected() > 0;
         if revoked {
@@ -217,7 +216,7 @@ impl WriteTx {
         self.q(&format!("SELECT {LICENCE_COLS} FROM licence_assignments WHERE tenant_id = ? AND user_id = ?"))
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(licence_from_row)
@@ -242,7 +241,7 @@ impl WriteTx {
             .bind(tenant_id)
             .bind(licence_type_id)
             .bind(licence_type_id)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut self.tx)
             .await?;
         Ok((row.try_get("used")?, row.try_get("waiting")?))
     }
@@ -271,7 +270,7 @@ impl WriteTx {
                 .bind(&licence.waiting_since)
                 .bind(tenant_id)
                 .bind(user_id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         } else if before.is_some_and(|b| b.licence_type_id == licence.licence_type_id) {
             // The same type held; what it waits for moved.
@@ -282,13 +281,13 @@ impl WriteTx {
                 .bind(&licence.waiting_since)
                 .bind(tenant_id)
                 .bind(user_id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         } else {
             self.q("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ?")
                 .bind(tenant_id)
                 .bind(user_id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
             self.q("INSERT INTO licence_assignments (tenant_id, user_id, licence_type_id, wanted_type_id, source, \
                     waiting_since, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -299,7 +298,7 @@ impl WriteTx {
                 .bind(licence.source.to_string())
                 .bind(&licence.waiting_since)
                 .bind(licence.licence_type_id.as_ref().map(|_| now))
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         let held_before = before.and_then(|b| b.licence_type_id.as_deref());
@@ -343,9 +342,9 @@ impl WriteTx {
                 ORDER BY waiting_since, user_id LIMIT 1")
             .bind(tenant_id)
             .bind(licence_type_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        row.map(|r| r.try_get(0)).transpose()
     }
 
     /// The `n` users who got a seat of this licence type last.
@@ -361,7 +360,7 @@ impl WriteTx {
             .bind(tenant_id)
             .bind(licence_type_id)
             .bind(n)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         super::tx::first_texts(&rows)
     }
@@ -373,7 +372,7 @@ impl WriteTx {
             .q(&format!("DELETE FROM licence_assignments WHERE tenant_id = ? AND user_id = ? RETURNING {LICENCE_COLS}"))
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         let mut released = None;
         for row in &rows {
@@ -393,7 +392,7 @@ impl WriteTx {
             .q("DELETE FROM role_assignments WHERE tenant_id = ? AND user_id = ? RETURNING workspace_id, role_id, source")
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         for row in &rows {
             let a = role_from_row(row)?;

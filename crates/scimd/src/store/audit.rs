@@ -9,8 +9,7 @@
 
 use super::sql::Dialect;
 use super::{Store, StoreError, WriteTx};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::exec::Row;
 
 /// One request as its audit row holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,7 +111,7 @@ const AUDIT_COLS: &str = "seq, tenant_id, tenant_name, at, token_name, request_i
 /// One row's parameters, in the column order of the INSERTs.
 const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-fn bind_row<'q>(q: super::tx::Query<'q>, r: &NewAudit) -> Result<super::tx::Query<'q>, StoreError> {
+fn bind_row(q: crate::store::exec::Stmt, r: &NewAudit) -> Result<crate::store::exec::Stmt, StoreError> {
     Ok(q.bind(r.tenant_id)
         .bind(r.tenant_name.clone())
         .bind(r.at.clone())
@@ -147,7 +146,7 @@ impl WriteTx {
             return Ok(());
         }
         if self.dialect() == Dialect::Postgres {
-            self.q("SELECT pg_advisory_xact_lock(?)").bind(AUDIT_LOCK).execute(&mut *self.tx).await?;
+            self.q("SELECT pg_advisory_xact_lock(?)").bind(AUDIT_LOCK).execute(&mut self.tx).await?;
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let marks = vec![ONE_ROW; chunk.len()].join(", ");
@@ -160,7 +159,7 @@ impl WriteTx {
             for r in chunk {
                 q = bind_row(q, r)?;
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -174,8 +173,8 @@ impl WriteTx {
              target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent) \
              VALUES {ONE_ROW} RETURNING seq"
         );
-        let found = bind_row(self.q(&sql), row)?.fetch_one(&mut *self.tx).await?;
-        Ok(found.try_get(0)?)
+        let found = bind_row(self.q(&sql), row)?.fetch_one(&mut self.tx).await?;
+        found.try_get(0)
     }
 
     /// Rewrite rows added with their writes, as their requests were answered.
@@ -192,7 +191,7 @@ impl WriteTx {
                 .bind(json_texts(&r.summary)?)
                 .bind(json_texts(&r.event_ids)?)
                 .bind(*seq)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         Ok(())
@@ -227,7 +226,7 @@ impl WriteTx {
                     .bind(t.latency_us_total)
                     .bind(t.latency_us_max);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -239,7 +238,7 @@ impl WriteTx {
             .q("DELETE FROM audit_reads WHERE seq IN (SELECT seq FROM audit_reads WHERE minute < ? ORDER BY seq LIMIT ?)")
             .bind(minute)
             .bind(limit)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
@@ -252,13 +251,13 @@ impl WriteTx {
                 WHERE o.at < ?)")
             .bind(limit)
             .bind(before)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
 }
 
-fn audit_from_row(row: &AnyRow) -> Result<StoredAudit, StoreError> {
+fn audit_from_row(row: &Row) -> Result<StoredAudit, StoreError> {
     let status: i64 = row.try_get("status")?;
     Ok(StoredAudit {
         seq: row.try_get("seq")?,

@@ -3,7 +3,6 @@
 //! dropped whenever a new one is made.
 
 use super::{Store, StoreError, WriteTx};
-use sqlx::Row;
 
 /// A signed-in console session, as a request finds it.
 #[derive(Clone, Debug)]
@@ -62,7 +61,7 @@ impl Store {
 
 impl WriteTx {
     pub async fn create_console_session(&mut self, new: &NewSession<'_>) -> Result<(), StoreError> {
-        self.q("DELETE FROM console_sessions WHERE expires_at <= ?").bind(new.now).execute(&mut *self.tx).await?;
+        self.q("DELETE FROM console_sessions WHERE expires_at <= ?").bind(new.now).execute(&mut self.tx).await?;
         self.q(
             "INSERT INTO console_sessions (hash, tenant_id, admin_token_id, label, return_url, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -74,13 +73,13 @@ impl WriteTx {
         .bind(new.return_url)
         .bind(new.now)
         .bind(new.expires_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     pub async fn end_console_session(&mut self, hash: &[u8]) -> Result<(), StoreError> {
-        self.q("DELETE FROM console_sessions WHERE hash = ?").bind(hash.to_vec()).execute(&mut *self.tx).await?;
+        self.q("DELETE FROM console_sessions WHERE hash = ?").bind(hash.to_vec()).execute(&mut self.tx).await?;
         Ok(())
     }
 
@@ -92,14 +91,14 @@ impl WriteTx {
         now: &str,
         expires_at: &str,
     ) -> Result<(), StoreError> {
-        self.q("DELETE FROM portal_links WHERE expires_at <= ?").bind(now).execute(&mut *self.tx).await?;
+        self.q("DELETE FROM portal_links WHERE expires_at <= ?").bind(now).execute(&mut self.tx).await?;
         self.q("INSERT INTO portal_links (hash, tenant_id, return_url, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
             .bind(hash.to_vec())
             .bind(tenant_id)
             .bind(return_url)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -116,7 +115,7 @@ impl WriteTx {
             .bind(now)
             .bind(hash.to_vec())
             .bind(now)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         match row {
             Some(r) => Ok(Some((r.try_get("tenant_id")?, r.try_get("return_url")?))),

@@ -9,8 +9,7 @@
 
 use super::sql::Dialect;
 use super::{Store, StoreError, WriteTx};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::exec::Row;
 
 /// An event as its outbox row holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +117,7 @@ impl WriteTx {
                     .bind(e.data.as_str())
                     .bind(queued.cause.as_ref());
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -131,7 +130,7 @@ impl WriteTx {
                 LIMIT ?) o WHERE o.created_at < ?)")
             .bind(limit)
             .bind(before)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
@@ -159,7 +158,7 @@ pub(super) fn after_position(d: Dialect, alias: &str) -> String {
 pub(super) const EVENT_COLS: &str =
     "e.seq, e.tx, e.tenant_id, e.id, e.type, e.subject_type, e.subject_id, e.created_at, e.data, e.cause";
 
-pub(super) fn event_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+pub(super) fn event_from_row(row: &Row) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         position: Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? },
         tenant_id: row.try_get("tenant_id")?,
@@ -199,7 +198,7 @@ pub(super) fn of_types(types: &[String], alias: &str) -> String {
 }
 
 /// Bind the values of [`of_types`], in its order.
-pub(super) fn bind_types<'q>(mut q: super::tx::Query<'q>, types: &[String]) -> super::tx::Query<'q> {
+pub(super) fn bind_types(mut q: crate::store::exec::Stmt, types: &[String]) -> crate::store::exec::Stmt {
     for t in types {
         q = if t.ends_with('.') { q.bind(like_prefix(t)) } else { q.bind(t.clone()) };
     }

@@ -2,17 +2,17 @@
 //! and the version bumps they cause on a [`WriteTx`], recorded in its
 //! [`super::ChangeSet`].
 
-use super::tx::{Query, domain_pattern, first_texts, json_ids, live_member};
+use super::exec::Stmt;
+use super::tx::{domain_pattern, first_texts, json_ids, live_member};
 use super::{GroupsByUser, Kind, Store, StoreError, WriteTx};
+use crate::store::exec::Row;
 use scim_core::filter::eval::matches_element;
 use scim_core::patch::MemberChange;
 use scim_core::render::Member;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-fn member_from_row(row: &AnyRow) -> Result<Member, StoreError> {
+fn member_from_row(row: &Row) -> Result<Member, StoreError> {
     Ok(Member {
         value: row.try_get("member_id")?,
         member_type: row.try_get("member_type")?,
@@ -124,7 +124,7 @@ fn log_unknown<'a>(tenant_id: i64, group_id: &str, unknown: impl Iterator<Item =
 }
 
 /// The allowed domains' patterns, bound where [`live_member`] asks for them.
-fn bind_domains<'q>(mut q: Query<'q>, domains: &[String]) -> Query<'q> {
+fn bind_domains(mut q: Stmt, domains: &[String]) -> Stmt {
     for d in domains {
         q = q.bind(domain_pattern(d));
     }
@@ -164,7 +164,7 @@ impl WriteTx {
                 .bind(&m.reference)
                 .bind(tenant_id)
                 .bind(&m.value);
-            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
+            let rows = bind_domains(q, visible_in).fetch_all(&mut self.tx).await?;
             first_texts(&rows)?
         } else {
             let exists = live_member("j.value", visible_in.len());
@@ -201,7 +201,7 @@ impl WriteTx {
                 )
             };
             let q = self.q(&sql).bind(tenant_id).bind(group_id).bind(rows).bind(tenant_id);
-            let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
+            let rows = bind_domains(q, visible_in).fetch_all(&mut self.tx).await?;
             first_texts(&rows)?
         };
         // A short list is checked for values that name nothing here, where it
@@ -226,7 +226,7 @@ impl WriteTx {
         let exists = live_member("j.value", visible_in.len());
         let sql = format!("SELECT j.value FROM {} WHERE {exists}", self.dialect().json_text_rows());
         let q = self.q(&sql).bind(json_ids(&ids)?).bind(tenant_id);
-        let rows = bind_domains(q, visible_in).fetch_all(&mut *self.tx).await?;
+        let rows = bind_domains(q, visible_in).fetch_all(&mut self.tx).await?;
         let live: HashSet<String> = first_texts(&rows)?.into_iter().collect();
         log_unknown(tenant_id, group_id, ids.iter().copied().filter(|id| !live.contains(*id)));
         Ok(())
@@ -250,7 +250,7 @@ impl WriteTx {
                     .bind(tenant_id)
                     .bind(group_id)
                     .bind(id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut self.tx)
                     .await?
             }
             Some(ids) => {
@@ -263,14 +263,14 @@ impl WriteTx {
                 .bind(json_ids(ids)?)
                 .bind(tenant_id)
                 .bind(group_id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut self.tx)
                 .await?
             }
             None => {
                 self.q("DELETE FROM members WHERE tenant_id = ? AND group_id = ? RETURNING member_id")
                     .bind(tenant_id)
                     .bind(group_id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut self.tx)
                     .await?
             }
         };
@@ -310,7 +310,7 @@ impl WriteTx {
              RETURNING member_id",
             self.dialect().json_text_rows()
         );
-        let rows = self.q(&sql).bind(tenant_id).bind(group_id).bind(json_ids(&ids)?).fetch_all(&mut *self.tx).await?;
+        let rows = self.q(&sql).bind(tenant_id).bind(group_id).bind(json_ids(&ids)?).fetch_all(&mut self.tx).await?;
         let removed = first_texts(&rows)?;
         self.drop_hidden(tenant_id, group_id, None).await?;
         self.changes.tenant(tenant_id);
@@ -328,7 +328,7 @@ impl WriteTx {
              OR members.ref IS DISTINCT FROM j.r) RETURNING members.member_id",
             self.dialect().json_rows("e")
         );
-        let rows = self.q(&sql).bind(json_ids(&given)?).bind(tenant_id).bind(group_id).fetch_all(&mut *self.tx).await?;
+        let rows = self.q(&sql).bind(json_ids(&given)?).bind(tenant_id).bind(group_id).fetch_all(&mut self.tx).await?;
         Ok((removed, !rows.is_empty()))
     }
 
@@ -345,14 +345,14 @@ impl WriteTx {
                 .bind(tenant_id)
                 .bind(group_id)
                 .bind(json_ids(ids)?)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
             }
             None => {
                 self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND group_id = ?")
                     .bind(tenant_id)
                     .bind(group_id)
-                    .execute(&mut *self.tx)
+                    .execute(&mut self.tx)
                     .await?;
             }
         }
@@ -369,7 +369,7 @@ impl WriteTx {
                 .bind(tenant_id)
                 .bind(kind.as_str())
                 .bind(id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         } else if !ids.is_empty() {
             // Driven by the ids (CROSS JOIN keeps SQLite's order): with `id IN
@@ -383,7 +383,7 @@ impl WriteTx {
             .bind(json_ids(ids)?)
             .bind(tenant_id)
             .bind(kind.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         }
         self.changes.touched(kind, ids);
@@ -409,13 +409,13 @@ impl WriteTx {
                     WHERE tenant_id = ? AND member_id = ? ON CONFLICT (tenant_id, member_id, group_id) DO NOTHING")
                 .bind(tenant_id)
                 .bind(id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         } else if kind == Kind::User {
             self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
                 .bind(tenant_id)
                 .bind(id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         let parents = first_texts(
@@ -423,7 +423,7 @@ impl WriteTx {
                 .q("DELETE FROM members WHERE tenant_id = ? AND member_id = ? RETURNING group_id")
                 .bind(tenant_id)
                 .bind(id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut self.tx)
                 .await?,
         )?;
         for group_id in &parents {
@@ -456,13 +456,13 @@ impl WriteTx {
                 ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING RETURNING group_id")
             .bind(tenant_id)
             .bind(user_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         let groups = first_texts(&rows)?;
         self.q("DELETE FROM hidden_members WHERE tenant_id = ? AND member_id = ?")
             .bind(tenant_id)
             .bind(user_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if !groups.is_empty() {
             self.changes.tenant(tenant_id);
@@ -516,7 +516,7 @@ impl WriteTx {
                         let sql = format!(
                             "SELECT member_id, member_type, display, ref FROM {table} WHERE tenant_id = ? AND group_id = ?"
                         );
-                        rows.extend(self.q(&sql).bind(tenant_id).bind(group_id).fetch_all(&mut *self.tx).await?);
+                        rows.extend(self.q(&sql).bind(tenant_id).bind(group_id).fetch_all(&mut self.tx).await?);
                     }
                     let mut ids = Vec::new();
                     for row in rows {
@@ -541,7 +541,7 @@ impl WriteTx {
             .q("SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?")
             .bind(tenant_id)
             .bind(group_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         Ok(first_texts(&rows)?.into_iter().collect())
     }

@@ -17,6 +17,7 @@ pub mod audit;
 mod changes;
 pub(crate) mod console;
 pub(crate) mod events;
+pub(crate) mod exec;
 pub(crate) mod members;
 pub(crate) mod oauth;
 pub(crate) mod postgres;
@@ -41,7 +42,6 @@ pub use tx::WriteTx;
 use scim_core::policy::{RoleAssignment, Source};
 use scim_core::render::Member;
 use serde_json::Value;
-use sql::Dialect;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -81,7 +81,7 @@ pub enum StoreError {
     #[error("{}", .0.detail)]
     Query(scim_core::ScimError),
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[from] exec::DbError),
     /// What is stored cannot be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -363,19 +363,22 @@ impl Store {
     /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`, and
     /// migrate. The store works once its [`Background`] runs.
     pub async fn connect(url: &str, config: &PoolConfig) -> Result<(Store, Background), StoreError> {
-        let core = Arc::new(Core::connect(url, config).await?);
+        let (core, writer_conn) = Core::connect(url, config).await?;
+        let core = Arc::new(core);
         let mut tasks: Vec<(&'static str, Task)> = Vec::new();
-        let engine = match core.dialect() {
-            Dialect::Sqlite => {
-                let (writer, task) = sqlite::writer(core.clone());
-                tasks.push(("sqlite writer", Box::pin(task)));
+        let engine = match (&core.pool, writer_conn) {
+            (exec::Pool::Sqlite(_), Some(conn)) => {
+                let writer = sqlite::writer(core.clone(), conn)?;
                 Engine::Sqlite { writer, rosters: sqlite::Rosters::default() }
             }
-            Dialect::Postgres => {
+            (exec::Pool::Postgres(pool), _) => {
                 if config.maintain_tables {
-                    tasks.push(("postgres maintenance", Box::pin(postgres::keep_statistics_fresh(core.pool.clone()))));
+                    tasks.push(("postgres maintenance", Box::pin(postgres::keep_statistics_fresh(pool.clone()))));
                 }
                 Engine::Postgres
+            }
+            (exec::Pool::Sqlite(_), None) => {
+                return Err(StoreError::Unavailable("the SQLite writer has no connection".into()));
             }
         };
         Ok((Store(Arc::new(Inner { core, engine })), Background { tasks }))
@@ -405,7 +408,7 @@ impl Store {
 
     /// Database connections open, and how many of them are idle.
     pub fn pool_use(&self) -> (u32, usize) {
-        (self.core().pool.size(), self.core().pool.num_idle())
+        self.core().pool.usage()
     }
 
     /// Run `job` in one transaction and commit it; answers the job's result
@@ -423,10 +426,10 @@ impl Store {
         match &self.0.engine {
             Engine::Sqlite { writer, .. } => writer.submit(job.clone()).await?,
             Engine::Postgres => {
-                let mut tx = WriteTx::begin(self.0.core.clone()).await?;
+                let mut tx = WriteTx::postgres(self.0.core.clone()).await?;
                 let ok = tx::Job::run(&*job, &mut tx).await;
                 if ok {
-                    tx.commit().await?;
+                    tx.commit().await.0?;
                 } else {
                     tx.rollback().await;
                 }

@@ -4,8 +4,7 @@
 
 use super::tx::unique_or;
 use super::{Store, StoreError, Unique, WriteTx};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::exec::Row;
 
 #[derive(Clone, Debug)]
 pub struct OAuthClient {
@@ -26,7 +25,7 @@ const CLIENT_COLS: &str = "c.id, c.tenant_id, c.name, c.client_id, c.secret_hash
      c.last_issued_at, (SELECT MAX(k.last_used_at) FROM tokens k WHERE k.oauth_client_id = c.id) AS last_used_at \
      FROM oauth_clients c";
 
-fn client_from_row(r: &AnyRow) -> Result<OAuthClient, StoreError> {
+fn client_from_row(r: &Row) -> Result<OAuthClient, StoreError> {
     Ok(OAuthClient {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,
@@ -83,7 +82,7 @@ impl WriteTx {
         self.q("DELETE FROM oauth_clients WHERE tenant_id = ? AND name = ? AND revoked_at IS NOT NULL")
             .bind(new.tenant_id)
             .bind(new.name)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.q(
             "INSERT INTO oauth_clients (tenant_id, name, client_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -93,7 +92,7 @@ impl WriteTx {
         .bind(new.client_id)
         .bind(new.secret_hash.to_vec())
         .bind(new.now)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await
         .map_err(|e| unique_or(e, Unique::OAuthClientName))?;
         self.changes.tenant(new.tenant_id);
@@ -110,14 +109,14 @@ impl WriteTx {
             .bind(tenant_id)
             .bind(key)
             .bind(key)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         let Some(row) = row else { return Err(StoreError::NotFound) };
         let id: i64 = row.try_get("id")?;
         self.q("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE oauth_client_id = ?")
             .bind(now)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.changes.tenant(tenant_id);
         self.changes.tokens_changed = true;
@@ -130,7 +129,7 @@ impl WriteTx {
         self.q("DELETE FROM tokens WHERE oauth_client_id = ? AND expires_at <= ?")
             .bind(client.id)
             .bind(new.now)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.q("INSERT INTO tokens (tenant_id, name, hash, created_at, expires_at, oauth_client_id) \
              VALUES (?, ?, ?, ?, ?, ?)")
@@ -140,12 +139,12 @@ impl WriteTx {
             .bind(new.now)
             .bind(new.expires_at)
             .bind(client.id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.q("UPDATE oauth_clients SET last_issued_at = ? WHERE id = ?")
             .bind(new.now)
             .bind(client.id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.changes.tenant(client.tenant_id);
         self.changes.tokens_changed = true;

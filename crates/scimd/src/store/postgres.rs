@@ -2,7 +2,7 @@
 //! (Its row locks are taken by the statements themselves: `FOR UPDATE` in
 //! [`super::tx::Core::lock`].)
 
-use sqlx::{AnyPool, Row};
+use sqlx::{PgPool, Row};
 use std::time::Duration;
 
 /// PostgreSQL plans from statistics that only ANALYZE refreshes, and reads
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// table (a user read by id through the userName index) and a deep page
 /// visits a million table rows. So scimd does autovacuum's job itself, by
 /// autovacuum's default measures, and only while autovacuum is off.
-pub(super) async fn keep_statistics_fresh(pool: AnyPool) {
+pub(super) async fn keep_statistics_fresh(pool: PgPool) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;

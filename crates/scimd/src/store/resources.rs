@@ -5,7 +5,6 @@ use super::sql;
 use super::tx::{bind_all, raw_from_row, unique_or};
 use super::{Doc, Kind, NewResource, Op, RawResource, Store, StoreError, StoredResource, Unique, WriteTx};
 use scim_core::{AttrPath, Filter};
-use sqlx::Row;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Default)]
@@ -88,7 +87,7 @@ impl Store {
             q = q.bind(value.as_str());
         }
         let rows = q.bind(page.limit).fetch_all(&c.pool).await?;
-        rows.iter().map(|row| Ok((row.try_get("seq")?, raw_from_row(Kind::User, row)?.parse()?))).collect()
+        rows.into_iter().map(|row| Ok((row.try_get("seq")?, raw_from_row(Kind::User, row)?.parse()?))).collect()
     }
 
     /// Pushed groups in stored order after `after`, with their member counts.
@@ -126,7 +125,7 @@ impl Store {
             .fetch_optional(&c.pool)
             .await?;
         match row {
-            Some(row) => Ok(Some(raw_from_row(kind, &row)?.parse_off_thread().await?)),
+            Some(row) => Ok(Some(raw_from_row(kind, row)?.parse_off_thread().await?)),
             None => Ok(None),
         }
     }
@@ -145,7 +144,7 @@ impl Store {
             .fetch_optional(&c.pool)
             .await?;
         match row {
-            Some(row) => Ok(Some(raw_from_row(Kind::User, &row)?.parse_off_thread().await?)),
+            Some(row) => Ok(Some(raw_from_row(Kind::User, row)?.parse_off_thread().await?)),
             None => Ok(None),
         }
     }
@@ -218,7 +217,7 @@ impl Store {
         let q = c.q(&page_sql).bind(tenant_id).bind(kind.as_str());
         let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
         let rows = bind_all(q, &order.binds).fetch_all(&c.pool).await?;
-        let items = rows.iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+        let items = rows.into_iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
         // A page that is not full ends the list, so the total is known
         // without counting (a `userName eq` look-up costs one statement).
         let len = items.len() as i64;
@@ -242,7 +241,7 @@ impl Store {
             .bind(tenant_id)
             .fetch_all(&c.pool)
             .await?;
-        rows.iter().map(|r| raw_from_row(Kind::User, r)?.parse()).collect()
+        rows.into_iter().map(|r| raw_from_row(Kind::User, r)?.parse()).collect()
     }
 }
 
@@ -275,7 +274,7 @@ impl WriteTx {
             .bind(&new.now)
             .bind(i64::from(new.scim_managed))
             .bind(defaults_text(default_roles)?)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?
             .rows_affected()
             > 0;
@@ -303,7 +302,7 @@ impl WriteTx {
                 AND user_name = ? AND deleted_at IS NOT NULL")
             .bind(tenant_id)
             .bind(user_name)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let seq: i64 = row.try_get("seq")?;
@@ -323,7 +322,7 @@ impl WriteTx {
         .bind(i64::from(new.scim_managed))
         .bind(defaults_text(default_roles)?)
         .bind(seq)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         self.changes.tenant(tenant_id);
         self.changes.resource(Kind::User, &id, Op::Restored, Some(version), Some(&new.doc.text));
@@ -349,7 +348,7 @@ impl WriteTx {
             .bind(tenant_id)
             .bind(kind.as_str())
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         match row {
             Some(row) => Ok(Some(Current {
@@ -412,7 +411,7 @@ impl WriteTx {
                 .bind(now)
                 .bind(i64::from(scim_managed))
                 .bind(current.seq)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await
                 .map_err(|e| unique_or(e, Unique::UserName))?;
             }
@@ -422,7 +421,7 @@ impl WriteTx {
                     .bind(now)
                     .bind(i64::from(scim_managed))
                     .bind(current.seq)
-                    .execute(&mut *self.tx)
+                    .execute(&mut self.tx)
                     .await?;
             }
         }
@@ -440,12 +439,12 @@ impl WriteTx {
             self.q(&format!("UPDATE resources SET deleted_at = ?, version = version + 1 WHERE seq = ? {returning}"))
                 .bind(now)
                 .bind(seq)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(&mut self.tx)
                 .await?
         } else {
             self.q(&format!("DELETE FROM resources WHERE seq = ? {returning}"))
                 .bind(seq)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(&mut self.tx)
                 .await?
         };
         let doc: Option<String> = row.map(|row| row.try_get("doc")).transpose()?;
@@ -466,7 +465,7 @@ impl WriteTx {
             .bind(now)
             .bind(tenant_id)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         let Some(row) = row else { return Ok(false) };
         self.changes.tenant(tenant_id);
@@ -486,7 +485,7 @@ impl WriteTx {
             .bind(defaults_text(default_roles)?)
             .bind(tenant_id)
             .bind(user_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -499,7 +498,7 @@ impl WriteTx {
                 self.dialect().display_name_of("g")
             ))
             .bind(tenant_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("id")?, row.try_get::<Option<String>, _>("display")?.unwrap_or_default())))
@@ -514,7 +513,7 @@ impl WriteTx {
             .bind(tenant_id)
             .bind(key)
             .bind(key.to_lowercase())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         super::tx::first_texts(&rows)
     }
@@ -524,7 +523,7 @@ impl WriteTx {
         let rows = self
             .q("SELECT id FROM resources WHERE tenant_id = ? AND kind = 'User'")
             .bind(tenant_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         super::tx::first_texts(&rows)
     }

@@ -2,13 +2,12 @@
 //! replica must agree on, such as the fingerprint of the secrets key.
 
 use super::{JobFuture, Store, StoreError, WriteTx};
-use sqlx::Row;
 
 impl Store {
     pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let c = self.core();
         let row = c.q("SELECT value FROM server_settings WHERE name = ?").bind(name).fetch_optional(&c.pool).await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
+        row.map(|r| r.try_get("value")).transpose()
     }
 
     /// Keep `value` under `name` unless a value is kept already; answers the
@@ -19,7 +18,7 @@ impl Store {
                 tx.q("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
                     .bind(&args.0)
                     .bind(&args.1)
-                    .execute(&mut *tx.tx)
+                    .execute(&mut tx.tx)
                     .await?;
                 Ok(())
             })
@@ -36,7 +35,7 @@ impl Store {
                       ON CONFLICT (name) DO UPDATE SET value = excluded.value")
                     .bind(&args.0)
                     .bind(&args.1)
-                    .execute(&mut *tx.tx)
+                    .execute(&mut tx.tx)
                     .await?;
                 Ok(())
             })
@@ -99,6 +98,6 @@ impl Store {
                 WHERE e.tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             .fetch_one(&c.pool)
             .await?;
-        Ok(row.try_get("oldest")?)
+        row.try_get("oldest")
     }
 }

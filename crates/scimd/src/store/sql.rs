@@ -6,8 +6,8 @@
 //! access, substring functions, boolean literals, placeholders) [`Dialect`]
 //! says how; the logic is written once.
 //!
-//! Fragments use `?` placeholders; [`Dialect::placeholders`] renumbers them
-//! for PostgreSQL when the query is assembled. The in-memory evaluator in
+//! Fragments use `?` placeholders; the PostgreSQL executor numbers them
+//! (`store::exec::postgres`). The in-memory evaluator in
 //! scim-core is the reference this is tested against.
 
 use super::Kind;
@@ -23,28 +23,6 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
-    /// Rewrite `?` placeholders into the dialect's form (`$1`, `$2`, … for
-    /// PostgreSQL). Generated SQL never has a `?` inside a string literal.
-    pub(crate) fn placeholders(self, sql: &str) -> String {
-        match self {
-            Dialect::Sqlite => sql.to_string(),
-            Dialect::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 16);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
-        }
-    }
-
     pub(crate) fn true_lit(self) -> &'static str {
         match self {
             Dialect::Sqlite => "1",
@@ -138,12 +116,7 @@ impl Dialect {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Bind {
-    Text(String),
-    Int(i64),
-    Real(f64),
-}
+pub(crate) use super::exec::Param as Bind;
 
 /// A piece of SQL and the values of its placeholders, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -570,8 +543,7 @@ mod tests {
 
     #[test]
     fn postgres_placeholders_are_numbered() {
-        assert_eq!(Dialect::Postgres.placeholders("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
-        assert_eq!(Dialect::Sqlite.placeholders("a = ?"), "a = ?");
+        assert_eq!(crate::store::exec::postgres::numbered("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
     }
 
     #[test]

@@ -3,9 +3,8 @@
 
 use super::tx::unique_or;
 use super::{Store, StoreError, Unique, WriteTx};
+use crate::store::exec::Row;
 use scim_core::policy::TenantConfig;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Clone, Debug)]
 pub struct Tenant {
@@ -64,7 +63,7 @@ const TENANT_COLS: &str = "id, name, enabled, created_at";
 const ADMIN_TOKEN_COLS: &str = "a.id, a.name, a.hash, a.tenant_id, t.name AS tenant_name, a.created_at, a.expires_at, \
      a.revoked_at, a.last_used_at FROM admin_tokens a LEFT JOIN tenants t ON t.id = a.tenant_id";
 
-fn admin_token_from_row(r: &AnyRow) -> Result<AdminToken, StoreError> {
+fn admin_token_from_row(r: &Row) -> Result<AdminToken, StoreError> {
     let tenant_id: Option<i64> = r.try_get("tenant_id")?;
     let tenant_name: Option<String> = r.try_get("tenant_name")?;
     Ok(AdminToken {
@@ -79,7 +78,7 @@ fn admin_token_from_row(r: &AnyRow) -> Result<AdminToken, StoreError> {
     })
 }
 
-fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -88,7 +87,7 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
     })
 }
 
-fn token_from_row(row: &AnyRow) -> Result<TokenInfo, StoreError> {
+fn token_from_row(row: &Row) -> Result<TokenInfo, StoreError> {
     Ok(TokenInfo {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
@@ -219,7 +218,7 @@ impl WriteTx {
             .q(&format!("INSERT INTO tenants (name, enabled, created_at) VALUES (?, 1, ?) RETURNING {TENANT_COLS}"))
             .bind(name)
             .bind(now)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut self.tx)
             .await
             .map_err(|e| unique_or(e, Unique::TenantName))?;
         self.changes.tenants_changed = true;
@@ -228,7 +227,7 @@ impl WriteTx {
 
     /// Remove a tenant and everything it holds (every table's rows go with it, by cascade).
     pub async fn delete_tenant(&mut self, tenant_id: i64) -> Result<(), StoreError> {
-        let done = self.q("DELETE FROM tenants WHERE id = ?").bind(tenant_id).execute(&mut *self.tx).await?;
+        let done = self.q("DELETE FROM tenants WHERE id = ?").bind(tenant_id).execute(&mut self.tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -246,7 +245,7 @@ impl WriteTx {
             .q("UPDATE tenants SET enabled = ? WHERE id = ?")
             .bind(i64::from(enabled))
             .bind(tenant_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -268,7 +267,7 @@ impl WriteTx {
         self.q("DELETE FROM tokens WHERE tenant_id = ? AND name = ? AND revoked_at IS NOT NULL")
             .bind(tenant_id)
             .bind(name)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.q("INSERT INTO tokens (tenant_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
             .bind(tenant_id)
@@ -276,7 +275,7 @@ impl WriteTx {
             .bind(hash.to_vec())
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await
             .map_err(|e| unique_or(e, Unique::TokenName))?;
         self.changes.tenant(tenant_id);
@@ -291,7 +290,7 @@ impl WriteTx {
             .bind(now)
             .bind(tenant_id)
             .bind(name)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -311,7 +310,7 @@ impl WriteTx {
         let sql =
             format!("UPDATE {table} SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)");
         for (id, at) in uses {
-            self.q(&sql).bind(at).bind(id).bind(at).execute(&mut *self.tx).await?;
+            self.q(&sql).bind(at).bind(id).bind(at).execute(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -329,7 +328,7 @@ impl WriteTx {
         self.q("DELETE FROM admin_tokens WHERE COALESCE(tenant_id, 0) = ? AND name = ? AND revoked_at IS NOT NULL")
             .bind(tenant_id.unwrap_or(0))
             .bind(name)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         self.q("INSERT INTO admin_tokens (tenant_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
             .bind(tenant_id)
@@ -337,7 +336,7 @@ impl WriteTx {
             .bind(hash.to_vec())
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await
             .map_err(|e| unique_or(e, Unique::AdminTokenName))?;
         self.changes.tokens_changed = true;
@@ -356,7 +355,7 @@ impl WriteTx {
             .bind(now)
             .bind(tenant_id.unwrap_or(0))
             .bind(name)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -373,7 +372,7 @@ impl WriteTx {
         let row = self
             .q(&format!("SELECT doc FROM tenant_configs WHERE tenant_id = ?{lock}"))
             .bind(tenant_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         match row {
             Some(row) => config_from_text(&row.try_get::<String, _>("doc")?),
@@ -393,13 +392,13 @@ impl WriteTx {
             .q("UPDATE tenant_configs SET doc = ?, version = version + 1 WHERE tenant_id = ?")
             .bind(&doc)
             .bind(tenant_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if done.rows_affected() == 0 {
             self.q("INSERT INTO tenant_configs (tenant_id, doc, version) VALUES (?, ?, 1)")
                 .bind(tenant_id)
                 .bind(&doc)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         self.changes.tenant(tenant_id);

@@ -8,81 +8,87 @@
 //! (`SELECT … FOR UPDATE`) serialise writers of one resource across replicas,
 //! and the unique index on `user_name` decides races on a userName.
 
+use super::exec::{self, Pool, Row, Stmt, TxConn};
 use super::sql::{Bind, Dialect};
 use super::{ChangeSet, JobFn, Kind, PoolConfig, RawResource, StoreError, Unique};
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
+use sqlx::Executor;
+use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-pub(super) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
-
 /// Every statement, on a pool.
 pub(crate) struct Core {
-    pub(super) pool: AnyPool,
+    pub(super) pool: Pool,
     d: Dialect,
 }
 
 impl Core {
-    pub(super) async fn connect(url: &str, config: &PoolConfig) -> Result<Core, StoreError> {
-        sqlx::any::install_default_drivers();
-        let (d, url) = if url.starts_with("sqlite:") {
-            let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
-            (Dialect::Sqlite, url)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            (Dialect::Postgres, url.to_string())
-        } else {
+    /// Open the database and migrate it. On SQLite, also the writer's own
+    /// connection (for `store::sqlite::writer`).
+    pub(super) async fn connect(
+        url: &str,
+        config: &PoolConfig,
+    ) -> Result<(Core, Option<exec::sqlite::WriterConn>), StoreError> {
+        let max = |d| match (config.max_connections, d) {
+            (0, Dialect::Sqlite) => 4,
+            (0, Dialect::Postgres) => 16,
+            (n, _) => n,
+        };
+        if url.starts_with("sqlite:") {
+            let target = exec::sqlite::Target::parse(url, config.statement_timeout)?;
+            let opened = target.clone();
+            let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                let conn = opened.open()?;
+                exec::sqlite::migrate(&conn, &sqlx::migrate!("./migrations/sqlite"))?;
+                Ok(conn)
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the SQLite database could not be opened: {e}")))??;
+            let readers = exec::sqlite::Readers::new(target, max(Dialect::Sqlite));
+            let core = Core { pool: Pool::Sqlite(readers), d: Dialect::Sqlite };
+            return Ok((core, Some(exec::sqlite::WriterConn::new(writer))));
+        }
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             return Err(StoreError::Unavailable(format!(
                 "unsupported database URL '{url}': use sqlite://FILE or postgres://…"
             )));
-        };
+        }
         let timeout_ms = config.statement_timeout.as_millis();
-        let pool = AnyPoolOptions::new()
-            // A ping before every use costs a round trip (a thread switch on
-            // SQLite) per statement; a broken connection fails its statement instead.
+        let pool = PgPoolOptions::new()
+            // A ping before every use costs a round trip per statement; a
+            // broken connection fails its statement instead.
             .test_before_acquire(false)
-            .max_connections(match (config.max_connections, d) {
-                (0, Dialect::Sqlite) => 4,
-                (0, Dialect::Postgres) => 16,
-                (n, _) => n,
-            })
+            .max_connections(max(Dialect::Postgres))
             .acquire_timeout(config.connect_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    let setup = match d {
-                        Dialect::Sqlite => format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = {timeout_ms};"
-                        ),
-                        // No transaction of scimd's is idle on purpose: one left open (a
-                        // stuck task) would hold back every replica's feed, so it ends.
-                        // Notices (the migrator's "already exists, skipping") are not logged.
-                        Dialect::Postgres => format!(
-                            "SET statement_timeout = {timeout_ms}; SET idle_in_transaction_session_timeout = {timeout_ms}; \
-                             SET client_min_messages = warning"
-                        ),
-                    };
-                    conn.execute(AssertSqlSafe(setup)).await?;
+                    // No transaction of scimd's is idle on purpose: one left open (a
+                    // stuck task) would hold back every replica's feed, so it ends.
+                    // Notices (the migrator's "already exists, skipping") are not logged.
+                    let setup = format!(
+                        "SET statement_timeout = {timeout_ms}; SET idle_in_transaction_session_timeout = {timeout_ms}; \
+                         SET client_min_messages = warning"
+                    );
+                    conn.execute(sqlx::AssertSqlSafe(setup)).await?;
                     Ok(())
                 })
             })
-            .connect(&url)
+            .connect(url)
             .await?;
-        let migrated = match d {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
-        };
-        migrated.map_err(|e| StoreError::Db(e.into()))?;
-        Ok(Core { pool, d })
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Db(sqlx::Error::from(e).into()))?;
+        Ok((Core { pool: Pool::Postgres(pool), d: Dialect::Postgres }, None))
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
         self.d
     }
 
-    pub(super) fn q(&self, sql: &str) -> Query<'static> {
-        sqlx::query(AssertSqlSafe(self.d.placeholders(sql)))
+    pub(super) fn q(&self, sql: &str) -> Stmt {
+        Stmt::new(sql)
     }
 
     /// The document as text: PostgreSQL stores JSONB, which `Any` cannot decode.
@@ -133,39 +139,27 @@ impl Core {
             }
         }
     }
-
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.d {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        })
-    }
 }
 
-pub(super) fn bind_all<'q>(mut q: Query<'q>, binds: &'q [Bind]) -> Query<'q> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s.as_str()),
-            Bind::Int(i) => q.bind(*i),
-            Bind::Real(f) => q.bind(*f),
-        };
-    }
+pub(super) fn bind_all(mut q: Stmt, binds: &[Bind]) -> Stmt {
+    q.params.extend_from_slice(binds);
     q
 }
 
 /// A unique-index violation as the rule it broke; anything else as a database error.
-pub(super) fn unique_or(e: sqlx::Error, rule: Unique) -> StoreError {
+pub(super) fn unique_or(e: StoreError, rule: Unique) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Unique(rule),
-        _ => StoreError::Db(e),
+        StoreError::Db(db) if db.kind == exec::DbErrorKind::UniqueViolation => StoreError::Unique(rule),
+        _ => e,
     }
 }
 
-pub(super) fn raw_from_row(kind: Kind, row: &AnyRow) -> Result<RawResource, StoreError> {
+/// A resource from its row; the document's text is moved out, not copied.
+pub(super) fn raw_from_row(kind: Kind, mut row: Row) -> Result<RawResource, StoreError> {
     Ok(RawResource {
         kind,
+        doc_text: row.take_text("doc")?,
         id: row.try_get("id")?,
-        doc_text: row.try_get("doc")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -176,8 +170,8 @@ pub(super) fn raw_from_row(kind: Kind, row: &AnyRow) -> Result<RawResource, Stor
 }
 
 /// The first column of each row, as text (the ids a statement returned).
-pub(super) fn first_texts(rows: &[AnyRow]) -> Result<Vec<String>, StoreError> {
-    Ok(rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
+pub(super) fn first_texts(rows: &[Row]) -> Result<Vec<String>, StoreError> {
+    rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()
 }
 
 /// Ids as one JSON array parameter.
@@ -216,7 +210,7 @@ pub(super) fn domain_pattern(domain: &str) -> String {
 /// write is the caller's.
 pub struct WriteTx {
     pub(super) core: Arc<Core>,
-    pub(super) tx: Transaction<'static, Any>,
+    pub(super) tx: TxConn,
     pub(super) changes: ChangeSet,
     /// SQLite: the events of the jobs that succeeded so far, written in one
     /// statement just before the batch commits (see `events::append_events`).
@@ -224,30 +218,84 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    pub(super) async fn begin(core: Arc<Core>) -> Result<WriteTx, StoreError> {
-        let tx = core.begin().await?;
-        Ok(WriteTx { core, tx, changes: ChangeSet::default(), queued_events: Vec::new() })
+    fn on(core: Arc<Core>, tx: TxConn) -> WriteTx {
+        WriteTx { core, tx, changes: ChangeSet::default(), queued_events: Vec::new() }
     }
 
-    pub(super) async fn commit(mut self) -> Result<(), StoreError> {
-        self.write_queued_events().await?;
-        self.tx.commit().await?;
-        Ok(())
+    /// SQLite: a transaction on the writer's connection, which comes back
+    /// with the reason when it cannot start.
+    pub(super) fn sqlite(
+        core: Arc<Core>,
+        conn: exec::sqlite::WriterConn,
+    ) -> Result<WriteTx, (exec::sqlite::WriterConn, StoreError)> {
+        match conn.batch("BEGIN IMMEDIATE") {
+            Ok(()) => Ok(WriteTx::on(core, TxConn::Sqlite(conn))),
+            Err(e) => Err((conn, e)),
+        }
     }
 
-    pub(super) async fn rollback(self) {
-        if let Err(e) = self.tx.rollback().await {
-            tracing::error!(error = %e, "rollback failed");
+    /// PostgreSQL: a transaction on a connection of the pool.
+    pub(super) async fn postgres(core: Arc<Core>) -> Result<WriteTx, StoreError> {
+        let Pool::Postgres(pool) = &core.pool else {
+            return Err(StoreError::Unavailable("a PostgreSQL transaction was asked of SQLite".into()));
+        };
+        let tx = pool.begin().await?;
+        Ok(WriteTx::on(core, TxConn::Postgres(tx)))
+    }
+
+    /// Commit (or, when the events cannot be written, roll back). SQLite:
+    /// the writer's connection comes back, whatever happened.
+    pub(super) async fn commit(mut self) -> (Result<(), StoreError>, Option<exec::sqlite::WriterConn>) {
+        let written = self.write_queued_events().await;
+        match self.tx {
+            TxConn::Sqlite(conn) => {
+                let result = written.and_then(|()| conn.batch("COMMIT"));
+                if result.is_err()
+                    && let Err(e) = conn.batch("ROLLBACK")
+                {
+                    tracing::debug!(error = %e, "rollback after a failed commit");
+                }
+                (result, Some(conn))
+            }
+            TxConn::Postgres(tx) => {
+                let result = match written {
+                    Ok(()) => tx.commit().await.map_err(StoreError::from),
+                    Err(e) => {
+                        if let Err(e) = tx.rollback().await {
+                            tracing::error!(error = %e, "rollback failed");
+                        }
+                        Err(e)
+                    }
+                };
+                (result, None)
+            }
+        }
+    }
+
+    /// Roll back. SQLite: the writer's connection comes back.
+    pub(super) async fn rollback(self) -> Option<exec::sqlite::WriterConn> {
+        match self.tx {
+            TxConn::Sqlite(conn) => {
+                if let Err(e) = conn.batch("ROLLBACK") {
+                    tracing::error!(error = %e, "rollback failed");
+                }
+                Some(conn)
+            }
+            TxConn::Postgres(tx) => {
+                if let Err(e) = tx.rollback().await {
+                    tracing::error!(error = %e, "rollback failed");
+                }
+                None
+            }
         }
     }
 
     pub(super) async fn raw(&mut self, sql: &str) -> Result<(), StoreError> {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *self.tx).await?;
-        Ok(())
+        self.tx.batch(sql).await
     }
 
-    pub(super) fn q(&self, sql: &str) -> Query<'static> {
-        self.core.q(sql)
+    pub(super) fn q(&self, sql: &str) -> Stmt {
+        Stmt::new(sql)
     }
 
     pub(super) fn dialect(&self) -> Dialect {

@@ -2,20 +2,21 @@
 //! (group commit), and the rosters that start unfiltered list pages.
 //!
 //! One process owns the file and every durable commit costs an fsync, so
-//! writes are queued to one task that runs up to [`MAX_BATCH`] of them in one
-//! transaction and commits once: every request is answered only after the
-//! commit that made its write durable. A batch first runs without
-//! savepoints (each statement is a round trip to SQLite's thread); only a
-//! batch in which a job fails is rolled back and run again, each job in its
-//! own savepoint, so a failing write is rolled back alone.
+//! writes are queued to one thread that runs up to [`MAX_BATCH`] of them in
+//! one transaction and commits once: every request is answered only after
+//! the commit that made its write durable. The thread owns the writer's
+//! connection, so a job's statements are function calls, not messages to
+//! another thread. A batch first runs without savepoints; only a batch in
+//! which a job fails is rolled back and run again, each job in its own
+//! savepoint, so a failing write is rolled back alone.
 
 mod roster;
 
 pub(crate) use roster::Rosters;
 
 use super::StoreError;
+use super::exec::sqlite::WriterConn;
 use super::tx::{Core, Job, WriteTx};
-use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,13 +43,26 @@ impl WriterHandle {
     }
 }
 
-/// The writer's queue, and the task that serves it (run it in the background).
-pub(in crate::store) fn writer(core: Arc<Core>) -> (WriterHandle, impl Future<Output = ()> + Send + 'static) {
+/// The writer's queue, and the thread that serves it with the writer's
+/// connection. The thread ends when the last handle is dropped, after the
+/// writes queued before.
+pub(in crate::store) fn writer(core: Arc<Core>, conn: WriterConn) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
-    (WriterHandle(tx), write_batches(core, rx))
+    // A runtime of the writer's own: a job's future runs to its end there
+    // without a hop to another thread per statement.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("the SQLite writer could not start: {e}")))?;
+    std::thread::Builder::new()
+        .name("scimd-sqlite-writer".into())
+        .spawn(move || runtime.block_on(write_batches(core, conn, rx)))
+        .map_err(|e| StoreError::Unavailable(format!("the SQLite writer could not start: {e}")))?;
+    Ok(WriterHandle(tx))
 }
 
-async fn write_batches(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
+async fn write_batches(core: Arc<Core>, conn: WriterConn, mut rx: mpsc::Receiver<Queued>) {
+    let mut conn = Some(conn);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -60,9 +74,9 @@ async fn write_batches(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
         let started = std::time::Instant::now();
         metrics::histogram!("scimd_sqlite_writer_batch_size").record(batch.len() as f64);
         let jobs: Vec<&dyn Job> = batch.iter().map(|q| &*q.job).collect();
-        let outcome = match run_batch(&core, &jobs, false).await {
+        let outcome = match run_batch(&core, &mut conn, &jobs, false).await {
             Ok(true) => Ok(()),
-            Ok(false) => run_batch(&core, &jobs, true).await.map(|_| ()),
+            Ok(false) => run_batch(&core, &mut conn, &jobs, true).await.map(|_| ()),
             Err(e) => Err(e),
         };
         metrics::histogram!("scimd_sqlite_writer_batch_seconds").record(started.elapsed().as_secs_f64());
@@ -82,9 +96,23 @@ async fn write_batches(core: Arc<Core>, mut rx: mpsc::Receiver<Queued>) {
 /// One transaction for `jobs`, committed once. Without savepoints it stops
 /// at the first failing job, rolls back and answers `false`; with them, a
 /// failing job is rolled back alone. `Err`: the transaction itself failed
-/// (begin or commit), with the reason.
-async fn run_batch(core: &Arc<Core>, jobs: &[&dyn Job], savepoints: bool) -> Result<bool, String> {
-    let mut tx = WriteTx::begin(core.clone()).await.map_err(|e| format!("could not start a write: {e}"))?;
+/// (begin or commit), with the reason. The connection is put back in `conn`.
+async fn run_batch(
+    core: &Arc<Core>,
+    conn: &mut Option<WriterConn>,
+    jobs: &[&dyn Job],
+    savepoints: bool,
+) -> Result<bool, String> {
+    let Some(taken) = conn.take() else {
+        return Err("the SQLite writer lost its connection".into());
+    };
+    let mut tx = match WriteTx::sqlite(core.clone(), taken) {
+        Ok(tx) => tx,
+        Err((taken, e)) => {
+            *conn = Some(taken);
+            return Err(format!("could not start a write: {e}"));
+        }
+    };
     if savepoints {
         let mut open = tx.raw("SAVEPOINT w").await;
         for job in jobs {
@@ -96,7 +124,6 @@ async fn run_batch(core: &Arc<Core>, jobs: &[&dyn Job], savepoints: bool) -> Res
                     false
                 }
             };
-            // Closing one savepoint and opening the next is one round trip; COMMIT releases the last.
             let next = if ok { "RELEASE w; SAVEPOINT w" } else { "ROLLBACK TO w; RELEASE w; SAVEPOINT w" };
             open = tx.raw(next).await;
             if let Err(e) = &open {
@@ -106,11 +133,12 @@ async fn run_batch(core: &Arc<Core>, jobs: &[&dyn Job], savepoints: bool) -> Res
     } else {
         for job in jobs {
             if !job.run(&mut tx).await {
-                tx.rollback().await;
+                *conn = tx.rollback().await;
                 return Ok(false);
             }
         }
     }
-    tx.commit().await.map_err(|e| format!("the commit failed: {e}"))?;
-    Ok(true)
+    let (result, back) = tx.commit().await;
+    *conn = back;
+    result.map(|()| true).map_err(|e| format!("the commit failed: {e}"))
 }

@@ -7,7 +7,6 @@
 use crate::store::tx::Core;
 use crate::store::{ChangeSet, Kind, RawResource, StoreError};
 use serde_json::Value;
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

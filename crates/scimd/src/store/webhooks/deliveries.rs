@@ -13,8 +13,7 @@ use super::super::events::{
 };
 use super::super::sql::Dialect;
 use super::super::{Store, StoreError, WriteTx};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::exec::Row;
 
 /// Subjects due at once, at most, for which a lease takes a train (see
 /// `claim_deliveries`); with more, subjects already go side by side.
@@ -152,7 +151,7 @@ pub struct EndpointNews {
 const DELIVERY_COLS: &str = "d.seq, d.id, d.webhook_id, e.id AS event_id, e.type AS event_type, d.subject, d.status, \
      d.attempts, d.next_at, d.last_status, d.last_error, d.last_attempt_at, d.delivered_at, d.created_at";
 
-fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
+fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         seq: row.try_get("seq")?,
         id: row.try_get("id")?,
@@ -296,7 +295,7 @@ impl WriteTx {
             .bind(w.cursor.tx)
             .bind(w.cursor.seq)
             .bind(limit)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         let events: Vec<StoredEvent> = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
         let Some(last) = events.last().map(|e| e.position) else { return Ok(0) };
@@ -316,7 +315,7 @@ impl WriteTx {
                 ))
                 .bind(webhook_id)
                 .bind(super::super::tx::json_ids(&subjects)?)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut self.tx)
                 .await?;
             super::super::tx::first_texts(&rows)?.into_iter().collect()
         };
@@ -338,13 +337,13 @@ impl WriteTx {
                     .bind(now_ms)
                     .bind(now);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         self.q("UPDATE webhooks SET cursor_tx = ?, cursor_seq = ? WHERE id = ?")
             .bind(last.tx)
             .bind(last.seq)
             .bind(webhook_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(events.len())
     }
@@ -371,7 +370,7 @@ impl WriteTx {
             .bind(now_ms)
             .bind(now_ms)
             .bind(limit)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         let mut seqs: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
         if seqs.is_empty() {
@@ -392,7 +391,7 @@ impl WriteTx {
                     .bind(subject)
                     .bind(head)
                     .bind(TRAIN - 1)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut self.tx)
                     .await?;
                 for r in &behind {
                     seqs.push(r.try_get(0)?);
@@ -402,7 +401,7 @@ impl WriteTx {
         let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         self.q(&format!("UPDATE deliveries SET leased_until = ? WHERE seq IN ({list})"))
             .bind(lease_until)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         let rows = self
             .q(&format!(
@@ -411,7 +410,7 @@ impl WriteTx {
                  FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id \
                  WHERE d.seq IN ({list}) ORDER BY d.seq"
             ))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter()
             .map(|row| {
@@ -444,7 +443,7 @@ impl WriteTx {
         if matches!(self.dialect(), Dialect::Postgres) {
             self.q("SELECT id FROM webhooks WHERE id = ? FOR UPDATE")
                 .bind(webhook_id)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(&mut self.tx)
                 .await?;
         }
         for (c, attempt) in done {
@@ -458,7 +457,7 @@ impl WriteTx {
                         .bind(now)
                         .bind(c.seq)
                         .bind(c.lease)
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?
                         .rows_affected()
                         > 0
@@ -472,7 +471,7 @@ impl WriteTx {
                         .bind(now)
                         .bind(c.seq)
                         .bind(c.lease)
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?;
                     false
                 }
@@ -484,7 +483,7 @@ impl WriteTx {
                         .bind(now)
                         .bind(c.seq)
                         .bind(c.lease)
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?
                         .rows_affected()
                         > 0
@@ -493,7 +492,7 @@ impl WriteTx {
                     self.q("UPDATE deliveries SET leased_until = 0 WHERE seq = ? AND leased_until = ?")
                         .bind(c.seq)
                         .bind(c.lease)
-                        .execute(&mut *self.tx)
+                        .execute(&mut self.tx)
                         .await?;
                     false
                 }
@@ -520,18 +519,18 @@ impl WriteTx {
                     .bind(t.answer.as_deref())
                     .bind(*error);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         if news.succeeded {
             self.q("UPDATE webhooks SET failing_since = NULL WHERE id = ?")
                 .bind(webhook_id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         } else if news.failed {
             self.q("UPDATE webhooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
                 .bind(now)
                 .bind(webhook_id)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         if let Some(until) = news.pause_until {
@@ -539,7 +538,7 @@ impl WriteTx {
                 .bind(until)
                 .bind(webhook_id)
                 .bind(until)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         if let Some(reason) = &news.disable {
@@ -556,7 +555,7 @@ impl WriteTx {
                 WHERE w.tenant_id = ? AND d.id = ?")
             .bind(tenant_id)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
@@ -568,18 +567,18 @@ impl WriteTx {
         self.q("UPDATE deliveries SET status = 'pending', ready = 0, attempts = 0, next_at = ?, leased_until = 0 WHERE seq = ?")
             .bind(now_ms)
             .bind(seq)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         // Ready unless another of its subject is on its way (then it follows that one).
         let others = self
             .q("SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND subject = ? AND status = 'pending' AND ready = 1")
             .bind(webhook_id.as_str())
             .bind(subject.as_str())
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut self.tx)
             .await?
             .try_get::<i64, _>(0)?;
         if others == 0 {
-            self.q("UPDATE deliveries SET ready = 1 WHERE seq = ?").bind(seq).execute(&mut *self.tx).await?;
+            self.q("UPDATE deliveries SET ready = 1 WHERE seq = ?").bind(seq).execute(&mut self.tx).await?;
         }
         Ok(Some(true))
     }
@@ -618,7 +617,7 @@ impl WriteTx {
         let rows = self
             .q("SELECT DISTINCT subject FROM deliveries WHERE webhook_id = ? AND status = 'pending'")
             .bind(webhook_id)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         let mut busy: std::collections::HashSet<String> = super::super::tx::first_texts(&rows)?.into_iter().collect();
         let enabled = w.disabled_at.is_none();
@@ -650,7 +649,7 @@ impl WriteTx {
             if let Some(at) = since {
                 q = q.bind(at);
             }
-            let rows = q.bind(REPLAY_PAGE).fetch_all(&mut *self.tx).await?;
+            let rows = q.bind(REPLAY_PAGE).fetch_all(&mut self.tx).await?;
             for row in &rows {
                 let position = Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? };
                 after = position;
@@ -688,7 +687,7 @@ impl WriteTx {
                     .bind(now_ms)
                     .bind(now);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(Some(Replayed { queued: queued.len(), next, up_to }))
     }

@@ -5,8 +5,7 @@
 use super::events::{Position, committed_only};
 use super::sql::Dialect;
 use super::{Store, StoreError, WriteTx};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::exec::Row;
 
 mod deliveries;
 
@@ -69,7 +68,7 @@ impl Webhook {
 const WEBHOOK_COLS: &str = "id, tenant_id, url, event_types, secret, old_secret, old_secret_until, created_at, \
      cursor_tx, cursor_seq, paused_until, failing_since, disabled_at, disabled_reason, description, max_in_flight";
 
-fn webhook_from_row(row: &AnyRow) -> Result<Webhook, StoreError> {
+fn webhook_from_row(row: &Row) -> Result<Webhook, StoreError> {
     let types: String = row.try_get("event_types")?;
     Ok(Webhook {
         id: row.try_get("id")?,
@@ -132,7 +131,7 @@ impl WriteTx {
                 committed_only(self.dialect(), "e")
             ))
             .bind(tenant_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         match row {
             Some(row) => Ok(Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? }),
@@ -154,7 +153,7 @@ impl WriteTx {
             .bind(w.cursor.seq)
             .bind(w.description.as_str())
             .bind(w.max_in_flight)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -189,14 +188,10 @@ impl WriteTx {
             for v in values {
                 q = q.bind(v);
             }
-            q.bind(id).execute(&mut *self.tx).await?;
+            q.bind(id).execute(&mut self.tx).await?;
         }
         if let Some(n) = change.max_in_flight {
-            self.q("UPDATE webhooks SET max_in_flight = ? WHERE id = ?")
-                .bind(n)
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await?;
+            self.q("UPDATE webhooks SET max_in_flight = ? WHERE id = ?").bind(n).bind(id).execute(&mut self.tx).await?;
         }
         match change.enabled {
             Some(true) if w.disabled_at.is_some() => {
@@ -221,7 +216,7 @@ impl WriteTx {
             .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE tenant_id = ? AND id = ?{lock}"))
             .bind(tenant_id)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(webhook_from_row).transpose()
     }
@@ -232,7 +227,7 @@ impl WriteTx {
             .q("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -251,7 +246,7 @@ impl WriteTx {
             .bind(secret)
             .bind(tenant_id)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -263,7 +258,7 @@ impl WriteTx {
                 WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
@@ -271,7 +266,7 @@ impl WriteTx {
         self.q("UPDATE deliveries SET ready = 1 WHERE seq IN (SELECT MIN(seq) FROM deliveries \
                 WHERE webhook_id = ? AND status = 'pending' GROUP BY subject)")
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(true)
     }
@@ -287,7 +282,7 @@ impl WriteTx {
             // A disabled endpoint is fanned out too (its deliveries wait, listed, until it is enabled).
             .q(&format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ?{lock}"))
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(webhook_from_row).transpose()
     }
@@ -298,12 +293,12 @@ impl WriteTx {
             .bind(now)
             .bind(reason)
             .bind(webhook_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         // Nothing of it is looked at while it is off (see enable_webhook).
         self.q("UPDATE deliveries SET ready = 0 WHERE webhook_id = ? AND status = 'pending'")
             .bind(webhook_id)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -314,7 +309,7 @@ impl WriteTx {
                 WHERE webhook_id = ? AND subject = ? AND status = 'pending')")
             .bind(webhook_id)
             .bind(subject)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
