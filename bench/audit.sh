@@ -3,7 +3,8 @@
 # PostgreSQL: `scimd-bench run --scenarios seed_users,get_by_id,filter_username,patch_active`
 # against a fresh database served by `scimd serve` as shipped and with
 # `--no-audit`, for each scimd binary given (e.g. a build before and after a
-# change), alternated ROUNDS times. Prints ops/s per scenario.
+# change), alternated ROUNDS times. Prints ops/s per scenario and scimd's CPU
+# per operation (user+system; on PostgreSQL the database's own CPU is not in it).
 #
 #   bash bench/audit.sh [--backends sqlite,postgres] [--rounds N] [--secs S] [--smoke] LABEL=BIN [LABEL=BIN ...]
 #
@@ -48,7 +49,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ops() { python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
-print(next(round(s["ops_per_sec"]) for t in d["targets"] for s in t["scenarios"] if s["name"]==sys.argv[2]))' "$1" "$2"; }
+s=next(s for t in d["targets"] for s in t["scenarios"] if s["name"]==sys.argv[2])
+us=s.get("server_us_per_op")
+print("%d/s" % round(s["ops_per_sec"]) + ("" if us is None else " %.0fus" % us))' "$1" "$2"; }
 
 SCENARIOS=(seed_users get_by_id filter_username patch_active)
 n=0

@@ -44,6 +44,14 @@ pub(crate) const SCENARIOS: &[&str] = &[
     "mixed_okta",
 ];
 
+/// Scenarios run only when named (`--scenarios`): servers without Bulk
+/// would only fail them.
+pub(crate) const NAMED_ONLY: &[&str] = &["singles_create", "bulk_create"];
+
+/// Creates in the Bulk comparison: one Bulk request of this many POSTs
+/// against as many single POSTs one after the other.
+pub(crate) const BULK_CREATES: usize = 1000;
+
 /// The workload for one target, every default resolved.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
@@ -146,6 +154,26 @@ impl Runner<'_> {
             Ok(v) => v.into_iter().filter_map(OnceLock::into_inner).collect(),
             Err(shared) => shared.iter().filter_map(|s| s.get().cloned()).collect(),
         }
+    }
+
+    /// POST `count` users numbered from `from`, one request at a time;
+    /// answers how many were created.
+    async fn create_users_one_at_a_time(&mut self, name: &str, from: usize, count: usize) -> usize {
+        let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (http, run_id, done) = (self.http.clone(), self.plan.run_id.clone(), created.clone());
+        let op: Op = Arc::new(move |i, _| {
+            let (http, done) = (http.clone(), done.clone());
+            let n = from as u64 + i;
+            let user_name = format!("{run_id}-{n}@bench.example");
+            Box::pin(async move {
+                http.expect(Method::POST, "/Users", Some(user_body(&user_name, n)), &[201]).await?;
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })
+        });
+        let note = Some(format!("{count} POST /Users, one at a time"));
+        self.scenario(name, 1, Stop::Count(count as u64), op, note).await;
+        created.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The total number of users on the target.

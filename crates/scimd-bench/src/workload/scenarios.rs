@@ -2,13 +2,15 @@
 //! in order; the single-request ones are here, the group and Okta ones in
 //! their own files.
 
-use super::bodies::{active_patch, filter_path};
+use super::bodies::{active_patch, filter_path, user_body};
 use super::group::{create_group, fill_and_measure};
 use super::okta::mixed_okta;
-use super::{Op, Plan, Runner, Stop, TargetReport};
+use super::{BULK_CREATES, Op, Plan, Runner, Stop, TargetReport};
 use crate::http::{Http, scan_int};
 use reqwest::Method;
 use std::sync::Arc;
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
 /// GET the bare route: the HTTP stack's limit.
 pub(crate) async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetReport {
@@ -91,6 +93,10 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         r.scenario("patch_active", c, Stop::Time(d), op, Some("PATCH replace active false/true".into())).await;
     }
 
+    if plan.wants("singles_create") || plan.wants("bulk_create") {
+        bulk_comparison(&mut r).await;
+    }
+
     if have_users && plan.wants("list_page_100") {
         let total = r.total_users().await.unwrap_or(users.len() as u64).max(1);
         let http = r.http.clone();
@@ -162,4 +168,46 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         mixed_okta(&mut r, Arc::new(users)).await;
     }
     r.report
+}
+
+/// A Bulk request of [`BULK_CREATES`] user creates against as many single
+/// POSTs sent one after the other (one client, as an importer sends them).
+async fn bulk_comparison(r: &mut Runner<'_>) {
+    let n = BULK_CREATES;
+    if r.plan.wants("singles_create") {
+        let created = r.create_users_one_at_a_time("singles_create", 3_000_000, n).await;
+        if created < n {
+            r.report.notes.push(format!("singles_create: {created} of {n} users created"));
+        }
+    }
+    if r.plan.wants("bulk_create") {
+        let (http, run_id) = (r.http.clone(), r.plan.run_id.clone());
+        let op: Op = Arc::new(move |i, _| {
+            let http = http.clone();
+            let from = 4_000_000 + i * n as u64;
+            let body = bulk_body(&run_id, from, n);
+            Box::pin(async move {
+                let answer = http.expect(Method::POST, "/Bulk", Some(body), &[200]).await?;
+                let text = String::from_utf8_lossy(&answer);
+                let created = text.matches(r#""status":"201""#).count();
+                if created == n {
+                    Ok(())
+                } else {
+                    Err(format!("Bulk of {n} creates: {created} answered 201"))
+                }
+            })
+        });
+        let note = Some(format!("one POST /Bulk of {n} user creates; p50 = the whole request"));
+        r.scenario("bulk_create", 1, Stop::Count(1), op, note).await;
+    }
+}
+
+fn bulk_body(run_id: &str, from: u64, n: usize) -> String {
+    let ops: Vec<String> = (from..from + n as u64)
+        .map(|i| {
+            let user = user_body(&format!("{run_id}-{i}@bench.example"), i);
+            format!(r#"{{"method":"POST","path":"/Users","bulkId":"u{i}","data":{user}}}"#)
+        })
+        .collect();
+    format!(r#"{{"schemas":["{BULK_REQUEST}"],"Operations":[{}]}}"#, ops.join(","))
 }
