@@ -34,7 +34,9 @@ fn unauthorized(detail: &str) -> ScimError {
     ScimError::new(401, None, detail)
 }
 
-/// Check the `Authorization` header for the tenant named in the URL. With
+/// Check the `Authorization` header for the tenant named in the URL. A
+/// token never reaches another tenant: a URL naming one is 404, whether
+/// that tenant exists or not. With
 /// `may_look_up` false (the client's address sent too many unknown tokens),
 /// only tokens already in the cache are accepted, and the database is not asked.
 pub(crate) async fn authenticate(
@@ -106,13 +108,23 @@ pub(crate) async fn authenticate(
         }
     };
     let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
-        return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")).into());
+        return Err(not_this_tenant(tenant_name).into());
     };
     if !tenant.enabled {
         return Err(Denied::SwitchedOff(Caller { tenant, token_name: info.name }));
     }
     uses.record(info.id, now);
     Ok(Caller { tenant, token_name: info.name })
+}
+
+/// The answer to a valid token at a URL naming another tenant than its
+/// own: 404, as for a tenant that does not exist (which it may not), so
+/// nothing is learnt of other tenants. The name is the one the URL gave.
+pub(crate) fn not_this_tenant(named: &str) -> ScimError {
+    ScimError::not_found(format!(
+        "this token cannot reach tenant '{named}': a SCIM token reaches only the tenant it was made for; use the \
+         SCIM base URL shown with the token"
+    ))
 }
 
 /// Why a request is not let in.
