@@ -23,6 +23,7 @@ on_both_backends!(
     the_public_url_gives_the_host_form_its_scheme_port_and_path,
     a_second_prefix_form_and_the_default_path_both_work,
     the_audit_trail_and_the_rate_limit_follow_the_resolved_tenant,
+    the_connect_screens_list_every_base_url_the_tenant_has,
 );
 
 fn config_with(prefix: &str, suffix: Option<&str>) -> Config {
@@ -459,6 +460,58 @@ async fn the_audit_trail_and_the_rate_limit_follow_the_resolved_tenant(b: Backen
     // Another tenant's rate is its own.
     let r = Form::plain(&s, "/scim/v2").send(&s, Some(&beta), Method::GET, "/Users", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+async fn the_connect_screens_list_every_base_url_the_tenant_has(b: Backend) {
+    let s = start_with(b, config_with(PREFIX, Some(SUFFIX))).await;
+    let port = s.root.rsplit(':').next().unwrap();
+    let expected = json!([
+        {"url": format!("{}/scim/v2/acme", s.root), "tenant_from": "path"},
+        {"url": format!("{}/scim/v2", s.root), "tenant_from": "token"},
+        {"url": format!("{}{PREFIX}/acme", s.root), "tenant_from": "path"},
+        {"url": format!("{}{PREFIX}", s.root), "tenant_from": "token"},
+        {"url": format!("http://acme.scim.test:{port}/scim/v2"), "tenant_from": "host"},
+        {"url": format!("http://acme.scim.test:{port}{PREFIX}"), "tenant_from": "host"},
+    ]);
+    let r = s.adm(Method::GET, "", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scim_base_url"], format!("{}/scim/v2/acme", s.root).as_str());
+    assert_eq!(r.body["scim_base_urls"], expected, "{}", r.body);
+    let r = s.adm(Method::POST, "/tokens", Some(json!({"name": "entra"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["scim_base_urls"], expected);
+    // The token just made works at each of them.
+    let made = r.body["token"].as_str().unwrap().to_string();
+    for form in expected.as_array().unwrap() {
+        let url = form["url"].as_str().unwrap();
+        let sent = match url.strip_prefix(&format!("http://acme.scim.test:{port}")) {
+            Some(path) => Form::hosted(&s, "acme.scim.test", "acme.scim.test", path),
+            None => Form::plain(&s, url.strip_prefix(&s.root).unwrap()),
+        };
+        let r = sent.send(&s, Some(&made), Method::GET, "/ServiceProviderConfig", None).await;
+        assert_eq!(r.body["meta"]["location"], format!("{url}/ServiceProviderConfig").as_str(), "{url}");
+    }
+    // The console's connect screen shows them to the customer's admin.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let body = form_urlencoded::Serializer::new(String::new()).append_pair("token", &s.admin_token).finish();
+    let signed = client
+        .post(format!("{}/console/sign-in", s.root))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = client.get(format!("{}/console/t/acme", s.root)).header("Cookie", cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let urls: Vec<&str> = expected.as_array().unwrap().iter().map(|f| f["url"].as_str().unwrap()).collect();
+    assert!(html.contains(&format!("<code id=\"base-url\">{}<", urls[0])), "{html}");
+    for url in &urls[1..] {
+        assert!(html.contains(&format!("<code>{url}</code>")), "{url}: {html}");
+    }
+    assert!(html.contains("the tenant in the host name"), "{html}");
 }
 
 /// A bad `--scim-path-prefix` or `--tenant-from-host` stops the server
