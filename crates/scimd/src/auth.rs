@@ -34,14 +34,17 @@ fn unauthorized(detail: &str) -> ScimError {
     ScimError::new(401, None, detail)
 }
 
-/// Check the `Authorization` header for the tenant named in the URL. With
+/// Check the `Authorization` header for the tenant the URL names (its path
+/// or host), or with `named` `None` (a base URL without a tenant) for the
+/// token's own tenant. A token never reaches another tenant: a URL naming
+/// one is 404, whether that tenant exists or not. With
 /// `may_look_up` false (the client's address sent too many unknown tokens),
 /// only tokens already in the cache are accepted, and the database is not asked.
 pub(crate) async fn authenticate(
     svc: &Service,
     cache: &AuthCache,
     uses: &TokenUses,
-    tenant_name: &str,
+    named: Option<&str>,
     header: Option<&str>,
     now: &str,
     may_look_up: bool,
@@ -95,10 +98,16 @@ pub(crate) async fn authenticate(
         ))
         .into());
     }
-    let tenant = match cache.tenant(tenant_name) {
+    // Without a tenant in the URL, the token's (tenants are never renamed,
+    // so its name is read once); its row still says whether it is enabled.
+    let tenant_name = match named {
+        Some(name) => name.to_string(),
+        None => svc.tenant_name(info.tenant_id).await,
+    };
+    let tenant = match cache.tenant(&tenant_name) {
         Some(t) => Some(t),
         None => {
-            let found = svc.tenant_by_name(tenant_name).await.map_err(internal)?;
+            let found = svc.tenant_by_name(&tenant_name).await.map_err(internal)?;
             if let Some(t) = &found {
                 cache.put_tenant(t.clone());
             }
@@ -106,13 +115,28 @@ pub(crate) async fn authenticate(
         }
     };
     let Some(tenant) = tenant.filter(|t| t.id == info.tenant_id) else {
-        return Err(unauthorized(&format!("the bearer token is not valid for tenant '{tenant_name}'")).into());
+        return Err(match named {
+            Some(named) => not_this_tenant(named),
+            // The token's tenant went while the token was read.
+            None => unauthorized("the bearer token is not valid"),
+        }
+        .into());
     };
     if !tenant.enabled {
         return Err(Denied::SwitchedOff(Caller { tenant, token_name: info.name }));
     }
     uses.record(info.id, now);
     Ok(Caller { tenant, token_name: info.name })
+}
+
+/// The answer to a valid token at a URL naming another tenant than its
+/// own: 404, as for a tenant that does not exist (which it may not), so
+/// nothing is learnt of other tenants. The name is the one the URL gave.
+pub(crate) fn not_this_tenant(named: &str) -> ScimError {
+    ScimError::not_found(format!(
+        "this token cannot reach tenant '{named}': a SCIM token reaches only the tenant it was made for; use the \
+         SCIM base URL shown with the token (or /scim/v2 with no tenant, which takes the tenant from the token)"
+    ))
 }
 
 /// Why a request is not let in.

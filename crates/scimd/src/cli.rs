@@ -2,7 +2,7 @@
 //! tokens. Flags can also come from the environment (`SCIMD_*`).
 
 use crate::clock::{self, SharedClock};
-use crate::config::NetConfig;
+use crate::config::{HostSuffix, NetConfig, ScimPathPrefix};
 use crate::http::{self, AppState, Config};
 use crate::ratelimit::Rate;
 use crate::service::tenants::{Expiry, token_status};
@@ -43,6 +43,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value, parsed once at start: boxing `serve`'s flags would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the SCIM server.
@@ -202,6 +204,23 @@ pub struct ServeArgs {
     /// it they come from the request's `Host` and `X-Forwarded-Proto`.
     #[arg(long, env = "SCIMD_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Also serve SCIM under PATH, as under /scim/v2: PATH/TENANT/Users, and
+    /// PATH/Users with the tenant taken from the token (or the host name).
+    /// For the base URL a vendor gave its customers before scimd, such as
+    /// /api/v1/SCIM/SCIMOkta or /scim/api/V1; /scim/v2 keeps working. A path
+    /// of letters, digits and -._~ segments, without a trailing '/', outside
+    /// /admin, /console, /oauth, /healthz, /readyz, /metrics and /scim/v2.
+    #[arg(long, env = "SCIMD_SCIM_PATH_PREFIX", value_name = "PATH", value_parser = ScimPathPrefix::parse)]
+    pub scim_path_prefix: Option<ScimPathPrefix>,
+    /// Take the tenant from the host name: a request to TENANT.SUFFIX (any
+    /// case and port) is tenant TENANT's, at /scim/v2/Users with no tenant
+    /// segment (scim.example.com: acme.scim.example.com is tenant acme). Its
+    /// token must be that tenant's (404 otherwise). Other hosts take the
+    /// tenant from the path or the token. Read from `Host` (a proxy in front
+    /// must pass it on); URLs in answers use TENANT.SUFFIX with the scheme,
+    /// port and path of --public-url.
+    #[arg(long, env = "SCIMD_TENANT_FROM_HOST", value_name = "SUFFIX", value_parser = HostSuffix::parse)]
+    pub tenant_from_host: Option<HostSuffix>,
     /// Requests a second one tenant may send (0: no limit); a tenant's policy
     /// may set its own. Past it: 429 with Retry-After.
     #[arg(long, env = "SCIMD_TENANT_RATE_LIMIT", default_value_t = http::DEFAULT_TENANT_RATE)]
@@ -789,6 +808,8 @@ pub fn serve_config(args: ServeArgs) -> Config {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         },
         public_url: args.public_url,
+        scim_path_prefix: args.scim_path_prefix,
+        tenant_from_host: args.tenant_from_host,
         tenant_rate: Rate::new(args.tenant_rate_limit, burst),
         unknown_token_rate: Rate::new(args.unknown_token_rate_limit, args.unknown_token_rate_limit.saturating_mul(2)),
         limits: scim_core::Limits {
@@ -869,6 +890,7 @@ mod tests {
         assert_eq!(net.body_read_timeout, doc_net.body_read_timeout);
         assert_eq!(net.shutdown_timeout, doc_net.shutdown_timeout);
         assert_eq!(config.public_url, None);
+        assert_eq!((config.scim_path_prefix, config.tenant_from_host), (None, None));
         assert_eq!(config.audit, documented.audit);
         assert_eq!(config.oauth_token_lifetime, documented.oauth_token_lifetime);
         assert_eq!(config.bulk, documented.bulk);

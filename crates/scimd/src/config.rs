@@ -34,6 +34,11 @@ pub struct Config {
     pub oauth_token_lifetime: Duration,
     /// What one Bulk request may carry.
     pub bulk: BulkLimits,
+    /// A path SCIM is served under besides `/scim/v2` (`--scim-path-prefix`),
+    /// with and without a tenant segment.
+    pub scim_path_prefix: Option<ScimPathPrefix>,
+    /// Tenants by host name (`--tenant-from-host`): `TENANT.SUFFIX`.
+    pub tenant_from_host: Option<HostSuffix>,
 }
 
 impl Default for Config {
@@ -51,6 +56,8 @@ impl Default for Config {
             audit: crate::audit::Settings::default(),
             oauth_token_lifetime: Duration::from_secs(3600),
             bulk: BulkLimits::default(),
+            scim_path_prefix: None,
+            tenant_from_host: None,
         }
     }
 }
@@ -116,5 +123,217 @@ impl Default for NetConfig {
             body_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The paths the server answers besides SCIM: a prefix may not start with one.
+const RESERVED_ROOTS: [&str; 6] = ["admin", "console", "oauth", "healthz", "readyz", "metrics"];
+
+/// A path SCIM is also served under (`--scim-path-prefix`), as `/scim/v2`
+/// is: `PATH/{tenant}/Users` and `PATH/Users`. Checked when made, so the
+/// router can be built from it without a doubt: `/` and segments of
+/// letters, digits and `-._~`, no trailing `/`, nothing the server already
+/// answers at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimPathPrefix(String);
+
+impl ScimPathPrefix {
+    /// A prefix such as `/api/v1/SCIM/SCIMOkta`, or why it cannot be one.
+    pub fn parse(text: &str) -> Result<ScimPathPrefix, String> {
+        let example = "such as /api/v1/SCIM/SCIMOkta";
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err(format!("'{text}' does not start with '/': give a path {example}"));
+        };
+        if rest.is_empty() {
+            return Err(format!("'/' is not a path prefix: give a path {example}"));
+        }
+        if rest.ends_with('/') {
+            return Err(format!("'{text}' ends with '/': give it without, {example}"));
+        }
+        if text.contains(['{', '}', '*', ':']) {
+            return Err(format!("'{text}' has '{{', '}}', '*' or ':': a prefix is a plain path, {example}"));
+        }
+        if text.len() > 512 {
+            return Err("a path prefix is at most 512 characters".to_string());
+        }
+        for segment in rest.split('/') {
+            if segment.is_empty() || segment == "." || segment == ".." {
+                return Err(format!("'{text}' has an empty, '.' or '..' segment: give a path {example}"));
+            }
+            if !segment.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+                return Err(format!(
+                    "'{text}' has characters a URL path would need to escape: use letters, digits and '-', '.', \
+                     '_', '~' between the '/'s"
+                ));
+            }
+        }
+        let first = rest.split('/').next().unwrap_or_default();
+        // Ignoring case, though paths are case-sensitive: `/Admin/scim` beside `/admin` would only confuse.
+        if let Some(root) = RESERVED_ROOTS.iter().find(|r| r.eq_ignore_ascii_case(first)) {
+            return Err(format!("'{text}' is under /{root}, which the server answers itself: choose another path"));
+        }
+        // `/scim` would read `/scim/v2/Users` as tenant `v2`'s, and
+        // `/scim/v2/x` as tenant `x`'s: both are /scim/v2's already.
+        let scim_v2 = ["scim", "v2"];
+        let segments: Vec<&str> = rest.split('/').collect();
+        // (Paths are case-sensitive: a vendor's `/SCIM/V2` is another path.)
+        let shared = segments.iter().zip(scim_v2).take_while(|(a, b)| **a == *b).count();
+        if shared == segments.len().min(scim_v2.len()) {
+            return Err(format!(
+                "'{text}' overlaps /scim/v2, which is always served (with and without the tenant segment): \
+                 the prefix is for another path"
+            ));
+        }
+        Ok(ScimPathPrefix(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ScimPathPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The host name a tenant's sub-domain is under (`--tenant-from-host`):
+/// with `scim.example.com`, a request to `acme.scim.example.com` is tenant
+/// `acme`'s. Kept lower-case, without a leading or trailing dot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSuffix(String);
+
+impl HostSuffix {
+    /// A suffix such as `scim.example.com`, or why it cannot be one.
+    pub fn parse(text: &str) -> Result<HostSuffix, String> {
+        let name = text.trim().to_ascii_lowercase();
+        let name = name.strip_prefix('.').unwrap_or(&name);
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.contains("://") || name.contains(['/', ':']) {
+            return Err(format!("'{text}' is not a host name: give the name alone, such as scim.example.com"));
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if name.is_empty() || name.len() > 200 || !name.split('.').all(label_ok) {
+            return Err(format!(
+                "'{text}' is not a host name: give the name the tenants' sub-domains are under, such as \
+                 scim.example.com"
+            ));
+        }
+        Ok(HostSuffix(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tenant a `Host` header names: `acme` for `acme.scim.example.com`
+    /// (any case, any port, a trailing dot), `None` for a host that is not
+    /// one label under the suffix (the suffix itself, `a.b.scim.example.com`,
+    /// another name, an address).
+    pub fn tenant_of(&self, host: &str) -> Option<String> {
+        let name = host_name(host).to_ascii_lowercase();
+        let name = name.strip_suffix('.').unwrap_or(&name);
+        let label = name.strip_suffix(self.0.as_str())?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
+    }
+}
+
+impl std::fmt::Display for HostSuffix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A `Host` header's name without its port (`[::1]:8080` → `[::1]`).
+pub(crate) fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(name, _)| &host[..=name.len()]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_prefixes_are_plain_paths_beside_the_servers_own() {
+        for good in [
+            "/api/v1/SCIM/SCIMOkta",
+            "/scim/api/V1",
+            "/x",
+            "/scim2",
+            "/v2/scim",
+            "/api/scim/v2",
+            "/a-b_c.d~e",
+            "/SCIM/V2",
+        ] {
+            assert_eq!(ScimPathPrefix::parse(good).map(|p| p.as_str().to_string()), Ok(good.to_string()), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "api/v1",
+            "/api/",
+            "/api//v1",
+            "/api/{tenant}",
+            "/api/*",
+            "/a:b",
+            "/a/./b",
+            "/a/../b",
+            "/a b",
+            "/a%20b",
+            "/admin",
+            "/admin/scim",
+            "/Console",
+            "/oauth/x",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/scim",
+            "/scim/v2",
+            "/scim/v2/acme",
+        ] {
+            assert!(ScimPathPrefix::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_tenant_is_one_label_under_the_host_suffix() {
+        let suffix = HostSuffix::parse("Scim.Example.com.").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(suffix.as_str(), "scim.example.com");
+        assert_eq!(HostSuffix::parse(".scim.test").map(|s| s.as_str().to_string()), Ok("scim.test".to_string()));
+        for bad in ["", ".", "https://scim.test", "scim.test:8080", "scim..test", "-a.test", "a_b.test", "a/b"] {
+            assert!(HostSuffix::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        let of = |host: &str| suffix.tenant_of(host);
+        assert_eq!(of("acme.scim.example.com").as_deref(), Some("acme"));
+        assert_eq!(of("ACME.Scim.Example.COM:8443").as_deref(), Some("acme"));
+        assert_eq!(of("acme.scim.example.com.").as_deref(), Some("acme"));
+        for none in [
+            "scim.example.com",
+            "a.b.scim.example.com",
+            ".scim.example.com",
+            "acmescim.example.com",
+            "example.com",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "acme.scim.example.com.evil.test",
+        ] {
+            assert_eq!(of(none), None, "{none}");
+        }
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("h:80"), "h");
+        assert_eq!(host_name("h"), "h");
     }
 }

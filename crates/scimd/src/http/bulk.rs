@@ -8,14 +8,15 @@
 //! Bulk is not atomic), and leaves nothing of its own half-written. The
 //! answer is a BulkResponse of every operation that ran.
 
+use super::base::ScimBase;
 use super::resources::{self, Ctx};
-use super::{ApiError, AppState, BulkJson, Config, TenantView, base_url, scim_response, set_retry_after};
+use super::{ApiError, AppState, BulkJson, Config, TenantView, scim_response, set_retry_after};
 use crate::auth::Caller;
 use crate::ratelimit::{Rate, retry_after_secs};
 use crate::store::{Kind, LARGE_BYTES};
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use scim_core::bulk::{BulkRequest, Created, Endpoint, Method, OperationResult, PathId, Ready, response_json};
 use scim_core::{Projection, ScimError, etag};
@@ -52,7 +53,7 @@ pub(crate) async fn bulk(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(view): Extension<TenantView>,
-    headers: HeaderMap,
+    Extension(ScimBase(base)): Extension<ScimBase>,
     BulkJson(body, size): BulkJson,
 ) -> Result<Response, ApiError> {
     let (max, note) = max_operations(&s.config, view.rate);
@@ -73,7 +74,6 @@ pub(crate) async fn bulk(
         set_retry_after(&mut resp, wait);
         return Ok(resp);
     }
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
     let mut results: Vec<Option<OperationResult>> = vec![None; count];
     let mut created = Created::default();
     let mut errors = 0;

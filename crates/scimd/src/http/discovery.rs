@@ -3,10 +3,11 @@
 //! supports (Bulk's limits are the ones this tenant is held to). /Me is
 //! answered with a clear 501.
 
-use super::{ApiError, AppState, CallerExt, MAX_RESULTS, ResourceId, TenantView, base_url, scim_response};
+use super::base::ScimBase;
+use super::{ApiError, AppState, MAX_RESULTS, ResourceId, TenantView, scim_response};
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use scim_core::ResourceType;
 use scim_core::list::LIST_RESPONSE;
@@ -18,11 +19,9 @@ const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
 pub(crate) async fn service_provider_config(
     State(s): State<AppState>,
-    caller: CallerExt,
     Extension(view): Extension<TenantView>,
-    headers: HeaderMap,
+    Extension(ScimBase(base)): Extension<ScimBase>,
 ) -> Response {
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
     let (max_operations, _) = super::bulk::max_operations(&s.config, view.rate);
     let bulk = if max_operations == 0 {
         json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0})
@@ -92,8 +91,10 @@ fn list(items: Vec<Value>) -> Value {
     json!({"schemas": [LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1, "itemsPerPage": items.len(), "Resources": items})
 }
 
-pub(crate) async fn resource_types(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
+pub(crate) async fn resource_types(
+    State(s): State<AppState>,
+    Extension(ScimBase(base)): Extension<ScimBase>,
+) -> Response {
     scim_response(
         StatusCode::OK,
         &list(vec![resource_type_json(&s.users, &base), resource_type_json(&s.groups, &base)]),
@@ -102,11 +103,9 @@ pub(crate) async fn resource_types(State(s): State<AppState>, caller: CallerExt,
 
 pub(crate) async fn resource_type(
     State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
+    Extension(ScimBase(base)): Extension<ScimBase>,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
     [&s.users, &s.groups]
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&id))
@@ -114,18 +113,15 @@ pub(crate) async fn resource_type(
         .ok_or_else(|| ApiError::status(404, format!("there is no resource type '{id}' (there are User and Group)")))
 }
 
-pub(crate) async fn schemas(State(s): State<AppState>, caller: CallerExt, headers: HeaderMap) -> Response {
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
+pub(crate) async fn schemas(State(s): State<AppState>, Extension(ScimBase(base)): Extension<ScimBase>) -> Response {
     scim_response(StatusCode::OK, &list(schema_list(&s).into_iter().map(|sc| schema_json(sc, &base)).collect()))
 }
 
 pub(crate) async fn schema(
     State(s): State<AppState>,
-    caller: CallerExt,
-    headers: HeaderMap,
+    Extension(ScimBase(base)): Extension<ScimBase>,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&s.config, &headers, &caller.tenant.name);
     schema_list(&s)
         .into_iter()
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))

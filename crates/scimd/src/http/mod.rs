@@ -1,10 +1,12 @@
 //! HTTP, the thin surfaces over [`crate::service`]: the router, shared state,
 //! authentication, rate limits and request logging. SCIM handlers live in
-//! [`resources`], `bulk` and [`discovery`], the admin API in [`admin`], the OAuth
+//! [`resources`], `bulk` and [`discovery`], the base URLs they are served at
+//! in [`base`], the admin API in [`admin`], the OAuth
 //! token endpoint in `oauth`, the web console in `console`, request extractors (bodies, path parameters,
 //! query parameters) in `extract`.
 
 pub(crate) mod admin;
+pub mod base;
 mod bulk;
 mod console;
 pub(crate) mod discovery;
@@ -164,12 +166,19 @@ pub fn app(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/oauth/token", post(oauth::token))
-        .nest("/scim/v2/{tenant}", scim)
+        .route("/oauth/token", post(oauth::token));
+    // The same endpoints at every base URL form; each knows its mount, so
+    // `authenticate` knows where the tenant comes from. The prefix was
+    // checked when it was made (`ScimPathPrefix`): nesting cannot panic.
+    for mount in base::mounts(&state.config) {
+        let path = mount.nest_path();
+        router = router.nest(&path, scim.clone().layer(Extension(mount)));
+    }
+    router
         .merge(admin::router(state.clone()))
         .merge(console::router(state.clone()))
         .fallback(not_found)
@@ -231,18 +240,28 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(tenant) = params.get("tenant").filter(|t| !t.contains('\0')) else {
-        return ApiError::status(404, "no such tenant in the URL").into_response();
+    let mount = req.extensions().get::<base::Mount>().cloned().unwrap_or_else(base::Mount::canonical);
+    let path_tenant = match params.get("tenant") {
+        _ if !mount.tenant_in_path => None,
+        Some(t) if !t.contains('\0') => Some(t.as_str()),
+        _ => return ApiError::status(404, "no such tenant in the URL").into_response(),
     };
+    let host_tenant = base::host_tenant(&state.config, req.headers(), req.uri());
+    // The path's tenant, else the host's, else (neither) the token's. A
+    // host naming another tenant than the path is refused below.
+    let named = path_tenant.or(host_tenant.as_deref());
     let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let now = state.svc.now();
     let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| crate::ratelimit::client_key(c.0.ip()));
     let unknown_rate = state.config.unknown_token_rate;
     let may_look_up = address.is_none_or(|ip| state.address_buckets.has_token(&ip, unknown_rate, Instant::now()));
     let result =
-        auth::authenticate(&state.svc, &state.auth_cache, &state.token_uses, tenant, header, &now, may_look_up).await;
+        auth::authenticate(&state.svc, &state.auth_cache, &state.token_uses, named, header, &now, may_look_up).await;
+    let other_host = |caller: &Caller| host_tenant.as_deref().is_some_and(|h| h != caller.tenant.name);
     let caller = match result {
+        Ok(caller) if other_host(&caller) => return not_this_host(host_tenant.as_deref()),
         Ok(caller) => caller,
+        Err(auth::Denied::SwitchedOff(caller)) if other_host(&caller) => return not_this_host(host_tenant.as_deref()),
         Err(auth::Denied::SwitchedOff(caller)) => {
             // What the request was about, as far as its URL says.
             let kind = if req.uri().path().contains("/Groups") { Kind::Group } else { Kind::User };
@@ -272,6 +291,7 @@ async fn authenticate(
     };
     if let Some(ctx) = context::current() {
         ctx.set_actor(crate::events::ActorKind::IdentityProvider, &caller.token_name);
+        ctx.name_tenant(&caller.tenant.name);
     }
     let view = state.tenant_view(caller.tenant.id).await;
     let rate = view.rate;
@@ -289,6 +309,9 @@ async fn authenticate(
         return resp;
     }
     let logged = LoggedTenant { id: caller.tenant.id, name: caller.tenant.name.clone() };
+    let by_host = host_tenant.is_some();
+    let base = base::base_of(&state.config, req.headers(), &mount, &caller.tenant.name, by_host);
+    req.extensions_mut().insert(base::ScimBase(base.into()));
     req.extensions_mut().insert(caller);
     req.extensions_mut().insert(view);
     let mut resp = next.run(req).await;
@@ -296,11 +319,17 @@ async fn authenticate(
     resp
 }
 
+/// A host naming another tenant than the path and the token do.
+fn not_this_host(host_tenant: Option<&str>) -> Response {
+    ApiError(auth::not_this_tenant(host_tenant.unwrap_or_default())).into_response()
+}
+
 /// 403 for a tenant switched off, told to the product as `provisioning.refused`
 /// (as often as the tenant's rate allows: past it the request is refused alone).
 async fn refuse_switched_off(state: &AppState, caller: Caller, target: crate::service::Target) -> Response {
     if let Some(ctx) = context::current() {
         ctx.set_actor(crate::events::ActorKind::IdentityProvider, &caller.token_name);
+        ctx.name_tenant(&caller.tenant.name);
     }
     let tenant_id = caller.tenant.id;
     let mut resp = ApiError(auth::Denied::SwitchedOff(caller.clone()).into_error()).into_response();
@@ -368,7 +397,8 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    // Every base URL form's route under the one name `/scim/v2/{tenant}/…`.
+    let route = req.extensions().get::<MatchedPath>().map(|m| base::canonical_route(&state.config, m.as_str()));
     // SCIM requests are audited, and the admin API's changes to a tenant
     // (who changed which setting, rotated or deleted what); not its reads,
     // health or metrics.
@@ -376,8 +406,9 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let admin_change = path.starts_with("/admin/v1/tenants/")
         && method != axum::http::Method::GET
         && !(method == axum::http::Method::DELETE && route.as_deref() == Some("/admin/v1/tenants/{tenant}"));
-    let (req, audit) = if state.audit.is_on() && (path.starts_with("/scim/v2/") || admin_change) {
-        let (req, start) = audit_start(&state, req, &path).await;
+    let scim = base::scim_rest(&state.config, &path).is_some();
+    let (req, audit) = if state.audit.is_on() && (scim || admin_change) {
+        let (req, start) = audit_start(&state, req, &path, route.is_some()).await;
         (req, Some(start))
     } else {
         (req, None)
@@ -471,7 +502,8 @@ fn kept_as(row: &crate::store::audit::NewAudit) -> Kept {
 struct AuditStart {
     /// When the request arrived, by the service's clock.
     at: String,
-    /// The tenant as the URL names it.
+    /// The tenant as the URL names it (its path, else its host), or "" for
+    /// a URL that names none (the token would have said).
     tenant: String,
     /// The `{id}` (or `{name}`) of the URL, percent-decoded.
     id: Option<String>,
@@ -503,7 +535,7 @@ impl AuditStart {
     }
 }
 
-async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, AuditStart) {
+async fn audit_start(state: &AppState, req: Request, path: &str, matched: bool) -> (Request, AuditStart) {
     let at = state.svc.now();
     let (mut parts, body) = req.into_parts();
     let (mut tenant, mut id) = (None, None);
@@ -517,11 +549,21 @@ async fn audit_start(state: &AppState, req: Request, path: &str) -> (Request, Au
             }
         }
     }
-    // No route matched: the tenant is the path's first segment after the prefix.
-    let tenant = tenant.unwrap_or_else(|| {
-        let rest = path.trim_start_matches("/scim/v2/").trim_start_matches("/admin/v1/tenants/");
-        crate::audit::clean(rest.split('/').next().unwrap_or_default())
-    });
+    // No route matched: the tenant is the path's first segment after the
+    // prefix, when that can be a tenant's name (`/scim/v2/Nope` names none).
+    let unmatched = || {
+        let rest = base::scim_rest(&state.config, path).or_else(|| path.strip_prefix("/admin/v1/tenants/"))?;
+        let first = rest.split('/').next().unwrap_or_default();
+        crate::service::tenants::valid_tenant_name(first).is_ok().then(|| first.to_string())
+    };
+    let tenant = tenant
+        .or_else(|| if matched { None } else { unmatched() })
+        .or_else(|| {
+            let scim = base::scim_rest(&state.config, path).is_some();
+            scim.then(|| base::host_tenant(&state.config, &parts.headers, &parts.uri)).flatten()
+        })
+        .map(|t| crate::audit::clean(&t))
+        .unwrap_or_default();
     let client_addr =
         parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
     let user_agent = parts
@@ -573,8 +615,10 @@ fn audit_row(
     }
 }
 
-/// The base URL of a tenant: from `--public-url` when it is set, otherwise
-/// as the client reached it (`Host` and `X-Forwarded-Proto`).
+/// The base URL of a tenant in its first form, `/scim/v2/{tenant}`: from
+/// `--public-url` when it is set, otherwise as the client reached it
+/// (`Host` and `X-Forwarded-Proto`). A SCIM answer's URLs follow the form
+/// its request used ([`base::ScimBase`]); [`base::base_urls`] lists every form.
 pub fn base_url(config: &Config, headers: &HeaderMap, tenant: &str) -> String {
     format!("{}/scim/v2/{tenant}", public_root(config, headers))
 }

@@ -3,6 +3,7 @@
 //! Requests are parsed here and by scim-core (list requests, ETags, the one
 //! renderer); every write is an operation of [`crate::service`].
 
+use super::base::ScimBase;
 use super::{ApiError, AppState, MAX_RESULTS, Params, ResourceId, ScimJson, base_url, scim_bytes_response};
 use crate::auth::Caller;
 use crate::cache::{CachedUser, UserCache};
@@ -12,7 +13,7 @@ use crate::store::{Doc, GroupsByUser, Kind, ListQuery, NewResource, RawResource,
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::filter::{CompValue, CompareOp, Filter};
 use scim_core::patch::{self, MemberChange};
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One SCIM request's context: the tenant, the endpoint's resource type and
-/// the base URL its resources are shown under, taken from the request.
+/// the base URL its resources are shown under, as the request used it.
 pub(crate) struct Ctx {
     state: AppState,
     tenant_id: i64,
@@ -49,8 +50,13 @@ impl FromRequestParts<AppState> for Ctx {
         let allowed_domains =
             parts.extensions.get::<super::TenantView>().map(|v| v.allowed_domains.clone()).unwrap_or_default();
         let text_of = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok()).map(str::to_string);
+        // Put there by `authenticate`, which every SCIM route passes.
+        let base = match parts.extensions.get::<ScimBase>() {
+            Some(base) => base.0.to_string(),
+            None => base_url(&state.config, &parts.headers, &caller.tenant.name),
+        };
         Ok(Ctx {
-            base: base_url(&state.config, &parts.headers, &caller.tenant.name),
+            base,
             tenant_id: caller.tenant.id,
             state: state.clone(),
             kind,
@@ -382,7 +388,7 @@ pub(crate) async fn search_root(
     axum::extract::State(s): axum::extract::State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
     axum::Extension(view): axum::Extension<super::TenantView>,
-    headers: HeaderMap,
+    axum::Extension(base): axum::Extension<ScimBase>,
     ScimJson(body, _): ScimJson,
 ) -> ApiResult {
     let request = ListRequest::from_search_body(&body, MAX_RESULTS)?;
@@ -393,7 +399,7 @@ pub(crate) async fn search_root(
         let c = Ctx {
             state: s.clone(),
             tenant_id: caller.tenant.id,
-            base: base_url(&s.config, &headers, &caller.tenant.name),
+            base: base.0.to_string(),
             kind,
             if_match: None,
             if_none_match: None,

@@ -72,6 +72,16 @@ impl RequestContext {
         }
     }
 
+    /// The tenant the request was authenticated for: a URL without a
+    /// tenant segment named none when the draft was made.
+    pub(crate) fn name_tenant(&self, name: &str) {
+        if let Ok(mut slot) = self.audit.lock()
+            && let Some(slot) = slot.as_mut()
+        {
+            slot.draft.tenant_name = crate::audit::clean(name);
+        }
+    }
+
     /// A write begins: the row it is to add, when none is added yet.
     pub(super) fn row_for_write(&self) -> Option<NewAudit> {
         let mut slot = self.audit.lock().ok()?;

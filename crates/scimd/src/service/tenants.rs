@@ -108,7 +108,11 @@ fn parse_expiry(text: &str) -> Option<i64> {
 }
 
 impl Service {
+    /// A new tenant, its name checked as every way of making one checks it
+    /// (an embedding host's too: a name like a SCIM endpoint's would be
+    /// shadowed by the endpoint at `/scim/v2/NAME`).
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, Error> {
+        valid_tenant_name(name).map_err(refused)?;
         fn run<'t>(tx: &'t mut WriteTx, (name, now): &'t (String, String)) -> JobFuture<'t, Tenant, Error> {
             Box::pin(async move { tx.create_tenant(name, now).await.map_err(|e| named(e, name)) })
         }
@@ -290,7 +294,9 @@ pub(super) fn valid_token_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Tenant names go into URLs (and Okta refuses `_` in base URLs).
+/// Tenant names go into URLs (and Okta refuses `_` in base URLs). Being
+/// lower-case, none can be a SCIM endpoint's name (`Users`, `Bulk`,
+/// `.search`, ...): `/scim/v2/Users` is always the URL without a tenant.
 pub(crate) fn valid_tenant_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
@@ -300,5 +306,20 @@ pub(crate) fn valid_tenant_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("'{name}' is not a valid tenant name: use 1-63 lower-case letters, digits and '-'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `/scim/v2/X` is tenant X's base URL or an endpoint of the URL
+    /// without a tenant, never both (`http::base`).
+    #[test]
+    fn no_tenant_can_be_named_like_a_scim_endpoint() {
+        for endpoint in
+            ["Users", "Groups", "Bulk", "Me", ".search", "Schemas", "ResourceTypes", "ServiceProviderConfig"]
+        {
+            assert!(super::valid_tenant_name(endpoint).is_err(), "{endpoint}");
+        }
+        assert!(super::valid_tenant_name("users").is_ok(), "another path than /Users");
     }
 }

@@ -354,7 +354,7 @@ async fn oauth_client_credentials_give_short_lived_scim_tokens(b: Backend) {
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
     s.svc.create_tenant("beta").await.unwrap();
-    s.scim_as("beta", &access, Method::GET, "/Users", None).await.assert_error(401, None);
+    s.scim_as("beta", &access, Method::GET, "/Users", None).await.assert_error(404, None);
     // Listed with its use; access tokens are not in the token list.
     let r = s.admin_as(&op, Method::GET, "/tenants/acme/oauth-clients", None).await;
     let client = &r.body["data"][0];

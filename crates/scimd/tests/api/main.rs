@@ -403,6 +403,7 @@ fn w(ws: &str, role: &str, source: &str) -> (String, String, String) {
 }
 
 mod audit;
+mod base_urls;
 mod bulk;
 mod command_line;
 mod console;

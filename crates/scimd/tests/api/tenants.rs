@@ -11,8 +11,11 @@ async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
     let beta = cli::create_token(&s.svc, "beta", "entra", None).await.unwrap();
     let beta_base = format!("{}/scim/v2/beta", s.root);
     let auth = format!("Bearer {beta}");
-    // Beta's token on acme's URL: 401; on its own URL it sees nothing of acme.
-    s.raw(Method::GET, "/Users", None, &[("Authorization", &auth)]).await.assert_error(401, None);
+    // Beta's token on acme's URL: 404, as for a tenant that does not exist;
+    // on its own URL it sees nothing of acme.
+    let r = s.raw(Method::GET, "/Users", None, &[("Authorization", &auth)]).await;
+    r.assert_error(404, None);
+    assert!(!r.body["detail"].as_str().unwrap().contains("beta"), "{}", r.body);
     let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &auth)]).await;
     assert_eq!(r.body["totalResults"], 0);
     let r = s.raw(Method::GET, &format!("{beta_base}/Users/{a_user}"), None, &[("Authorization", &auth)]).await;
@@ -30,12 +33,14 @@ async fn tenants_are_isolated_and_tokens_checked(b: Backend) {
     // The bare token works too (pasted into Okta's header field without "Bearer").
     let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &beta)]).await;
     assert_eq!(r.body["totalResults"], 1);
-    // Missing header, wrong scheme, unknown tenant.
+    // Missing header, wrong scheme; a tenant that does not exist is 404 as another tenant's is.
     s.raw(Method::GET, "/Users", None, &[("Authorization", "")]).await.assert_error(401, None);
     s.raw(Method::GET, "/Users", None, &[("Authorization", &format!("Basic {}", s.token))])
         .await
         .assert_error(401, None);
-    s.raw(Method::GET, &format!("{}/scim/v2/nope/Users", s.root), None, &[]).await.assert_error(401, None);
+    s.raw(Method::GET, &format!("{}/scim/v2/nope/Users", s.root), None, &[]).await.assert_error(404, None);
+    let no_token = [("Authorization", "")];
+    s.raw(Method::GET, &format!("{}/scim/v2/nope/Users", s.root), None, &no_token).await.assert_error(401, None);
     // A disabled tenant answers 403.
     s.svc.set_tenant_enabled("beta", false).await.unwrap();
     let r = s.raw(Method::GET, &format!("{beta_base}/Users"), None, &[("Authorization", &auth)]).await;

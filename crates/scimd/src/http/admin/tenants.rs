@@ -27,6 +27,9 @@ pub(super) struct TenantOut {
     created_at: String,
     /// The SCIM base URL to paste into the identity provider.
     scim_base_url: String,
+    /// Every base URL the server serves this tenant at (`scim_base_url`
+    /// first): the forms `--scim-path-prefix` and `--tenant-from-host` add.
+    scim_base_urls: Vec<crate::http::base::BaseUrlForm>,
 }
 
 fn tenant_json(s: &AppState, headers: &HeaderMap, t: &Tenant) -> TenantOut {
@@ -35,6 +38,7 @@ fn tenant_json(s: &AppState, headers: &HeaderMap, t: &Tenant) -> TenantOut {
         scim_enabled: t.enabled,
         created_at: t.created_at.clone(),
         scim_base_url: crate::http::base_url(&s.config, headers, &t.name),
+        scim_base_urls: crate::http::base::base_urls(&s.config, headers, &t.name),
     }
 }
 
@@ -307,6 +311,8 @@ pub(super) struct CreatedToken {
     #[schema(required)]
     expires_at: Option<String>,
     scim_base_url: String,
+    /// Every base URL the token works at (`scim_base_url` first).
+    scim_base_urls: Vec<crate::http::base::BaseUrlForm>,
     shown_once: bool,
 }
 
@@ -331,6 +337,7 @@ pub(super) async fn create_token(
         token,
         expires_at,
         scim_base_url: crate::http::base_url(&s.config, &headers, &t.name),
+        scim_base_urls: crate::http::base::base_urls(&s.config, &headers, &t.name),
         shown_once: true,
     };
     Ok(ok(StatusCode::CREATED, json!(created)))
@@ -407,6 +414,8 @@ pub(super) struct CreatedClient {
     client_secret: String,
     token_endpoint: String,
     scim_base_url: String,
+    /// Every base URL its access tokens work at (`scim_base_url` first).
+    scim_base_urls: Vec<crate::http::base::BaseUrlForm>,
     access_token_lifetime_secs: u64,
     shown_once: bool,
 }
@@ -441,6 +450,7 @@ pub(super) async fn create_oauth_client(
         client_secret: made.client_secret,
         token_endpoint: token_endpoint(&s, &headers),
         scim_base_url: crate::http::base_url(&s.config, &headers, &t.name),
+        scim_base_urls: crate::http::base::base_urls(&s.config, &headers, &t.name),
         access_token_lifetime_secs: s.config.oauth_token_lifetime.as_secs(),
         shown_once: true,
     };

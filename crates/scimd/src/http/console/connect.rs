@@ -30,6 +30,8 @@ struct ConnectPage {
     tenant: String,
     idp: String,
     base_url: String,
+    /// The other base URLs of the tenant, and what each takes the tenant from.
+    other_urls: Vec<(String, &'static str)>,
     token_endpoint: String,
     scim_enabled: bool,
     last: Option<LastRequest>,
@@ -111,6 +113,11 @@ pub(super) async fn page(
         tenant: t.name.clone(),
         idp: idp.to_string(),
         base_url: crate::http::base_url(&s.config, &headers, &t.name),
+        other_urls: crate::http::base::base_urls(&s.config, &headers, &t.name)
+            .into_iter()
+            .skip(1)
+            .map(|f| (f.url, f.tenant_from.describe()))
+            .collect(),
         token_endpoint: format!("{}/oauth/token", crate::http::public_root(&s.config, &headers)),
         scim_enabled: t.enabled,
         last: last_request(last.into_iter().next(), last_read.into_iter().next()),
