@@ -334,13 +334,19 @@ impl Service {
         if let Some(name) = self.0.tenant_names.lock().ok().and_then(|n| n.get(&tenant_id).cloned()) {
             return name;
         }
-        let tenants = self.store().list_tenants().await.unwrap_or_default();
-        let mut names = match self.0.tenant_names.lock() {
-            Ok(names) => names,
-            Err(_) => return tenant_id.to_string(),
-        };
-        names.extend(tenants.into_iter().map(|t| (t.id, t.name)));
-        names.get(&tenant_id).cloned().unwrap_or_else(|| tenant_id.to_string())
+        match self.store().tenant_by_id(tenant_id).await {
+            Ok(Some(tenant)) => {
+                if let Ok(mut names) = self.0.tenant_names.lock() {
+                    names.insert(tenant_id, tenant.name.clone());
+                }
+                tenant.name
+            }
+            Ok(None) => tenant_id.to_string(),
+            Err(e) => {
+                tracing::warn!(error = %e, tenant_id, "a tenant's name could not be read");
+                tenant_id.to_string()
+            }
+        }
     }
 
     /// The configuration a write job applies. On SQLite it comes from the

@@ -155,6 +155,16 @@ impl Store {
         row.as_ref().map(tenant_from_row).transpose()
     }
 
+    pub async fn tenant_by_id(&self, tenant_id: i64) -> Result<Option<Tenant>, StoreError> {
+        let c = self.core();
+        let row = c
+            .q(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?"))
+            .bind(tenant_id)
+            .fetch_optional(&c.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
     pub async fn list_tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
         let c = self.core();
         let rows = c
