@@ -131,6 +131,26 @@ impl Operation {
     pub fn data_bytes(&self) -> usize {
         self.data_bytes
     }
+
+    /// A POST that names no other operation: it may run beside other such
+    /// POSTs (their order only matters where they compete for a userName;
+    /// see [`Operation::user_name_key`]).
+    pub fn is_independent_post(&self) -> bool {
+        self.method == Method::Post
+            && self.path_id.is_none()
+            && self.depends_on.is_empty()
+            && !self.data_refers
+            && self.circular.is_none()
+    }
+
+    /// The userName a POST of a user would hold, lower-cased (userName is
+    /// unique ignoring case); `None` for anything else.
+    pub fn user_name_key(&self) -> Option<String> {
+        if self.method != Method::Post || self.endpoint != Endpoint::Users {
+            return None;
+        }
+        self.data.get("userName").and_then(Value::as_str).map(str::to_lowercase)
+    }
 }
 
 /// A BulkRequest, checked as a whole before any operation runs.

@@ -190,11 +190,7 @@ async fn bulk_comparison(r: &mut Runner<'_>) {
                 let answer = http.expect(Method::POST, "/Bulk", Some(body), &[200]).await?;
                 let text = String::from_utf8_lossy(&answer);
                 let created = text.matches(r#""status":"201""#).count();
-                if created == n {
-                    Ok(())
-                } else {
-                    Err(format!("Bulk of {n} creates: {created} answered 201"))
-                }
+                if created == n { Ok(()) } else { Err(format!("Bulk of {n} creates: {created} answered 201")) }
             })
         });
         let note = Some(format!("one POST /Bulk of {n} user creates; p50 = the whole request"));

@@ -77,64 +77,118 @@ pub(crate) async fn bulk(
     let mut results: Vec<Option<OperationResult>> = vec![None; count];
     let mut created = Created::default();
     let mut errors = 0;
-    for i in request.run_order() {
+    let order = request.run_order();
+    let mut at = 0;
+    while at < order.len() {
         // RFC 7644 §3.7: failOnErrors ends the request after that many errors.
-        if request.fail_on_errors.is_some_and(|most| errors >= most) {
-            break;
+        let room = match request.fail_on_errors {
+            Some(most) if errors >= most => break,
+            Some(most) => (most - errors).min(SIDE_BY_SIDE),
+            None => SIDE_BY_SIDE,
+        };
+        let run_of = side_by_side(&request, &order[at..], room);
+        at += run_of.len();
+        let mut prepared = Vec::with_capacity(run_of.len());
+        for &i in &run_of {
+            let Some(op) = request.operations().get(i) else { continue };
+            let kind = match op.endpoint {
+                Endpoint::Users => Kind::User,
+                Endpoint::Groups => Kind::Group,
+            };
+            let c = Ctx::for_operation(&s, &caller, &view, &base, kind, op.version.clone());
+            let large = op.data_bytes() > LARGE_BYTES;
+            let ready = request.take_ready(i, &created);
+            prepared.push((i, c, large, ready));
         }
-        let Some(op) = request.operations().get(i) else { continue };
-        let (method, bulk_id, endpoint) = (op.method, op.bulk_id.clone(), op.endpoint);
-        let described = op.describe();
-        let large = op.data_bytes() > LARGE_BYTES;
-        let named_id = match &op.path_id {
-            Some(PathId::Id(id)) => Some(id.clone()),
-            _ => None,
-        };
-        let kind = match endpoint {
-            Endpoint::Users => Kind::User,
-            Endpoint::Groups => Kind::Group,
-        };
-        let c = Ctx::for_operation(&s, &caller, &view, &base, kind, op.version.clone());
-        let outcome = match request.take_ready(i, &created) {
-            Ok(ready) => run(&c, ready, large).await.map_err(|e| e.0),
-            Err(refused) => Err(refused),
-        };
-        let result = match outcome {
-            Ok(done) => {
-                if let (Method::Post, Some(b)) = (method, &bulk_id) {
-                    created.record(b, &done.id);
+        // Each operation still runs in a write of its own; run side by side,
+        // their writes share the commits the store groups anyway.
+        let outcomes = futures_util::future::join_all(prepared.into_iter().map(|(i, c, large, ready)| async move {
+            let outcome = match ready {
+                Ok(ready) => run(&c, ready, large).await.map_err(|e| e.0),
+                Err(refused) => Err(refused),
+            };
+            (i, c, outcome)
+        }))
+        .await;
+        for (i, c, outcome) in outcomes {
+            let Some(op) = request.operations().get(i) else { continue };
+            let (method, bulk_id) = (op.method, op.bulk_id.clone());
+            let result = match outcome {
+                Ok(done) => {
+                    if let (Method::Post, Some(b)) = (method, &bulk_id) {
+                        created.record(b, &done.id);
+                    }
+                    OperationResult {
+                        method,
+                        bulk_id,
+                        location: Some(c.location(&done.id)),
+                        version: done.version.map(etag::format),
+                        status: done.status.as_u16(),
+                        error: None,
+                    }
                 }
-                OperationResult {
-                    method,
-                    bulk_id,
-                    location: Some(c.location(&done.id)),
-                    version: done.version.map(etag::format),
-                    status: done.status.as_u16(),
-                    error: None,
+                Err(error) => {
+                    errors += 1;
+                    note_failure(i, &op.describe(), &error);
+                    // A failed POST has no location (§3.7.3); another operation's is the resource it named.
+                    let named_id = match &op.path_id {
+                        Some(PathId::Id(id)) => Some(id.clone()),
+                        _ => None,
+                    };
+                    let id = if method == Method::Post {
+                        None
+                    } else {
+                        named_id.or_else(|| resolved_id(&request, i, &created))
+                    };
+                    OperationResult {
+                        method,
+                        bulk_id,
+                        location: id.map(|id| c.location(&id)),
+                        version: None,
+                        status: error.status,
+                        error: Some(error),
+                    }
                 }
+            };
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(result);
             }
-            Err(error) => {
-                errors += 1;
-                note_failure(i, &described, &error);
-                // A failed POST has no location (§3.7.3); another operation's is the resource it named.
-                let id =
-                    if method == Method::Post { None } else { named_id.or_else(|| resolved_id(&request, i, &created)) };
-                OperationResult {
-                    method,
-                    bulk_id,
-                    location: id.map(|id| c.location(&id)),
-                    version: None,
-                    status: error.status,
-                    error: Some(error),
-                }
-            }
-        };
-        if let Some(slot) = results.get_mut(i) {
-            *slot = Some(result);
         }
     }
     let ran: Vec<OperationResult> = results.into_iter().flatten().collect();
     Ok(scim_response(StatusCode::OK, &response_json(&ran)))
+}
+
+/// Most operations of a Bulk request run side by side.
+const SIDE_BY_SIDE: usize = 32;
+
+/// The operations at the start of `order` that may run side by side: one
+/// operation, or a run of up to `room` POSTs that name no other operation
+/// and no two of which create the same userName (the first in the request
+/// must win it, as it would one after the other). Everything else runs alone,
+/// in order.
+fn side_by_side(request: &BulkRequest, order: &[usize], room: usize) -> Vec<usize> {
+    let ops = request.operations();
+    let independent = |i: usize| ops.get(i).is_some_and(|op| op.is_independent_post());
+    let Some(&first) = order.first() else { return Vec::new() };
+    let mut run = vec![first];
+    if !independent(first) {
+        return run;
+    }
+    let mut names: std::collections::HashSet<String> =
+        ops.get(first).and_then(|op| op.user_name_key()).into_iter().collect();
+    for &i in &order[1..] {
+        if run.len() >= room.max(1) || !independent(i) {
+            break;
+        }
+        if let Some(name) = ops.get(i).and_then(|op| op.user_name_key())
+            && !names.insert(name)
+        {
+            break;
+        }
+        run.push(i);
+    }
+    run
 }
 
 /// What a successful operation answered.

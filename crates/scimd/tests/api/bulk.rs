@@ -19,6 +19,7 @@ on_both_backends!(
     a_failed_operation_undoes_no_other_and_leaves_nothing_of_its_own,
     too_many_operations_or_too_large_a_body_is_413,
     a_thousand_operations_run_in_one_request,
+    posts_run_side_by_side_keep_the_requests_order_where_it_matters,
     a_bulk_request_counts_against_the_rate_limit_by_its_operations,
     bad_bulk_requests_are_scim_400s_and_run_nothing,
     operations_emit_their_events_under_the_bulk_requests_id_and_are_audited,
@@ -396,6 +397,37 @@ async fn a_thousand_operations_run_in_one_request(b: Backend) {
     let patched = s.get(&format!("/Users/{}", id_in(&done[9 * 99]))).await;
     assert_eq!(patched.body["title"], "t99");
     eprintln!("1,000 Bulk operations on {b:?}: {took:?} (debug build)");
+}
+
+/// Independent POSTs run side by side (their writes share commits), but the
+/// result is what running them one after the other gives (RFC 7644 §3.7:
+/// operations are processed in order): of two POSTs of one userName the
+/// first wins, whatever their case; a PATCH between POSTs sees the POST
+/// before it and not the one after; results come back in request order.
+async fn posts_run_side_by_side_keep_the_requests_order_where_it_matters(b: Backend) {
+    let s = start(b).await;
+    let mut ops: Vec<Value> = (0..40).map(|i| post_user(&format!("u{i}"), &format!("user{i}@x.org"))).collect();
+    ops.insert(5, post_user("dup", "USER2@x.org"));
+    ops.insert(
+        20,
+        json!({"method": "PATCH", "path": "/Users/bulkId:u3", "data": {"schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "title", "value": "patched"}]}}),
+    );
+    ops.push(post_user("late", "user39@X.org"));
+    let r = bulk(&s, json!(ops)).await;
+    let done = results(&r);
+    assert_eq!(done.len(), 43, "{}", r.body);
+    let statuses: Vec<&str> = done.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    let failed: Vec<usize> = statuses.iter().enumerate().filter(|(_, s)| **s != "201").map(|(i, _)| i).collect();
+    assert_eq!(failed, [5, 20, 42], "the later POST of a userName fails, the PATCH is not a create: {statuses:?}");
+    assert_eq!(statuses[5], "409");
+    assert_eq!(statuses[20], "200");
+    assert_eq!(statuses[42], "409");
+    assert_eq!(done[5]["bulkId"], "dup");
+    let first = s.get(&format!("/Users/{}", id_in(&done[2]))).await;
+    assert_eq!(first.body["userName"], "user2@x.org", "the first POST of the name holds it");
+    assert_eq!(s.get(&format!("/Users/{}", id_in(&done[3]))).await.body["title"], "patched");
+    assert_eq!(s.get("/Users?count=1").await.body["totalResults"], 40);
 }
 
 /// A Bulk request counts against the tenant's rate limit by its operations:
