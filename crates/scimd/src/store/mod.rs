@@ -7,7 +7,9 @@
 //! (memberships), [`access`] (roles and licences), [`tenants`] (tenants,
 //! tokens, configurations), [`oauth`] (OAuth clients and their access tokens); [`sql`] translates filters for both databases;
 //! [`sqlite`] holds SQLite's group-commit writer and pagination rosters,
-//! [`postgres`] PostgreSQL's table maintenance.
+//! [`postgres`] PostgreSQL's table maintenance. Every statement goes through
+//! [`exec`], the seam under them all: statements as data, run by rusqlite on
+//! SQLite and by sqlx's native driver on PostgreSQL.
 //!
 //! [`audit`] keeps the audit trail of SCIM requests, written in batches off
 //! the request path (through [`Store::write`] like every other write).
