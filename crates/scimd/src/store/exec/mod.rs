@@ -444,3 +444,104 @@ impl TxConn {
         }
     }
 }
+
+/// What every executor must do the same way, run on each: typed values and
+/// NULLs in and out, bytes, text that is not ASCII, counts of changed rows,
+/// no row, and a unique violation told apart from other errors. PostgreSQL
+/// runs when `SCIMD_TEST_POSTGRES_URL` names a server, in a transaction
+/// that is rolled back.
+#[cfg(test)]
+mod conformance {
+    use super::*;
+
+    const TABLE: &str = "CREATE TEMPORARY TABLE seam (id BIGINT PRIMARY KEY, name TEXT UNIQUE, score DOUBLE PRECISION, \
+                         flag BOOLEAN, blob BYTEA, note TEXT)";
+
+    async fn suite(on: &mut TxConn, table: &str) {
+        Stmt::new(table).execute(&mut *on).await.unwrap();
+        let insert = "INSERT INTO seam (id, name, score, flag, blob, note) VALUES (?, ?, ?, ?, ?, ?)";
+        let done = Stmt::new(insert)
+            .bind(1_i64)
+            .bind("Zoë ✓")
+            .bind(2.5_f64)
+            .bind(true)
+            .bind(vec![0_u8, 255, 7])
+            .bind(None::<String>)
+            .execute(&mut *on)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        Stmt::new(insert)
+            .bind(i64::MAX)
+            .bind(None::<&str>)
+            .bind(None::<f64>)
+            .bind(None::<bool>)
+            .bind(None::<Vec<u8>>)
+            .bind(Some("n"))
+            .execute(&mut *on)
+            .await
+            .unwrap();
+        let row = Stmt::new("SELECT id, name, score, flag, blob, note FROM seam WHERE id = ?")
+            .bind(1_i64)
+            .fetch_one(&mut *on)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<i64, _>("id").unwrap(), 1);
+        assert_eq!(row.try_get::<String, _>("name").unwrap(), "Zoë ✓");
+        assert_eq!(row.try_get::<f64, _>(2).unwrap(), 2.5);
+        assert!(row.try_get::<bool, _>("flag").unwrap());
+        assert_eq!(row.try_get::<Vec<u8>, _>("blob").unwrap(), [0, 255, 7]);
+        assert_eq!(row.try_get::<Option<String>, _>("note").unwrap(), None);
+        assert!(row.try_get::<String, _>("missing").is_err(), "an unknown column is an error, not a panic");
+        let row = Stmt::new("SELECT id, name, flag FROM seam WHERE id = ?").bind(i64::MAX).fetch_one(&mut *on).await;
+        let row = row.unwrap();
+        assert_eq!(row.try_get::<i64, _>(0).unwrap(), i64::MAX);
+        assert_eq!(row.try_get::<Option<String>, _>("name").unwrap(), None);
+        assert_eq!(row.try_get::<Option<bool>, _>("flag").unwrap(), None);
+        assert!(row.try_get::<String, _>("name").is_err(), "NULL is not text");
+        let none = Stmt::new("SELECT id FROM seam WHERE id = ?").bind(3_i64).fetch_optional(&mut *on).await.unwrap();
+        assert!(none.is_none());
+        let all = Stmt::new("SELECT id FROM seam ORDER BY id").fetch_all(&mut *on).await.unwrap();
+        assert_eq!(all.iter().map(|r| r.try_get::<i64, _>(0).unwrap()).collect::<Vec<_>>(), [1, i64::MAX]);
+        let changed = Stmt::new("UPDATE seam SET note = ? WHERE id > ?").bind("x").bind(0_i64).execute(&mut *on).await;
+        assert_eq!(changed.unwrap().rows_affected(), 2);
+        let taken = Stmt::new(insert)
+            .bind(2_i64)
+            .bind("Zoë ✓")
+            .bind(0.0_f64)
+            .bind(false)
+            .bind(Vec::<u8>::new())
+            .bind("")
+            .execute(&mut *on)
+            .await;
+        match taken {
+            Err(StoreError::Db(e)) => assert_eq!(e.kind, DbErrorKind::UniqueViolation, "{e}"),
+            other => panic!("a unique violation was not reported as one: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_executor() {
+        let dir = std::env::temp_dir().join(format!("scimd-seam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("seam.db").display());
+        let target = sqlite::Target::parse(&url, std::time::Duration::from_secs(5)).unwrap();
+        let mut on = TxConn::Sqlite(sqlite::WriterConn::new(target.open().unwrap()));
+        suite(&mut on, &TABLE.replace("BYTEA", "BLOB")).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn postgres_executor() {
+        let Ok(url) = std::env::var("SCIMD_TEST_POSTGRES_URL") else {
+            eprintln!("SCIMD_TEST_POSTGRES_URL is not set: the PostgreSQL executor is not tried");
+            return;
+        };
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut on = TxConn::Postgres(pool.begin().await.unwrap());
+        suite(&mut on, TABLE).await;
+        if let TxConn::Postgres(tx) = on {
+            tx.rollback().await.unwrap();
+        }
+    }
+}
