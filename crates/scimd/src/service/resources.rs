@@ -60,6 +60,9 @@ struct UpdateJob {
     /// The write switches a user's `active` to this (a deactivation makes
     /// its workspaces' host actions due).
     active_to: Option<bool>,
+    /// The whole update is this one write (not a chunk of a large member
+    /// change): when it changes nothing, its own audit row says so.
+    alone: bool,
 }
 
 struct DeleteJob {
@@ -211,7 +214,9 @@ impl Service {
                 check_domain,
                 previous,
                 active_to,
+                alone: later_chunks.is_empty(),
             };
+            let chunked = !later_chunks.is_empty();
             // Only a chunked change needs the job again (its previous values may be a whole document).
             let template = (!later_chunks.is_empty()).then(|| job.clone());
             let (mut version, mut changed) = match self.write(job, |tx, job| Box::pin(update_in(tx, job))).await {
@@ -239,7 +244,11 @@ impl Service {
                     (version, changed) = (v, true);
                 }
             }
-            if !changed && let Some(ctx) = super::context::current().filter(|ctx| ctx.keeps_outcome()) {
+            // A write alone said so itself, in its audit row (see `update_in`).
+            if !changed
+                && chunked
+                && let Some(ctx) = super::context::current().filter(|ctx| ctx.keeps_outcome())
+            {
                 let passwords = if kind == Kind::User { " (passwords are never stored)" } else { "" };
                 let line = format!(
                     "{} {id} unchanged: nothing the request sent differs from what is stored{passwords}",
@@ -514,6 +523,9 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<Option<i64>, Err
     let (moved, restyled) =
         tx.apply_member_changes(tenant_id, id, &update.member_changes, &job.now, visible_in).await?;
     if update.doc.is_none() && moved.is_empty() && !restyled && current.scim_managed == job.actor.scim_managed() {
+        if job.alone {
+            tx.record_unchanged(tenant_id, kind, id);
+        }
         return Ok(None);
     }
     let version = tx.write_resource(&current, update.doc.as_ref(), &job.now, job.actor.scim_managed()).await.map_err(

@@ -123,6 +123,9 @@ pub struct ChangeSet {
     pub licences: Vec<LicenceChange>,
     pub host_actions: Vec<HostAction>,
     pub refused: Vec<RefusedRequest>,
+    /// Resources a write found as the request wanted them: nothing was
+    /// written (no statement, no event); the audit row says so.
+    pub unchanged: Vec<(Kind, String)>,
     /// The tenant's provisioning configuration was rewritten.
     pub config_changed: bool,
     /// A tenant was created, renamed, switched on or off.
@@ -230,6 +233,13 @@ impl ChangeSet {
                 (Op::Restored, _) => "restored",
             };
             out.push(format!("{} {} {what}", r.kind.as_str().to_lowercase(), r.id));
+        }
+        for (kind, id) in &self.unchanged {
+            let passwords = if *kind == Kind::User { " (passwords are never stored)" } else { "" };
+            out.push(format!(
+                "{} {id} unchanged: nothing the request sent differs from what is stored{passwords}",
+                kind.as_str().to_lowercase()
+            ));
         }
         if shown.len() > LISTED {
             out.push(format!("{} more resources written", shown.len() - LISTED));

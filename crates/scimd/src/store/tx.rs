@@ -313,6 +313,12 @@ impl WriteTx {
         self.changes.refused.push(refused);
     }
 
+    /// Record that the resource already was as the request wants it (no statement).
+    pub fn record_unchanged(&mut self, tenant_id: i64, kind: Kind, id: &str) {
+        self.changes.tenant(tenant_id);
+        self.changes.unchanged.push((kind, id.to_string()));
+    }
+
     /// Record an action the product is to perform because of this write (no statement).
     pub fn record_host_action(&mut self, tenant_id: i64, action: super::HostAction) {
         self.changes.tenant(tenant_id);
