@@ -43,6 +43,72 @@ impl Member {
         }
         Value::Object(m)
     }
+
+    /// The members as [`Member::to_json`] writes them (keys in the same
+    /// order: `$ref`, `display`, `type`, `value`), written straight to text:
+    /// no tree, no allocation per member.
+    pub fn push_all(out: &mut String, members: &[Member]) {
+        out.reserve(members.len() * 64);
+        out.push('[');
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            let mut first = true;
+            for (key, value) in [
+                ("$ref", m.reference.as_deref()),
+                ("display", m.display.as_deref()),
+                ("type", m.member_type.as_deref()),
+                ("value", Some(m.value.as_str())),
+            ] {
+                let Some(value) = value else { continue };
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                push_json_str(out, key);
+                out.push(':');
+                push_json_str(out, value);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+}
+
+/// Members serialised as [`Member::push_all`] writes them, for a serde map entry.
+struct MembersJson<'a>(&'a [Member]);
+
+impl Serialize for MembersJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for m in self.0 {
+            seq.serialize_element(&MemberJson(m))?;
+        }
+        seq.end()
+    }
+}
+
+struct MemberJson<'a>(&'a Member);
+
+impl Serialize for MemberJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(r) = &m.reference {
+            map.serialize_entry("$ref", r)?;
+        }
+        if let Some(d) = &m.display {
+            map.serialize_entry("display", d)?;
+        }
+        if let Some(t) = &m.member_type {
+            map.serialize_entry("type", t)?;
+        }
+        map.serialize_entry("value", &m.value)?;
+        map.end()
+    }
 }
 
 /// What the server keeps about a resource beside its document.
@@ -103,7 +169,7 @@ impl Serialize for Shown<'_> {
             }
         }
         if let Some(members) = self.members {
-            map.serialize_entry("members", &members.iter().map(Member::to_json).collect::<Vec<_>>())?;
+            map.serialize_entry("members", &MembersJson(members))?;
         }
         if let Some(groups) = self.groups.filter(|g| !g.is_empty()) {
             map.serialize_entry("groups", &groups_json(self.base, groups))?;
@@ -164,7 +230,7 @@ pub fn splice(
     out.push_str("\\\"\"}");
     if let Some(members) = members {
         out.push_str(",\"members\":");
-        out.push_str(&Value::Array(members.iter().map(Member::to_json).collect()).to_string());
+        Member::push_all(&mut out, members);
     }
     if let Some(groups) = groups.filter(|g| !g.is_empty()) {
         out.push_str(",\"groups\":[");

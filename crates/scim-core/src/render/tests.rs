@@ -314,3 +314,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn members_written_straight_to_text_are_what_their_trees_give() {
+    let members = vec![
+        Member {
+            value: "u1".into(),
+            member_type: Some("User".into()),
+            display: Some("Zoë \"Z\"".into()),
+            reference: Some("https://h/scim/v2/t/Users/u1".into()),
+        },
+        Member { value: "g\\2".into(), member_type: None, display: None, reference: None },
+    ];
+    let mut text = String::new();
+    Member::push_all(&mut text, &members);
+    let trees = Value::Array(members.iter().map(Member::to_json).collect());
+    assert_eq!(text, trees.to_string(), "the same bytes as the tree writes");
+    let mut empty = String::new();
+    Member::push_all(&mut empty, &[]);
+    assert_eq!(empty, "[]");
+}

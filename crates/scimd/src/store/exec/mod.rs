@@ -348,6 +348,18 @@ impl Row {
         })
     }
 
+    /// A text column that may be NULL, without copying it.
+    pub(crate) fn take_optional_text<I: ColumnIndex>(&mut self, index: I) -> Result<Option<String>, StoreError> {
+        let at = index
+            .position(&self.columns)
+            .ok_or_else(|| StoreError::Corrupt(format!("a statement's answer has no {}", index.describe())))?;
+        match std::mem::replace(&mut self.cells[at], Cell::Null) {
+            Cell::Null => Ok(None),
+            Cell::Text(s) => Ok(Some(s)),
+            other => Err(StoreError::Corrupt(format!("{} holds {other:?}, not text", index.describe()))),
+        }
+    }
+
     /// A text column without copying it (the caller keeps the row).
     pub(crate) fn take_text<I: ColumnIndex>(&mut self, index: I) -> Result<String, StoreError> {
         let at = index
