@@ -21,7 +21,9 @@
 #
 # --smoke: seconds and small sizes, every scenario, both phases (CI runs this:
 #   it fails only when a scenario had errors, never on time).
-# Results: DIR (default bench/results, git-ignored): *.txt tables, *.json, summary.txt.
+# Results: DIR (default bench/results, git-ignored): *.txt tables, *.json, summary.txt,
+#   and per backend a chart of the comparison, BACKEND-compare.svg (ops/s per scenario, log scale).
+#   bench/scale.sh draws the second chart (cost per operation at 10k, 100k, 1M users).
 #
 # Environment: SCIMD_BENCH_POSTGRES_ADMIN (default postgres://postgres@127.0.0.1:5432/test),
 #   a server where the script may create and drop databases.
@@ -174,7 +176,8 @@ if [ "$PEER" = 1 ] && [ "$COMPARE" = 1 ]; then
   bash bench/peer.sh --prepare
 fi
 
-note "scimd-bench run: $(date -u +%Y-%m-%dT%H:%M:%SZ), scimd $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- crates 2> /dev/null || echo ' (with uncommitted changes)'), smoke=$SMOKE"
+COMMIT="$(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- crates 2> /dev/null || echo ' (with uncommitted changes)')"
+note "scimd-bench run: $(date -u +%Y-%m-%dT%H:%M:%SZ), scimd $COMMIT, smoke=$SMOKE"
 VERSIONS="$(rustc --version)"
 if pg_up; then VERSIONS="$VERSIONS; PostgreSQL $(psql "$PG_ADMIN" -Atc 'SHOW server_version')"; fi
 if [ -x bench/.venv/bin/python ]; then
@@ -197,9 +200,12 @@ for backend in "${BACKEND_LIST[@]}"; do
       start_peer
       args+=(--peer-url "http://127.0.0.1:$PEER_PORT/bench/v2" --peer-pid "$PEER_PID")
     fi
+    title="scimd-$backend vs $([ "$PEER" = 1 ] && echo 'peer and ')bare route · $(date -u +%Y-%m-%d) · scimd $COMMIT · release build"
+    if [ "$SMOKE" = 1 ]; then title="$title · smoke sizes"; fi
     rc=0
     SCIMD_BENCH_TOKEN="$TOKEN" PEER_BENCH_TOKEN="${PEER_TOKEN:-}" "$BENCH" compare "${args[@]}" "${COMPARE_ARGS[@]}" \
-        "${EXTRA[@]}" --json "$OUT/compare-$backend.json" > "$OUT/compare-$backend.txt" || rc=$?
+        "${EXTRA[@]}" --json "$OUT/compare-$backend.json" --chart "$OUT/$backend-compare.svg" --title "$title" \
+        > "$OUT/compare-$backend.txt" || rc=$?
     cat "$OUT/compare-$backend.txt"
     note "[$backend] scimd memory after the comparison: $(mem "$SCIMD_PID")"
     if [ "$rc" != 0 ]; then note "[$backend] comparison: scenarios with errors (exit $rc)"; STATUS=1; fi

@@ -6,6 +6,7 @@
 //! errors, 2 on bad arguments. Never on time: speed is reported, not judged.
 
 mod abuse;
+mod chart;
 mod events;
 mod http;
 mod report;
@@ -37,6 +38,32 @@ enum Command {
     Abuse(AbuseArgs),
     /// Webhook delivery rate to a receiver of its own, and event feed pages.
     Events(EventsArgs),
+    /// Draw an SVG chart from saved JSON results (--json of run or compare), without a new run.
+    Chart(ChartArgs),
+}
+
+#[derive(Args, Debug)]
+struct ChartArgs {
+    /// A JSON result file of `run` or `compare`; repeat for more (their targets side by side).
+    #[arg(long = "json", required = true)]
+    json: Vec<PathBuf>,
+    /// The SVG file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Cost per operation as users grow: one file per tenant size (runs of `run --existing-users`
+    /// on N loaded users, bench/scale.sh), x = users, one line per scenario.
+    #[arg(long)]
+    scale: bool,
+    /// The chart's heading, e.g. backend, date, commit and build [default: the targets and the run's date].
+    #[arg(long)]
+    title: Option<String>,
+    /// With --scale: the y axis.
+    #[arg(long, value_enum, default_value_t = chart::Metric::ServerUs)]
+    metric: chart::Metric,
+    /// With --scale: the scenarios drawn [default: get_by_id, filter_username, list_page_100,
+    /// seed_users, patch_active].
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -214,13 +241,25 @@ struct Workload {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write an SVG chart of the results to this file: ops/s per scenario and target, log scale.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+    /// The chart's heading, e.g. "SQLite · 2026-12-07 · scimd abc1234 · release build"
+    /// [default: the targets and the date].
+    #[arg(long)]
+    title: Option<String>,
 }
 
 impl Workload {
     fn plan(&self, server_pid: Option<u32>) -> Result<Plan, String> {
         let s = self.smoke;
         let scenarios = match &self.scenarios {
-            None => SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            // With --existing-users, seed_users runs only when named (it then POSTs --users more).
+            None => SCENARIOS
+                .iter()
+                .filter(|&&n| !(self.existing_users && n == "seed_users"))
+                .map(|s| s.to_string())
+                .collect(),
             Some(list) => {
                 let list: Vec<String> = list.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 let known = |n: &str| SCENARIOS.contains(&n) || NAMED_ONLY.contains(&n);
@@ -288,6 +327,7 @@ fn run(args: RunArgs) -> Result<bool, String> {
     print!("{}", report::tables(&targets));
     let doc = report::json(&targets, &[], &[plan_json("run", &plan)]);
     write_json(args.work.json.as_ref(), &doc)?;
+    write_chart(&args.work, doc)?;
     Ok(targets.iter().all(|t| t.errors() == 0))
 }
 
@@ -327,7 +367,38 @@ fn compare(args: CompareArgs) -> Result<bool, String> {
         obj.insert("targets_check".into(), report::checks_json(&checks));
     }
     write_json(w.json.as_ref(), &doc)?;
+    write_chart(w, doc)?;
     Ok(targets.iter().all(|t| t.errors() == 0))
+}
+
+/// The bar chart of this run, when --chart names a file.
+fn write_chart(w: &Workload, doc: serde_json::Value) -> Result<(), String> {
+    let Some(path) = &w.chart else { return Ok(()) };
+    let docs = [chart::Doc { name: "this run".into(), value: doc }];
+    write_text(path, &chart::bar_svg(&chart::bars_from_docs(&docs, w.title.as_deref())))
+}
+
+fn chart_run(args: ChartArgs) -> Result<bool, String> {
+    let mut docs = Vec::new();
+    for path in &args.json {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        docs.push(chart::Doc { name, value });
+    }
+    let svg = if args.scale {
+        let wanted =
+            args.scenarios.clone().unwrap_or_else(|| chart::SCALE_SCENARIOS.iter().map(|s| s.to_string()).collect());
+        chart::line_svg(&chart::scale_from_docs(&docs, args.title.as_deref(), args.metric, &wanted)?)
+    } else {
+        chart::bar_svg(&chart::bars_from_docs(&docs, args.title.as_deref()))
+    };
+    write_text(&args.out, &svg)?;
+    Ok(true)
+}
+
+fn write_text(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn abuse_run(args: AbuseArgs) -> Result<bool, String> {
@@ -448,6 +519,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare(a),
         Command::Abuse(a) => abuse_run(a),
         Command::Events(a) => events_run(a),
+        Command::Chart(a) => chart_run(a),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Tables, ratios, the targets, and the JSON document.
 
+use crate::chart::BARE_LIKE;
 use crate::workload::TargetReport;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -81,9 +82,6 @@ pub(crate) struct Ratio {
     /// other p50 / scimd p50: how many times faster scimd answers.
     pub p50_ratio: f64,
 }
-
-const BARE_LIKE: &[&str] =
-    &["get_by_id", "filter_username", "list_page_100", "list_page_deep", "group_get_excluded_members"];
 
 pub(crate) fn ratios(targets: &[TargetReport], scimd: &str) -> Vec<Ratio> {
     let mut out = Vec::new();
@@ -245,14 +243,17 @@ pub(crate) fn checks_json(checks: &[Check]) -> Value {
 }
 
 pub(crate) fn json(targets: &[TargetReport], ratios: &[Ratio], plans: &[Value]) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     json!({
         "tool": "scimd-bench",
         "version": env!("CARGO_PKG_VERSION"),
+        "date": utc_timestamp(now),
         "plans": plans,
         "targets": targets.iter().map(|t| json!({
             "label": t.label,
             "base_url": t.base_url,
             "users": t.users,
+            "total_users": t.total_users,
             "errors": t.errors(),
             "notes": t.notes,
             "scenarios": t.scenarios.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
@@ -272,4 +273,34 @@ pub(crate) fn json(targets: &[TargetReport], ratios: &[Ratio], plans: &[Value]) 
 
 fn finite(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+/// Seconds since 1970 as an ISO 8601 UTC timestamp (2026-12-07T15:04:05Z).
+pub(crate) fn utc_timestamp(secs: u64) -> String {
+    // Days to a civil date: Howard Hinnant's days_from_civil, inverted.
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc_timestamp(1_796_655_845), "2026-12-07T15:04:05Z");
+    }
 }

@@ -91,6 +91,8 @@ pub(crate) struct TargetReport {
     pub label: String,
     pub base_url: String,
     pub users: usize,
+    /// The users on the target when they were sampled (`--existing-users`).
+    pub total_users: Option<u64>,
     pub scenarios: Vec<ScenarioResult>,
     pub notes: Vec<String>,
 }
@@ -214,6 +216,7 @@ impl Runner<'_> {
             }
         }
         users.truncate(self.plan.sample);
+        self.report.total_users = Some(total);
         self.report.notes.push(format!("used {} of the target's {total} existing users (sampled)", users.len()));
         users
     }

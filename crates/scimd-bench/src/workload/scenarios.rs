@@ -18,6 +18,7 @@ pub(crate) async fn run_bare(label: &str, http: Http, plan: &Plan) -> TargetRepo
         label: label.to_string(),
         base_url: http.base().to_string(),
         users: 0,
+        total_users: None,
         scenarios: Vec::new(),
         notes: Vec::new(),
     };
@@ -36,6 +37,7 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         label: label.to_string(),
         base_url: http.base().to_string(),
         users: 0,
+        total_users: None,
         scenarios: Vec::new(),
         notes: Vec::new(),
     };
@@ -166,6 +168,13 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
 
     if have_users && plan.wants("mixed_okta") {
         mixed_okta(&mut r, Arc::new(users)).await;
+    }
+
+    // With --existing-users, seed_users (when named) POSTs --users new users
+    // last: the cost of a create at the target's size, after the reads ran on
+    // the loaded users alone.
+    if plan.existing_users && plan.wants("seed_users") {
+        r.create_users("seed_users", 6_000_000, plan.users).await;
     }
     r.report
 }
