@@ -11,9 +11,13 @@
 # same document, the same indexed columns), with userName
 # bulk-I@bench.example, externalId ext-bulk-I@bench.example and a fixed id
 # derived from I. It writes the `resources` table of migration 0001 directly:
-# if that table changes, change this script with it.
+# if that table changes, change this script with it. With LOAD_USERS_SPREAD=1
+# user I was last modified I seconds after the others' creation (for
+# `meta.lastModified` polls); otherwise all at that moment.
 set -euo pipefail
-if [ $# -ne 3 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; fi
+if [ $# -ne 3 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; fi
+SPREAD="${LOAD_USERS_SPREAD:-0}"
+case "$SPREAD" in 0|1) ;; *) echo "load_users: LOAD_USERS_SPREAD must be 0 or 1" >&2; exit 2 ;; esac
 URL="$1"; TENANT="$2"; N="$3"
 case "$N" in ''|*[!0-9]*) echo "load_users: N must be a number" >&2; exit 2 ;; esac
 case "$TENANT" in ''|*[!A-Za-z0-9-]*) echo "load_users: bad tenant name" >&2; exit 2 ;; esac
@@ -22,15 +26,16 @@ NOW="2026-01-01T00:00:00.000Z"
 case "$URL" in
   sqlite:*)
     FILE="${URL#sqlite:}"; FILE="${FILE#//}"; FILE="${FILE%%\?*}"
-    python3 - "$FILE" "$TENANT" "$N" "$NOW" <<'PY'
+    python3 - "$FILE" "$TENANT" "$N" "$NOW" "$SPREAD" <<'PY'
 import sqlite3, sys
-path, tenant, n, now = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+path, tenant, n, now, spread = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+updated = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || i || ' seconds')" if spread else "?"
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode = WAL")
 (tid,) = db.execute("SELECT id FROM tenants WHERE name = ?", (tenant,)).fetchone()
 db.execute("BEGIN IMMEDIATE")
 db.execute(
-    """
+    f"""
     WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
     INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version,
                            created_at, updated_at)
@@ -44,7 +49,7 @@ db.execute(
                                            'givenName', 'Given' || i),
                        'schemas', json_array('urn:ietf:params:scim:schemas:core:2.0:User'),
                        'userName', 'bulk-' || i || '@bench.example'),
-           1, ?, ?
+           1, ?, {updated}
     FROM s
     """,
     (n, tid, now, now),
@@ -57,7 +62,7 @@ print(f"load_users: {count} users in tenant '{tenant}' ({path})")
 PY
     ;;
   postgres:*|postgresql:*)
-    psql "$URL" -v ON_ERROR_STOP=1 -qAt -v tenant="$TENANT" -v n="$N" -v now="$NOW" <<'SQL'
+    psql "$URL" -v ON_ERROR_STOP=1 -qAt -v tenant="$TENANT" -v n="$N" -v now="$NOW" -v spread="$SPREAD" <<'SQL'
 INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version,
                        created_at, updated_at)
 SELECT t.id, 'User', lpad(to_hex(i), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(i), 12, '0'),
@@ -71,7 +76,11 @@ SELECT t.id, 'User', lpad(to_hex(i), 8, '0') || '-0000-7000-8000-' || lpad(to_he
                                                      'givenName', 'Given' || i),
                           'schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),
                           'userName', 'bulk-' || i || '@bench.example'),
-       1, :'now', :'now'
+       1, :'now',
+       CASE WHEN :spread = 1
+            THEN to_char((:'now')::timestamptz AT TIME ZONE 'UTC' + i * interval '1 second',
+                         'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+            ELSE :'now' END
 FROM tenants t, generate_series(1, :n) AS i
 WHERE t.name = :'tenant';
 VACUUM ANALYZE resources;

@@ -405,6 +405,18 @@ impl Service {
         Ok(self.store().list(tenant_id, kind, query, rt).await?)
     }
 
+    /// How the database runs a filtered or sorted list: the plans of its
+    /// total's statement and of its page's (see [`Store::list_plan`]).
+    pub async fn list_plan(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &ResourceType,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        Ok(self.store().list_plan(tenant_id, kind, query, rt).await?)
+    }
+
     pub async fn members_of(
         &self,
         tenant_id: i64,

@@ -1,6 +1,7 @@
 //! Users and groups: reads and lists on the pool, row writes on a
 //! [`WriteTx`]. Each write records itself in the transaction's [`ChangeSet`].
 
+use super::exec::Stmt;
 use super::sql;
 use super::tx::{bind_all, raw_from_row, unique_or};
 use super::{Doc, Kind, NewResource, Op, RawResource, Store, StoreError, StoredResource, Unique, WriteTx};
@@ -179,6 +180,36 @@ impl Store {
             return Ok((roster.total, rows));
         }
         let c = self.core();
+        let (count_stmt, page_stmt) = self.list_statements(tenant_id, kind, query, rt)?;
+        let count = || async {
+            let total: i64 = count_stmt.clone().fetch_one(&c.pool).await?.try_get(0)?;
+            Ok::<i64, StoreError>(total)
+        };
+        if query.limit <= 0 {
+            return Ok((count().await?, Vec::new()));
+        }
+        let rows = page_stmt.fetch_all(&c.pool).await?;
+        let items = rows.into_iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+        // A page that is not full ends the list, so the total is known
+        // without counting (a `userName eq` look-up costs one statement).
+        let len = items.len() as i64;
+        let total = if len > 0 && len < query.limit || len == 0 && query.offset == 0 {
+            query.offset + len
+        } else {
+            count().await?
+        };
+        Ok((total, items))
+    }
+
+    /// The statements a filtered or sorted list runs: its total's and its page's.
+    fn list_statements(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &scim_core::ResourceType,
+    ) -> Result<(Stmt, Stmt), StoreError> {
+        let c = self.core();
         let d = c.dialect();
         let mut cond = match &query.filter {
             Some(f) => sql::where_clause(f, rt, kind, d).map_err(StoreError::Query)?,
@@ -193,18 +224,11 @@ impl Store {
             }
         }
         let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
-        let count = || async {
-            let count_sql = format!(
-                "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
-                cond.sql
-            );
-            let q = c.q(&count_sql).bind(tenant_id).bind(kind.as_str());
-            let total: i64 = bind_all(q, &cond.binds).fetch_one(&c.pool).await?.try_get(0)?;
-            Ok::<i64, StoreError>(total)
-        };
-        if query.limit <= 0 {
-            return Ok((count().await?, Vec::new()));
-        }
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
+            cond.sql
+        );
+        let count = bind_all(c.q(&count_sql).bind(tenant_id).bind(kind.as_str()), &cond.binds);
         // The page's rows are chosen by `seq` alone, so skipping `offset`
         // rows reads the index, not the documents.
         let page_sql = format!(
@@ -216,17 +240,34 @@ impl Store {
         );
         let q = c.q(&page_sql).bind(tenant_id).bind(kind.as_str());
         let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
-        let rows = bind_all(q, &order.binds).fetch_all(&c.pool).await?;
-        let items = rows.into_iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
-        // A page that is not full ends the list, so the total is known
-        // without counting (a `userName eq` look-up costs one statement).
-        let len = items.len() as i64;
-        let total = if len > 0 && len < query.limit || len == 0 && query.offset == 0 {
-            query.offset + len
-        } else {
-            count().await?
-        };
-        Ok((total, items))
+        Ok((count, bind_all(q, &order.binds)))
+    }
+
+    /// How the database would run a filtered or sorted list: the plan of its
+    /// total's statement, then of its page's (SQLite's `EXPLAIN QUERY PLAN`
+    /// details, PostgreSQL's `EXPLAIN` lines). For operators and tests
+    /// checking that a list uses an index.
+    pub async fn list_plan(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &scim_core::ResourceType,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let c = self.core();
+        let (count, page) = self.list_statements(tenant_id, kind, query, rt)?;
+        let mut plans = Vec::new();
+        for stmt in [count, page] {
+            let (prefix, column) = match c.dialect() {
+                sql::Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", 3),
+                sql::Dialect::Postgres => ("EXPLAIN ", 0),
+            };
+            let explain = Stmt { sql: format!("{prefix}{}", stmt.sql), params: stmt.params };
+            let rows = explain.fetch_all(&c.pool).await?;
+            plans.push(rows.iter().map(|row| row.try_get::<String, _>(column)).collect::<Result<Vec<_>, _>>()?);
+        }
+        let page = plans.pop().unwrap_or_default();
+        Ok((plans.pop().unwrap_or_default(), page))
     }
 
     /// Users kept after a soft delete, oldest first.

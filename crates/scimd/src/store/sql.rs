@@ -110,6 +110,29 @@ impl Dialect {
         }
     }
 
+    /// The value `sortBy` takes from a multi-valued complex attribute: the
+    /// sub-attribute of its primary element, else of its first (RFC 7644 §3.4.2.3).
+    fn primary_or_first(self, keys: &[&str], sub: &str) -> Frag {
+        let value = self.json_value("e.value", &[sub]);
+        match self {
+            Dialect::Sqlite => Frag::join(
+                "(SELECT {} FROM json_each(r.doc, {}) e ORDER BY (json_extract(e.value, '$.primary') IS 1) DESC, \
+                 e.key LIMIT 1)",
+                vec![value, Frag::with("?", vec![Bind::Text(json_path(keys))])],
+            ),
+            Dialect::Postgres => {
+                let marks = vec!["?"; keys.len()].join(", ");
+                let path = Frag::with(marks, keys.iter().map(|k| Bind::Text(k.to_string())).collect());
+                Frag::join(
+                    "(SELECT {} FROM jsonb_array_elements(COALESCE(jsonb_extract_path(r.doc, {}), '[]'::jsonb)) \
+                     WITH ORDINALITY AS e(value, n) ORDER BY COALESCE(e.value -> 'primary' = 'true'::jsonb, FALSE) \
+                     DESC, e.n LIMIT 1)",
+                    vec![value, path],
+                )
+            }
+        }
+    }
+
     /// Does the dialect's JSON access return typed values (SQLite) or text (PostgreSQL)?
     fn json_is_text(self) -> bool {
         self == Dialect::Postgres
@@ -191,7 +214,19 @@ pub(crate) fn match_all(d: Dialect) -> Frag {
     Frag::raw(d.true_lit())
 }
 
-/// `ORDER BY` expression for `sortBy`; ties and unsorted lists fall back to creation order.
+/// Columns that never hold NULL: sorting by one needs no "missing" term, so
+/// the ORDER BY can come straight from an index (`resources_modified` for
+/// `sortBy=meta.lastModified`).
+const NOT_NULL_COLUMNS: [&str; 5] = ["r.id", "r.kind", "r.created_at", "r.updated_at", "r.version"];
+
+/// `ORDER BY` expression for `sortBy`; ties and unsorted lists fall back to
+/// stored order (`r.seq`, ascending in both orders).
+///
+/// RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value if
+/// any, else its first; "if there is no data for the specified sortBy value,
+/// ... they are ordered last if ascending and first if descending". Missing
+/// is NULL or an empty string (as `pr` has it). The missing term is written
+/// out (`(e IS NULL) ASC|DESC`) because the dialects place NULLs differently.
 pub(crate) fn order_by(
     sort_by: Option<&AttrPath>,
     descending: bool,
@@ -202,25 +237,30 @@ pub(crate) fn order_by(
     let Some(path) = sort_by else { return Ok(Frag::raw("r.seq")) };
     let resolved =
         resolve_path(rt, path, true).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
+    if resolved.attr.returned == scim_core::schema::Returned::Never
+        || resolved.sub.is_some_and(|s| s.returned == scim_core::schema::Returned::Never)
+    {
+        return Err(ScimError::invalid_value(format!(
+            "sortBy: '{path}' is never returned, so lists cannot sort by it"
+        )));
+    }
     let tr = Tr { rt, kind, d };
-    let (expr, leaf) =
-        match tr.column(&resolved.attr.name, resolved.sub.map(|s| s.name.as_str()), resolved.extension)? {
+    let sub_name = resolved.sub.map(|s| s.name.as_str());
+    let (expr, leaf) = match (resolved.extension, resolved.attr.name.as_str(), sub_name) {
+        // Not filterable, but sortable: the version is a column, and every
+        // location is the same base followed by the id.
+        (None, "meta", Some("version")) => {
+            (Frag::raw("r.version"), Leaf { attr: &INTEGER, lowered: false, json_text: false })
+        }
+        (None, "meta", Some("location")) => {
+            (Frag::raw("r.id"), Leaf { attr: &TEXT_EXACT, lowered: false, json_text: false })
+        }
+        _ => match tr.column(&resolved.attr.name, sub_name, resolved.extension)? {
             Some(c) => c,
-            None => {
-                let mut keys: Vec<&str> = resolved.extension.into_iter().collect();
-                keys.push(&resolved.attr.name);
-                if resolved.attr.multi_valued {
-                    keys.push("0"); // a multi-valued attribute sorts by its first value
-                }
-                if let Some(sub) = resolved.sub {
-                    keys.push(&sub.name);
-                }
-                (
-                    d.json_value("r.doc", &keys),
-                    Leaf { attr: resolved.leaf(), lowered: false, json_text: d.json_is_text() },
-                )
-            }
-        };
+            None => tr.sort_value(&resolved)?,
+        },
+    };
+    let not_null = NOT_NULL_COLUMNS.contains(&expr.sql.as_str());
     let expr = if is_text(leaf.attr) && !leaf.attr.case_exact && !leaf.lowered {
         Frag::join("lower({})", vec![expr])
     } else if leaf.json_text && matches!(leaf.attr.kind, AttrType::Integer | AttrType::Decimal) {
@@ -228,11 +268,26 @@ pub(crate) fn order_by(
     } else {
         expr
     };
+    let expr = match (is_text(leaf.attr), d) {
+        // Code-point order on both (SQLite's BINARY), whatever the database's collation.
+        (true, Dialect::Postgres) => Frag::join("NULLIF({}, '') COLLATE \"C\"", vec![expr]),
+        (true, Dialect::Sqlite) => Frag::join("NULLIF({}, '')", vec![expr]),
+        (false, _) => expr,
+    };
     let dir = if descending { "DESC" } else { "ASC" };
+    if not_null {
+        return Ok(Frag::join(&format!("{{}} {dir}, r.seq"), vec![expr]));
+    }
     let e2 = expr.clone();
-    // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending.
     Ok(Frag::join(&format!("({{}}) IS NULL {dir}, {{}} {dir}, r.seq"), vec![expr, e2]))
 }
+
+use std::sync::LazyLock;
+static TEXT_CI: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text"));
+static TEXT_EXACT: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text").case_exact());
+static BOOL: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("bool", AttrType::Boolean));
+static TIME: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("time", AttrType::DateTime));
+static INTEGER: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("integer", AttrType::Integer));
 
 fn is_text(attr: &Attribute) -> bool {
     matches!(attr.kind, AttrType::String | AttrType::Reference | AttrType::Binary)
@@ -350,6 +405,41 @@ impl Tr<'_> {
         }
     }
 
+    /// What `sortBy` sorts by when no column holds the attribute: a value of
+    /// the document, or of a membership row (a group's members, a user's
+    /// groups: the first in stored order, as they are shown).
+    fn sort_value<'r>(&self, r: &scim_core::filter::eval::ResolvedPath<'r>) -> Result<(Frag, Leaf<'r>), ScimError> {
+        let name = r.attr.name.as_str();
+        let json_text = self.d.json_is_text();
+        if r.extension.is_none() && matches!((self.kind, name), (Kind::Group, "members") | (Kind::User, "groups")) {
+            let rows = self.rows(name, None);
+            let (elem, json_text) = self.element(&rows, r.sub)?;
+            let of = if self.kind == Kind::Group { "m.group_id" } else { "m.member_id" };
+            let expr = Frag::join(
+                &format!(
+                    "(SELECT {{}} FROM members m WHERE m.tenant_id = r.tenant_id AND {of} = r.id ORDER BY m.seq LIMIT 1)"
+                ),
+                vec![elem],
+            );
+            return Ok((expr, Leaf { attr: r.sub.unwrap_or(r.attr), lowered: false, json_text }));
+        }
+        let mut keys: Vec<&str> = r.extension.into_iter().collect();
+        keys.push(name);
+        let expr = match r.sub {
+            Some(sub) if r.attr.multi_valued => self.d.primary_or_first(&keys, &sub.name),
+            _ => {
+                if r.attr.multi_valued {
+                    keys.push("0"); // simple values have no primary: the first
+                }
+                if let Some(sub) = r.sub {
+                    keys.push(&sub.name);
+                }
+                self.d.json_value("r.doc", &keys)
+            }
+        };
+        Ok((expr, Leaf { attr: r.sub.unwrap_or(r.attr), lowered: false, json_text }))
+    }
+
     /// The indexed column holding an attribute, if there is one.
     fn column(
         &self,
@@ -357,11 +447,6 @@ impl Tr<'_> {
         sub: Option<&str>,
         ext: Option<&str>,
     ) -> Result<Option<(Frag, Leaf<'static>)>, ScimError> {
-        use std::sync::LazyLock;
-        static TEXT_CI: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text"));
-        static TEXT_EXACT: LazyLock<Attribute> = LazyLock::new(|| Attribute::string("text").case_exact());
-        static BOOL: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("bool", AttrType::Boolean));
-        static TIME: LazyLock<Attribute> = LazyLock::new(|| Attribute::new("time", AttrType::DateTime));
         if ext.is_some() {
             return Ok(None);
         }
@@ -476,6 +561,7 @@ impl Tr<'_> {
             let eq = self.compare(expr, leaf, CompareOp::Eq, value)?;
             return Ok(self.not(eq));
         }
+        let mut op = op;
         let (lhs, bind) = match (attr.kind, value) {
             // JSON text holds booleans as 'true' / 'false'.
             (AttrType::Boolean, CompValue::Bool(b)) if leaf.json_text => (expr, Bind::Text(b.to_string())),
@@ -491,6 +577,16 @@ impl Tr<'_> {
             }
             (AttrType::DateTime, CompValue::Str(s)) => {
                 let t = datetime::parse(s).ok_or_else(|| bad(format!("'{s}' is not an xsd:dateTime")))?;
+                // The columns hold whole milliseconds: a finer time lies strictly
+                // between two stored ones, after the one it is cut down to.
+                if t.nanos % 1_000_000 != 0 && matches!(expr.sql.as_str(), "r.created_at" | "r.updated_at") {
+                    op = match op {
+                        CompareOp::Gt | CompareOp::Ge => CompareOp::Gt,
+                        CompareOp::Lt | CompareOp::Le => CompareOp::Le,
+                        CompareOp::Eq => return Ok(Frag::raw(self.d.false_lit())),
+                        other => other,
+                    };
+                }
                 (expr, Bind::Text(datetime::format_millis(t.secs, t.nanos)))
             }
             (_, CompValue::Str(s)) if attr.case_exact => (expr, Bind::Text(s.clone())),
@@ -528,7 +624,29 @@ impl Tr<'_> {
                 });
             }
         };
-        Ok(Frag { sql: format!("({} {sql_op} ?)", lhs.sql), binds: [lhs.binds, vec![bind]].concat() })
+        let cmp = Frag { sql: format!("({} {sql_op} ?)", lhs.sql), binds: [lhs.binds, vec![bind]].concat() };
+        // A range on a time column is usually a poll for what changed lately,
+        // a small share of the tenant. SQLite plans without the bound value
+        // and guessed a quarter: it walked the whole tenant in seq order (to
+        // skip the sort) reading each row's time. Its hint makes it read the
+        // time index instead; PostgreSQL plans with the value and needs none.
+        let time_range = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
+            && matches!(attr.kind, AttrType::DateTime)
+            && matches!(
+                cmp.sql.as_str(),
+                "(r.created_at > ?)"
+                    | "(r.created_at >= ?)"
+                    | "(r.created_at < ?)"
+                    | "(r.created_at <= ?)"
+                    | "(r.updated_at > ?)"
+                    | "(r.updated_at >= ?)"
+                    | "(r.updated_at < ?)"
+                    | "(r.updated_at <= ?)"
+            );
+        Ok(match self.d {
+            Dialect::Sqlite if time_range => Frag::join("likelihood({}, 0.01)", vec![cmp]),
+            _ => cmp,
+        })
     }
 }
 
@@ -544,6 +662,43 @@ mod tests {
     #[test]
     fn postgres_placeholders_are_numbered() {
         assert_eq!(crate::store::exec::postgres::numbered("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+    }
+
+    #[test]
+    fn sorting_by_a_column_that_is_never_null_is_the_index_order() {
+        let rt = ResourceType::user();
+        let path = AttrPath::with_sub("meta", "lastModified");
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let asc = order_by(Some(&path), false, &rt, Kind::User, d).unwrap();
+            assert_eq!(asc.sql, "r.updated_at ASC, r.seq");
+            let title = order_by(Some(&AttrPath::parse("title").unwrap()), true, &rt, Kind::User, d).unwrap();
+            assert!(title.sql.contains("IS NULL DESC") && title.sql.ends_with("r.seq"), "{}", title.sql);
+            assert_eq!(title.sql.matches('?').count(), title.binds.len(), "{}", title.sql);
+            let emails = order_by(Some(&AttrPath::parse("emails").unwrap()), false, &rt, Kind::User, d).unwrap();
+            assert!(emails.sql.contains("primary"), "{}", emails.sql);
+            assert_eq!(emails.sql.matches('?').count(), emails.binds.len(), "{}", emails.sql);
+        }
+    }
+
+    #[test]
+    fn a_time_finer_than_milliseconds_compares_exactly() {
+        let rt = ResourceType::user();
+        let sql = |f: &str| {
+            let f = scim_core::parse_filter(f).unwrap();
+            let frag = where_clause(&f, &rt, Kind::User, Dialect::Postgres).unwrap();
+            (frag.sql, frag.binds)
+        };
+        let f = scim_core::parse_filter(r#"meta.lastModified gt "2026-01-01T00:00:10Z""#).unwrap();
+        let on_sqlite = where_clause(&f, &rt, Kind::User, Dialect::Sqlite).unwrap().sql;
+        assert_eq!(on_sqlite, "likelihood((r.updated_at > ?), 0.01)");
+        let at = || vec![Bind::Text("2026-01-01T00:00:10.012Z".into())];
+        assert_eq!(sql(r#"meta.lastModified ge "2026-01-01T00:00:10.0125Z""#), ("(r.updated_at > ?)".into(), at()));
+        assert_eq!(sql(r#"meta.lastModified lt "2026-01-01T00:00:10.0125Z""#), ("(r.updated_at <= ?)".into(), at()));
+        assert_eq!(
+            sql(r#"meta.lastModified ge "2026-01-01T01:00:10.012+01:00""#),
+            ("(r.updated_at >= ?)".into(), at())
+        );
+        assert_eq!(sql(r#"meta.lastModified eq "2026-01-01T00:00:10.0125Z""#).0, "FALSE");
     }
 
     #[test]

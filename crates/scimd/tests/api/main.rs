@@ -422,6 +422,7 @@ mod policy;
 mod policy_gaps;
 mod replicas;
 mod service;
+mod sorting;
 mod storage;
 mod tenants;
 mod transfer;
