@@ -101,6 +101,10 @@ await page.getByRole("button", { name: "Create tenant" }).click();
 await page.waitForURL(new RegExp(`/console/t/${TENANT}$`));
 check((await page.textContent("main")).includes("created"), "the tenant is created and its connect screen shown");
 check((await page.textContent("main")).includes("Waiting for the first request"), "no request has come yet");
+// The server also serves a vendor's old path (CI starts it with --scim-path-prefix): the connect screen lists it.
+const others = await page.locator("#other-base-urls").textContent();
+check(others.includes(`/api/v1/SCIM/SCIMOkta/${TENANT}`) && others.includes("/api/v1/SCIM/SCIMOkta"),
+  "the connect screen lists the other base URLs the server offers");
 
 // The product's workspaces and roles (the console shows them; the admin API makes them here).
 await api("POST", `/admin/v1/tenants/${TENANT}/workspaces`, { name: "main" });
