@@ -1,13 +1,14 @@
 //! The SCIM 2.0 protocol (RFC 7643, RFC 7644) without I/O: schemas, resource
 //! validation, filters, attribute paths, PATCH, projections, ETags, list
 //! requests and responses, Bulk requests and responses, and the rendering of
-//! resources. No async, no HTTP, no database and no clock: everything here is
+//! resources, and tenants' extension schemas. No async, no HTTP, no database and no clock: everything here is
 //! data in, data out.
 
 pub mod bulk;
 pub mod datetime;
 pub mod error;
 pub mod etag;
+pub mod extension;
 pub mod filter;
 pub mod json;
 pub mod limits;

@@ -60,7 +60,7 @@ pub enum Uniqueness {
 }
 
 /// One attribute definition, in the JSON shape `/Schemas` returns (RFC 7643 §7).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attribute {
     pub name: String,
@@ -165,7 +165,7 @@ impl Attribute {
 }
 
 /// A schema in the JSON shape of RFC 7643 §7.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schema {
     pub id: String,
@@ -465,9 +465,13 @@ impl ResourceType {
         }
     }
     pub fn with_extension(mut self, schema: Schema, required: bool) -> Self {
+        self.add_extension(schema, required);
+        self
+    }
+    /// Add (or put in place of one with the same URN) an extension.
+    pub fn add_extension(&mut self, schema: Schema, required: bool) {
         self.extensions.retain(|(s, _)| !s.id.eq_ignore_ascii_case(&schema.id));
         self.extensions.push((schema, required));
-        self
     }
 
     pub fn extension(&self, urn: &str) -> Option<&Schema> {

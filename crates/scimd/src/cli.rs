@@ -57,6 +57,9 @@ pub enum Command {
     /// Manage a tenant's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage a tenant's extension schemas (its own attributes for Users or Groups).
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Manage tokens for the admin API (/admin/v1).
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
@@ -320,6 +323,32 @@ pub enum TenantCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SchemaCommand {
+    /// Register an extension schema from a JSON file: {"id": URN, "name",
+    /// "description", "resource_type": "User"|"Group", "attributes": [...]}
+    /// with attributes in RFC 7643 §7 form.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        file: std::path::PathBuf,
+    },
+    /// List the tenant's extension schemas.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove an extension schema; with --force also when resources hold
+    /// values of it (the values are removed too).
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        urn: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Create a token; it is printed once, alone, on standard output.
     Create {
@@ -461,6 +490,7 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Tenant(cmd) => tenant_command(&svc, cmd).await,
         Command::Token(cmd) => token_command(&svc, cmd).await,
+        Command::Schema(cmd) => schema_command(&svc, cmd).await,
         Command::AdminToken(cmd) => admin_token_command(&svc, cmd).await,
         Command::Export { tenant, format } => export(&svc, &tenant, format).await,
         Command::Import { tenant, file, format } => import(&svc, &tenant, &file, format).await,
@@ -654,6 +684,48 @@ async fn set_enabled(svc: &Service, name: &str, enabled: bool) -> CliResult {
     svc.set_tenant_enabled(name, enabled).await.map_err(|e| in_words(e, name))?;
     eprintln!("SCIM provisioning {} for tenant '{name}'", if enabled { "enabled" } else { "disabled" });
     Ok(())
+}
+
+async fn schema_command(svc: &Service, cmd: SchemaCommand) -> CliResult {
+    match cmd {
+        SchemaCommand::Add { tenant, file } => {
+            let tid = svc.tenant_named(&tenant).await.map_err(|e| in_words(e, &tenant))?.id;
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not JSON (line {}, column {})", file.display(), e.line(), e.column()))?;
+            let extension = scim_core::extension::TenantExtension::from_json(&value)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let added = svc.add_extension(tid, extension).await.map_err(|e| in_words(e, &tenant))?;
+            eprintln!(
+                "extension schema '{}' added to the {}s of tenant '{tenant}' ({} attributes); a running server uses it \
+                 within 10 seconds",
+                added.schema.id,
+                added.resource_type.as_str(),
+                added.schema.attributes.len()
+            );
+            Ok(())
+        }
+        SchemaCommand::List { tenant } => {
+            let tid = svc.tenant_named(&tenant).await.map_err(|e| in_words(e, &tenant))?.id;
+            println!("{:<60} {:<6} ATTRIBUTES", "SCHEMA", "FOR");
+            for e in svc.extensions(tid).await.map_err(|e| e.to_string())? {
+                let names: Vec<&str> = e.schema.attributes.iter().map(|a| a.name.as_str()).collect();
+                println!("{:<60} {:<6} {}", e.schema.id, e.resource_type.as_str(), names.join(", "));
+            }
+            Ok(())
+        }
+        SchemaCommand::Remove { tenant, urn, force } => {
+            let tid = svc.tenant_named(&tenant).await.map_err(|e| in_words(e, &tenant))?.id;
+            let stripped = svc.remove_extension(tid, &urn, force).await.map_err(|e| match e {
+                service::Error::Protocol(e) if e.status == 409 => e.detail.replace("send force=true", "add --force"),
+                other => in_words(other, &tenant),
+            })?;
+            eprintln!(
+                "extension schema '{urn}' removed from tenant '{tenant}'; {stripped} resources lost values of it"
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn token_command(svc: &Service, cmd: TokenCommand) -> CliResult {

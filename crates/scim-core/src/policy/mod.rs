@@ -181,6 +181,21 @@ pub struct Policy {
     pub seats_exhausted: SeatsExhausted,
     /// This tenant's own request rate; `None`: the server's default.
     pub rate_limit: Option<RateLimit>,
+    /// What a SCIM write naming attributes no schema defines gets.
+    pub unknown_attributes: UnknownAttributes,
+}
+
+/// What happens to attributes of a create, replace or PATCH that no schema
+/// of the tenant defines (unregistered extensions among them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownAttributes {
+    /// The request succeeds without them; its audit row names them.
+    #[default]
+    Ignore,
+    /// The request is refused (400) naming them.
+    Reject,
 }
 
 /// Requests a second a tenant's identity provider may send, and how many at once.
@@ -202,6 +217,9 @@ pub struct TenantConfig {
     pub licence_types: Vec<LicenceType>,
     pub mappings: Vec<GroupMapping>,
     pub policy: Policy,
+    /// Extension schemas of the tenant's Users and Groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<crate::extension::TenantExtension>,
 }
 
 /// Why a user holds a role or licence.
@@ -406,6 +424,15 @@ impl TenantConfig {
                 && self.licence_type(l).is_none()
             {
                 return err(format!("the mapping of group '{}' names an unknown licence type '{l}'", m.group));
+            }
+        }
+        if self.extensions.len() > crate::extension::MAX_EXTENSIONS {
+            return err(format!("a tenant may hold at most {} extension schemas", crate::extension::MAX_EXTENSIONS));
+        }
+        let mut urns = HashSet::new();
+        for e in &self.extensions {
+            if !urns.insert(e.schema.id.to_ascii_lowercase()) {
+                return err(format!("there are two extension schemas '{}'", e.schema.id));
             }
         }
         Ok(())

@@ -44,6 +44,7 @@ fn config() -> TenantConfig {
             default_workspace_id: Some("w1".into()),
             ..Policy::default()
         },
+        extensions: Vec::new(),
     }
 }
 

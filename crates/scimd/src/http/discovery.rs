@@ -66,9 +66,10 @@ fn resource_type_json(rt: &ResourceType, base: &str) -> Value {
     })
 }
 
-fn schema_list(state: &AppState) -> Vec<&scim_core::Schema> {
+/// The schemas of the tenant's resource types: built-in ones and its extensions.
+fn schema_list(view: &TenantView) -> Vec<&scim_core::Schema> {
     let mut out: Vec<&scim_core::Schema> = Vec::new();
-    for rt in [&state.users, &state.groups] {
+    for rt in [&view.users, &view.groups] {
         for s in std::iter::once(&rt.core).chain(rt.extensions.iter().map(|(s, _)| s)) {
             if !out.iter().any(|o| o.id == s.id) {
                 out.push(s);
@@ -92,37 +93,40 @@ fn list(items: Vec<Value>) -> Value {
 }
 
 pub(crate) async fn resource_types(
-    State(s): State<AppState>,
+    Extension(view): Extension<TenantView>,
     Extension(ScimBase(base)): Extension<ScimBase>,
 ) -> Response {
     scim_response(
         StatusCode::OK,
-        &list(vec![resource_type_json(&s.users, &base), resource_type_json(&s.groups, &base)]),
+        &list(vec![resource_type_json(&view.users, &base), resource_type_json(&view.groups, &base)]),
     )
 }
 
 pub(crate) async fn resource_type(
-    State(s): State<AppState>,
+    Extension(view): Extension<TenantView>,
     Extension(ScimBase(base)): Extension<ScimBase>,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    [&s.users, &s.groups]
+    [&view.users, &view.groups]
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&id))
         .map(|rt| scim_response(StatusCode::OK, &resource_type_json(rt, &base)))
         .ok_or_else(|| ApiError::status(404, format!("there is no resource type '{id}' (there are User and Group)")))
 }
 
-pub(crate) async fn schemas(State(s): State<AppState>, Extension(ScimBase(base)): Extension<ScimBase>) -> Response {
-    scim_response(StatusCode::OK, &list(schema_list(&s).into_iter().map(|sc| schema_json(sc, &base)).collect()))
+pub(crate) async fn schemas(
+    Extension(view): Extension<TenantView>,
+    Extension(ScimBase(base)): Extension<ScimBase>,
+) -> Response {
+    scim_response(StatusCode::OK, &list(schema_list(&view).into_iter().map(|sc| schema_json(sc, &base)).collect()))
 }
 
 pub(crate) async fn schema(
-    State(s): State<AppState>,
+    Extension(view): Extension<TenantView>,
     Extension(ScimBase(base)): Extension<ScimBase>,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    schema_list(&s)
+    schema_list(&view)
         .into_iter()
         .find(|sc| sc.id.eq_ignore_ascii_case(&id))
         .map(|sc| scim_response(StatusCode::OK, &schema_json(sc, &base)))

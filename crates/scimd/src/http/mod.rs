@@ -31,6 +31,7 @@ use axum::{Extension, Router};
 pub use error::{ApiError, SCIM_JSON};
 pub use extract::{BodySize, BulkJson, Params, PathParams, ResourceId, ScimJson};
 use scim_core::ResourceType;
+use scim_core::policy::UnknownAttributes;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -103,16 +104,33 @@ impl AppState {
             return view.clone();
         }
         let view = match self.svc.tenant_config(tenant_id).await {
-            Ok(config) => TenantView {
-                rate: match config.policy.rate_limit {
-                    Some(own) => Rate::new(own.requests_per_second, own.burst),
-                    None => self.config.tenant_rate,
-                },
-                allowed_domains: Arc::new(config.policy.allowed_domains),
-            },
+            Ok(config) => {
+                let (users, groups) = if config.extensions.is_empty() {
+                    (self.users.clone(), self.groups.clone())
+                } else {
+                    let (users, groups) = scim_core::extension::resource_types(&config.extensions);
+                    (Arc::new(users), Arc::new(groups))
+                };
+                TenantView {
+                    rate: match config.policy.rate_limit {
+                        Some(own) => Rate::new(own.requests_per_second, own.burst),
+                        None => self.config.tenant_rate,
+                    },
+                    allowed_domains: Arc::new(config.policy.allowed_domains),
+                    users,
+                    groups,
+                    unknown_attributes: config.policy.unknown_attributes,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read a tenant's policy; using the server's rate");
-                TenantView { rate: self.config.tenant_rate, allowed_domains: Arc::default() }
+                TenantView {
+                    rate: self.config.tenant_rate,
+                    allowed_domains: Arc::default(),
+                    users: self.users.clone(),
+                    groups: self.groups.clone(),
+                    unknown_attributes: UnknownAttributes::default(),
+                }
             }
         };
         if let Ok(mut views) = self.tenant_views.lock() {
@@ -136,6 +154,19 @@ pub struct TenantView {
     pub rate: Rate,
     /// Hand-made users outside these domains are invisible to SCIM (empty: none is).
     pub allowed_domains: Arc<Vec<String>>,
+    /// The tenant's resource types: the built-in schemas and its extensions.
+    pub users: Arc<ResourceType>,
+    pub groups: Arc<ResourceType>,
+    pub unknown_attributes: UnknownAttributes,
+}
+
+impl TenantView {
+    pub fn resource_type(&self, kind: Kind) -> &Arc<ResourceType> {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        }
+    }
 }
 
 fn kib(bytes: usize) -> u32 {

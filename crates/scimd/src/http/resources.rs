@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::filter::{CompValue, CompareOp, Filter};
 use scim_core::patch::{self, MemberChange};
+use scim_core::policy::UnknownAttributes;
 use scim_core::render::{self, Member, Shown};
 use scim_core::{ListRequest, Projection, ResourceType, ScimError, etag, list, resource};
 use serde_json::Value;
@@ -34,6 +35,9 @@ pub(crate) struct Ctx {
     if_none_match: Option<String>,
     /// Hand-made users outside these domains are invisible here (empty: none is).
     allowed_domains: Arc<Vec<String>>,
+    /// The endpoint's resource type with the tenant's extensions.
+    rt: Arc<ResourceType>,
+    unknown_attributes: UnknownAttributes,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -47,8 +51,14 @@ impl FromRequestParts<AppState> for Ctx {
         let Some(caller) = parts.extensions.get::<Caller>() else {
             return Err(ApiError::status(401, "authentication required: send 'Authorization: Bearer <token>'"));
         };
-        let allowed_domains =
-            parts.extensions.get::<super::TenantView>().map(|v| v.allowed_domains.clone()).unwrap_or_default();
+        let view = parts.extensions.get::<super::TenantView>();
+        let allowed_domains = view.map(|v| v.allowed_domains.clone()).unwrap_or_default();
+        let rt = match (view, kind) {
+            (Some(v), kind) => v.resource_type(kind).clone(),
+            (None, Kind::User) => state.users.clone(),
+            (None, Kind::Group) => state.groups.clone(),
+        };
+        let unknown_attributes = view.map(|v| v.unknown_attributes).unwrap_or_default();
         let text_of = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok()).map(str::to_string);
         // Put there by `authenticate`, which every SCIM route passes.
         let base = match parts.extensions.get::<ScimBase>() {
@@ -63,6 +73,8 @@ impl FromRequestParts<AppState> for Ctx {
             if_match: text_of(header::IF_MATCH),
             if_none_match: text_of(header::IF_NONE_MATCH),
             allowed_domains,
+            rt,
+            unknown_attributes,
         })
     }
 }
@@ -87,6 +99,8 @@ impl Ctx {
             if_match,
             if_none_match: None,
             allowed_domains: view.allowed_domains.clone(),
+            rt: view.resource_type(kind).clone(),
+            unknown_attributes: view.unknown_attributes,
         }
     }
 
@@ -103,10 +117,22 @@ impl Ctx {
     }
 
     fn rt(&self) -> Arc<ResourceType> {
-        match self.kind {
-            Kind::User => self.state.users.clone(),
-            Kind::Group => self.state.groups.clone(),
+        self.rt.clone()
+    }
+
+    /// What a write's body names that no schema of the tenant defines:
+    /// refused under `unknown_attributes: reject`, else named in the audit row.
+    fn check_unknown(&self, names: Vec<String>) -> Result<(), ScimError> {
+        if names.is_empty() {
+            return Ok(());
         }
+        if self.unknown_attributes == UnknownAttributes::Reject {
+            return Err(scim_core::extension::refusal(&names, &self.rt));
+        }
+        if let Some(ctx) = crate::service::context::current() {
+            ctx.note_for_row(format!("ignored attributes no schema defines: {}", scim_core::extension::quoted(&names)));
+        }
+        Ok(())
     }
 
     /// Members (of groups) or groups (of users) of `rows`, fetched only when
@@ -137,10 +163,17 @@ impl Ctx {
         Ok(rows.iter().map(|r| shown.apply_owned(render::to_value(&rel.shown(&self.base, r)))).collect())
     }
 
+    /// Is a resource written through the projection rather than straight
+    /// from its stored text? When one is asked for, and when the tenant's
+    /// extensions keep stored values out of a default answer (`returned`).
+    fn through_projection(&self, projection: &Projection) -> bool {
+        *projection != Projection::default() || scim_core::extension::hides_values(&self.rt)
+    }
+
     /// A page of resources as JSON texts. A whole resource (no projection)
     /// is spliced around its stored text; a projection works on the tree.
     async fn render_page(&self, rows: Vec<RawResource>, projection: &Projection) -> Result<Vec<String>, ApiError> {
-        if *projection != Projection::default() {
+        if self.through_projection(projection) {
             let parsed = rows.into_iter().map(RawResource::parse).collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
             return Ok(self.render_many(&parsed, projection).await?.iter().map(Value::to_string).collect());
         }
@@ -165,7 +198,7 @@ impl Ctx {
     /// One resource as JSON text. A whole resource is written straight from
     /// its document, without a copy of the tree (a document may be megabytes).
     async fn render_one(&self, r: &StoredResource, projection: &Projection) -> Result<Bytes, ApiError> {
-        if *projection != Projection::default() {
+        if self.through_projection(projection) {
             let body = self.render_many(std::slice::from_ref(r), projection).await?.pop().unwrap_or(Value::Null);
             return Ok(Bytes::from(body.to_string()));
         }
@@ -261,17 +294,20 @@ pub(crate) async fn create_resource(c: &Ctx, body: Value, large: bool) -> Result
     let rt = c.rt();
     let kind = c.kind;
     let limits = c.state.config.limits;
-    let prepared = super::extract::off_thread_if(large, move || -> Result<(Doc, Vec<Member>), ScimError> {
+    type Prepared = (Doc, Vec<Member>, Vec<String>);
+    let prepared = super::extract::off_thread_if(large, move || -> Result<Prepared, ScimError> {
+        let unknown = scim_core::extension::unknown_in_body(&body, &rt);
         let mut doc = resource::prepare(&body, &rt, None, &limits)?;
         drop(body); // before the text is made: never three copies at once
         let members = if kind == Kind::Group { take_members(&mut doc) } else { Vec::new() };
         if kind == Kind::Group && members.iter().any(|m| m.value.is_empty()) {
             return Err(ScimError::invalid_value("every member needs a 'value'"));
         }
-        Ok((Doc::new(doc, kind), members))
+        Ok((Doc::new(doc, kind), members, unknown))
     })
     .await?;
-    let (doc, members) = prepared?;
+    let (doc, members, unknown) = prepared?;
+    c.check_unknown(unknown)?;
     let svc = &c.state.svc;
     let new =
         NewResource { kind, id: uuid::Uuid::now_v7().to_string(), doc, now: svc.now(), members, scim_managed: true };
@@ -324,7 +360,7 @@ fn user_name_lookup(c: &Ctx, request: &ListRequest) -> Option<String> {
     let plain = request.sort_by.is_none() && request.offset() == 0 && request.count >= 1;
     let user_name = path.sub.is_none()
         && path.name.eq_ignore_ascii_case("userName")
-        && path.urn.as_deref().is_none_or(|u| c.state.users.is_core_urn(u));
+        && path.urn.as_deref().is_none_or(|u| c.rt.is_core_urn(u));
     (plain && user_name).then(|| name.to_lowercase())
 }
 
@@ -404,6 +440,8 @@ pub(crate) async fn search_root(
             if_match: None,
             if_none_match: None,
             allowed_domains: view.allowed_domains.clone(),
+            rt: view.resource_type(kind).clone(),
+            unknown_attributes: view.unknown_attributes,
         };
         let rt = c.rt();
         if let Some(f) = &query.filter
@@ -445,6 +483,7 @@ pub(crate) async fn replace_one(
 /// a single PUT and of a Bulk PUT.
 pub(crate) async fn replace_resource(c: &Ctx, id: &str, body: Value, large: bool) -> Result<StoredResource, ApiError> {
     let (rt, kind, limits) = (c.rt(), c.kind, c.state.config.limits);
+    c.check_unknown(scim_core::extension::unknown_in_body(&body, &rt))?;
     let if_match = c.if_match.clone();
     let decide = Arc::new(move |current: &StoredResource| -> Result<Update, crate::service::Error> {
         etag::check_if_match(if_match.as_deref(), current.version)?;
@@ -480,11 +519,15 @@ pub(crate) async fn patch_resource(c: &Ctx, id: &str, body: Value, large: bool) 
     let (rt, kind, limits) = (c.rt(), c.kind, c.state.config.limits);
     let parse_rt = rt.clone();
     let parsed = super::extract::off_thread_if(large, move || -> Result<_, ScimError> {
-        let ops = patch::parse(&body, &limits)?;
-        if kind == Kind::Group { patch::split_members(&ops, &parse_rt, &limits) } else { Ok((ops, Vec::new())) }
+        let mut ops = patch::parse(&body, &limits)?;
+        let unknown = scim_core::extension::unknown_in_patch(&mut ops, &parse_rt);
+        let (ops, members) =
+            if kind == Kind::Group { patch::split_members(&ops, &parse_rt, &limits)? } else { (ops, Vec::new()) };
+        Ok((ops, members, unknown))
     })
     .await?;
-    let (doc_ops, member_changes) = parsed?;
+    let (doc_ops, member_changes, unknown) = parsed?;
+    c.check_unknown(unknown)?;
     let if_match = c.if_match.clone();
     // A PATCH of members alone does not depend on the document: it needs no
     // version check (concurrent membership changes of one group all apply).

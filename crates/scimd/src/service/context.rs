@@ -21,6 +21,9 @@ pub(crate) struct RequestContext {
     outcome: Option<Mutex<Outcome>>,
     /// The audit row a write of this request adds in its own transaction.
     audit: Mutex<Option<AuditSlot>>,
+    /// Lines for the row known before any write (what a create ignored),
+    /// kept after what the writes changed.
+    notes: Mutex<Vec<String>>,
 }
 
 /// A request's audit row as far as it is known before it is answered: the
@@ -53,6 +56,7 @@ impl RequestContext {
             cause: Mutex::new(Cause { request_id: Some(request_id), ..Cause::default() }),
             outcome: keeps_outcome.then(Mutex::default),
             audit: Mutex::new(None),
+            notes: Mutex::default(),
         })
     }
 
@@ -82,6 +86,20 @@ impl RequestContext {
         }
     }
 
+    /// A line for the request's audit row known before its write (what a
+    /// create ignored), so the row its write adds holds it.
+    pub(crate) fn note_for_row(&self, line: String) {
+        if self.outcome.is_some()
+            && let Ok(mut notes) = self.notes.lock()
+        {
+            notes.push(line);
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
     /// A write begins: the row it is to add, when none is added yet.
     pub(super) fn row_for_write(&self) -> Option<NewAudit> {
         let mut slot = self.audit.lock().ok()?;
@@ -91,7 +109,8 @@ impl RequestContext {
             return None;
         }
         let latency = i64::try_from(slot.started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        Some(NewAudit { latency_us: latency, ..slot.draft.clone() })
+        // The write puts what it changed before these.
+        Some(NewAudit { latency_us: latency, summary: self.notes(), ..slot.draft.clone() })
     }
 
     /// The row a committed write added.
@@ -127,7 +146,9 @@ impl RequestContext {
     /// What the request's operations changed, taken once (by the audit).
     pub(crate) fn take_outcome(&self) -> Outcome {
         let Some(outcome) = &self.outcome else { return Outcome::default() };
-        outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default()
+        let mut taken = outcome.lock().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default();
+        taken.summary.extend(self.notes.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default());
+        taken
     }
 
     /// A line for the request's audit row beside what its writes changed

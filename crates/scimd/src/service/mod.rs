@@ -14,6 +14,7 @@ mod audit;
 pub mod console;
 pub(crate) mod context;
 mod error;
+pub(crate) mod extensions;
 mod gauges;
 pub mod oauth;
 pub(crate) mod policy;
@@ -535,10 +536,10 @@ fn run_emitting<'t, A: Send + Sync, T: Send>(
         // The row commits with the write: an acknowledged write always has it.
         let mut audited = None;
         if let (Some(draft), Some(tenant_id)) = (&w.audit, tx.changes().tenant_id) {
-            let outcome = context::Outcome {
-                summary: tx.changes().summary(),
-                event_ids: events.iter().map(|e| e.id.clone()).collect(),
-            };
+            // What the write changed, then what the request noted before it (attributes it ignored).
+            let mut summary = tx.changes().summary();
+            summary.extend(draft.summary.iter().cloned());
+            let outcome = context::Outcome { summary, event_ids: events.iter().map(|e| e.id.clone()).collect() };
             let (summary, event_ids) = crate::audit::kept_outcome(outcome);
             let created = || {
                 let c = tx

@@ -20,6 +20,7 @@ mod changes;
 pub(crate) mod console;
 pub(crate) mod events;
 pub(crate) mod exec;
+pub(crate) mod extensions;
 pub(crate) mod members;
 pub(crate) mod oauth;
 pub(crate) mod postgres;

@@ -413,6 +413,7 @@ mod entra;
 mod errors;
 mod etags;
 mod events;
+mod extensions;
 mod filters;
 mod hardening;
 mod lists;

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use scim_core::ScimError;
 use scim_core::policy::{
     GroupMapping, HostActions, LicenceType, Lifecycle, OnCreate, OnDeactivate, OnDelete, RateLimit, Role,
-    SeatsExhausted, TenantConfig, Workspace,
+    SeatsExhausted, TenantConfig, UnknownAttributes, Workspace,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -557,6 +557,9 @@ pub(super) struct PolicyBody {
     on_delete: Option<OnDelete>,
     allowed_domains: Option<Vec<String>>,
     seats_exhausted: Option<SeatsExhausted>,
+    /// Attributes of a SCIM write that no schema defines: `ignore` (the write succeeds and
+    /// its audit row names them) or `reject` (400 naming them).
+    unknown_attributes: Option<UnknownAttributes>,
     scim_enabled: Option<bool>,
     /// The highest rank a default role may have, or `null` for no ceiling.
     #[serde(default, deserialize_with = "present")]
@@ -589,6 +592,7 @@ pub(super) struct PolicyOut {
     /// E-mail domains SCIM may create users in; empty: any.
     allowed_domains: Vec<String>,
     seats_exhausted: SeatsExhausted,
+    unknown_attributes: UnknownAttributes,
     scim_enabled: bool,
     /// The tenant's own request rate; `null`: the server's.
     #[schema(required)]
@@ -618,6 +622,7 @@ fn policy_json(c: &TenantConfig, t: &Tenant, reconciling: Option<(usize, usize)>
         max_default_rank: p.max_default_rank,
         allowed_domains: p.allowed_domains.clone(),
         seats_exhausted: p.seats_exhausted,
+        unknown_attributes: p.unknown_attributes,
         scim_enabled: t.enabled,
         rate_limit: p.rate_limit,
         reconciling: reconciling.map(|(done, total)| Progress { done, total }),
@@ -659,6 +664,9 @@ pub(super) async fn put_policy(
         }
         if let Some(v) = b.seats_exhausted {
             p.seats_exhausted = v;
+        }
+        if let Some(v) = b.unknown_attributes {
+            p.unknown_attributes = v;
         }
         if let Some(v) = &b.allowed_domains {
             p.allowed_domains = v.iter().map(|d| d.trim().to_lowercase()).collect();

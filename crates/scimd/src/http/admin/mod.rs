@@ -13,6 +13,7 @@ mod audit;
 mod config;
 mod events;
 pub(crate) mod openapi;
+mod schemas;
 mod tenants;
 mod transfer;
 mod users;
@@ -231,6 +232,8 @@ admin_routes! {
     "/admin/v1/tenants/{tenant}/group-mappings/{id}" =>
         get views::get_mapping, put config::replace_mapping, delete config::delete_mapping;
     "/admin/v1/tenants/{tenant}/groups" => get views::list_groups;
+    "/admin/v1/tenants/{tenant}/schemas" => get schemas::list_schemas, post schemas::create_schema;
+    "/admin/v1/tenants/{tenant}/schemas/{urn}" => get schemas::get_schema, delete schemas::delete_schema;
     "/admin/v1/tenants/{tenant}/policy" => get config::get_policy, put config::put_policy;
     "/admin/v1/tenants/{tenant}/policy/reapply" => post config::reapply_policy;
     "/admin/v1/tenants/{tenant}/users" => get users::list_users, post users::create_user;

@@ -4,7 +4,7 @@
 //! token, its path parameters, the error answers) is added here once, by
 //! rule, so that no operation can leave one out.
 
-use super::{Code, audit, config, events, tenants, transfer, users, views, webhooks};
+use super::{Code, audit, config, events, schemas, tenants, transfer, users, views, webhooks};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::sync::LazyLock;
@@ -58,6 +58,7 @@ pub(crate) struct ErrorDetail {
         config::delete_licence_type, config::list_mappings, config::create_mapping, views::get_mapping,
         config::replace_mapping, config::delete_mapping, views::list_groups, config::get_policy,
         config::put_policy, config::reapply_policy,
+        schemas::list_schemas, schemas::create_schema, schemas::get_schema, schemas::delete_schema,
         users::list_users, users::create_user, users::get_user, users::patch_user, users::delete_user,
         users::restore_user, users::user_access, users::grant_role, users::withdraw_role,
         events::list_events,

@@ -9,7 +9,9 @@ use askama::Template;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
-use scim_core::policy::{OnCreate, OnDeactivate, OnDelete, Role, SeatsExhausted, TenantConfig, Workspace};
+use scim_core::policy::{
+    OnCreate, OnDeactivate, OnDelete, Role, SeatsExhausted, TenantConfig, UnknownAttributes, Workspace,
+};
 use std::sync::Arc;
 
 struct WorkspaceRow {
@@ -33,6 +35,7 @@ struct PolicyPage {
     on_deactivate: String,
     on_delete: String,
     seats_exhausted: String,
+    unknown_attributes: String,
     allowed_domains: String,
     roles: Vec<Role>,
     workspaces: Vec<Workspace>,
@@ -63,6 +66,7 @@ fn render(s: &AppState, caller: &Caller, t: &Tenant, c: &TenantConfig, preview: 
         on_deactivate: word(&p.on_deactivate),
         on_delete: word(&p.on_delete),
         seats_exhausted: word(&p.seats_exhausted),
+        unknown_attributes: word(&p.unknown_attributes),
         allowed_domains: p.allowed_domains.join("\n"),
         roles: c.roles.iter().filter(|r| r.provisionable).cloned().collect(),
         workspaces: c.workspaces.clone(),
@@ -95,6 +99,7 @@ pub(super) async fn save(Here { s, caller, t }: Here, form: Form) -> Response {
     let on_deactivate: Option<OnDeactivate> = choice(&form, "on_deactivate");
     let on_delete: Option<OnDelete> = choice(&form, "on_delete");
     let seats: Option<SeatsExhausted> = choice(&form, "seats_exhausted");
+    let unknown: Option<UnknownAttributes> = choice(&form, "unknown_attributes");
     let max_rank = match form.get("max_default_rank").map(str::parse::<i64>) {
         None => None,
         Some(Ok(n)) if n >= 0 => Some(n),
@@ -131,6 +136,9 @@ pub(super) async fn save(Here { s, caller, t }: Here, form: Form) -> Response {
         }
         if let Some(v) = seats {
             p.seats_exhausted = v;
+        }
+        if let Some(v) = unknown {
+            p.unknown_attributes = v;
         }
         p.max_default_rank = max_rank;
         p.default_role_id = default_role.clone();
