@@ -110,7 +110,8 @@ fn known_keys(obj: &Map<String, Value>, known: &[&str], what: &str) -> std::resu
 
 /// A URN other schemas do not use: not a core or message URN of SCIM.
 fn check_urn(id: &str) -> std::result::Result<(), String> {
-    if !has_urn_prefix(id) || id.len() < 8 {
+    // `urn:` and at least a namespace and a name after it.
+    if !has_urn_prefix(id) || id[4..].split(':').filter(|part| !part.is_empty()).count() < 2 {
         return Err(format!(
             "the schema id '{id}' must be a URN, such as 'urn:example:scim:schemas:extension:acme:1.0:User'"
         ));

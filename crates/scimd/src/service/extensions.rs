@@ -88,13 +88,10 @@ impl Service {
                         409,
                         None,
                         format!(
-                            "{holding} {} of this tenant hold values of '{id}': removing the schema removes those \
+                            "{holding} {} of this tenant {} values of '{id}': removing the schema removes those \
                              values too; send force=true to do so",
-                            if holding == 1 {
-                                kind.as_str().to_lowercase()
-                            } else {
-                                format!("{}s", kind.as_str().to_lowercase())
-                            }
+                            kind.as_str().to_lowercase() + if holding == 1 { "" } else { "s" },
+                            if holding == 1 { "holds" } else { "hold" }
                         ),
                     )));
                 }

@@ -113,6 +113,33 @@ fn read_csv(text: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// A CSV cell is text: an extension's integer, decimal or boolean attribute
+/// given as text ("12", "true") takes its type, so the schema's check passes.
+fn typed_extension_values(user: &mut Value, rt: &ResourceType) {
+    use scim_core::schema::AttrType;
+    for (schema, _) in &rt.extensions {
+        let Some(Value::Object(values)) = user.get_mut(&schema.id) else { continue };
+        for (name, value) in values.iter_mut() {
+            let (Some(attr), Value::String(text)) = (schema.attribute(name), &*value) else { continue };
+            let typed = match attr.kind {
+                AttrType::Integer => text.trim().parse::<i64>().ok().map(Value::from),
+                AttrType::Decimal => {
+                    text.trim().parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+                }
+                AttrType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" => Some(Value::Bool(true)),
+                    "false" | "no" | "0" => Some(Value::Bool(false)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(typed) = typed {
+                *value = typed;
+            }
+        }
+    }
+}
+
 /// A CSV record as a SCIM user: each column at the attribute its header names.
 fn user_of_csv(header: &[String], record: &csv::StringRecord) -> Result<Value, String> {
     let mut user = Map::new();
@@ -204,7 +231,9 @@ impl Service {
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<Summary, Error> {
         let tenant = self.tenant_named(tenant).await?;
-        let rt = Arc::new(ResourceType::user());
+        // The tenant's extensions: a CSV column or JSONL key may name one of their attributes.
+        let extensions = self.tenant_config(tenant.id).await?.extensions;
+        let rt = Arc::new(scim_core::extension::resource_types(&extensions).0);
         let limits = self.limits();
         let tenant_id = tenant.id;
         let cause = Cause {
@@ -223,7 +252,8 @@ impl Service {
                 tasks.spawn(async move {
                     let name = row.user_name;
                     let result = match row.user {
-                        Ok(user) => {
+                        Ok(mut user) => {
+                            typed_extension_values(&mut user, &rt);
                             crate::service::context::with_cause(cause, svc.import_one(tenant_id, user, &rt, &limits))
                                 .await
                         }

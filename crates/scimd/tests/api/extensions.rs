@@ -15,6 +15,7 @@ on_both_backends!(
     unknown_attributes_are_ignored_and_audited_or_rejected_by_policy,
     removing_a_schema_that_values_use_needs_force,
     schema_definitions_are_refused_in_plain_words,
+    imports_and_the_admin_api_take_extension_attributes,
 );
 
 const CUSTOM: &str = "urn:okta:acme_app:1.0:user:custom";
@@ -290,4 +291,22 @@ async fn schema_definitions_are_refused_in_plain_words(b: Backend) {
     let r = s.adm(Method::GET, "/schemas/urn:nothing:here", None).await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert!(r.body["error"]["detail"].as_str().unwrap().contains("urn:nothing:here"), "{}", r.body);
+}
+
+async fn imports_and_the_admin_api_take_extension_attributes(b: Backend) {
+    let s = start(b).await;
+    register(&s, custom_schema()).await;
+    let csv = format!("userName,{CUSTOM}:costCentre,{CUSTOM}:badge\nann@acme.com,CC9,12\n");
+    let url = format!("{}/import", s.admin);
+    let auth = format!("Bearer {}", s.admin_token);
+    let r = s.raw(Method::POST, &url, Some(csv), &[("Authorization", &auth), ("Content-Type", "text/csv")]).await;
+    assert_eq!((r.status.as_u16(), &r.body["created"]), (200, &json!(1)), "{}", r.body);
+    let filter = q(&format!("{CUSTOM}:badge eq 12"));
+    let r = s.get(&format!("/Users?filter={filter}")).await;
+    assert_eq!(r.body["Resources"][0][CUSTOM]["costCentre"], "CC9", "{}", r.body);
+    // A user made by hand in the admin API may carry them too.
+    let r =
+        s.adm(Method::POST, "/users", Some(json!({"userName": "hand@acme.com", CUSTOM: {"costCentre": "H1"}}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body[CUSTOM]["costCentre"], "H1", "{}", r.body);
 }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use scim_core::policy::Source;
 use scim_core::render;
-use scim_core::{ResourceType, patch, resource};
+use scim_core::{patch, resource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -151,7 +151,7 @@ pub(super) async fn create_user(
     bytes: Bytes,
 ) -> AdminResult {
     let mut input: Value = body(&bytes)?;
-    let rt = ResourceType::user();
+    let rt = scim_core::extension::resource_types(&s.svc.tenant_config(t.id).await?.extensions).0;
     // The admin API speaks plain JSON: the SCIM envelope is ours to add.
     if let Some(obj) = input.as_object_mut()
         && !obj.keys().any(|k| k.eq_ignore_ascii_case("schemas"))
@@ -186,7 +186,7 @@ pub(super) async fn patch_user(
     if !changes.is_object() {
         return Err(AdminError::bad("send an object of the attributes to change"));
     }
-    let rt = ResourceType::user();
+    let rt = scim_core::extension::resource_types(&s.svc.tenant_config(t.id).await?.extensions).0;
     let limits = s.config.limits;
     let decide = Arc::new(move |current: &StoredResource| -> Result<Update, Error> {
         let ops = vec![patch::PatchOp { kind: patch::OpKind::Replace, path: None, value: Some(changes.clone()) }];
