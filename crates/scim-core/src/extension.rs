@@ -406,6 +406,30 @@ pub fn quoted(names: &[String]) -> String {
     q.join(", ")
 }
 
+/// What `doc` holds of the single-valued simple attributes the tenant's
+/// extensions for `kind` declare unique (`uniqueness` `server` or `global`,
+/// both meaning within the tenant): (URN, attribute, value).
+pub fn unique_values<'a>(
+    extensions: &'a [TenantExtension],
+    kind: Extends,
+    doc: &'a Value,
+) -> Vec<(&'a str, &'a Attribute, &'a Value)> {
+    use crate::schema::Uniqueness;
+    let mut out = Vec::new();
+    for ext in extensions.iter().filter(|e| e.resource_type == kind) {
+        let Some(values) = doc.get(&ext.schema.id) else { continue };
+        for attr in &ext.schema.attributes {
+            if attr.uniqueness == Uniqueness::None || attr.multi_valued || attr.kind == AttrType::Complex {
+                continue;
+            }
+            if let Some(value) = values.get(&attr.name).filter(|v| !v.is_null()) {
+                out.push((ext.schema.id.as_str(), attr, value));
+            }
+        }
+    }
+    out
+}
+
 /// Does any attribute of these extensions hide a stored value by default
 /// (`returned: never` or `request`)? A whole resource is then written
 /// through the projection rather than straight from its stored text.

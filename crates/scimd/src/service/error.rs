@@ -116,6 +116,9 @@ pub fn taken(rule: Unique, value: Option<&str>) -> String {
         Unique::TokenName => format!("the tenant already has a token named{value}; token names are unique per tenant"),
         Unique::AdminTokenName => format!("an admin token named{value} already exists"),
         Unique::OAuthClientName => format!("the tenant already has an OAuth client named{value}"),
+        Unique::ExtensionValue => {
+            format!("another resource of this tenant already has the value{value}, which is unique")
+        }
     }
 }
 

@@ -412,6 +412,41 @@ fn split_off_later_chunks(changes: &mut Vec<MemberChange>) -> Vec<Vec<MemberChan
     chunks.collect()
 }
 
+/// Values of extension attributes declared unique must not be another live
+/// resource's (409 `uniqueness`, naming the holder).
+async fn unique_extension_values(
+    tx: &mut WriteTx,
+    config: &scim_core::policy::TenantConfig,
+    tenant_id: i64,
+    kind: Kind,
+    id: &str,
+    doc: &Value,
+) -> Result<(), Error> {
+    if config.extensions.is_empty() {
+        return Ok(());
+    }
+    let extends = match kind {
+        Kind::User => scim_core::extension::Extends::User,
+        Kind::Group => scim_core::extension::Extends::Group,
+    };
+    for (urn, attr, value) in scim_core::extension::unique_values(&config.extensions, extends, doc) {
+        if let Some(holder) = tx.extension_value_holder(tenant_id, kind, id, urn, attr, value).await? {
+            let detail = format!(
+                "another {} in this tenant (id '{holder}') already has {value} in '{urn}:{}', which is unique{}",
+                kind.as_str(),
+                attr.name,
+                if attr.kind == scim_core::schema::AttrType::String && !attr.case_exact {
+                    " (ignoring case)"
+                } else {
+                    ""
+                }
+            );
+            return Err(Error::Taken { rule: crate::store::Unique::ExtensionValue, detail });
+        }
+    }
+    Ok(())
+}
+
 async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, Error> {
     let (new, tenant_id) = (&*job.new, job.tenant_id);
     let config = job.svc.config_for_write(tx, tenant_id).await?;
@@ -421,6 +456,7 @@ async fn create_in(tx: &mut WriteTx, job: &CreateJob) -> Result<StoredResource, 
     {
         return Err(refusal.into());
     }
+    unique_extension_values(tx, &config, tenant_id, new.kind, &new.id, &new.doc.value).await?;
     // A user keeps the default role of the policy it was created under.
     let default_roles =
         if new.kind == Kind::User { scim_core::policy::default_roles_for_new_user(&config) } else { Vec::new() };
@@ -513,6 +549,9 @@ async fn update_in(tx: &mut WriteTx, job: &UpdateJob) -> Result<Option<i64>, Err
         && let Some(refusal) = update.doc.as_ref().and_then(|doc| policy::domain_refusal(&config, &doc.value))
     {
         return Err(refusal.into());
+    }
+    if let Some(doc) = &update.doc {
+        unique_extension_values(tx, &config, tenant_id, kind, id, &doc.value).await?;
     }
     let old_display = current.display_name.clone().unwrap_or_default();
     let new_display = match &update.doc {

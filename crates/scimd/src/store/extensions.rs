@@ -6,6 +6,8 @@
 use super::exec::Stmt;
 use super::sql::Dialect;
 use super::{Kind, Store, StoreError, WriteTx};
+use scim_core::schema::{AttrType, Attribute};
+use serde_json::Value;
 
 /// `WHERE` terms matching a document holding the extension: binds `urn` (SQLite as a JSON path).
 fn holds(d: Dialect) -> &'static str {
@@ -83,5 +85,69 @@ impl WriteTx {
         self.changes.tenant(tenant_id);
         self.changes.config_changed = true;
         Ok(done.rows_affected())
+    }
+}
+
+impl WriteTx {
+    /// The id of another live resource of `kind` holding `value` in the
+    /// extension attribute `urn:attr` (strings compared ignoring case unless
+    /// `caseExact`). On PostgreSQL a lock on the value is held to the end of
+    /// the transaction first, so two writes of one value cannot both pass.
+    pub async fn extension_value_holder(
+        &mut self,
+        tenant_id: i64,
+        kind: Kind,
+        except_id: &str,
+        urn: &str,
+        attr: &Attribute,
+        value: &Value,
+    ) -> Result<Option<String>, StoreError> {
+        let d = self.dialect();
+        let folded = attr.kind == AttrType::String && !attr.case_exact;
+        let text = match value {
+            Value::String(s) if folded => s.to_lowercase(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if d == Dialect::Postgres {
+            let key = format!("{tenant_id}|{}|{urn}|{}|{text}", kind.as_str(), attr.name);
+            self.q("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))").bind(key).execute(&mut self.tx).await?;
+        }
+        let live = "r.tenant_id = ? AND r.kind = ? AND r.id <> ? AND r.deleted_at IS NULL";
+        let stmt = match (d, folded) {
+            (Dialect::Sqlite, true) => Stmt::new(format!(
+                "SELECT r.id FROM resources r WHERE {live} AND lower(json_extract(r.doc, ?)) = ? LIMIT 1"
+            )),
+            (Dialect::Sqlite, false) => {
+                Stmt::new(format!("SELECT r.id FROM resources r WHERE {live} AND json_extract(r.doc, ?) = ? LIMIT 1"))
+            }
+            (Dialect::Postgres, true) => Stmt::new(format!(
+                "SELECT r.id FROM resources r WHERE {live} AND lower(jsonb_extract_path_text(r.doc, ?, ?)) = ? LIMIT 1"
+            )),
+            (Dialect::Postgres, false) => Stmt::new(format!(
+                "SELECT r.id FROM resources r WHERE {live} AND jsonb_extract_path(r.doc, ?, ?) = CAST(? AS JSONB) LIMIT 1"
+            )),
+        };
+        let stmt = stmt.bind(tenant_id).bind(kind.as_str()).bind(except_id);
+        let stmt = match d {
+            Dialect::Sqlite => {
+                let path = format!("$.\"{}\".\"{}\"", urn.replace('"', ""), attr.name);
+                let stmt = stmt.bind(path);
+                match value {
+                    _ if folded => stmt.bind(text),
+                    Value::String(s) => stmt.bind(s.as_str()),
+                    Value::Bool(b) => stmt.bind(i64::from(*b)),
+                    Value::Number(n) if n.is_i64() => stmt.bind(n.as_i64().unwrap_or_default()),
+                    Value::Number(n) => stmt.bind(n.as_f64().unwrap_or_default()),
+                    other => stmt.bind(other.to_string()),
+                }
+            }
+            Dialect::Postgres => {
+                let stmt = stmt.bind(urn).bind(attr.name.as_str());
+                if folded { stmt.bind(text) } else { stmt.bind(value.to_string()) }
+            }
+        };
+        let row = stmt.fetch_optional(&mut self.tx).await?;
+        row.map(|r| r.try_get::<String, _>(0)).transpose()
     }
 }

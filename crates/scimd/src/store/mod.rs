@@ -69,6 +69,8 @@ pub enum Unique {
     TokenName,
     AdminTokenName,
     OAuthClientName,
+    /// A value of an extension attribute declared unique.
+    ExtensionValue,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ on_both_backends!(
     removing_a_schema_that_values_use_needs_force,
     schema_definitions_are_refused_in_plain_words,
     imports_and_the_admin_api_take_extension_attributes,
+    unique_extension_values_are_enforced_per_tenant,
 );
 
 const CUSTOM: &str = "urn:okta:acme_app:1.0:user:custom";
@@ -309,4 +310,44 @@ async fn imports_and_the_admin_api_take_extension_attributes(b: Backend) {
         s.adm(Method::POST, "/users", Some(json!({"userName": "hand@acme.com", CUSTOM: {"costCentre": "H1"}}))).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body[CUSTOM]["costCentre"], "H1", "{}", r.body);
+}
+
+async fn unique_extension_values_are_enforced_per_tenant(b: Backend) {
+    let s = start(b).await;
+    let urn = "urn:example:scim:badges:1.0:User";
+    let schema = json!({"id": urn, "resource_type": "User", "attributes": [
+        {"name": "badge", "type": "integer", "uniqueness": "server"},
+        {"name": "code", "type": "string", "uniqueness": "global"},
+        {"name": "note", "type": "string"}
+    ]});
+    register(&s, schema).await;
+    let user = |name: &str, ext: Value| json!({"schemas": [USER, urn], "userName": name, urn: ext});
+    let r = s.post("/Users", user("a@acme.com", json!({"badge": 7, "code": "AB", "note": "same"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let a = Server::id_of(&r.body);
+    // Another user may not take either value (strings ignoring case: caseExact is false).
+    let r = s.post("/Users", user("b@acme.com", json!({"badge": 7}))).await;
+    r.assert_error(409, Some("uniqueness"));
+    assert!(r.body["detail"].as_str().unwrap().contains(&a), "the holder is named: {}", r.body);
+    s.post("/Users", user("b@acme.com", json!({"code": "ab"}))).await.assert_error(409, Some("uniqueness"));
+    let r = s.post("/Users", user("b@acme.com", json!({"badge": 8, "code": "CD", "note": "same"}))).await;
+    assert_eq!(r.status, 201, "a value not declared unique may repeat: {}", r.body);
+    let b_id = Server::id_of(&r.body);
+    // Nor by PUT or PATCH; a user keeping its own value is no clash.
+    let r = s.put(&format!("/Users/{b_id}"), user("b@acme.com", json!({"badge": 7}))).await;
+    r.assert_error(409, Some("uniqueness"));
+    let ops = json!([{"op": "replace", "path": format!("{urn}:code"), "value": "Ab"}]);
+    s.patch(&format!("/Users/{b_id}"), ops).await.assert_error(409, Some("uniqueness"));
+    let r = s.put(&format!("/Users/{a}"), user("a@acme.com", json!({"badge": 7, "code": "AB"}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Once the holder lets go, the value is free.
+    assert_eq!(s.delete(&format!("/Users/{a}")).await.status, 204);
+    let ops = json!([{"op": "replace", "path": format!("{urn}:badge"), "value": 7}]);
+    let r = s.patch(&format!("/Users/{b_id}"), ops).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Ten creates of one value at once: one wins (PostgreSQL holds a lock on the value).
+    let racers = (0..10).map(|i| s.post("/Users", user(&format!("r{i}@acme.com"), json!({"badge": 99}))));
+    let statuses: Vec<u16> = futures_util::future::join_all(racers).await.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 9, "{statuses:?}");
 }
