@@ -11,7 +11,8 @@
 //! - `bulkId:ID` names the resource the POST with that `bulkId` created: as
 //!   the whole id in a `path` (`/Groups/bulkId:g1`), and as any whole string
 //!   value of `data`, at any depth (a member's `value`, an extension's
-//!   `manager.value`, a PatchOp's `value`) (§3.7.2). Every reference must name
+//!   `manager.value`, a PatchOp's `value`) (§3.7.2), and as a quoted value
+//!   in a PatchOp's `path` filter (`members[value eq "bulkId:u1"]`). Every reference must name
 //!   a POST of the request, of the path's resource type for a path;
 //! - operations run in the request's order, except that an operation naming
 //!   a `bulkId` first runs the POST that defines it (and what that POST names
@@ -548,13 +549,50 @@ fn find_references(data: &Value, found: &mut Vec<String>) -> (bool, usize) {
                 bytes += 2;
                 for (k, v) in fields {
                     bytes += k.len() + 4;
-                    stack.push(v);
+                    match v {
+                        Value::String(path) if k.eq_ignore_ascii_case("path") => {
+                            bytes += path.len() + 3;
+                            for b in quoted_references(path) {
+                                refers = true;
+                                found.push(b.to_string());
+                            }
+                        }
+                        _ => stack.push(v),
+                    }
                 }
             }
             _ => bytes += 6,
         }
     }
     (refers, bytes)
+}
+
+/// The bulkIds of the quoted references in a PatchOp path's filter:
+/// `members[value eq "bulkId:u1"]` names `u1`.
+fn quoted_references(path: &str) -> Vec<&str> {
+    let quoted = format!("\"{REFERENCE}");
+    path.match_indices(&quoted)
+        .filter_map(|(at, _)| {
+            let rest = &path[at + quoted.len()..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// `path` with each quoted reference replaced by the id `resolve` gives it.
+fn replace_quoted_references(path: &str, resolve: &dyn Fn(&str) -> Result<String>) -> Result<String> {
+    let quoted = format!("\"{REFERENCE}");
+    let (mut out, mut rest) = (String::with_capacity(path.len()), path);
+    while let Some(at) = rest.find(&quoted) {
+        let after = &rest[at + quoted.len()..];
+        let Some(end) = after.find('"') else { break };
+        out.push_str(&rest[..at]);
+        out.push('"');
+        out.push_str(&resolve(&after[..end])?);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Replace every reference in `data` by the id `resolve` gives it.
@@ -568,7 +606,18 @@ fn replace_references(data: &mut Value, resolve: &dyn Fn(&str) -> Result<String>
                 }
             }
             Value::Array(items) => stack.extend(items.iter_mut()),
-            Value::Object(fields) => stack.extend(fields.values_mut()),
+            Value::Object(fields) => {
+                for (k, v) in fields.iter_mut() {
+                    match v {
+                        Value::String(path) if k.eq_ignore_ascii_case("path") => {
+                            if path.contains(REFERENCE) {
+                                *path = replace_quoted_references(path, resolve)?;
+                            }
+                        }
+                        _ => stack.push(v),
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -800,6 +849,29 @@ mod tests {
         assert_eq!(ready.data["Operations"][0]["value"], json!([{"value": "id-1"}, {"value": "id-2"}]));
         // Taken once.
         assert_eq!(r.take_ready(2, &created).unwrap().data, Value::Null);
+    }
+
+    #[test]
+    fn references_in_a_patch_path_filter_are_replaced_and_ordered() {
+        let mut r = parse(json!([
+            {"method": "PATCH", "path": "/Groups/g0", "data": {"Operations": [
+                {"op": "remove", "path": "members[value eq \"bulkId:u1\" or value eq \"bulkId:u2\"]"},
+                {"op": "replace", "path": "members[value eq \"plain\"].display", "value": "bulkId:u1"}]}},
+            user("u1"),
+            user("u2"),
+        ]))
+        .unwrap();
+        assert_eq!(r.run_order(), vec![1, 2, 0], "the POSTs the filter names run first");
+        let mut created = Created::default();
+        created.record("u1", "id-1");
+        created.record("u2", "id-2");
+        let ready = r.take_ready(0, &created).unwrap();
+        assert_eq!(ready.data["Operations"][0]["path"], "members[value eq \"id-1\" or value eq \"id-2\"]");
+        assert_eq!(ready.data["Operations"][1]["path"], "members[value eq \"plain\"].display");
+        assert_eq!(ready.data["Operations"][1]["value"], "id-1");
+        let missing = parse(json!([{"method": "PATCH", "path": "/Groups/g0", "data": {"Operations": [
+            {"op": "remove", "path": "members[value eq \"bulkId:nope\"]"}]}}]));
+        assert!(missing.unwrap_err().detail.contains("'bulkId:nope'"));
     }
 
     /// RFC 7644 §3.7.1's example: two groups, each a member of the other.

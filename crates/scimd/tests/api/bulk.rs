@@ -14,6 +14,7 @@ on_both_backends!(
     posts_puts_patches_and_deletes_of_users_and_groups_run_in_one_request,
     a_group_names_users_created_earlier_in_the_request_by_their_bulk_ids,
     a_forward_reference_runs_the_post_it_names_first,
+    a_patch_path_filter_names_a_user_by_its_bulk_id,
     a_circle_of_references_is_refused_with_409_and_creates_nothing,
     fail_on_errors_stops_the_request_after_that_many_failures,
     a_failed_operation_undoes_no_other_and_leaves_nothing_of_its_own,
@@ -179,6 +180,29 @@ async fn a_forward_reference_runs_the_post_it_names_first(b: Backend) {
     assert_eq!(id_in(&ops[1]), user);
     assert_eq!(member_ids(&s.get(&format!("/Groups/{group}")).await.body), vec![user.clone()]);
     assert_eq!(s.get(&format!("/Users/{user}")).await.body["title"], "Patched");
+}
+
+/// RFC 7644 §3.7.2: a reference inside a PatchOp path's filter
+/// (`members[value eq "bulkId:u"]`) is resolved like any other, and orders
+/// the POST it names first.
+async fn a_patch_path_filter_names_a_user_by_its_bulk_id(b: Backend) {
+    let s = start(b).await;
+    let group = Server::id_of(&s.create_group("Existing").await);
+    let r = bulk(
+        &s,
+        json!([
+            {"method": "PATCH", "path": format!("/Groups/{group}"), "data": {"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}]},
+                {"op": "remove", "path": "members[value eq \"bulkId:u1\"]"}]}},
+            post_user("u1", "u1@x.org"),
+            post_user("u2", "u2@x.org"),
+        ]),
+    )
+    .await;
+    let ops = results(&r);
+    assert_eq!(ops.iter().map(|o| o["status"].as_str().unwrap()).collect::<Vec<_>>(), ["200", "201", "201"]);
+    let u2 = id_in(&ops[2]);
+    assert_eq!(member_ids(&s.get(&format!("/Groups/{group}")).await.body), vec![u2], "{}", r.body);
 }
 
 /// RFC 7644 §3.7.1: two groups each a member of the other. scimd takes the
