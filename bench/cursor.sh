@@ -3,7 +3,7 @@
 # deep pages"): per backend a fresh database bulk-loaded with N users by
 # bench/load_users.sh (LOAD_USERS_SPREAD=1: user i last modified i seconds
 # after the others' creation), scimd serving it, then one client, one request
-# at a time: the last index page (startIndex N-99), RFC 9865 cursor pages of
+# at a time: the last and the middle index pages (startIndex N-99, N/2+1), RFC 9865 cursor pages of
 # 100 after the second page, the middle and the end (after a walk there by
 # nextCursor), and `filter=meta.lastModified gt T` where T leaves the last
 # 1,000 users.
@@ -87,7 +87,7 @@ for backend in "${BACKEND_LIST[@]}"; do
   rc=0
   SCIMD_BENCH_TOKEN="$TOKEN" "$BENCH" run --base-url "http://127.0.0.1:$port/scim/v2/bench" --label "scimd-$backend" \
       --server-pid "$pid" --existing-users --sample 1000 --concurrency 1 --duration-secs "$DURATION" \
-      --scenarios list_page_deep,cursor_pages,filter_last_modified --modified-after "$MODIFIED_AFTER" \
+      --scenarios list_page_deep,list_page_middle,cursor_pages,filter_last_modified --modified-after "$MODIFIED_AFTER" \
       --json "$OUT/cursor-$backend.json" > "$OUT/cursor-$backend.txt" || rc=$?
   cat "$OUT/cursor-$backend.txt"
   if [ "$rc" != 0 ]; then echo "cursor.sh: $backend: scenarios with errors (exit $rc)" >&2; STATUS=1; fi

@@ -46,7 +46,8 @@ pub(crate) const SCENARIOS: &[&str] = &[
 
 /// Scenarios run only when named (`--scenarios`): servers without Bulk
 /// would only fail them.
-pub(crate) const NAMED_ONLY: &[&str] = &["singles_create", "bulk_create", "cursor_pages", "filter_last_modified"];
+pub(crate) const NAMED_ONLY: &[&str] =
+    &["singles_create", "bulk_create", "cursor_pages", "filter_last_modified", "list_page_middle"];
 
 /// Creates in the Bulk comparison: one Bulk request of this many POSTs
 /// against as many single POSTs one after the other.

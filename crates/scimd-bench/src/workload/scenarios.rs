@@ -133,6 +133,20 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         r.scenario("list_page_deep", 1, Stop::Time(d), op, note).await;
     }
 
+    if have_users && plan.wants("list_page_middle") {
+        // The deepest an index page gets where a kept total lets the far half be read from the end.
+        let total = r.total_users().await.unwrap_or(users.len() as u64).max(1);
+        let http = r.http.clone();
+        let start = total / 2 + 1;
+        let op: Op = Arc::new(move |_, _| {
+            let http = http.clone();
+            let path = format!("/Users?startIndex={start}&count=100");
+            Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+        });
+        let note = Some(format!("the middle page: startIndex {start} of {total}, one at a time"));
+        r.scenario("list_page_middle", 1, Stop::Time(d), op, note).await;
+    }
+
     if have_users && plan.wants("cursor_pages") {
         cursor_pages(&mut r).await;
     }
