@@ -24,6 +24,10 @@ pub struct ListRequest {
     /// Within `0..=max_results`; the server's maximum when not given.
     pub count: i64,
     pub projection: Projection,
+    /// RFC 9865 §2: the client asked for cursor pagination. `Some("")` for
+    /// the first page (`cursor` empty), else a `nextCursor` or
+    /// `previousCursor` it was given. `startIndex` is then not allowed.
+    pub cursor: Option<String>,
 }
 
 impl ListRequest {
@@ -35,8 +39,9 @@ impl ListRequest {
     /// From a GET's query parameters. `get` finds a parameter by name; the
     /// caller matches names ignoring case, as query parameters are here.
     pub fn from_query<'q>(get: impl Fn(&str) -> Option<&'q str>, max_results: i64) -> Result<ListRequest> {
+        let cursor = get("cursor");
         let start_index = int_param("startIndex", get("startIndex"))?;
-        let count = int_param("count", get("count"))?;
+        let count = int_param("count", get("count")).map_err(|e| count_error(e, cursor.is_some(), max_results))?;
         let projection = Projection::parse(get("attributes"), get("excludedAttributes"))?;
         Requested {
             filter: get("filter"),
@@ -45,6 +50,7 @@ impl ListRequest {
             start_index,
             count,
             projection,
+            cursor: cursor.map(str::to_string),
         }
         .finish(max_results)
     }
@@ -93,10 +99,20 @@ impl ListRequest {
         let filter = text("filter")?;
         let sort_by = text("sortBy")?;
         let sort_order = text("sortOrder")?;
+        let cursor = match get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ScimError::invalid_cursor(
+                    "'cursor' must be a string: empty for the first page, then a nextCursor or previousCursor \
+                     this server returned",
+                ));
+            }
+        };
         let start_index = int("startIndex")?;
-        let count = int("count")?;
+        let count = int("count").map_err(|e| count_error(e, cursor.is_some(), max_results))?;
         let projection = Projection::parse(attributes.as_deref(), excluded.as_deref())?;
-        Requested { filter, sort_by, sort_order, start_index, count, projection }.finish(max_results)
+        Requested { filter, sort_by, sort_order, start_index, count, projection, cursor }.finish(max_results)
     }
 }
 
@@ -108,6 +124,19 @@ struct Requested<'t> {
     start_index: Option<i64>,
     count: Option<i64>,
     projection: Projection,
+    cursor: Option<String>,
+}
+
+/// A `count` that is not an integer: with a cursor, RFC 9865 §2.1's `invalidCount`.
+fn count_error(e: ScimError, cursor: bool, max_results: i64) -> ScimError {
+    if !cursor {
+        return e;
+    }
+    ScimError::invalid_count(format!(
+        "{}: with a cursor it is a number of results from 0 to {}",
+        e.detail,
+        max_results.max(0)
+    ))
 }
 
 impl Requested<'_> {
@@ -130,6 +159,29 @@ impl Requested<'_> {
         };
         // A negative maximum would make `clamp` panic; it allows no results.
         let max = max_results.max(0);
+        if let Some(cursor) = &self.cursor {
+            // RFC 9865 §2.4: a request picks one method, by `startIndex` or by `cursor`.
+            if self.start_index.is_some() {
+                return Err(ScimError::invalid_value(
+                    "send either startIndex (index paging) or cursor (cursor paging, RFC 9865), not both",
+                ));
+            }
+            // RFC 9865 §2: "a negative value SHALL be interpreted as 0"; past
+            // the maximum is invalidCount (§2.1), where index paging clamps it.
+            if let Some(count) = self.count.filter(|c| *c > max) {
+                return Err(ScimError::invalid_count(format!(
+                    "count {count} is more than this server's maxPageSize ({max}): ask for at most {max} results \
+                     a page"
+                )));
+            }
+            // The characters a cursor may hold (RFC 3986 §2.3, unreserved).
+            if !cursor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) {
+                return Err(ScimError::invalid_cursor(
+                    "this cursor has characters no cursor has: send it exactly as the server returned it \
+                     (nextCursor or previousCursor), or an empty cursor for the first page",
+                ));
+            }
+        }
         Ok(ListRequest {
             filter,
             sort_by,
@@ -137,6 +189,7 @@ impl Requested<'_> {
             start_index: self.start_index.unwrap_or(1).max(1),
             count: self.count.unwrap_or(max).clamp(0, max),
             projection: self.projection,
+            cursor: self.cursor,
         })
     }
 }
@@ -152,8 +205,33 @@ fn int_param(name: &str, text: Option<&str>) -> Result<Option<i64>> {
 /// A ListResponse around resources that are JSON texts already, in a buffer
 /// of exactly its size. `itemsPerPage` is the number of resources.
 pub fn list_response_bytes<T: AsRef<[u8]>>(total: i64, start_index: i64, resources: &[T]) -> Vec<u8> {
+    list_bytes(&format!("\"startIndex\":{start_index},"), total, resources)
+}
+
+/// A ListResponse of a cursor-paged list (RFC 9865 §2): no `startIndex`;
+/// `nextCursor` unless this is the last page, `previousCursor` when there
+/// is a page before. Cursors are URL-safe text (RFC 3986 unreserved
+/// characters), written as they are; anything else is left out.
+pub fn cursor_list_response_bytes<T: AsRef<[u8]>>(
+    total: i64,
+    resources: &[T],
+    next_cursor: Option<&str>,
+    previous_cursor: Option<&str>,
+) -> Vec<u8> {
+    let safe = |c: &&str| c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let mut paging = String::new();
+    if let Some(next) = next_cursor.filter(safe) {
+        paging.push_str(&format!("\"nextCursor\":\"{next}\","));
+    }
+    if let Some(previous) = previous_cursor.filter(safe) {
+        paging.push_str(&format!("\"previousCursor\":\"{previous}\","));
+    }
+    list_bytes(&paging, total, resources)
+}
+
+fn list_bytes<T: AsRef<[u8]>>(paging: &str, total: i64, resources: &[T]) -> Vec<u8> {
     let head = format!(
-        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":{total},\"startIndex\":{start_index},\
+        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":{total},{paging}\
          \"itemsPerPage\":{},\"Resources\":[",
         resources.len()
     );
@@ -204,7 +282,8 @@ mod tests {
                     descending: false,
                     start_index: 1,
                     count: MAX,
-                    projection: Projection::default()
+                    projection: Projection::default(),
+                    cursor: None,
                 }
             );
             assert_eq!(r.offset(), 0);

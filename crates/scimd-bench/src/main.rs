@@ -205,7 +205,9 @@ struct Workload {
     /// Scenarios to run (comma-separated) [default: all]. Known: seed_users, get_by_id, filter_username,
     /// patch_active, list_page_100, list_page_deep, group_fill, member_add_remove,
     /// group_get_excluded_members, mixed_okta; only when named: singles_create (1,000 POSTs one at a
-    /// time), bulk_create (one Bulk request of 1,000 POSTs).
+    /// time), bulk_create (one Bulk request of 1,000 POSTs), cursor_pages (RFC 9865 pages of 100 near
+    /// the start, in the middle and at the end, after a walk there), filter_last_modified (needs
+    /// --modified-after).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Remove-then-add pairs per group size, at most [default: 200; --smoke: 10].
@@ -232,6 +234,10 @@ struct Workload {
     /// Seed of the random choices (users, offsets).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The time `filter_last_modified` sends in `filter=meta.lastModified gt "T"` (e.g. the last
+    /// 1,000 users of bench/load_users.sh with LOAD_USERS_SPREAD=1: 2026-01-12T13:30:00Z).
+    #[arg(long)]
+    modified_after: Option<String>,
     /// Prefix of the userNames this run creates [default: derived from the time].
     #[arg(long)]
     run_id: Option<String>,
@@ -300,6 +306,7 @@ impl Workload {
             sample: self.sample,
             fill_cap: Duration::from_secs(self.fill_cap_secs),
             seed: self.seed,
+            modified_after: self.modified_after.clone(),
             run_id,
             server_pid,
         })

@@ -287,6 +287,9 @@ pub struct ServeArgs {
     /// Seconds an OAuth access token (client credentials, `POST /oauth/token`) works.
     #[arg(long, env = "SCIMD_OAUTH_TOKEN_LIFETIME_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub oauth_token_lifetime_secs: u64,
+    /// Seconds a list's cursor (RFC 9865 `cursorTimeout`) works after the page that returned it.
+    #[arg(long, env = "SCIMD_CURSOR_TIMEOUT_SECS", default_value_t = crate::config::DEFAULT_CURSOR_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub cursor_timeout_secs: u64,
     /// Record no audit trail of SCIM requests (the benchmark measures
     /// requests with and without it); rows already kept are still pruned.
     #[arg(long, env = "SCIMD_NO_AUDIT")]
@@ -894,6 +897,7 @@ pub fn serve_config(args: ServeArgs) -> Config {
             retention: crate::audit::days(args.audit_retention_days),
         },
         oauth_token_lifetime: Duration::from_secs(args.oauth_token_lifetime_secs),
+        cursor_timeout: Duration::from_secs(args.cursor_timeout_secs),
         bulk: crate::config::BulkLimits {
             max_operations: args.bulk_max_operations,
             max_payload_bytes: args.bulk_max_payload_bytes,
@@ -965,6 +969,7 @@ mod tests {
         assert_eq!((config.scim_path_prefix, config.tenant_from_host), (None, None));
         assert_eq!(config.audit, documented.audit);
         assert_eq!(config.oauth_token_lifetime, documented.oauth_token_lifetime);
+        assert_eq!(config.cursor_timeout, documented.cursor_timeout);
         assert_eq!(config.bulk, documented.bulk);
         assert_eq!(config.bulk, crate::config::BulkLimits { max_operations: 1000, max_payload_bytes: 1 << 20 });
         assert_eq!(config.audit.retention, std::time::Duration::from_secs(90 * 86_400));

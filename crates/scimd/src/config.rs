@@ -39,6 +39,9 @@ pub struct Config {
     pub scim_path_prefix: Option<ScimPathPrefix>,
     /// Tenants by host name (`--tenant-from-host`): `TENANT.SUFFIX`.
     pub tenant_from_host: Option<HostSuffix>,
+    /// How long a list's cursor (RFC 9865) works after the page that gave it
+    /// (`cursorTimeout`); past it a request with it is 400 `expiredCursor`.
+    pub cursor_timeout: Duration,
 }
 
 impl Default for Config {
@@ -58,9 +61,14 @@ impl Default for Config {
             bulk: BulkLimits::default(),
             scim_path_prefix: None,
             tenant_from_host: None,
+            cursor_timeout: Duration::from_secs(DEFAULT_CURSOR_TIMEOUT_SECS),
         }
     }
 }
+
+/// A cursor needs nothing kept on the server (it carries its place), so its
+/// lifetime only bounds how stale a walk may get: an hour between pages.
+pub const DEFAULT_CURSOR_TIMEOUT_SECS: u64 = 3600;
 
 /// What one Bulk request (RFC 7644 §3.7) may carry: ServiceProviderConfig
 /// advertises both, and past either a request is 413 (§3.7.4).

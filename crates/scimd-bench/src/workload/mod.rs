@@ -46,7 +46,8 @@ pub(crate) const SCENARIOS: &[&str] = &[
 
 /// Scenarios run only when named (`--scenarios`): servers without Bulk
 /// would only fail them.
-pub(crate) const NAMED_ONLY: &[&str] = &["singles_create", "bulk_create"];
+pub(crate) const NAMED_ONLY: &[&str] =
+    &["singles_create", "bulk_create", "cursor_pages", "filter_last_modified", "list_page_middle"];
 
 /// Creates in the Bulk comparison: one Bulk request of this many POSTs
 /// against as many single POSTs one after the other.
@@ -70,6 +71,8 @@ pub(crate) struct Plan {
     /// Most time the group fill may take before the larger sizes are skipped.
     pub fill_cap: Duration,
     pub seed: u64,
+    /// `filter_last_modified` asks for `meta.lastModified gt` this time.
+    pub modified_after: Option<String>,
     pub run_id: String,
     pub server_pid: Option<u32>,
 }

@@ -133,6 +133,41 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         r.scenario("list_page_deep", 1, Stop::Time(d), op, note).await;
     }
 
+    if have_users && plan.wants("list_page_middle") {
+        // The deepest an index page gets where a kept total lets the far half be read from the end.
+        let total = r.total_users().await.unwrap_or(users.len() as u64).max(1);
+        let http = r.http.clone();
+        let start = total / 2 + 1;
+        let op: Op = Arc::new(move |_, _| {
+            let http = http.clone();
+            let path = format!("/Users?startIndex={start}&count=100");
+            Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+        });
+        let note = Some(format!("the middle page: startIndex {start} of {total}, one at a time"));
+        r.scenario("list_page_middle", 1, Stop::Time(d), op, note).await;
+    }
+
+    if have_users && plan.wants("cursor_pages") {
+        cursor_pages(&mut r).await;
+    }
+
+    if plan.wants("filter_last_modified") {
+        match plan.modified_after.clone() {
+            Some(t) => {
+                let http = r.http.clone();
+                let filter: String = form_urlencoded_encode(&format!("meta.lastModified gt \"{t}\""));
+                let path = format!("/Users?filter={filter}&count=100");
+                let op: Op = Arc::new(move |_, _| {
+                    let (http, path) = (http.clone(), path.clone());
+                    Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+                });
+                let note = Some(format!("filter=meta.lastModified gt \"{t}\"&count=100, one at a time"));
+                r.scenario("filter_last_modified", 1, Stop::Time(d), op, note).await;
+            }
+            None => r.report.notes.push("filter_last_modified needs --modified-after: skipped".into()),
+        }
+    }
+
     // ---- one group, filled in batches of 100; single changes measured at each size
     let mut group_id: Option<String> = None;
     let wants_group = plan.wants("group_fill") || plan.wants("member_add_remove");
@@ -177,6 +212,63 @@ pub(crate) async fn run_target(label: &str, http: Http, plan: &Plan) -> TargetRe
         r.create_users("seed_users", 6_000_000, plan.users).await;
     }
     r.report
+}
+
+/// Percent-encoding of a query parameter's value.
+fn form_urlencoded_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// RFC 9865 cursor pages of 100, one at a time, at three depths of the
+/// whole list: the second page, the middle and the last page. A cursor is
+/// only had by walking there (it is signed), so the tool first walks the list
+/// by nextCursor (timed as `cursor_walk`), keeping the cursors at those
+/// depths; then each is asked for again and again (a cursor is stateless:
+/// the same one gives the same page).
+async fn cursor_pages(r: &mut Runner<'_>) {
+    let total = match r.total_users().await {
+        Ok(t) => t,
+        Err(e) => {
+            r.report.notes.push(format!("cursor_pages: {e}"));
+            return;
+        }
+    };
+    let depth = |n: u64| n / 100 * 100;
+    let wanted = [100.min(depth(total.saturating_sub(1))), depth(total / 2), depth(total.saturating_sub(1))];
+    let mut found: Vec<(u64, String)> = Vec::new();
+    let (mut cursor, mut at, mut pages) = (String::new(), 0u64, 0u64);
+    let started = std::time::Instant::now();
+    while let Ok(body) = r.http.expect(Method::GET, &format!("/Users?count=100&cursor={cursor}"), None, &[200]).await {
+        pages += 1;
+        at += scan_int(&body, "itemsPerPage").unwrap_or(0);
+        let next = crate::http::parse(&body).ok().and_then(|v| v["nextCursor"].as_str().map(str::to_string));
+        let Some(next) = next else { break };
+        if wanted.contains(&at) && !found.iter().any(|(d, _)| *d == at) {
+            found.push((at, next.clone()));
+        }
+        cursor = next;
+    }
+    let took = started.elapsed();
+    r.report.notes.push(format!(
+        "cursor_walk: {pages} pages of 100 to the end of {at} users in {:.1} s ({:.2} ms a page)",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1000.0 / pages.max(1) as f64
+    ));
+    for (name, (depth, cursor)) in ["cursor_page_second", "cursor_page_middle", "cursor_page_last"].iter().zip(found) {
+        let http = r.http.clone();
+        let path = format!("/Users?count=100&cursor={cursor}");
+        let op: Op = Arc::new(move |_, _| {
+            let (http, path) = (http.clone(), path.clone());
+            Box::pin(async move { http.expect(Method::GET, &path, None, &[200]).await.map(|_| ()) })
+        });
+        let note = Some(format!("the page after {depth} of {total} users by cursor, one at a time"));
+        r.scenario(name, 1, Stop::Time(r.plan.duration), op, note).await;
+    }
 }
 
 /// A Bulk request of [`BULK_CREATES`] user creates against as many single

@@ -53,6 +53,16 @@ impl SealingKey {
         SealingKey(bytes)
     }
 
+    /// A key for another use, derived from this one (HMAC-SHA256 of `label`):
+    /// every replica holding the secrets key derives the same one, and it
+    /// reveals nothing of the secrets key. List cursors are signed with one.
+    pub fn derive(&self, label: &[u8]) -> Option<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        // HMAC takes a key of any length: this never fails.
+        let mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0).ok()?;
+        Some(mac.chain_update(label).finalize().into_bytes().into())
+    }
+
     pub fn seal(&self, plain: &str) -> Result<String, String> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| format!("no randomness for a nonce: {e}"))?;

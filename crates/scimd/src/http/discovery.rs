@@ -36,6 +36,7 @@ pub(crate) async fn service_provider_config(
             "patch": {"supported": true},
             "bulk": bulk,
             "filter": {"supported": true, "maxResults": MAX_RESULTS},
+            "pagination": pagination(&s),
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
@@ -51,6 +52,25 @@ pub(crate) async fn service_provider_config(
             "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")}
         }),
     )
+}
+
+/// RFC 9865 §4. Index paging stays the default (§2.4: a server that had
+/// index paging keeps it, for the clients that expect it); cursors need the
+/// secrets key, which signs them.
+fn pagination(s: &AppState) -> Value {
+    let mut p = json!({
+        "cursor": s.svc.cursor_key().is_some(),
+        "index": true,
+        "defaultPaginationMethod": "index",
+        "defaultPageSize": MAX_RESULTS,
+        "maxPageSize": MAX_RESULTS,
+    });
+    if s.svc.cursor_key().is_some()
+        && let Some(o) = p.as_object_mut()
+    {
+        o.insert("cursorTimeout".into(), s.config.cursor_timeout.as_secs().into());
+    }
+    p
 }
 
 fn resource_type_json(rt: &ResourceType, base: &str) -> Value {

@@ -9,6 +9,7 @@ pub(crate) mod admin;
 pub mod base;
 mod bulk;
 mod console;
+mod cursor;
 pub(crate) mod discovery;
 pub(crate) mod error;
 mod extract;

@@ -4,12 +4,13 @@
 //! renderer); every write is an operation of [`crate::service`].
 
 use super::base::ScimBase;
+use super::cursor::{Binding, Cursors, Position, Scope};
 use super::{ApiError, AppState, MAX_RESULTS, Params, ResourceId, ScimJson, base_url, scim_bytes_response};
 use crate::auth::Caller;
 use crate::cache::{CachedUser, UserCache};
 use crate::service::resources::take_members;
 use crate::service::{Actor, Update};
-use crate::store::{Doc, GroupsByUser, Kind, ListQuery, NewResource, RawResource, StoredResource};
+use crate::store::{Doc, GroupsByUser, Kind, ListQuery, NewResource, Place, RawResource, StoredResource};
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -80,9 +81,10 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 impl Ctx {
-    /// The context of one operation of a Bulk request: that request's tenant,
-    /// base URL and visibility rule, the operation's resource type, and its
-    /// `version` as the `If-Match` a single request would send.
+    /// The context of one operation of a Bulk request (or of one resource
+    /// type of a root `.search`): that request's tenant, base URL and
+    /// visibility rule, the operation's resource type, and its `version` as
+    /// the `If-Match` a single request would send.
     pub(crate) fn for_operation(
         state: &AppState,
         caller: &Caller,
@@ -392,6 +394,9 @@ pub(crate) async fn search(c: Ctx, ScimJson(body, _): ScimJson) -> ApiResult {
 }
 
 async fn list_page(c: Ctx, request: ListRequest) -> ApiResult {
+    if let Some(cursor) = &request.cursor {
+        return cursor_page(&c, &request, cursor).await;
+    }
     let query = query_of(&request, &c.allowed_domains);
     let rt = c.rt();
     let cached = c.cache_for(&request.projection).zip(user_name_lookup(&c, &request));
@@ -418,6 +423,112 @@ async fn list_page(c: Ctx, request: ListRequest) -> ApiResult {
     Ok(list_response(total, request.start_index, &resources))
 }
 
+/// The cursor signer of this server, or why there is none.
+fn cursors(state: &AppState) -> Result<Cursors<'_>, ApiError> {
+    let Some(key) = state.svc.cursor_key() else {
+        return Err(ApiError(ScimError::invalid_cursor(
+            "this server offers no cursor pagination (it runs without a secrets key, which signs cursors: \
+             --secrets-key-file or SCIMD_SECRETS_KEY); page with startIndex instead",
+        )));
+    };
+    Ok(Cursors { key, now_ms: state.svc.now_ms(), timeout_secs: state.config.cursor_timeout.as_secs() })
+}
+
+/// The place a request's cursor names (`None`: the first page), checked
+/// against the list the request asks for.
+fn open_cursor(cursors: &Cursors<'_>, binding: &Binding, text: &str) -> Result<Option<Position>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(cursors.open(binding, text)?))
+}
+
+fn issue(cursors: &Cursors<'_>, binding: &Binding, backward: bool, kind: Kind, place: &Place) -> Option<String> {
+    cursors.issue(binding, &Position { backward, kind, place: place.clone() })
+}
+
+fn cursor_list_response<T: AsRef<[u8]>>(
+    total: i64,
+    resources: &[T],
+    next: Option<String>,
+    previous: Option<String>,
+) -> Response {
+    let body = list::cursor_list_response_bytes(total, resources, next.as_deref(), previous.as_deref());
+    scim_bytes_response(StatusCode::OK, Bytes::from(body))
+}
+
+/// A page of `/Users` or `/Groups` by cursor (RFC 9865): read by key after
+/// (or before) the cursor's place, so every page costs the same at any
+/// depth and a walk neither repeats nor skips a resource that exists
+/// throughout it, whatever is created or deleted meanwhile. `totalResults`
+/// is the list's size as this page is read (RFC 9865 §2: "should return an
+/// accurate value"); it moves as resources come and go.
+async fn cursor_page(c: &Ctx, request: &ListRequest, cursor: &str) -> ApiResult {
+    let cursors = cursors(&c.state)?;
+    let binding = Binding::of(c.tenant_id, Scope::of(c.kind), request);
+    let from = open_cursor(&cursors, &binding, cursor)?;
+    let rt = c.rt();
+    let svc = &c.state.svc;
+    let count = request.count;
+    // One row past the page says whether there is another.
+    let query = ListQuery { offset: 0, limit: count + 1, ..query_of(request, &c.allowed_domains) };
+    let total = svc.list_total(c.tenant_id, c.kind, &query, &rt).await?;
+    if count == 0 {
+        // RFC 9865 §2: a count of 0 asks for totalResults alone.
+        return Ok(cursor_list_response::<&str>(total, &[], None, None));
+    }
+    let backward = from.as_ref().is_some_and(|p| p.backward);
+    let rows = svc.seek(c.tenant_id, c.kind, &query, from.as_ref().map(|p| &p.place), backward, &rt).await?;
+    if backward && rows.len() as i64 <= count {
+        // Less than a page before the place: the previous page is the first.
+        let rows = svc.seek(c.tenant_id, c.kind, &query, None, false, &rt).await?;
+        return finish_cursor_page(c, request, &cursors, &binding, total, rows, None, false).await;
+    }
+    finish_cursor_page(c, request, &cursors, &binding, total, rows, from.as_ref(), backward).await
+}
+
+/// Render a page read by [`Store::seek`](crate::store::Store::seek) (`count
+/// + 1` rows, nearest first) with its cursors.
+#[allow(clippy::too_many_arguments)]
+async fn finish_cursor_page(
+    c: &Ctx,
+    request: &ListRequest,
+    cursors: &Cursors<'_>,
+    binding: &Binding,
+    total: i64,
+    mut rows: Vec<(Place, RawResource)>,
+    from: Option<&Position>,
+    backward: bool,
+) -> ApiResult {
+    let count = usize::try_from(request.count).unwrap_or(0);
+    let more = rows.len() > count;
+    rows.truncate(count);
+    if backward {
+        rows.reverse();
+    }
+    let first = rows.first().map(|(p, _)| p.clone());
+    let last = rows.last().map(|(p, _)| p.clone());
+    let kind = c.kind;
+    let (next, previous) = if backward {
+        // Came back from a later page: there is one after, and `more` says
+        // whether there is one before.
+        (last.and_then(|p| issue(cursors, binding, false, kind, &p)), first.filter(|_| more))
+    } else {
+        let previous = match (&first, from) {
+            // No previousCursor on the first page (RFC 9865 §2, Table 2).
+            (_, None) => None,
+            (Some(p), Some(_)) => Some(p.clone()),
+            // Past the end: the page before ends with the cursor's own place
+            // (strictly before the seq after it, which no other row holds).
+            (None, Some(f)) => Some(Place { value: f.place.value.clone(), seq: f.place.seq.saturating_add(1) }),
+        };
+        (last.filter(|_| more).and_then(|p| issue(cursors, binding, false, kind, &p)), previous)
+    };
+    let previous = previous.and_then(|p| issue(cursors, binding, true, kind, &p));
+    let resources = c.render_page(rows.into_iter().map(|(_, r)| r).collect(), &request.projection).await?;
+    Ok(cursor_list_response(total, &resources, next, previous))
+}
+
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A
 /// filter that names attributes only one type has applies to that type alone.
 pub(crate) async fn search_root(
@@ -428,21 +539,14 @@ pub(crate) async fn search_root(
     ScimJson(body, _): ScimJson,
 ) -> ApiResult {
     let request = ListRequest::from_search_body(&body, MAX_RESULTS)?;
+    if let Some(cursor) = &request.cursor {
+        return root_cursor_page(&s, &caller, &view, &base, &request, cursor).await;
+    }
     let query = query_of(&request, &view.allowed_domains);
     let (mut total, mut resources, mut applicable, mut first_error) = (0, Vec::new(), 0, None);
     let (mut skip, mut want) = (query.offset, query.limit);
     for kind in [Kind::User, Kind::Group] {
-        let c = Ctx {
-            state: s.clone(),
-            tenant_id: caller.tenant.id,
-            base: base.0.to_string(),
-            kind,
-            if_match: None,
-            if_none_match: None,
-            allowed_domains: view.allowed_domains.clone(),
-            rt: view.resource_type(kind).clone(),
-            unknown_attributes: view.unknown_attributes,
-        };
+        let c = Ctx::for_operation(&s, &caller, &view, &base.0, kind, None);
         let rt = c.rt();
         if let Some(f) = &query.filter
             && let Err(e) = scim_core::filter::validate(f, &rt)
@@ -464,6 +568,84 @@ pub(crate) async fn search_root(
         return Err(e.into());
     }
     Ok(list_response(total, request.start_index, &resources))
+}
+
+/// The root `.search` by cursor: the Users list, then the Groups list (each
+/// in its own order, the kinds a filter cannot apply to left out), walked
+/// forward only: its cursor names the kind it is in. No previousCursor
+/// (RFC 9865 makes it optional; going back across the two lists is not cheap).
+async fn root_cursor_page(
+    s: &AppState,
+    caller: &Caller,
+    view: &super::TenantView,
+    base: &ScimBase,
+    request: &ListRequest,
+    cursor: &str,
+) -> ApiResult {
+    let cursors = cursors(s)?;
+    let binding = Binding::of(caller.tenant.id, Scope::Root, request);
+    let from = open_cursor(&cursors, &binding, cursor)?;
+    if from.as_ref().is_some_and(|p| p.backward) {
+        return Err(ApiError(ScimError::invalid_cursor(
+            "this cursor is not one this server issued for the root .search, which pages forward only",
+        )));
+    }
+    let count = request.count;
+    let query = ListQuery { offset: 0, limit: count + 1, ..query_of(request, &view.allowed_domains) };
+    let (mut total, mut applicable, mut first_error) = (0, Vec::new(), None);
+    for kind in [Kind::User, Kind::Group] {
+        let c = Ctx::for_operation(s, caller, view, &base.0, kind, None);
+        let rt = c.rt();
+        if let Some(f) = &query.filter
+            && let Err(e) = scim_core::filter::validate(f, &rt)
+        {
+            first_error.get_or_insert(e);
+            continue;
+        }
+        total += s.svc.list_total(c.tenant_id, kind, &query, &rt).await?;
+        applicable.push(c);
+    }
+    if applicable.is_empty()
+        && let Some(e) = first_error
+    {
+        return Err(e.into());
+    }
+    let need = usize::try_from(count).unwrap_or(0) + 1;
+    let mut pages: Vec<(usize, Vec<(Place, RawResource)>)> = Vec::new();
+    let mut read = 0;
+    for (i, c) in applicable.iter().enumerate() {
+        if count == 0 || read >= need {
+            break;
+        }
+        // Groups come after every user: a cursor in Groups skips Users.
+        let place = match &from {
+            Some(p) if p.kind == c.kind => Some(&p.place),
+            Some(p) if p.kind == Kind::Group && c.kind == Kind::User => continue,
+            _ => None,
+        };
+        let q = ListQuery { limit: (need - read) as i64, ..query.clone() };
+        let rows = s.svc.seek(c.tenant_id, c.kind, &q, place, false, &c.rt()).await?;
+        read += rows.len();
+        pages.push((i, rows));
+    }
+    let more = read >= need && count > 0;
+    // Keep `count` rows, the last kept one naming the next page.
+    let mut keep = usize::try_from(count).unwrap_or(0);
+    let mut next = None;
+    let mut resources = Vec::new();
+    for (i, mut rows) in pages {
+        rows.truncate(keep);
+        keep -= rows.len();
+        let c = &applicable[i];
+        if let Some((place, _)) = rows.last()
+            && more
+        {
+            next = Some((c.kind, place.clone()));
+        }
+        resources.extend(c.render_page(rows.into_iter().map(|(_, r)| r).collect(), &request.projection).await?);
+    }
+    let next = next.and_then(|(kind, place)| issue(&cursors, &binding, false, kind, &place));
+    Ok(cursor_list_response(total, &resources, next, None))
 }
 
 // ------------------------------------------------------------------ replace and patch

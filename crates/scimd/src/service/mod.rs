@@ -34,8 +34,8 @@ use crate::events::Event;
 use crate::store::audit::NewAudit;
 use crate::store::events::NewEvent;
 use crate::store::{
-    Access, ChangeSet, GroupsByUser, JobFn, Kind, ListQuery, RawResource, Store, StoreError, StoredResource, Tenant,
-    TokenInfo, WriteTx,
+    Access, ChangeSet, GroupsByUser, JobFn, Kind, ListQuery, Place, RawResource, Store, StoreError, StoredResource,
+    Tenant, TokenInfo, WriteTx,
 };
 use scim_core::policy::TenantConfig;
 use scim_core::render::Member;
@@ -96,6 +96,9 @@ struct Inner {
     /// Tenant names by id, for the events' envelope.
     tenant_names: std::sync::Mutex<HashMap<i64, String>>,
     webhooks: webhooks::WebhookOptions,
+    /// Signs list cursors (RFC 9865): derived from the secrets key, so every
+    /// replica accepts the others' cursors. `None` without a secrets key.
+    cursor_key: Option<[u8; 32]>,
     event_retention: std::time::Duration,
     /// Work the service started beyond a request (reconciling many users).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -147,6 +150,7 @@ impl Service {
             sending: std::sync::atomic::AtomicBool::new(false),
             sender: tokio::sync::watch::Sender::new(SenderState::Absent),
             tenant_names: std::sync::Mutex::default(),
+            cursor_key: options.webhooks.key.as_ref().and_then(|k| k.derive(b"scimd list cursors v1")),
             webhooks: options.webhooks,
             event_retention: options.event_retention,
             tasks: std::sync::Mutex::default(),
@@ -219,6 +223,12 @@ impl Service {
     /// Rung when a webhook endpoint is made, deleted or switched on by this process.
     pub fn webhooks_changed(&self) -> Arc<tokio::sync::Notify> {
         self.0.webhooks_changed.clone()
+    }
+
+    /// The key list cursors are signed with; `None`: the server has no
+    /// secrets key, and offers no cursor pagination.
+    pub fn cursor_key(&self) -> Option<&[u8; 32]> {
+        self.0.cursor_key.as_ref()
     }
 
     /// Do writes record events?
@@ -404,6 +414,30 @@ impl Service {
         rt: &ResourceType,
     ) -> Result<(i64, Vec<RawResource>), Error> {
         Ok(self.store().list(tenant_id, kind, query, rt).await?)
+    }
+
+    /// A keyset page of a list (cursor pagination; see [`Store::seek`]).
+    pub async fn seek(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        from: Option<&Place>,
+        backward: bool,
+        rt: &ResourceType,
+    ) -> Result<Vec<(Place, RawResource)>, Error> {
+        Ok(self.store().seek(tenant_id, kind, query, from, backward, rt).await?)
+    }
+
+    /// How many resources a list has (see [`Store::list_total`]).
+    pub async fn list_total(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &ResourceType,
+    ) -> Result<i64, Error> {
+        Ok(self.store().list_total(tenant_id, kind, query, rt).await?)
     }
 
     /// How the database runs a filtered or sorted list: the plans of its

@@ -38,7 +38,7 @@ pub use changes::{
 };
 pub use console::ConsoleSession;
 pub use oauth::OAuthClient;
-pub use resources::{GroupSummary, ListQuery, UserPage};
+pub use resources::{GroupSummary, ListQuery, Place, SortValue, UserPage};
 pub use tenants::{AdminToken, Tenant, TenantCounts, TokenInfo, TokenKind};
 pub use tx::WriteTx;
 

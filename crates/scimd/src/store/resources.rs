@@ -21,6 +21,24 @@ pub struct ListQuery {
     pub hand_made_only_in: Vec<String>,
 }
 
+/// A row's sort value in a list's order, as the database gave it (NULL when
+/// the resource has none): what a cursor carries to seek past it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// A row's place in a list's order: its sort value and its `seq` (the
+/// tie-break). A keyset page starts strictly after (or before) one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Place {
+    pub value: SortValue,
+    pub seq: i64,
+}
+
 /// The row of a resource a write is about to change, locked where rows lock.
 #[derive(Clone, Debug)]
 pub struct Current {
@@ -158,19 +176,9 @@ impl Store {
         query: &ListQuery,
         rt: &scim_core::ResourceType,
     ) -> Result<(i64, Vec<RawResource>), StoreError> {
-        let plain = query.filter.is_none() && query.sort_by.is_none() && query.hand_made_only_in.is_empty();
-        if let Some(rosters) = self.rosters().filter(|_| plain) {
+        if let Some(roster) = self.roster_if_plain(tenant_id, kind, query).await? {
             // An unfiltered list in stored order (how Okta imports): the total
             // and the page's start come from the roster, not from counting rows.
-            let roster = match rosters.get(tenant_id, kind) {
-                Some(roster) => roster,
-                None => {
-                    let ticket = rosters.ticket();
-                    let roster = Arc::new(self.core().roster(tenant_id, kind).await?);
-                    rosters.put(ticket, tenant_id, kind, roster.clone());
-                    roster
-                }
-            };
             let rows = match roster.start(query.offset) {
                 Some((from_seq, skip)) if query.limit > 0 => {
                     self.core().page_from(tenant_id, kind, from_seq, skip, query.limit).await?
@@ -178,6 +186,9 @@ impl Store {
                 _ => Vec::new(),
             };
             return Ok((roster.total, rows));
+        }
+        if self.is_shared() && is_plain(query) {
+            return self.plain_page_shared(tenant_id, kind, query).await;
         }
         let c = self.core();
         let (count_stmt, page_stmt) = self.list_statements(tenant_id, kind, query, rt)?;
@@ -211,18 +222,7 @@ impl Store {
     ) -> Result<(Stmt, Stmt), StoreError> {
         let c = self.core();
         let d = c.dialect();
-        let mut cond = match &query.filter {
-            Some(f) => sql::where_clause(f, rt, kind, d).map_err(StoreError::Query)?,
-            None => sql::match_all(d),
-        };
-        if kind == Kind::User && !query.hand_made_only_in.is_empty() {
-            // Hand-made users outside the domains are not for SCIM to see.
-            let like = vec!["r.user_name LIKE ? ESCAPE '\\'"; query.hand_made_only_in.len()].join(" OR ");
-            cond.sql = format!("({}) AND (r.scim_managed <> 0 OR {like})", cond.sql);
-            for domain in &query.hand_made_only_in {
-                cond.binds.push(sql::Bind::Text(super::tx::domain_pattern(domain)));
-            }
-        }
+        let cond = list_condition(query, rt, kind, d)?;
         let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
         let count_sql = format!(
             "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
@@ -241,6 +241,151 @@ impl Store {
         let q = c.q(&page_sql).bind(tenant_id).bind(kind.as_str());
         let q = bind_all(bind_all(q, &cond.binds), &order.binds).bind(query.limit).bind(query.offset);
         Ok((count, bind_all(q, &order.binds)))
+    }
+
+    /// The SQLite roster of an unfiltered list in stored order, counted now
+    /// if no write of this process made the kept one stale. `None`: the list
+    /// is filtered or sorted, or the store is PostgreSQL (other replicas write).
+    async fn roster_if_plain(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<Option<Arc<super::sqlite::Roster>>, StoreError> {
+        let Some(rosters) = self.rosters().filter(|_| is_plain(query)) else { return Ok(None) };
+        if let Some(roster) = rosters.get(tenant_id, kind) {
+            return Ok(Some(roster));
+        }
+        let ticket = rosters.ticket();
+        let roster = Arc::new(self.core().roster(tenant_id, kind).await?);
+        rosters.put(ticket, tenant_id, kind, roster.clone());
+        Ok(Some(roster))
+    }
+
+    /// How many live resources of a kind a tenant has, from the counts the
+    /// write transactions keep (PostgreSQL, migration 0023): a few rows
+    /// instead of a count of the index.
+    async fn kept_count(&self, tenant_id: i64, kind: Kind) -> Result<i64, StoreError> {
+        let column = match kind {
+            Kind::User => "users",
+            Kind::Group => "groups",
+        };
+        let c = self.core();
+        let row = c
+            .q(&format!("SELECT COALESCE(SUM({column}), 0)::BIGINT FROM resource_counts WHERE tenant_id = ?"))
+            .bind(tenant_id)
+            .fetch_one(&c.pool)
+            .await?;
+        row.try_get(0)
+    }
+
+    /// A page of an unfiltered list in stored order on PostgreSQL: the total
+    /// is the kept count, and a page past the middle is read from the end
+    /// (`seq` descending), so no page skips more than half the index.
+    async fn plain_page_shared(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<(i64, Vec<RawResource>), StoreError> {
+        let total = self.kept_count(tenant_id, kind).await?;
+        let (offset, limit) = (query.offset, query.limit.min(total.saturating_sub(query.offset)));
+        if limit <= 0 {
+            return Ok((total, Vec::new()));
+        }
+        let c = self.core();
+        let from_end = offset > total / 2;
+        let (dir, skip) = if from_end { ("DESC", total - offset - limit) } else { ("", offset) };
+        let sql = format!(
+            "SELECT {cols} FROM resources r WHERE r.seq IN (SELECT r.seq FROM resources r WHERE r.tenant_id = ? \
+             AND r.kind = ? AND r.deleted_at IS NULL ORDER BY r.seq {dir} LIMIT ? OFFSET ?) ORDER BY r.seq",
+            cols = c.cols_for(kind)
+        );
+        let rows = c.q(&sql).bind(tenant_id).bind(kind.as_str()).bind(limit).bind(skip).fetch_all(&c.pool).await?;
+        let items = rows.into_iter().map(|r| raw_from_row(kind, r)).collect::<Result<Vec<_>, _>>()?;
+        Ok((total, items))
+    }
+
+    /// How many resources a list has: the roster's or the kept count when it
+    /// is unfiltered, else a count of its rows.
+    pub async fn list_total(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        rt: &scim_core::ResourceType,
+    ) -> Result<i64, StoreError> {
+        if let Some(roster) = self.roster_if_plain(tenant_id, kind, query).await? {
+            return Ok(roster.total);
+        }
+        if self.is_shared() && is_plain(query) {
+            return self.kept_count(tenant_id, kind).await;
+        }
+        let c = self.core();
+        let cond = list_condition(query, rt, kind, c.dialect())?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
+            cond.sql
+        );
+        let stmt = bind_all(c.q(&sql).bind(tenant_id).bind(kind.as_str()), &cond.binds);
+        stmt.fetch_one(&c.pool).await?.try_get(0)
+    }
+
+    /// A page of a list read by key (RFC 9865 cursors): up to `limit` rows
+    /// of the list's order strictly after `from` (`backward`: strictly
+    /// before it, nearest first), each with its place. Every page costs the
+    /// same wherever it is: the database seeks to the place (an index range
+    /// where the order has one) instead of counting the rows before it.
+    pub async fn seek(
+        &self,
+        tenant_id: i64,
+        kind: Kind,
+        query: &ListQuery,
+        from: Option<&Place>,
+        backward: bool,
+        rt: &scim_core::ResourceType,
+    ) -> Result<Vec<(Place, RawResource)>, StoreError> {
+        if query.limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let c = self.core();
+        let d = c.dialect();
+        let cond = list_condition(query, rt, kind, d)?;
+        let keys = sql::keyset(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
+        let seek = match from {
+            Some(place) => keys.seek(&place.value, place.seq, backward),
+            None => sql::match_all(d),
+        };
+        let (order, value) = (keys.order(backward), keys.value());
+        let page_sql = format!(
+            "SELECT {cols}, r.seq AS seek_seq, {value} AS seek_value FROM resources r WHERE r.seq IN \
+             (SELECT r.seq FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL \
+             AND {cond} AND {seek} ORDER BY {order} LIMIT ?) ORDER BY {order}",
+            cols = c.cols_for(kind),
+            value = value.sql,
+            cond = cond.sql,
+            seek = seek.sql,
+            order = order.sql
+        );
+        let q = bind_all(c.q(&page_sql), &value.binds).bind(tenant_id).bind(kind.as_str());
+        let q = bind_all(bind_all(bind_all(q, &cond.binds), &seek.binds), &order.binds).bind(query.limit);
+        let rows = bind_all(q, &order.binds).fetch_all(&c.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seek_seq")?;
+                let value = match row.try_get::<super::exec::Cell, _>("seek_value")? {
+                    super::exec::Cell::Null => SortValue::Null,
+                    super::exec::Cell::Int(i) => SortValue::Int(i),
+                    super::exec::Cell::Bool(b) => SortValue::Int(i64::from(b)),
+                    super::exec::Cell::Real(f) => SortValue::Real(f),
+                    super::exec::Cell::Text(t) => SortValue::Text(t),
+                    super::exec::Cell::Bytes(_) => {
+                        return Err(StoreError::Corrupt("a sort value came back as bytes".into()));
+                    }
+                };
+                Ok((Place { value, seq }, raw_from_row(kind, row)?))
+            })
+            .collect()
     }
 
     /// How the database would run a filtered or sorted list: the plan of its
@@ -568,6 +713,35 @@ impl WriteTx {
             .await?;
         super::tx::first_texts(&rows)
     }
+}
+
+/// An unfiltered list in stored order, every resource visible (how Okta
+/// imports): its total needs no count where one is kept.
+fn is_plain(query: &ListQuery) -> bool {
+    query.filter.is_none() && query.sort_by.is_none() && query.hand_made_only_in.is_empty()
+}
+
+/// The `WHERE` condition of a list beyond its tenant and kind: its filter,
+/// and the rule that hides hand-made users outside the allowed domains.
+fn list_condition(
+    query: &ListQuery,
+    rt: &scim_core::ResourceType,
+    kind: Kind,
+    d: sql::Dialect,
+) -> Result<sql::Frag, StoreError> {
+    let mut cond = match &query.filter {
+        Some(f) => sql::where_clause(f, rt, kind, d).map_err(StoreError::Query)?,
+        None => sql::match_all(d),
+    };
+    if kind == Kind::User && !query.hand_made_only_in.is_empty() {
+        // Hand-made users outside the domains are not for SCIM to see.
+        let like = vec!["r.user_name LIKE ? ESCAPE '\\'"; query.hand_made_only_in.len()].join(" OR ");
+        cond.sql = format!("({}) AND (r.scim_managed <> 0 OR {like})", cond.sql);
+        for domain in &query.hand_made_only_in {
+            cond.binds.push(sql::Bind::Text(super::tx::domain_pattern(domain)));
+        }
+    }
+    Ok(cond)
 }
 
 /// Default roles as the column keeps them: a JSON array of [workspace, role], or NULL for none.

@@ -11,6 +11,7 @@
 //! scim-core is the reference this is tested against.
 
 use super::Kind;
+use super::resources::SortValue;
 use scim_core::datetime;
 use scim_core::filter::eval::{resolve_inner, resolve_path};
 use scim_core::schema::{AttrType, Attribute, ResourceType};
@@ -234,7 +235,34 @@ pub(crate) fn order_by(
     kind: Kind,
     d: Dialect,
 ) -> Result<Frag, ScimError> {
-    let Some(path) = sort_by else { return Ok(Frag::raw("r.seq")) };
+    Ok(keyset(sort_by, descending, rt, kind, d)?.order(false))
+}
+
+/// A list's order as a keyset (RFC 9865 cursors page by it): the sort
+/// expression, and from it the `ORDER BY` either way and the condition "after
+/// this row". The order is the tuple (missing, value, seq): missing values
+/// last ascending and first descending, ties in stored order (`seq`
+/// ascending) both ways, exactly as [`order_by`] sorts an index page.
+#[derive(Clone, Debug)]
+pub(crate) struct Keyset {
+    /// `None`: stored order alone.
+    expr: Option<Frag>,
+    /// The expression is never NULL (a NOT NULL column): no "missing" term,
+    /// so the order and the seek can come straight from an index.
+    not_null: bool,
+    descending: bool,
+    /// PostgreSQL `numeric`: read out as text, and compared as a cast back.
+    numeric: bool,
+}
+
+pub(crate) fn keyset(
+    sort_by: Option<&AttrPath>,
+    descending: bool,
+    rt: &ResourceType,
+    kind: Kind,
+    d: Dialect,
+) -> Result<Keyset, ScimError> {
+    let Some(path) = sort_by else { return Ok(Keyset { expr: None, not_null: true, descending, numeric: false }) };
     let resolved =
         resolve_path(rt, path, true).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
     if resolved.attr.returned == scim_core::schema::Returned::Never
@@ -261,9 +289,10 @@ pub(crate) fn order_by(
         },
     };
     let not_null = NOT_NULL_COLUMNS.contains(&expr.sql.as_str());
+    let numeric = leaf.json_text && matches!(leaf.attr.kind, AttrType::Integer | AttrType::Decimal);
     let expr = if is_text(leaf.attr) && !leaf.attr.case_exact && !leaf.lowered {
         Frag::join("lower({})", vec![expr])
-    } else if leaf.json_text && matches!(leaf.attr.kind, AttrType::Integer | AttrType::Decimal) {
+    } else if numeric {
         Frag::join("({})::numeric", vec![expr])
     } else {
         expr
@@ -274,12 +303,72 @@ pub(crate) fn order_by(
         (true, Dialect::Sqlite) => Frag::join("NULLIF({}, '')", vec![expr]),
         (false, _) => expr,
     };
-    let dir = if descending { "DESC" } else { "ASC" };
-    if not_null {
-        return Ok(Frag::join(&format!("{{}} {dir}, r.seq"), vec![expr]));
+    Ok(Keyset { expr: Some(expr), not_null, descending, numeric })
+}
+
+impl Keyset {
+    /// `ORDER BY` of the list (`backward`: the exact reverse, to read the
+    /// page before a row).
+    pub(crate) fn order(&self, backward: bool) -> Frag {
+        let seq = if backward { "r.seq DESC" } else { "r.seq" };
+        let Some(expr) = &self.expr else { return Frag::raw(seq) };
+        let dir = if self.descending != backward { "DESC" } else { "ASC" };
+        if self.not_null {
+            return Frag::join(&format!("{{}} {dir}, {seq}"), vec![expr.clone()]);
+        }
+        Frag::join(&format!("({{}}) IS NULL {dir}, {{}} {dir}, {seq}"), vec![expr.clone(), expr.clone()])
     }
-    let e2 = expr.clone();
-    Ok(Frag::join(&format!("({{}}) IS NULL {dir}, {{}} {dir}, r.seq"), vec![expr, e2]))
+
+    /// The sort value of a row, as a column to carry in a cursor.
+    pub(crate) fn value(&self) -> Frag {
+        match &self.expr {
+            None => Frag::raw("NULL"),
+            Some(e) if self.numeric => Frag::join("CAST({} AS TEXT)", vec![e.clone()]),
+            Some(e) => e.clone(),
+        }
+    }
+
+    /// Rows strictly after (`backward`: before) the row at (`value`, `seq`)
+    /// in this order. Lexicographic on (missing, value, seq); a missing key
+    /// compares by seq among the other missing ones.
+    pub(crate) fn seek(&self, value: &SortValue, seq: i64, backward: bool) -> Frag {
+        let seq_cmp = if backward { "r.seq < ?" } else { "r.seq > ?" };
+        let Some(expr) = &self.expr else { return Frag::with(format!("({seq_cmp})"), vec![Bind::Int(seq)]) };
+        // Which way the value (and "missing") goes in this walk.
+        let up = self.descending == backward;
+        let seq_frag = || Frag::with(seq_cmp, vec![Bind::Int(seq)]);
+        let bound = match value {
+            SortValue::Null => None,
+            SortValue::Int(i) => Some(Frag::with("?", vec![Bind::Int(*i)])),
+            SortValue::Real(f) => Some(Frag::with("?", vec![Bind::Real(*f)])),
+            SortValue::Text(t) if self.numeric => Some(Frag::with("CAST(? AS NUMERIC)", vec![Bind::Text(t.clone())])),
+            SortValue::Text(t) => Some(Frag::with("?", vec![Bind::Text(t.clone())])),
+        };
+        let (gt, ge) = if up { (">", ">=") } else { ("<", "<=") };
+        match bound {
+            Some(v) => {
+                let past = Frag::join(
+                    &format!("({{}} {gt} {{}} OR ({{}} = {{}} AND {{}}))"),
+                    vec![expr.clone(), v.clone(), expr.clone(), v.clone(), seq_frag()],
+                );
+                if self.not_null {
+                    // The range bound alone, so that an index on the value starts the scan there.
+                    Frag::join(&format!("({{}} {ge} {{}} AND {{}})"), vec![expr.clone(), v, past])
+                } else if up {
+                    // Missing values come after every value.
+                    Frag::join("(({}) IS NULL OR {})", vec![expr.clone(), past])
+                } else {
+                    past
+                }
+            }
+            None if up => Frag::join("(({}) IS NULL AND {})", vec![expr.clone(), seq_frag()]),
+            // Walking down from a missing value: the other missing ones after
+            // it, then every present value.
+            None => {
+                Frag::join("((({}) IS NULL AND {}) OR ({}) IS NOT NULL)", vec![expr.clone(), seq_frag(), expr.clone()])
+            }
+        }
+    }
 }
 
 use std::sync::LazyLock;

@@ -408,6 +408,7 @@ mod bulk;
 mod command_line;
 mod console;
 mod credentials;
+mod cursors;
 mod discovery;
 mod entra;
 mod errors;

@@ -318,6 +318,12 @@ impl FromCell for String {
     }
 }
 
+impl FromCell for Cell {
+    fn from_cell(cell: &Cell) -> Option<Cell> {
+        Some(cell.clone())
+    }
+}
+
 impl FromCell for Vec<u8> {
     fn from_cell(cell: &Cell) -> Option<Vec<u8>> {
         match cell {

@@ -12,7 +12,7 @@
 
 mod roster;
 
-pub(crate) use roster::Rosters;
+pub(crate) use roster::{Roster, Rosters};
 
 use super::StoreError;
 use super::exec::sqlite::WriterConn;
