@@ -71,6 +71,41 @@ fn cli_manages_tenants_and_tokens() {
     assert!(ok && out.lines().nth(1).is_some_and(|l| l.starts_with("ann@globex.com,,Ann,")), "{out}");
     let (ok, out, _) = run(&["export", "--tenant", "globex"]);
     assert!(ok && serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["userName"] == "ann@globex.com");
+    // Extension schemas: added from a file, listed, refused in words, removed only with --force in use.
+    let schema = dir.join("custom.json");
+    let urn = "urn:okta:globex:1.0:user:custom";
+    std::fs::write(
+        &schema,
+        format!(
+            r#"{{"id": "{urn}", "resource_type": "User",
+        "attributes": [{{"name": "costCentre", "type": "string"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["schema", "add", "--tenant", "globex", schema.to_str().unwrap()]);
+    assert!(ok && err.contains("added to the Users of tenant 'globex' (1 attributes)"), "{err}");
+    let (ok, list, _) = run(&["schema", "list", "--tenant", "globex"]);
+    assert!(
+        ok && list.lines().any(|l| l.starts_with(urn) && l.contains("User") && l.ends_with("costCentre")),
+        "{list}"
+    );
+    let (ok, _, err) = run(&["schema", "add", "--tenant", "globex", schema.to_str().unwrap()]);
+    assert!(!ok && err.contains("already has the extension schema"), "{err}");
+    std::fs::write(
+        &schema,
+        r#"{"id": "urn:okta:x:1.0:user", "resource_type": "User", "attributes": [{"name": "a", "type": "text"}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["schema", "add", "--tenant", "globex", schema.to_str().unwrap()]);
+    assert!(!ok && err.contains("attribute 'a' needs a 'type'") && err.contains("not 'text'"), "{err}");
+    std::fs::write(&file, format!("userName,{urn}:costCentre\nann@globex.com,CC1\n")).unwrap();
+    assert!(run(&["import", "--tenant", "globex", file.to_str().unwrap()]).0);
+    let (ok, _, err) = run(&["schema", "remove", "--tenant", "globex", urn]);
+    assert!(!ok && err.contains("1 user of this tenant holds values") && err.contains("--force"), "{err}");
+    let (ok, _, err) = run(&["schema", "remove", "--tenant", "globex", urn, "--force"]);
+    assert!(ok && err.contains("1 resources lost values"), "{err}");
+    let (_, out, _) = run(&["export", "--tenant", "globex"]);
+    assert!(!out.contains(urn), "{out}");
     // Deleting a tenant asks for its name again.
     let (ok, _, err) = run(&["tenant", "delete", "globex", "--confirm", "globe"]);
     assert!(!ok && err.contains("--confirm globex"), "{err}");
