@@ -723,8 +723,9 @@ async fn schema_command(svc: &Service, cmd: SchemaCommand) -> CliResult {
                 service::Error::Protocol(e) if e.status == 409 => e.detail.replace("send force=true", "add --force"),
                 other => in_words(other, &tenant),
             })?;
+            let resources = if stripped == 1 { "resource" } else { "resources" };
             eprintln!(
-                "extension schema '{urn}' removed from tenant '{tenant}'; {stripped} resources lost values of it"
+                "extension schema '{urn}' removed from tenant '{tenant}'; {stripped} {resources} lost values of it"
             );
             Ok(())
         }

@@ -103,7 +103,7 @@ fn cli_manages_tenants_and_tokens() {
     let (ok, _, err) = run(&["schema", "remove", "--tenant", "globex", urn]);
     assert!(!ok && err.contains("1 user of this tenant holds values") && err.contains("--force"), "{err}");
     let (ok, _, err) = run(&["schema", "remove", "--tenant", "globex", urn, "--force"]);
-    assert!(ok && err.contains("1 resources lost values"), "{err}");
+    assert!(ok && err.contains("1 resource lost values"), "{err}");
     let (_, out, _) = run(&["export", "--tenant", "globex"]);
     assert!(!out.contains(urn), "{out}");
     // Deleting a tenant asks for its name again.
