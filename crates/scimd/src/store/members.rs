@@ -42,7 +42,7 @@ impl Store {
             let mut q = c
                 .q(&format!(
                     "SELECT group_id, member_id, member_type, display, ref FROM members \
-                     WHERE tenant_id = ? AND group_id IN ({marks}) ORDER BY seq"
+                     WHERE tenant_id = ? AND group_id IN ({marks}) ORDER BY group_id, seq"
                 ))
                 .bind(tenant_id);
             for id in chunk {
