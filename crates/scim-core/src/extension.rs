@@ -304,7 +304,11 @@ pub fn unknown_in_patch(ops: &mut Vec<PatchOp>, rt: &ResourceType) -> Vec<String
             }
             return true;
         };
-        let unknown_urn = path.attr.urn.as_deref().is_some_and(|u| !rt.is_core_urn(u) && rt.extension(u).is_none());
+        // A path that is an extension's whole URN (`urn:…:2.0:User`) names that extension.
+        let whole =
+            path.attr.urn.as_deref().is_some_and(|u| rt.extension(&format!("{u}:{}", path.attr.name)).is_some());
+        let unknown_urn =
+            !whole && path.attr.urn.as_deref().is_some_and(|u| !rt.is_core_urn(u) && rt.extension(u).is_none());
         if unknown_urn {
             found.push(path.attr.to_string());
         }
@@ -507,6 +511,7 @@ mod tests {
             &json!({"Operations": [
                 {"op": "replace", "path": "urn:okta:acme_app:1.0:user:custom:costCentre", "value": "x"},
                 {"op": "replace", "path": "active", "value": false},
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "value": {"department": "D"}},
                 {"op": "replace", "value": {"name.givenName": "B", "name.nick": "C", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "D"}}
             ]}),
             &crate::limits::Limits::default(),
@@ -514,6 +519,10 @@ mod tests {
         .unwrap();
         let names = unknown_in_patch(&mut ops, &plain);
         assert_eq!(names, ["urn:okta:acme_app:1.0:user:custom:costCentre", "name.nick"]);
-        assert_eq!(ops.len(), 2, "the operation on the unregistered extension is taken out");
+        assert_eq!(
+            ops.len(),
+            3,
+            "the operation on the unregistered extension is taken out, the whole enterprise one kept"
+        );
     }
 }

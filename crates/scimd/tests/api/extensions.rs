@@ -108,6 +108,13 @@ async fn okta_custom_attributes_work_end_to_end_once_registered(b: Backend) {
     let r = s.patch(&format!("/Users/{ada}"), ops).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body[CUSTOM], json!({"costCentre": "CC3", "badge": 7, "office": {"building": "B", "floor": 4}}));
+    // A path that is a registered extension's whole URN replaces that extension (scim2-tester's form).
+    let ops = json!([{"op": "replace", "path": CUSTOM, "value": {"costCentre": "CC3", "badge": 8}},
+                     {"op": "replace", "path": ENTERPRISE, "value": {"department": "R&D"}}]);
+    let r = s.patch(&format!("/Users/{ada}"), ops).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[CUSTOM]["badge"], 8, "{}", r.body);
+    assert_eq!(r.body[ENTERPRISE]["department"], "R&D", "{}", r.body);
 
     // A filter on it finds exactly that user; and it sorts.
     let r = s.post("/Users", user_with("bob@acme.com", json!({"costCentre": "CC1"}))).await;
