@@ -171,10 +171,18 @@ const userPage = new URL(page.url()).pathname;
 // Policy: a choice saved from its form; re-apply previewed before it runs.
 await page.getByRole("link", { name: "Policy" }).click();
 await page.getByLabel("When a user is deactivated").selectOption("none");
+await page.getByLabel("When the identity provider sends attributes no schema defines").selectOption("reject");
 await page.getByRole("button", { name: "Save the policy" }).click();
 await page.waitForSelector(".notice");
 const saved = await api("GET", `/admin/v1/tenants/${TENANT}/policy`);
 check(saved.json?.on_deactivate === "none", "a policy choice is saved from the console");
+check(saved.json?.unknown_attributes === "reject", "what happens to unknown attributes is saved from the console");
+// Back to the default, so the identity provider's later requests in this test are not refused.
+await page.getByLabel("When the identity provider sends attributes no schema defines").selectOption("ignore");
+await page.getByRole("button", { name: "Save the policy" }).click();
+await page.waitForSelector(".notice");
+check((await api("GET", `/admin/v1/tenants/${TENANT}/policy`)).json?.unknown_attributes === "ignore",
+  "and set back to ignore");
 await page.getByRole("button", { name: "Preview re-apply" }).click();
 // (The form's own text says "would change" too: wait for the preview's heading.)
 await page.waitForSelector("h3:has-text(\"user(s) would change\")");
