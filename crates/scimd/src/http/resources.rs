@@ -543,31 +543,43 @@ pub(crate) async fn search_root(
         return root_cursor_page(&s, &caller, &view, &base, &request, cursor).await;
     }
     let query = query_of(&request, &view.allowed_domains);
-    let (mut total, mut resources, mut applicable, mut first_error) = (0, Vec::new(), 0, None);
+    let (mut total, mut resources) = (0, Vec::new());
     let (mut skip, mut want) = (query.offset, query.limit);
-    for kind in [Kind::User, Kind::Group] {
-        let c = Ctx::for_operation(&s, &caller, &view, &base.0, kind, None);
-        let rt = c.rt();
-        if let Some(f) = &query.filter
-            && let Err(e) = scim_core::filter::validate(f, &rt)
-        {
-            first_error.get_or_insert(e);
-            continue;
-        }
-        applicable += 1;
+    for c in root_contexts(&s, &caller, &view, &base, query.filter.as_ref())? {
         let q = ListQuery { offset: skip, limit: want, ..query.clone() };
-        let (n, rows) = s.svc.list(c.tenant_id, kind, &q, &rt).await?;
+        let (n, rows) = s.svc.list(c.tenant_id, c.kind, &q, &c.rt).await?;
         total += n;
         skip = (skip - n).max(0);
         want -= rows.len() as i64;
         resources.extend(c.render_page(rows, &request.projection).await?);
     }
-    if applicable == 0
-        && let Some(e) = first_error
-    {
-        return Err(e.into());
-    }
     Ok(list_response(total, request.start_index, &resources))
+}
+
+/// The resource types a root `.search` lists, Users then Groups: those its
+/// filter applies to (a filter naming attributes only one type has applies
+/// to that type alone); the first type's error when it applies to neither.
+fn root_contexts(
+    s: &AppState,
+    caller: &Caller,
+    view: &super::TenantView,
+    base: &ScimBase,
+    filter: Option<&Filter>,
+) -> Result<Vec<Ctx>, ApiError> {
+    let (mut applicable, mut first_error) = (Vec::new(), None);
+    for kind in [Kind::User, Kind::Group] {
+        let c = Ctx::for_operation(s, caller, view, &base.0, kind, None);
+        match filter.map(|f| scim_core::filter::validate(f, &c.rt)) {
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            _ => applicable.push(c),
+        }
+    }
+    match first_error {
+        Some(e) if applicable.is_empty() => Err(e.into()),
+        _ => Ok(applicable),
+    }
 }
 
 /// The root `.search` by cursor: the Users list, then the Groups list (each
@@ -592,23 +604,10 @@ async fn root_cursor_page(
     }
     let count = request.count;
     let query = ListQuery { offset: 0, limit: count + 1, ..query_of(request, &view.allowed_domains) };
-    let (mut total, mut applicable, mut first_error) = (0, Vec::new(), None);
-    for kind in [Kind::User, Kind::Group] {
-        let c = Ctx::for_operation(s, caller, view, &base.0, kind, None);
-        let rt = c.rt();
-        if let Some(f) = &query.filter
-            && let Err(e) = scim_core::filter::validate(f, &rt)
-        {
-            first_error.get_or_insert(e);
-            continue;
-        }
-        total += s.svc.list_total(c.tenant_id, kind, &query, &rt).await?;
-        applicable.push(c);
-    }
-    if applicable.is_empty()
-        && let Some(e) = first_error
-    {
-        return Err(e.into());
+    let applicable = root_contexts(s, caller, view, base, query.filter.as_ref())?;
+    let mut total = 0;
+    for c in &applicable {
+        total += s.svc.list_total(c.tenant_id, c.kind, &query, &c.rt).await?;
     }
     let need = usize::try_from(count).unwrap_or(0) + 1;
     let mut pages: Vec<(usize, Vec<(Place, RawResource)>)> = Vec::new();

@@ -224,11 +224,7 @@ impl Store {
         let d = c.dialect();
         let cond = list_condition(query, rt, kind, d)?;
         let order = sql::order_by(query.sort_by.as_ref(), query.descending, rt, kind, d).map_err(StoreError::Query)?;
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
-            cond.sql
-        );
-        let count = bind_all(c.q(&count_sql).bind(tenant_id).bind(kind.as_str()), &cond.binds);
+        let count = count_statement(tenant_id, kind, &cond);
         // The page's rows are chosen by `seq` alone, so skipping `offset`
         // rows reads the index, not the documents.
         let page_sql = format!(
@@ -323,12 +319,7 @@ impl Store {
         }
         let c = self.core();
         let cond = list_condition(query, rt, kind, c.dialect())?;
-        let sql = format!(
-            "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
-            cond.sql
-        );
-        let stmt = bind_all(c.q(&sql).bind(tenant_id).bind(kind.as_str()), &cond.binds);
-        stmt.fetch_one(&c.pool).await?.try_get(0)
+        count_statement(tenant_id, kind, &cond).fetch_one(&c.pool).await?.try_get(0)
     }
 
     /// A page of a list read by key (RFC 9865 cursors): up to `limit` rows
@@ -742,6 +733,15 @@ fn list_condition(
         }
     }
     Ok(cond)
+}
+
+/// The statement counting a list's live resources that meet `cond`.
+fn count_statement(tenant_id: i64, kind: Kind, cond: &sql::Frag) -> Stmt {
+    let sql = format!(
+        "SELECT COUNT(*) FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL AND {}",
+        cond.sql
+    );
+    bind_all(Stmt::new(&sql).bind(tenant_id).bind(kind.as_str()), &cond.binds)
 }
 
 /// Default roles as the column keeps them: a JSON array of [workspace, role], or NULL for none.
