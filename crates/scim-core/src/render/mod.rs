@@ -178,6 +178,31 @@ impl Serialize for Shown<'_> {
     }
 }
 
+impl Shown<'_> {
+    /// The text [`json_bytes`] writes, with a group's members written
+    /// straight to text ([`Member::push_all`], byte for byte what serde
+    /// writes): they are most of a big group's answer, and [`json_bytes`]
+    /// would serialise them twice (measured, then written).
+    pub fn to_json(&self) -> Vec<u8> {
+        let Some(members) = self.members else { return json_bytes(self) };
+        let head = Shown { members: None, groups: None, ..*self };
+        // A map of string keys always serialises; it always ends with `}`.
+        let mut out = serde_json::to_string(&head).unwrap_or_default();
+        if out.pop() != Some('}') {
+            return json_bytes(self);
+        }
+        out.reserve(members.len() * 64 + 16);
+        out.push_str(",\"members\":");
+        Member::push_all(&mut out, members);
+        if let Some(groups) = self.groups.filter(|g| !g.is_empty()) {
+            out.push_str(",\"groups\":");
+            out.push_str(&groups_json(self.base, groups).to_string());
+        }
+        out.push('}');
+        out.into_bytes()
+    }
+}
+
 /// A user's `groups`: each `direct`, with its `$ref` and, when it has one,
 /// its display name.
 fn groups_json(base: &str, groups: &[(String, Option<String>)]) -> Value {
@@ -276,6 +301,9 @@ fn push_json_str_of(out: &mut String, parts: &[&str]) {
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
                 '\t' => out.push_str("\\t"),
+                // serde_json's short forms, so both write the same bytes.
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
                 c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
                 c => out.push(c),
             }

@@ -22,6 +22,7 @@ fn renderings(shown: &Shown<'_>, doc_text: &str) -> (Value, Value, Value) {
     let bytes = json_bytes(shown);
     assert_eq!(bytes.len(), bytes.capacity(), "json_bytes fills its buffer exactly");
     let written: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(shown.to_json(), bytes, "to_json writes the bytes json_bytes writes");
     let text = splice(shown.base, &shown.meta, doc_text, shown.members, shown.groups).unwrap();
     let spliced: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     (tree, written, spliced)

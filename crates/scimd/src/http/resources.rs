@@ -205,7 +205,7 @@ impl Ctx {
             return Ok(Bytes::from(body.to_string()));
         }
         let rel = self.relations(std::slice::from_ref(r), projection).await?;
-        Ok(Bytes::from(render::json_bytes(&rel.shown(&self.base, r))))
+        Ok(Bytes::from(rel.shown(&self.base, r).to_json()))
     }
 
     async fn respond_one(&self, status: StatusCode, r: &StoredResource, projection: &Projection) -> ApiResult {
@@ -330,17 +330,30 @@ pub(crate) async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) 
         return Ok(one_response(StatusCode::OK, hit.body, hit.version));
     }
     let ticket = cache.map(|cache| cache.ticket(c.tenant_id));
-    let stored = c
-        .state
-        .svc
-        .get(c.tenant_id, c.kind, &id)
-        .await?
+    let svc = &c.state.svc;
+    // A whole group's members are read beside the group, not after it: two
+    // statements at once on two connections (on PostgreSQL each is a round
+    // trip). Not when the answer may be a 304 or goes through a projection.
+    let members_beside = c.kind == Kind::Group && if_none_match.is_none() && !c.through_projection(&projection);
+    let (stored, members) = if members_beside {
+        let ids = [id.clone()];
+        let (stored, members) = tokio::join!(svc.get(c.tenant_id, c.kind, &id), svc.members_of(c.tenant_id, &ids));
+        (stored?, Some(members?))
+    } else {
+        (svc.get(c.tenant_id, c.kind, &id).await?, None)
+    };
+    let stored = stored
         .filter(|r| !c.hidden(r))
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} '{id}' not found", c.kind.as_str()))))?;
     if not_modified(stored.version) {
         return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), stored.version));
     }
-    let body = c.render_one(&stored, &projection).await?;
+    let body = match members {
+        Some(members) => {
+            Bytes::from(Relations { members: Some(members), groups: None }.shown(&c.base, &stored).to_json())
+        }
+        None => c.render_one(&stored, &projection).await?,
+    };
     if let (Some(cache), Some(ticket)) = (cache, ticket) {
         let user = CachedUser { body: body.clone(), version: stored.version };
         cache.put(ticket, c.tenant_id, &stored.id, &user_name_key(&stored), &c.base, user);

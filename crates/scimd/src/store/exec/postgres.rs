@@ -4,7 +4,7 @@
 
 use super::{Cell, DbError, DbErrorKind, Done, NullOf, Output, Param, Row, Stmt, Want};
 use crate::store::StoreError;
-use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::postgres::{PgArguments, PgRow, PgValueRef};
 use sqlx::{AssertSqlSafe, Column, Postgres, Row as _, TypeInfo, ValueRef as _};
 use std::sync::Arc;
 
@@ -52,21 +52,97 @@ where
     Ok(match want {
         Want::Count => Output::Done(Done(q.execute(on).await?.rows_affected())),
         Want::One => Output::Rows(match q.fetch_optional(on).await? {
-            Some(row) => vec![convert(&row, None)?],
+            Some(row) => {
+                let shape = Shape::of(&row)?;
+                vec![shape.convert(&row)?]
+            }
             None => Vec::new(),
         }),
         Want::All => {
             let rows = q.fetch_all(on).await?;
-            let mut columns = None;
+            let Some(first) = rows.first() else { return Ok(Output::Rows(Vec::new())) };
+            let shape = Shape::of(first)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let converted = convert(row, columns.clone())?;
-                columns.get_or_insert_with(|| converted.columns.clone());
-                out.push(converted);
+                out.push(shape.convert(row)?);
             }
             Output::Rows(out)
         }
     })
+}
+
+/// How each column of a result is read, decided once from the first row
+/// (every row of a result has the same columns): a 10,000-member group is
+/// 50,000 cells, and naming each cell's type costs more than reading it.
+struct Shape {
+    columns: Arc<[Box<str>]>,
+    kinds: Vec<ColumnKind>,
+}
+
+#[derive(Clone, Copy)]
+enum ColumnKind {
+    Int8,
+    Int4,
+    Int2,
+    Bool,
+    Float8,
+    Float4,
+    Text,
+    Bytes,
+}
+
+impl Shape {
+    fn of(row: &PgRow) -> Result<Shape, StoreError> {
+        let mut kinds = Vec::with_capacity(row.columns().len());
+        for column in row.columns() {
+            kinds.push(match column.type_info().name() {
+                "INT8" => ColumnKind::Int8,
+                "INT4" => ColumnKind::Int4,
+                "INT2" => ColumnKind::Int2,
+                "BOOL" => ColumnKind::Bool,
+                "FLOAT8" => ColumnKind::Float8,
+                "FLOAT4" => ColumnKind::Float4,
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ColumnKind::Text,
+                "BYTEA" => ColumnKind::Bytes,
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "column '{}' is of type {other}, which scimd does not read",
+                        column.name()
+                    )));
+                }
+            });
+        }
+        let columns = row.columns().iter().map(|c| Box::from(c.name())).collect();
+        Ok(Shape { columns, kinds })
+    }
+
+    /// One row's cells, each decoded as its column's kind (the kind was read
+    /// from the result's own description, so no check per cell).
+    fn convert(&self, row: &PgRow) -> Result<Row, StoreError> {
+        let mut cells = Vec::with_capacity(self.kinds.len());
+        for (i, kind) in self.kinds.iter().enumerate() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                cells.push(Cell::Null);
+                continue;
+            }
+            cells.push(match kind {
+                ColumnKind::Int8 => Cell::Int(decode::<i64>(raw)?),
+                ColumnKind::Int4 => Cell::Int(i64::from(decode::<i32>(raw)?)),
+                ColumnKind::Int2 => Cell::Int(i64::from(decode::<i16>(raw)?)),
+                ColumnKind::Bool => Cell::Bool(decode::<bool>(raw)?),
+                ColumnKind::Float8 => Cell::Real(decode::<f64>(raw)?),
+                ColumnKind::Float4 => Cell::Real(f64::from(decode::<f32>(raw)?)),
+                ColumnKind::Text => Cell::Text(decode::<&str>(raw)?.to_owned()),
+                ColumnKind::Bytes => Cell::Bytes(decode::<&[u8]>(raw)?.to_vec()),
+            });
+        }
+        Ok(Row { columns: self.columns.clone(), cells })
+    }
+}
+
+fn decode<'r, T: sqlx::Decode<'r, Postgres>>(raw: PgValueRef<'r>) -> Result<T, StoreError> {
+    T::decode(raw).map_err(|e| StoreError::Corrupt(format!("a column could not be read: {e}")))
 }
 
 pub(crate) async fn batch<'e, E>(on: E, sql: &str) -> Result<(), StoreError>
@@ -75,35 +151,6 @@ where
 {
     sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(on).await?;
     Ok(())
-}
-
-fn convert(row: &PgRow, columns: Option<Arc<[Box<str>]>>) -> Result<Row, StoreError> {
-    let columns = columns.unwrap_or_else(|| row.columns().iter().map(|c| Box::from(c.name())).collect());
-    let mut cells = Vec::with_capacity(columns.len());
-    for (i, column) in row.columns().iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
-        if raw.is_null() {
-            cells.push(Cell::Null);
-            continue;
-        }
-        cells.push(match column.type_info().name() {
-            "INT8" => Cell::Int(row.try_get::<i64, _>(i)?),
-            "INT4" => Cell::Int(i64::from(row.try_get::<i32, _>(i)?)),
-            "INT2" => Cell::Int(i64::from(row.try_get::<i16, _>(i)?)),
-            "BOOL" => Cell::Bool(row.try_get::<bool, _>(i)?),
-            "FLOAT8" => Cell::Real(row.try_get::<f64, _>(i)?),
-            "FLOAT4" => Cell::Real(f64::from(row.try_get::<f32, _>(i)?)),
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => Cell::Text(row.try_get::<String, _>(i)?),
-            "BYTEA" => Cell::Bytes(row.try_get::<Vec<u8>, _>(i)?),
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "column '{}' is of type {other}, which scimd does not read",
-                    column.name()
-                )));
-            }
-        });
-    }
-    Ok(Row { columns, cells })
 }
 
 impl From<sqlx::Error> for DbError {
