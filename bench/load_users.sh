@@ -3,6 +3,7 @@
 # (1,000,000 users through POST would take most of an hour of durable commits).
 #
 #   bash bench/load_users.sh DATABASE_URL TENANT N
+#   bash bench/load_users.sh DATABASE_URL 'PREFIX%' N    (N users in every tenant whose name starts with PREFIX)
 #   e.g. bash bench/load_users.sh sqlite:///tmp/b.db bench 1000000
 #        bash bench/load_users.sh postgres://postgres@127.0.0.1:5432/scimd_bench bench 1000000
 #
@@ -15,12 +16,13 @@
 # user I was last modified I seconds after the others' creation (for
 # `meta.lastModified` polls); otherwise all at that moment.
 set -euo pipefail
-if [ $# -ne 3 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; fi
+if [ $# -ne 3 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; fi
 SPREAD="${LOAD_USERS_SPREAD:-0}"
 case "$SPREAD" in 0|1) ;; *) echo "load_users: LOAD_USERS_SPREAD must be 0 or 1" >&2; exit 2 ;; esac
 URL="$1"; TENANT="$2"; N="$3"
 case "$N" in ''|*[!0-9]*) echo "load_users: N must be a number" >&2; exit 2 ;; esac
-case "$TENANT" in ''|*[!A-Za-z0-9-]*) echo "load_users: bad tenant name" >&2; exit 2 ;; esac
+# A tenant name, or a prefix ending in % (tenant names hold no % or _, so LIKE matches exactly these).
+case "$TENANT" in ''|*[!A-Za-z0-9%-]*|*%?*) echo "load_users: bad tenant name (a name, or a prefix ending in %)" >&2; exit 2 ;; esac
 NOW="2026-01-01T00:00:00.000Z"
 
 case "$URL" in
@@ -32,9 +34,12 @@ path, tenant, n, now, spread = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.a
 updated = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, '+' || i || ' seconds')" if spread else "?"
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode = WAL")
-(tid,) = db.execute("SELECT id FROM tenants WHERE name = ?", (tenant,)).fetchone()
+tids = [tid for (tid,) in db.execute("SELECT id FROM tenants WHERE name LIKE ? ORDER BY id", (tenant,))]
+if not tids:
+    sys.exit(f"load_users: no tenant '{tenant}' in {path}")
 db.execute("BEGIN IMMEDIATE")
-db.execute(
+for tid in tids:
+  db.execute(
     f"""
     WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
     INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, version,
@@ -53,12 +58,12 @@ db.execute(
     FROM s
     """,
     (n, tid, now, now),
-)
+  )
 db.execute("COMMIT")
 db.execute("ANALYZE")
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-(count,) = db.execute("SELECT COUNT(*) FROM resources WHERE tenant_id = ? AND kind = 'User'", (tid,)).fetchone()
-print(f"load_users: {count} users in tenant '{tenant}' ({path})")
+(count,) = db.execute("SELECT COUNT(*) FROM resources WHERE kind = 'User' AND tenant_id IN (SELECT id FROM tenants WHERE name LIKE ?)", (tenant,)).fetchone()
+print(f"load_users: {count} users in {len(tids)} tenant(s) '{tenant}' ({path})")
 PY
     ;;
   postgres:*|postgresql:*)
@@ -88,15 +93,15 @@ SELECT t.id, 'User', lpad(to_hex(i), 8, '0') || '-0000-7000-8000-' || lpad(to_he
                          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
             ELSE :'now' END
 FROM tenants t, generate_series(1, :n) AS i
-WHERE t.name = :'tenant';
+WHERE t.name LIKE :'tenant';
 ALTER TABLE resources ENABLE TRIGGER resources_counted_insert;
 INSERT INTO resource_counts AS c (tenant_id, shard, users)
-SELECT t.id, -1, :n FROM tenants t WHERE t.name = :'tenant'
+SELECT t.id, -1, :n FROM tenants t WHERE t.name LIKE :'tenant'
 ON CONFLICT (tenant_id, shard) DO UPDATE SET users = c.users + EXCLUDED.users;
 COMMIT;
 VACUUM ANALYZE resources;
-SELECT 'load_users: ' || COUNT(*) || ' users in tenant ''' || :'tenant' || '''' FROM resources r
-  JOIN tenants t ON t.id = r.tenant_id WHERE t.name = :'tenant' AND r.kind = 'User';
+SELECT 'load_users: ' || COUNT(*) || ' users in tenant(s) ''' || :'tenant' || '''' FROM resources r
+  JOIN tenants t ON t.id = r.tenant_id WHERE t.name LIKE :'tenant' AND r.kind = 'User';
 SQL
     ;;
   *) echo "load_users: unsupported database URL (sqlite:// or postgres://)" >&2; exit 2 ;;

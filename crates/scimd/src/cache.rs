@@ -231,7 +231,7 @@ impl ConfigCache {
     /// From a write job only (see the type's doc).
     pub(crate) fn put(&self, tenant_id: i64, config: TenantConfig) {
         if let Ok(mut configs) = self.configs.lock() {
-            configs.insert(tenant_id, config);
+            insert_bounded(&mut configs, tenant_id, config, TENANTS_CACHED);
         }
     }
 
@@ -240,6 +240,28 @@ impl ConfigCache {
             configs.remove(&tenant_id);
         }
     }
+}
+
+/// Most tenants a per-tenant map of a cache holds (configurations, the
+/// views requests read): a server of more tenants stays bounded, and a
+/// tenant pushed out is read again on its next request.
+pub(crate) const TENANTS_CACHED: usize = 10_000;
+
+/// Insert into a map kept to `max` entries: past it an arbitrary other entry
+/// makes room (a miss costs one read; any entry is as good to drop).
+pub(crate) fn insert_bounded<K: std::hash::Hash + Eq + Clone, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    max: usize,
+) {
+    if map.len() >= max
+        && !map.contains_key(&key)
+        && let Some(any) = map.keys().next().cloned()
+    {
+        map.remove(&any);
+    }
+    map.insert(key, value);
 }
 
 /// Every cache above the store; `None` parts where the store is shared.
@@ -280,6 +302,20 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_map_makes_room_and_replaces_in_place() {
+        let mut map = HashMap::new();
+        for k in 0..10 {
+            insert_bounded(&mut map, k, k, 4);
+        }
+        assert_eq!(map.len(), 4);
+        assert_eq!(map.get(&9), Some(&9), "the newest entry is in");
+        let kept: Vec<i32> = map.keys().copied().collect();
+        insert_bounded(&mut map, kept[0], 100, 4);
+        assert_eq!(map.len(), 4);
+        assert_eq!(map.get(&kept[0]), Some(&100), "a key already in is replaced, nothing dropped");
+    }
 
     fn user(body: &str, version: i64) -> CachedUser {
         CachedUser { body: Bytes::from(body.to_string()), version }

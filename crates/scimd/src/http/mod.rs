@@ -135,7 +135,12 @@ impl AppState {
             }
         };
         if let Ok(mut views) = self.tenant_views.lock() {
-            views.insert(tenant_id, (Instant::now(), view.clone()));
+            crate::cache::insert_bounded(
+                &mut views,
+                tenant_id,
+                (Instant::now(), view.clone()),
+                crate::cache::TENANTS_CACHED,
+            );
         }
         view
     }

@@ -167,13 +167,22 @@ impl WriteTx {
     /// Add one request's row with its write (in the write's transaction);
     /// answers its `seq`. No lock: on PostgreSQL rows of concurrent writes
     /// may commit out of `seq` order by a moment.
+    /// On PostgreSQL the write's queued events share the statement (a
+    /// data-modifying `WITH`): one round trip for both.
     pub async fn insert_audit_row(&mut self, row: &NewAudit) -> Result<i64, StoreError> {
-        let sql = format!(
+        let insert = format!(
             "INSERT INTO audit (tenant_id, tenant_name, at, token_name, request_id, method, route, target_id, \
              target_name, status, scim_type, detail, latency_us, summary, event_ids, client_addr, user_agent) \
              VALUES {ONE_ROW} RETURNING seq"
         );
-        let found = bind_row(self.q(&sql), row)?.fetch_one(&mut self.tx).await?;
+        let q = match self.take_queued_events_for_one_statement() {
+            Some((events_insert, queued)) => {
+                let q = self.q(&format!("WITH queued_events AS ({events_insert}) {insert}"));
+                super::events::bind_queued(q, &queued)
+            }
+            None => self.q(&insert),
+        };
+        let found = bind_row(q, row)?.fetch_one(&mut self.tx).await?;
         found.try_get(0)
     }
 

@@ -24,7 +24,8 @@ pub struct NewEvent {
     pub data: String,
 }
 
-/// Events of one job, waiting for their batch's commit (SQLite).
+/// Events of one job, waiting for their batch's commit (SQLite), or for the
+/// transaction's audit row or commit (PostgreSQL).
 pub(super) struct Queued {
     tenant_id: i64,
     cause: std::sync::Arc<str>,
@@ -69,57 +70,40 @@ const ROWS_PER_INSERT: usize = 500;
 
 impl WriteTx {
     /// Add `events` of a tenant to the outbox, each with `cause` (JSON
-    /// text), in this transaction. On SQLite they are queued and written
-    /// with those of the batch's other jobs in one statement just before the
-    /// commit (a job that fails never queues its own); every job of a batch
-    /// paying a statement of its own cost its writes a tenth more.
+    /// text), in this transaction. They are queued: on SQLite written with
+    /// those of the batch's other jobs in one statement just before the
+    /// commit (a job that fails never queues its own; every job of a batch
+    /// paying a statement of its own cost its writes a tenth more); on
+    /// PostgreSQL in the statement of the write's audit row
+    /// ([`WriteTx::insert_audit_row`]) or, without one, just before the
+    /// commit: a round trip fewer a write either way.
     pub async fn append_events(&mut self, tenant_id: i64, events: &[NewEvent], cause: &str) -> Result<(), StoreError> {
-        let queued = Queued { tenant_id, cause: cause.into(), events: events.to_vec() };
-        match self.dialect() {
-            Dialect::Sqlite => {
-                self.queued_events.push(queued);
-                Ok(())
-            }
-            Dialect::Postgres => self.insert_events(&[queued]).await,
-        }
+        self.queued_events.push(Queued { tenant_id, cause: cause.into(), events: events.to_vec() });
+        Ok(())
     }
 
-    /// Write what [`WriteTx::append_events`] queued (SQLite, before commit).
+    /// Write what [`WriteTx::append_events`] queued (before commit).
     pub(super) async fn write_queued_events(&mut self) -> Result<(), StoreError> {
         if self.queued_events.is_empty() {
             return Ok(());
         }
         let queued = std::mem::take(&mut self.queued_events);
-        self.insert_events(&queued).await
-    }
-
-    async fn insert_events(&mut self, queued: &[Queued]) -> Result<(), StoreError> {
-        let tx_col = match self.dialect() {
-            Dialect::Sqlite => "0",
-            Dialect::Postgres => "pg_current_xact_id()::text::bigint",
-        };
-        let rows: Vec<(&Queued, &NewEvent)> =
-            queued.iter().flat_map(|q| q.events.iter().map(move |e| (q, e))).collect();
+        let rows: Vec<(&Queued, &NewEvent)> = event_rows(&queued);
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let values = vec![format!("({tx_col}, ?, ?, ?, ?, ?, ?, ?, ?)"); chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO events (tx, tenant_id, id, type, subject_type, subject_id, created_at, data, cause) VALUES {values}"
-            );
-            let mut q = self.q(&sql);
-            for (queued, e) in chunk {
-                q = q
-                    .bind(queued.tenant_id)
-                    .bind(e.id.as_str())
-                    .bind(e.event_type)
-                    .bind(e.subject_type)
-                    .bind(e.subject_id.as_str())
-                    .bind(e.created_at.as_str())
-                    .bind(e.data.as_str())
-                    .bind(queued.cause.as_ref());
-            }
-            q.execute(&mut self.tx).await?;
+            let sql = events_insert(self.dialect(), chunk.len());
+            bind_events(self.q(&sql), chunk).execute(&mut self.tx).await?;
         }
         Ok(())
+    }
+
+    /// The queued events when one statement can carry them all (PostgreSQL,
+    /// for the audit row's statement): their INSERT, its parameters bound.
+    pub(super) fn take_queued_events_for_one_statement(&mut self) -> Option<(String, Vec<Queued>)> {
+        let count: usize = self.queued_events.iter().map(|q| q.events.len()).sum();
+        if self.dialect() != Dialect::Postgres || count == 0 || count > ROWS_PER_INSERT {
+            return None;
+        }
+        Some((events_insert(self.dialect(), count), std::mem::take(&mut self.queued_events)))
     }
 
     /// Of the `limit` oldest events, delete those older than `before`;
@@ -227,4 +211,41 @@ impl Store {
         let rows = bind_types(q, types).bind(limit).fetch_all(&core.pool).await?;
         rows.iter().map(event_from_row).collect()
     }
+}
+
+fn event_rows(queued: &[Queued]) -> Vec<(&Queued, &NewEvent)> {
+    queued.iter().flat_map(|q| q.events.iter().map(move |e| (q, e))).collect()
+}
+
+/// An INSERT of `rows` events (8 parameters each).
+fn events_insert(dialect: Dialect, rows: usize) -> String {
+    let tx_col = match dialect {
+        Dialect::Sqlite => "0",
+        Dialect::Postgres => "pg_current_xact_id()::text::bigint",
+    };
+    let values = vec![format!("({tx_col}, ?, ?, ?, ?, ?, ?, ?, ?)"); rows].join(", ");
+    format!(
+        "INSERT INTO events (tx, tenant_id, id, type, subject_type, subject_id, created_at, data, cause) VALUES {values}"
+    )
+}
+
+fn bind_events(mut q: crate::store::exec::Stmt, rows: &[(&Queued, &NewEvent)]) -> crate::store::exec::Stmt {
+    for (queued, e) in rows {
+        q = q
+            .bind(queued.tenant_id)
+            .bind(e.id.as_str())
+            .bind(e.event_type)
+            .bind(e.subject_type)
+            .bind(e.subject_id.as_str())
+            .bind(e.created_at.as_str())
+            .bind(e.data.as_str())
+            .bind(queued.cause.as_ref());
+    }
+    q
+}
+
+/// Bind the events [`WriteTx::take_queued_events_for_one_statement`] took,
+/// in the order its INSERT names them.
+pub(super) fn bind_queued(q: crate::store::exec::Stmt, queued: &[Queued]) -> crate::store::exec::Stmt {
+    bind_events(q, &event_rows(queued))
 }

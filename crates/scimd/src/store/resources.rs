@@ -252,7 +252,7 @@ impl Store {
         if let Some(roster) = rosters.get(tenant_id, kind) {
             return Ok(Some(roster));
         }
-        let ticket = rosters.ticket();
+        let ticket = rosters.ticket(tenant_id);
         let roster = Arc::new(self.core().roster(tenant_id, kind).await?);
         rosters.put(ticket, tenant_id, kind, roster.clone());
         Ok(Some(roster))

@@ -34,45 +34,86 @@ impl Roster {
     }
 }
 
-/// A roster and the epoch it was counted at.
+/// A roster and the epoch (of its tenant's shard) it was counted at.
 type EpochRoster = (u64, Arc<Roster>);
 
-/// Rosters by (tenant, kind), valid while no resource came or went since they were counted.
-#[derive(Default)]
+/// Tenants share this many epochs: a create in one tenant makes stale only
+/// the rosters of the tenants in its shard, not every tenant's (a roster of
+/// 10,000,000 users is a pass over that many index entries).
+const EPOCH_SHARDS: usize = 64;
+
+/// At most this many rosters are kept (one a tenant and kind); past it an
+/// arbitrary one makes room, so a server of many tenants stays bounded.
+const ROSTERS_MAX: usize = 10_000;
+
+/// Rosters by (tenant, kind), valid while no resource came or went in their
+/// tenant's shard since they were counted.
 pub(crate) struct Rosters {
     rosters: Mutex<HashMap<(i64, Kind), EpochRoster>>,
-    /// Moves when a resource is created, deleted or restored (what shifts positions).
-    epoch: AtomicU64,
+    /// Move when a resource of a tenant of the shard is created, deleted or
+    /// restored (what shifts positions).
+    epochs: Box<[AtomicU64]>,
+}
+
+impl Default for Rosters {
+    fn default() -> Self {
+        Rosters { rosters: Mutex::default(), epochs: (0..EPOCH_SHARDS).map(|_| AtomicU64::new(0)).collect() }
+    }
 }
 
 impl Rosters {
-    /// Taken before counting and marking a list; see [`Rosters::put`].
-    pub(crate) fn ticket(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+    fn epoch(&self, tenant_id: i64) -> &AtomicU64 {
+        // rem_euclid of a positive modulus is in 0..EPOCH_SHARDS, the slice's length.
+        &self.epochs[tenant_id.rem_euclid(EPOCH_SHARDS as i64) as usize]
+    }
+
+    /// Taken before counting and marking a tenant's list; see [`Rosters::put`].
+    pub(crate) fn ticket(&self, tenant_id: i64) -> u64 {
+        self.epoch(tenant_id).load(Ordering::Acquire)
     }
 
     pub(crate) fn get(&self, tenant_id: i64, kind: Kind) -> Option<Arc<Roster>> {
-        let now = self.epoch.load(Ordering::Acquire);
+        let now = self.ticket(tenant_id);
         let rosters = self.rosters.lock().ok()?;
         rosters.get(&(tenant_id, kind)).filter(|(epoch, _)| *epoch == now).map(|(_, r)| r.clone())
     }
 
-    /// Keep a roster counted since `ticket`, unless a resource came or went meanwhile.
+    /// Keep a roster counted since `ticket`, unless a resource of its shard came or went meanwhile.
     pub(crate) fn put(&self, ticket: u64, tenant_id: i64, kind: Kind, roster: Arc<Roster>) {
         if let Ok(mut rosters) = self.rosters.lock()
-            && self.epoch.load(Ordering::Acquire) == ticket
+            && self.ticket(tenant_id) == ticket
         {
-            rosters.retain(|_, (epoch, _)| *epoch == ticket);
+            if rosters.len() >= ROSTERS_MAX && !rosters.contains_key(&(tenant_id, kind)) {
+                rosters.retain(|(tenant, _), (epoch, _)| *epoch == self.ticket(*tenant));
+                if rosters.len() >= ROSTERS_MAX
+                    && let Some(any) = rosters.keys().next().copied()
+                {
+                    rosters.remove(&any);
+                }
+            }
             rosters.insert((tenant_id, kind), (ticket, roster));
         }
     }
 
-    /// A committed write: if it created, deleted or restored a resource, every position after it moved.
+    /// A committed write: if it created, deleted or restored a resource, every
+    /// position after it moved in its tenant (in every tenant when the write
+    /// names none, e.g. a tenant deleted).
     pub(crate) fn apply(&self, changes: &ChangeSet) {
-        if (changes.created_or_deleted(Kind::User) || changes.created_or_deleted(Kind::Group))
-            && let Ok(_rosters) = self.rosters.lock()
-        {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
+        let moved = changes.created_or_deleted(Kind::User) || changes.created_or_deleted(Kind::Group);
+        if !(moved || changes.tenants_changed) {
+            return;
+        }
+        // Under the lock, so a put between a count and its ticket's check sees the move.
+        let Ok(_rosters) = self.rosters.lock() else { return };
+        match changes.tenant_id.filter(|_| !changes.tenants_changed) {
+            Some(tenant_id) => {
+                self.epoch(tenant_id).fetch_add(1, Ordering::AcqRel);
+            }
+            None => {
+                for epoch in &self.epochs {
+                    epoch.fetch_add(1, Ordering::AcqRel);
+                }
+            }
         }
     }
 }
@@ -172,19 +213,38 @@ mod tests {
         assert_eq!(roster.start(599), Some((900, 599 - 2 * MARK_EVERY)));
         assert_eq!(roster.start(600), None);
         let rosters = Rosters::default();
-        rosters.put(rosters.ticket(), 1, Kind::User, Arc::new(roster));
+        rosters.put(rosters.ticket(1), 1, Kind::User, Arc::new(roster));
+        rosters.put(rosters.ticket(2), 2, Kind::User, Arc::new(Roster::default()));
         assert!(rosters.get(1, Kind::User).is_some());
         assert!(rosters.get(1, Kind::Group).is_none());
-        let mut update = ChangeSet::default();
+        let mut update = ChangeSet { tenant_id: Some(1), ..ChangeSet::default() };
         update.resource(Kind::User, "u1", Op::Updated, Some(2), None);
         rosters.apply(&update);
         assert!(rosters.get(1, Kind::User).is_some(), "an update moves no position");
-        let ticket = rosters.ticket();
-        let mut create = ChangeSet::default();
+        let ticket = rosters.ticket(1);
+        let mut create = ChangeSet { tenant_id: Some(1), ..ChangeSet::default() };
         create.resource(Kind::User, "u2", Op::Created, Some(1), None);
         rosters.apply(&create);
         assert!(rosters.get(1, Kind::User).is_none());
+        assert!(rosters.get(2, Kind::User).is_some(), "another tenant's positions did not move");
         rosters.put(ticket, 1, Kind::User, Arc::new(Roster::default()));
         assert!(rosters.get(1, Kind::User).is_none(), "a roster counted before a create is not kept");
+        let shard_mate = 1 + EPOCH_SHARDS as i64;
+        rosters.put(rosters.ticket(shard_mate), shard_mate, Kind::User, Arc::new(Roster::default()));
+        rosters.apply(&create);
+        assert!(rosters.get(shard_mate, Kind::User).is_none(), "a tenant of the same shard is recounted");
+        let tenants = ChangeSet { tenants_changed: true, ..ChangeSet::default() };
+        rosters.apply(&tenants);
+        assert!(rosters.get(2, Kind::User).is_none(), "a tenant created or deleted moves every shard");
+    }
+
+    #[test]
+    fn rosters_stay_bounded() {
+        let rosters = Rosters::default();
+        for tenant in 0..(ROSTERS_MAX as i64 + 50) {
+            rosters.put(rosters.ticket(tenant), tenant, Kind::User, Arc::new(Roster::default()));
+        }
+        assert_eq!(rosters.rosters.lock().map(|r| r.len()).unwrap_or(0), ROSTERS_MAX);
+        assert!(rosters.get(ROSTERS_MAX as i64 + 49, Kind::User).is_some(), "the newest is kept");
     }
 }
