@@ -132,6 +132,10 @@ pub struct ChangeSet {
     pub tenants_changed: bool,
     /// A token was created or revoked.
     pub tokens_changed: bool,
+    /// Where the resources this write created sit in stored order (their
+    /// `seq`): an unfiltered list's roster grows by them instead of being
+    /// counted again (see `store::sqlite::Rosters`).
+    pub appended: Vec<(Kind, i64)>,
 }
 
 impl ChangeSet {

@@ -436,7 +436,7 @@ impl WriteTx {
             .q(&format!(
                 "INSERT INTO resources (tenant_id, kind, id, user_name, external_id, display_name, active, doc, \
                  version, created_at, updated_at, scim_managed, default_roles) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, {}, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
                 self.core.doc_param()
             ))
             .bind(tenant_id)
@@ -451,15 +451,13 @@ impl WriteTx {
             .bind(&new.now)
             .bind(i64::from(new.scim_managed))
             .bind(defaults_text(default_roles)?)
-            .execute(&mut self.tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if inserted {
-            self.changes.tenant(tenant_id);
-            self.changes.resource(new.kind, &new.id, Op::Created, Some(1), Some(&new.doc.text));
-        }
-        Ok(inserted)
+            .fetch_optional(&mut self.tx)
+            .await?;
+        let Some(row) = inserted else { return Ok(false) };
+        self.changes.tenant(tenant_id);
+        self.changes.resource(new.kind, &new.id, Op::Created, Some(1), Some(&new.doc.text));
+        self.changes.appended.push((new.kind, row.try_get(0)?));
+        Ok(true)
     }
 
     /// Bring back the soft-deleted user with `new`'s userName, with `new`'s

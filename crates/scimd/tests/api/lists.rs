@@ -134,6 +134,16 @@ async fn deep_pages_stay_exact_as_users_come_and_go(b: Backend) {
     in_order.push(newest);
     assert_eq!(s.ids(&listed(599, 5)).await, in_order[598..600]);
     assert_eq!(s.get(&listed(1, 1)).await.body["totalResults"], 600);
+
+    // Creates after a page was read extend the kept roster (SQLite) past
+    // the next mark (768): pages there and the total stay exact.
+    for i in 0..170 {
+        in_order.push(Server::id_of(&s.create_user(&format!("deep-more{i:03}@x.org")).await));
+    }
+    assert_eq!(s.get(&listed(1, 1)).await.body["totalResults"], 770);
+    for start in [600, 767, 768, 769, 770] {
+        assert_eq!(s.ids(&listed(start, 3)).await, in_order[start - 1..(start + 2).min(770)], "startIndex {start}");
+    }
 }
 
 async fn pagination_is_exact_and_stable(b: Backend) {

@@ -1,14 +1,15 @@
 //! Rosters: where each [`MARK_EVERY`]th live resource of a tenant sits in
 //! stored order, so that a page far down an unfiltered list (how Okta
 //! imports) starts from the nearest mark instead of counting every row
-//! before it, and its total needs no count. Kept by the store, which drops
-//! them when a write of its own creates or deletes a resource.
+//! before it, and its total needs no count. Kept by the store: a write of
+//! its own that creates resources extends its tenant's roster (they come
+//! last in stored order); one that deletes or restores drops it, to be
+//! counted again.
 
 use crate::store::tx::Core;
-use crate::store::{ChangeSet, Kind, RawResource, StoreError};
+use crate::store::{ChangeSet, Kind, Op, RawResource, StoreError};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Every [`MARK_EVERY`]th position of an unfiltered list in its stored order.
@@ -20,6 +21,8 @@ pub(crate) const MARK_EVERY: i64 = 256;
 pub(crate) struct Roster {
     pub total: i64,
     pub marks: Vec<i64>,
+    /// The seq of the last live resource (0: none).
+    pub last_seq: i64,
 }
 
 impl Roster {
@@ -32,118 +35,163 @@ impl Roster {
         let mark = usize::try_from(offset / MARK_EVERY).ok()?;
         self.marks.get(mark).map(|seq| (*seq, offset % MARK_EVERY))
     }
+
+    /// This roster with resources created after it was counted, at `seqs`
+    /// (ascending). `None` when one does not come after every resource it
+    /// holds: it may already be counted, or a write committed out of order;
+    /// the roster is then counted again.
+    fn extended(&self, seqs: &[i64]) -> Option<Roster> {
+        let mut next = self.clone();
+        for &seq in seqs {
+            if seq <= next.last_seq {
+                return None;
+            }
+            if next.total % MARK_EVERY == 0 {
+                next.marks.push(seq);
+            }
+            next.total += 1;
+            next.last_seq = seq;
+        }
+        Some(next)
+    }
 }
 
-/// A roster and the epoch (of its tenant's shard) it was counted at.
-type EpochRoster = (u64, Arc<Roster>);
+/// Tenants are spread over this many shards, each with its own epoch and
+/// lock: a write in one tenant touches only its shard.
+const SHARDS: usize = 64;
 
-/// Tenants share this many epochs: a create in one tenant makes stale only
-/// the rosters of the tenants in its shard, not every tenant's (a roster of
-/// 10,000,000 users is a pass over that many index entries).
-const EPOCH_SHARDS: usize = 64;
+/// At most this many rosters are kept (one a tenant and kind), spread over
+/// the shards; past a shard's share an arbitrary one of it makes room, so a
+/// server of many tenants stays bounded.
+const ROSTERS_MAX: usize = 20_000;
 
-/// At most this many rosters are kept (one a tenant and kind); past it an
-/// arbitrary one makes room, so a server of many tenants stays bounded.
-const ROSTERS_MAX: usize = 10_000;
+#[derive(Default)]
+struct Shard {
+    /// Moves when a resource of a tenant of the shard is deleted or
+    /// restored (what shifts positions), or a tenant comes or goes.
+    epoch: u64,
+    rosters: HashMap<(i64, Kind), Arc<Roster>>,
+}
 
-/// Rosters by (tenant, kind), valid while no resource came or went in their
-/// tenant's shard since they were counted.
+/// Rosters by (tenant, kind), each kept while it is right.
 pub(crate) struct Rosters {
-    rosters: Mutex<HashMap<(i64, Kind), EpochRoster>>,
-    /// Move when a resource of a tenant of the shard is created, deleted or
-    /// restored (what shifts positions).
-    epochs: Box<[AtomicU64]>,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Default for Rosters {
     fn default() -> Self {
-        Rosters { rosters: Mutex::default(), epochs: (0..EPOCH_SHARDS).map(|_| AtomicU64::new(0)).collect() }
+        Rosters { shards: (0..SHARDS).map(|_| Mutex::default()).collect() }
     }
 }
 
 impl Rosters {
-    fn epoch(&self, tenant_id: i64) -> &AtomicU64 {
-        // rem_euclid of a positive modulus is in 0..EPOCH_SHARDS, the slice's length.
-        &self.epochs[tenant_id.rem_euclid(EPOCH_SHARDS as i64) as usize]
+    fn shard(&self, tenant_id: i64) -> Option<std::sync::MutexGuard<'_, Shard>> {
+        // rem_euclid of a positive modulus is below SHARDS, the slice's length.
+        self.shards.get(tenant_id.rem_euclid(SHARDS as i64) as usize)?.lock().ok()
     }
 
-    /// Taken before counting and marking a tenant's list; see [`Rosters::put`].
+    /// Taken before counting a tenant's list; see [`Rosters::put`].
     pub(crate) fn ticket(&self, tenant_id: i64) -> u64 {
-        self.epoch(tenant_id).load(Ordering::Acquire)
+        self.shard(tenant_id).map_or(u64::MAX, |s| s.epoch)
     }
 
     pub(crate) fn get(&self, tenant_id: i64, kind: Kind) -> Option<Arc<Roster>> {
-        let now = self.ticket(tenant_id);
-        let rosters = self.rosters.lock().ok()?;
-        rosters.get(&(tenant_id, kind)).filter(|(epoch, _)| *epoch == now).map(|(_, r)| r.clone())
+        self.shard(tenant_id)?.rosters.get(&(tenant_id, kind)).cloned()
     }
 
-    /// Keep a roster counted since `ticket`, unless a resource of its shard came or went meanwhile.
+    /// Keep a roster counted since `ticket`, unless a resource of its shard
+    /// went or came back meanwhile. One counted before a create and kept
+    /// after it is extended by that create (see [`Rosters::apply`]): it is
+    /// kept here only when the create had not been applied yet.
     pub(crate) fn put(&self, ticket: u64, tenant_id: i64, kind: Kind, roster: Arc<Roster>) {
-        if let Ok(mut rosters) = self.rosters.lock()
-            && self.ticket(tenant_id) == ticket
-        {
-            if rosters.len() >= ROSTERS_MAX && !rosters.contains_key(&(tenant_id, kind)) {
-                rosters.retain(|(tenant, _), (epoch, _)| *epoch == self.ticket(*tenant));
-                if rosters.len() >= ROSTERS_MAX
-                    && let Some(any) = rosters.keys().next().copied()
-                {
-                    rosters.remove(&any);
-                }
-            }
-            rosters.insert((tenant_id, kind), (ticket, roster));
-        }
-    }
-
-    /// A committed write: if it created, deleted or restored a resource, every
-    /// position after it moved in its tenant (in every tenant when the write
-    /// names none, e.g. a tenant deleted).
-    pub(crate) fn apply(&self, changes: &ChangeSet) {
-        let moved = changes.created_or_deleted(Kind::User) || changes.created_or_deleted(Kind::Group);
-        if !(moved || changes.tenants_changed) {
+        let Some(mut shard) = self.shard(tenant_id) else { return };
+        if shard.epoch != ticket {
             return;
         }
-        // Under the lock, so a put between a count and its ticket's check sees the move.
-        let Ok(_rosters) = self.rosters.lock() else { return };
-        match changes.tenant_id.filter(|_| !changes.tenants_changed) {
-            Some(tenant_id) => {
-                self.epoch(tenant_id).fetch_add(1, Ordering::AcqRel);
-            }
-            None => {
-                for epoch in &self.epochs {
-                    epoch.fetch_add(1, Ordering::AcqRel);
+        let share = ROSTERS_MAX.div_ceil(SHARDS);
+        if shard.rosters.len() >= share
+            && !shard.rosters.contains_key(&(tenant_id, kind))
+            && let Some(any) = shard.rosters.keys().next().copied()
+        {
+            shard.rosters.remove(&any);
+        }
+        shard.rosters.insert((tenant_id, kind), roster);
+    }
+
+    /// A committed write: resources it created extend their tenant's roster;
+    /// one it deleted or restored moves every position after it, so the
+    /// roster goes (and every roster of the shard counted before this, by its
+    /// epoch). A tenant created or deleted moves every shard.
+    pub(crate) fn apply(&self, changes: &ChangeSet) {
+        let moved = |kind| changes.created_or_deleted(kind);
+        if !(moved(Kind::User) || moved(Kind::Group) || changes.tenants_changed) {
+            return;
+        }
+        let Some(tenant_id) = changes.tenant_id.filter(|_| !changes.tenants_changed) else {
+            for shard in self.shards.iter() {
+                if let Ok(mut shard) = shard.lock() {
+                    shard.epoch += 1;
+                    shard.rosters.clear();
                 }
             }
+            return;
+        };
+        let Some(mut shard) = self.shard(tenant_id) else { return };
+        for kind in [Kind::User, Kind::Group] {
+            if !moved(kind) {
+                continue;
+            }
+            let only_creates =
+                changes.resources.iter().filter(|r| r.kind == kind && r.op != Op::Updated).all(|r| r.op == Op::Created);
+            let mut seqs: Vec<i64> = changes.appended.iter().filter(|(k, _)| *k == kind).map(|(_, s)| *s).collect();
+            seqs.sort_unstable();
+            let extended = match shard.rosters.get(&(tenant_id, kind)) {
+                Some(roster) if only_creates => roster.extended(&seqs),
+                _ => None,
+            };
+            match extended {
+                Some(roster) => {
+                    shard.rosters.insert((tenant_id, kind), Arc::new(roster));
+                }
+                None => {
+                    shard.rosters.remove(&(tenant_id, kind));
+                }
+            }
+            // A count that started before this write may have missed it.
+            shard.epoch += 1;
         }
     }
 }
 
 impl Core {
-    /// How many live resources of a kind a tenant has, and where every
-    /// [`MARK_EVERY`]th of them sits in stored order (one pass over the index).
+    /// How many live resources of a kind a tenant has, the last of them, and
+    /// where every [`MARK_EVERY`]th of them sits in stored order: one
+    /// statement (one snapshot, so the three agree), two passes over the index.
     pub(in crate::store) async fn roster(&self, tenant_id: i64, kind: Kind) -> Result<Roster, StoreError> {
         let live = "FROM resources r WHERE r.tenant_id = ? AND r.kind = ? AND r.deleted_at IS NULL";
-        let total: i64 = self
-            .q(&format!("SELECT COUNT(*) {live}"))
-            .bind(tenant_id)
-            .bind(kind.as_str())
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        let marks = self
+        let rows = self
             .q(&format!(
-                "SELECT seq FROM (SELECT r.seq, ROW_NUMBER() OVER (ORDER BY r.seq) - 1 AS n {live}) AS numbered \
-                 WHERE n % ? = 0 ORDER BY seq"
+                "SELECT 0 AS part, seq AS a, 0 AS b FROM \
+                 (SELECT r.seq, ROW_NUMBER() OVER (ORDER BY r.seq) - 1 AS n {live}) AS numbered WHERE n % ? = 0 \
+                 UNION ALL SELECT 1, COUNT(*), COALESCE(MAX(r.seq), 0) {live} ORDER BY 1, 2"
             ))
             .bind(tenant_id)
             .bind(kind.as_str())
             .bind(MARK_EVERY)
+            .bind(tenant_id)
+            .bind(kind.as_str())
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<i64, _>(0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Roster { total, marks })
+            .await?;
+        let mut roster = Roster::default();
+        for row in &rows {
+            let (part, a, b): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if part == 0 {
+                roster.marks.push(a);
+            } else {
+                (roster.total, roster.last_seq) = (a, b);
+            }
+        }
+        Ok(roster)
     }
 
     /// `limit` live resources in stored order, from `skip` rows past
@@ -205,46 +253,70 @@ mod tests {
     use super::*;
     use crate::store::Op;
 
+    fn created(tenant_id: i64, seqs: &[i64]) -> ChangeSet {
+        let mut c = ChangeSet { tenant_id: Some(tenant_id), ..ChangeSet::default() };
+        for (n, seq) in seqs.iter().enumerate() {
+            c.resource(Kind::User, &format!("new{n}"), Op::Created, Some(1), None);
+            c.appended.push((Kind::User, *seq));
+        }
+        c
+    }
+
     #[test]
-    fn a_roster_finds_the_mark_before_a_position_and_goes_stale_on_create_or_delete() {
-        let roster = Roster { total: 600, marks: vec![10, 500, 900] };
+    fn a_roster_finds_the_mark_before_a_position() {
+        let roster = Roster { total: 600, marks: vec![10, 500, 900], last_seq: 950 };
         assert_eq!(roster.start(0), Some((10, 0)));
         assert_eq!(roster.start(300), Some((500, 300 - MARK_EVERY)));
         assert_eq!(roster.start(599), Some((900, 599 - 2 * MARK_EVERY)));
         assert_eq!(roster.start(600), None);
+    }
+
+    #[test]
+    fn creates_extend_a_roster_and_deletes_drop_it() {
         let rosters = Rosters::default();
-        rosters.put(rosters.ticket(1), 1, Kind::User, Arc::new(roster));
+        let counted = Roster { total: MARK_EVERY * 2 - 1, marks: vec![1, 300], last_seq: 700 };
+        rosters.put(rosters.ticket(1), 1, Kind::User, Arc::new(counted));
         rosters.put(rosters.ticket(2), 2, Kind::User, Arc::new(Roster::default()));
-        assert!(rosters.get(1, Kind::User).is_some());
         assert!(rosters.get(1, Kind::Group).is_none());
         let mut update = ChangeSet { tenant_id: Some(1), ..ChangeSet::default() };
         update.resource(Kind::User, "u1", Op::Updated, Some(2), None);
         rosters.apply(&update);
-        assert!(rosters.get(1, Kind::User).is_some(), "an update moves no position");
+        assert_eq!(rosters.get(1, Kind::User).map(|r| r.total), Some(MARK_EVERY * 2 - 1), "an update moves nothing");
+        // Two creates: the first fills the second stretch, the second starts a third mark.
         let ticket = rosters.ticket(1);
-        let mut create = ChangeSet { tenant_id: Some(1), ..ChangeSet::default() };
-        create.resource(Kind::User, "u2", Op::Created, Some(1), None);
-        rosters.apply(&create);
-        assert!(rosters.get(1, Kind::User).is_none());
-        assert!(rosters.get(2, Kind::User).is_some(), "another tenant's positions did not move");
+        rosters.apply(&created(1, &[702, 701]));
+        let grown = rosters.get(1, Kind::User).expect("kept, extended");
+        assert_eq!((grown.total, grown.marks.clone(), grown.last_seq), (MARK_EVERY * 2 + 1, vec![1, 300, 702], 702));
+        assert_eq!(grown.start(MARK_EVERY * 2), Some((702, 0)));
         rosters.put(ticket, 1, Kind::User, Arc::new(Roster::default()));
-        assert!(rosters.get(1, Kind::User).is_none(), "a roster counted before a create is not kept");
-        let shard_mate = 1 + EPOCH_SHARDS as i64;
-        rosters.put(rosters.ticket(shard_mate), shard_mate, Kind::User, Arc::new(Roster::default()));
-        rosters.apply(&create);
-        assert!(rosters.get(shard_mate, Kind::User).is_none(), "a tenant of the same shard is recounted");
+        assert_eq!(
+            rosters.get(1, Kind::User).map(|r| r.total),
+            Some(MARK_EVERY * 2 + 1),
+            "a count from before is not kept"
+        );
+        // A create the roster already holds (counted after it committed) drops it.
+        rosters.apply(&created(1, &[650]));
+        assert!(rosters.get(1, Kind::User).is_none(), "not after every resource it holds: counted again");
+        rosters.put(rosters.ticket(1), 1, Kind::User, Arc::new(Roster { total: 3, marks: vec![5], last_seq: 9 }));
+        let mut delete = ChangeSet { tenant_id: Some(1), ..ChangeSet::default() };
+        delete.resource(Kind::User, "u1", Op::Deleted, None, None);
+        rosters.apply(&delete);
+        assert!(rosters.get(1, Kind::User).is_none(), "a delete moves positions");
+        assert!(rosters.get(2, Kind::User).is_some(), "another tenant's positions did not move");
         let tenants = ChangeSet { tenants_changed: true, ..ChangeSet::default() };
         rosters.apply(&tenants);
-        assert!(rosters.get(2, Kind::User).is_none(), "a tenant created or deleted moves every shard");
+        assert!(rosters.get(2, Kind::User).is_none(), "a tenant created or deleted drops every roster");
     }
 
     #[test]
     fn rosters_stay_bounded() {
         let rosters = Rosters::default();
-        for tenant in 0..(ROSTERS_MAX as i64 + 50) {
+        for tenant in 0..(ROSTERS_MAX as i64 * 2) {
             rosters.put(rosters.ticket(tenant), tenant, Kind::User, Arc::new(Roster::default()));
         }
-        assert_eq!(rosters.rosters.lock().map(|r| r.len()).unwrap_or(0), ROSTERS_MAX);
-        assert!(rosters.get(ROSTERS_MAX as i64 + 49, Kind::User).is_some(), "the newest is kept");
+        let kept: usize = rosters.shards.iter().map(|s| s.lock().map(|s| s.rosters.len()).unwrap_or(0)).sum();
+        assert!(kept <= ROSTERS_MAX.div_ceil(SHARDS) * SHARDS, "{kept}");
+        let newest = ROSTERS_MAX as i64 * 2 - 1;
+        assert!(rosters.get(newest, Kind::User).is_some(), "the newest is kept");
     }
 }
