@@ -330,30 +330,21 @@ pub(crate) async fn get_one(c: Ctx, ResourceId(id): ResourceId, params: Params) 
         return Ok(one_response(StatusCode::OK, hit.body, hit.version));
     }
     let ticket = cache.map(|cache| cache.ticket(c.tenant_id));
-    let svc = &c.state.svc;
-    // A whole group's members are read beside the group, not after it: two
-    // statements at once on two connections (on PostgreSQL each is a round
-    // trip). Not when the answer may be a 304 or goes through a projection.
-    let members_beside = c.kind == Kind::Group && if_none_match.is_none() && !c.through_projection(&projection);
-    let (stored, members) = if members_beside {
-        let ids = [id.clone()];
-        let (stored, members) = tokio::join!(svc.get(c.tenant_id, c.kind, &id), svc.members_of(c.tenant_id, &ids));
-        (stored?, Some(members?))
-    } else {
-        (svc.get(c.tenant_id, c.kind, &id).await?, None)
-    };
-    let stored = stored
+    // The group before its members, never beside them: a member added in
+    // between then shows with the older version (a conditional write with
+    // it fails and re-reads), never an older member list under the newer
+    // version.
+    let stored = c
+        .state
+        .svc
+        .get(c.tenant_id, c.kind, &id)
+        .await?
         .filter(|r| !c.hidden(r))
         .ok_or_else(|| ApiError(ScimError::not_found(format!("{} '{id}' not found", c.kind.as_str()))))?;
     if not_modified(stored.version) {
         return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), stored.version));
     }
-    let body = match members {
-        Some(members) => {
-            Bytes::from(Relations { members: Some(members), groups: None }.shown(&c.base, &stored).to_json())
-        }
-        None => c.render_one(&stored, &projection).await?,
-    };
+    let body = c.render_one(&stored, &projection).await?;
     if let (Some(cache), Some(ticket)) = (cache, ticket) {
         let user = CachedUser { body: body.clone(), version: stored.version };
         cache.put(ticket, c.tenant_id, &stored.id, &user_name_key(&stored), &c.base, user);
