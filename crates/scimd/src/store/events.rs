@@ -97,7 +97,8 @@ impl WriteTx {
     }
 
     /// The queued events when one statement can carry them all (PostgreSQL,
-    /// for the audit row's statement): their INSERT, its parameters bound.
+    /// for the audit row's statement): their INSERT, and the events to bind
+    /// to it with [`bind_queued`].
     pub(super) fn take_queued_events_for_one_statement(&mut self) -> Option<(String, Vec<Queued>)> {
         let count: usize = self.queued_events.iter().map(|q| q.events.len()).sum();
         if self.dialect() != Dialect::Postgres || count == 0 || count > ROWS_PER_INSERT {
